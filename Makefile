@@ -1,0 +1,22 @@
+.PHONY: setup up down status demo test lint codegen bench
+
+setup:            ## install everything (idempotent): uv env, Kafka jars, redis-server
+	bash scripts/setup.sh
+
+up: setup         ## start the local stack (Kafka + Redis)
+	uv run tailor local up
+
+down:             ## stop the local stack
+	uv run tailor local down
+
+status:
+	uv run tailor local status
+
+test:             ## set-up, stack, ruff, mypy, the whole pytest suite (real Kafka + Redis)
+	bash scripts/test.sh
+
+lint:
+	uv run ruff check . && uv run mypy shared/src services tests bench
+
+codegen:          ## regenerate protobuf code into shared/src/tailor
+	bash scripts/codegen.sh

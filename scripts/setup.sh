@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-command set-up for a fresh machine (Debian 12, Python 3.11, Java 17): idempotent, the second run
+# changes nothing. Installs uv, the pinned Python workspace (.venv from uv.lock), Apache Kafka's broker
+# jars from Maven Central (scripts/kafka/pom.xml) and Debian's redis-server when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATE="${TAILOR_STATE_DIR:-$PWD/.tailor}"
+say() { printf '[setup] %s\n' "$*"; }
+
+apt_install() {
+  if [ -z "${_APT_UPDATED:-}" ]; then apt-get update -qq; _APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# 1. System packages: Java + Maven for the broker, redis-server.
+command -v java >/dev/null || { say "installing Java 17"; apt_install openjdk-17-jre-headless; }
+command -v mvn >/dev/null || { say "installing Maven"; apt_install maven; }
+if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
+  say "installing redis-server (Debian)"; apt_install redis-server
+fi
+
+# 2. Python workspace, pinned by uv.lock.
+if ! command -v uv >/dev/null; then
+  say "installing uv"; python3 -m pip install -q --disable-pip-version-check uv
+fi
+say "syncing the Python environment (.venv)"
+uv sync --all-packages --frozen -q
+
+# 3. Kafka broker jars (Maven Central), re-fetched only when the pom changes.
+LIBS="$STATE/kafka-libs"
+POM_SUM="$(sha256sum scripts/kafka/pom.xml | cut -d' ' -f1)"
+if [ "$(cat "$LIBS/.complete" 2>/dev/null || true)" != "$POM_SUM" ]; then
+  say "fetching Apache Kafka broker jars from Maven Central into $LIBS"
+  rm -rf "$LIBS"; mkdir -p "$LIBS"
+  mvn -B -q -f scripts/kafka/pom.xml dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIBS"
+  ls "$LIBS"/kafka_2.13-*.jar >/dev/null
+  echo "$POM_SUM" > "$LIBS/.complete"
+fi
+say "ready: $(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename), $(redis-server --version | cut -d' ' -f1-3), $(uv run python --version)"

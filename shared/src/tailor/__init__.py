@@ -1,0 +1,1 @@
+"""Generated protobuf packages (DO NOT EDIT; scripts/codegen.sh)."""

@@ -1,0 +1,1 @@
+"""Tailor common library: config, logging, errors, gRPC bootstrap, Kafka, Avro, local stack."""

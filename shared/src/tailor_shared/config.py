@@ -1,0 +1,87 @@
+"""Typed settings parsed once from environment variables and passed in (never read ad hoc).
+
+Every service builds one frozen settings object at start-up from ``TAILOR_*`` variables; the full
+table lives in ``docs/specs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tailor_shared.errors import InvalidInputException
+
+
+def env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, default)
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInputException(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInputException(f"environment variable {name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """What every service needs: where Kafka and Redis are, its ports, and the ARN namespace."""
+
+    service: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    metrics_port: int = 0
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    topic_prefix: str = "tailor"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(
+        cls, service: str, default_grpc_port: int, default_metrics_port: int, env: Mapping[str, str] | None = None
+    ) -> CommonSettings:
+        e = os.environ if env is None else env
+        upper = service.upper()
+        return cls(
+            service=service,
+            kafka_bootstrap=env_str(e, "TAILOR_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
+            redis_url=env_str(e, "TAILOR_REDIS_URL", cls.redis_url),
+            grpc_host=env_str(e, "TAILOR_GRPC_HOST", cls.grpc_host),
+            grpc_port=env_int(e, f"TAILOR_{upper}_PORT", default_grpc_port),
+            metrics_port=env_int(e, f"TAILOR_{upper}_METRICS_PORT", default_metrics_port),
+            region=env_str(e, "TAILOR_REGION", cls.region),
+            account_id=env_str(e, "TAILOR_ACCOUNT_ID", cls.account_id),
+            topic_prefix=env_str(e, "TAILOR_TOPIC_PREFIX", cls.topic_prefix),
+            log_level=env_str(e, "TAILOR_LOG_LEVEL", cls.log_level).upper(),
+        )
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+
+#: Default ports of the local stack (docs/specs/local-stack.md).
+DEFAULT_PORTS: dict[str, tuple[int, int]] = {
+    # service: (gRPC port, metrics port)
+    "control": (50051, 9101),
+    "ingest": (50052, 9102),
+    "runtime": (50053, 9103),
+    "trainer": (50054, 9104),
+    "stream": (6066, 9105),  # stream: Faust web (health + metrics) instead of gRPC
+}

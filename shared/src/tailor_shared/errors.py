@@ -1,0 +1,116 @@
+"""Personalize's exception types, each bound to the gRPC status a client sees.
+
+Handlers and domain code raise these; one server interceptor (``tailor_shared.grpc_server``) turns them
+into a gRPC status whose details carry the Personalize exception name, so a client that knows
+Personalize can branch on the same names. Nothing else builds error responses.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+#: Trailing-metadata key carrying the Personalize exception name (as AWS's ``x-amzn-ErrorType``).
+ERROR_TYPE_METADATA_KEY = "x-tailor-error-type"
+
+
+class PersonalizeError(Exception):
+    """Base of every error a client may see; ``code`` names the Personalize exception."""
+
+    code: str = "InternalFailure"
+    grpc_status: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidInputException(PersonalizeError):
+    code = "InvalidInputException"
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class InvalidNextTokenException(PersonalizeError):
+    code = "InvalidNextTokenException"
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class ResourceNotFoundException(PersonalizeError):
+    code = "ResourceNotFoundException"
+    grpc_status = grpc.StatusCode.NOT_FOUND
+
+
+class ResourceAlreadyExistsException(PersonalizeError):
+    code = "ResourceAlreadyExistsException"
+    grpc_status = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ResourceInUseException(PersonalizeError):
+    code = "ResourceInUseException"
+    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class LimitExceededException(PersonalizeError):
+    code = "LimitExceededException"
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class TooManyTagsException(PersonalizeError):
+    code = "TooManyTagsException"
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class TooManyTagKeysException(PersonalizeError):
+    code = "TooManyTagKeysException"
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ThrottlingException(PersonalizeError):
+    """Backpressure: the Kafka producer queue is full; the client should retry later."""
+
+    code = "ThrottlingException"
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ServiceUnavailableException(PersonalizeError):
+    """A dependency (Kafka, Redis, a model) is unavailable: never answer with a guess instead."""
+
+    code = "ServiceUnavailableException"
+    grpc_status = grpc.StatusCode.UNAVAILABLE
+
+
+class InternalFailure(PersonalizeError):
+    code = "InternalFailure"
+    grpc_status = grpc.StatusCode.INTERNAL
+
+
+ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidInputException,
+        InvalidNextTokenException,
+        ResourceNotFoundException,
+        ResourceAlreadyExistsException,
+        ResourceInUseException,
+        LimitExceededException,
+        TooManyTagsException,
+        TooManyTagKeysException,
+        ThrottlingException,
+        ServiceUnavailableException,
+        InternalFailure,
+    )
+}
+
+
+def from_rpc_error(err: grpc.RpcError) -> PersonalizeError:
+    """Rebuild the typed error on the client side from trailing metadata (used by clients and tests)."""
+    code = "InternalFailure"
+    call = err if isinstance(err, grpc.Call) else None
+    if call is not None:
+        for key, value in call.trailing_metadata() or ():
+            if key == ERROR_TYPE_METADATA_KEY:
+                code = str(value)
+    details = call.details() if call is not None else str(err)
+    return ERRORS_BY_CODE.get(code, InternalFailure)(details or "")

@@ -1,0 +1,162 @@
+"""The one gRPC server bootstrap: grpc.aio, error mapping, request metrics, health, reflection, SIGTERM.
+
+Every gRPC service calls :func:`serve`. Errors raised as ``PersonalizeError`` leave as their gRPC status
+with the Personalize exception name in trailing metadata; anything else is logged and becomes
+``InternalFailure`` so a client never sees a Python traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram
+
+from tailor_shared.config import CommonSettings
+from tailor_shared.errors import ERROR_TYPE_METADATA_KEY, InternalFailure, PersonalizeError
+from tailor_shared.metrics import metric_name, serve_metrics
+
+log = logging.getLogger(__name__)
+
+_REQUESTS: dict[str, Counter] = {}
+_LATENCY: dict[str, Histogram] = {}
+
+
+def _request_metrics(service: str) -> tuple[Counter, Histogram]:
+    if service not in _REQUESTS:
+        _REQUESTS[service] = Counter(
+            metric_name(service, "grpc_requests", "total"), "gRPC requests by method and code", ["method", "code"]
+        )
+        _LATENCY[service] = Histogram(
+            metric_name(service, "grpc_request_duration", "seconds"),
+            "gRPC request latency by method",
+            ["method"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+    return _REQUESTS[service], _LATENCY[service]
+
+
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency."""
+
+    def __init__(self, service: str) -> None:
+        self._requests, self._latency = _request_metrics(service)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        requests, latency = self._requests, self._latency
+
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                return await inner(request, context)
+            except PersonalizeError as err:
+                code = err.code
+                context.set_trailing_metadata(((ERROR_TYPE_METADATA_KEY, err.code),))
+                await context.abort(err.grpc_status, err.message)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                code = "Cancelled"
+                raise
+            except Exception:
+                code = InternalFailure.code
+                log.exception("unhandled error in %s", method)
+                context.set_trailing_metadata(((ERROR_TYPE_METADATA_KEY, InternalFailure.code),))
+                await context.abort(grpc.StatusCode.INTERNAL, "An internal error occurred; see the service log")
+            finally:
+                requests.labels(method, code).inc()
+                latency.labels(method).observe(time.perf_counter() - start)
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapper,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+@dataclass
+class GrpcService:
+    """One servicer to mount: its generated ``add_..._to_server`` function and full service name."""
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str
+
+
+@dataclass
+class ServerHandle:
+    """A started server: its bound port and a way to stop it gracefully (used by tests and ``serve``)."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    services: Sequence[GrpcService]
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        for svc in self.services:
+            await self.health.set(svc.full_name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        for hook in self.on_stop:
+            await hook()
+
+
+async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
+    server = grpc.aio.server(
+        interceptors=[ErrorAndMetricsInterceptor(settings.service)],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for svc in services:
+        svc.add_to_server(svc.servicer, server)
+    names = [svc.full_name for svc in services]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(settings.grpc_address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC port {settings.grpc_address}")
+    await server.start()
+    for name in names:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return ServerHandle(server, port, health_servicer, services)
+
+
+async def serve(
+    settings: CommonSettings,
+    services: Sequence[GrpcService],
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    """Run until SIGTERM/SIGINT, then drain: health NOT_SERVING, stop accepting, finish calls, run hooks."""
+    metrics_port = serve_metrics(settings.metrics_port, settings.grpc_host)
+    handle = await start_server(settings, services)
+    handle.on_stop.extend(on_stop)
+    log.info(
+        "serving",
+        extra={"grpc_port": handle.port, "metrics_port": metrics_port, "services": [s.full_name for s in services]},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await handle.stop()
+    log.info("stopped")

@@ -1,0 +1,342 @@
+"""The local stack: a single-node KRaft Apache Kafka broker and a Redis server as plain processes.
+
+No Docker engine is assumed. Kafka runs from the Maven Central jars that ``scripts/setup.sh`` fetched
+into ``<state>/kafka-libs``; Redis is Debian's ``redis-server``. Processes are tracked by PID files under
+``<state>/run`` and stopped by PID, never by name (docs/specs/local-stack.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from confluent_kafka.admin import AdminClient
+
+from tailor_shared.config import env_int
+
+
+def repo_root() -> Path:
+    """The checkout this library runs from (the workspace installs it editable)."""
+    return Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    redis_port: int = 6379
+    kafka_heap: str = "512m"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
+        e = os.environ if env is None else env
+        state = Path(e.get("TAILOR_STATE_DIR") or repo_root() / ".tailor")
+        return cls(
+            state_dir=state.resolve(),
+            kafka_port=env_int(e, "TAILOR_KAFKA_PORT", 9092),
+            controller_port=env_int(e, "TAILOR_KAFKA_CONTROLLER_PORT", 9093),
+            redis_port=env_int(e, "TAILOR_REDIS_PORT", 6379),
+            kafka_heap=e.get("TAILOR_KAFKA_HEAP", "512m"),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.state_dir / "kafka-libs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+
+class StackError(RuntimeError):
+    """The local stack could not be started or is broken; the message says what to do."""
+
+
+def _pid(cfg: StackConfig, name: str) -> int | None:
+    try:
+        pid = int(cfg.pid_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return None if _is_zombie(pid) else pid
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def redis_ready(cfg: StackConfig) -> bool:
+    try:
+        client = redis.Redis.from_url(cfg.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+def kafka_ready(cfg: StackConfig, timeout: float = 1.0) -> bool:
+    """Ready means the broker answers a metadata request, not merely that the port is open."""
+    if not _port_open(cfg.kafka_port):
+        return False
+    try:
+        admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 1000})
+        meta = admin.list_topics(timeout=timeout)
+        return len(meta.brokers) > 0
+    except Exception:
+        return False
+
+
+def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.log_file(name), "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    cfg.pid_file(name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def _wait(cfg: StackConfig, name: str, check: object, timeout: float) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check(cfg):
+            return
+        if _pid(cfg, name) is None:
+            break
+        time.sleep(0.2)
+    tail = _tail(cfg.log_file(name), 30)
+    raise StackError(f"{name} did not become ready within {timeout:.0f}s; last log lines:\n{tail}")
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return f"(no log at {path})"
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    if not found:
+        raise StackError("redis-server is not installed: run `make setup` (scripts/setup.sh installs it)")
+    return found
+
+
+def start_redis(cfg: StackConfig) -> str:
+    if redis_ready(cfg):
+        return "already running" if _pid(cfg, "redis") else f"already answering on port {cfg.redis_port}"
+    data = cfg.state_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    _spawn(
+        cfg,
+        "redis",
+        [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(cfg.redis_port),
+            "--dir", str(data),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+        ],
+    )
+    _wait(cfg, "redis", redis_ready, 30)
+    return "started"
+
+
+def _kafka_properties(cfg: StackConfig) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={cfg.state_dir / 'kafka-data'}",
+            "num.partitions=1",
+            "default.replication.factor=1",
+            "min.insync.replicas=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "num.network.threads=2",
+            "num.io.threads=2",
+            "num.recovery.threads.per.data.dir=1",
+            "log.cleaner.dedupe.buffer.size=16777216",
+            "log.segment.bytes=67108864",
+            "",
+        ]
+    )
+
+
+_LOG4J2 = """status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.logs.dir}/kafka-server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+"""
+
+
+def _java_cmd(cfg: StackConfig) -> list[str]:
+    java = shutil.which("java")
+    if not java:
+        raise StackError("java is not installed (Java 17+ is needed for the Kafka broker)")
+    if not any(cfg.kafka_libs.glob("kafka_2.13-*.jar")):
+        raise StackError(f"no Kafka jars in {cfg.kafka_libs}: run `make setup` (scripts/setup.sh fetches them)")
+    return [
+        java,
+        "-Xms256m", f"-Xmx{cfg.kafka_heap}",
+        "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
+        "-Djava.net.preferIPv4Stack=true",
+        f"-Dkafka.logs.dir={cfg.log_dir}",
+        f"-Dlog4j2.configurationFile={cfg.state_dir / 'kafka-log4j2.properties'}",
+        "-cp", f"{cfg.kafka_libs}/*",
+    ]
+
+
+def start_kafka(cfg: StackConfig) -> str:
+    if kafka_ready(cfg):
+        return "already running" if _pid(cfg, "kafka") else f"already answering on port {cfg.kafka_port}"
+    if _port_open(cfg.kafka_port) or _port_open(cfg.controller_port):
+        if _pid(cfg, "kafka") is None:
+            raise StackError(
+                f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
+                "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
+            )
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    props = cfg.state_dir / "kafka-server.properties"
+    props.write_text(_kafka_properties(cfg))
+    (cfg.state_dir / "kafka-log4j2.properties").write_text(_LOG4J2)
+    java = _java_cmd(cfg)
+    if _pid(cfg, "kafka") is None:
+        cluster_file = cfg.state_dir / "kafka-cluster-id"
+        if not cluster_file.exists():
+            cluster_file.write_text(_cluster_id())
+        fmt = subprocess.run(
+            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(),
+             "-c", str(props), "--ignore-formatted"],
+            capture_output=True, text=True, check=False,
+        )
+        if fmt.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
+        _spawn(cfg, "kafka", [*java, "kafka.Kafka", str(props)])
+    _wait(cfg, "kafka", kafka_ready, 120)
+    return "started"
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def stop_process(cfg: StackConfig, name: str, timeout: float = 30.0) -> str:
+    """SIGTERM by PID (Kafka does a controlled shutdown), SIGKILL only if it will not go."""
+    pid = _pid(cfg, name)
+    if pid is None:
+        cfg.pid_file(name).unlink(missing_ok=True)
+        return "not running"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _pid(cfg, name) is None:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    cfg.pid_file(name).unlink(missing_ok=True)
+    return "stopped"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    address: str
+    ready: bool
+
+
+def status(cfg: StackConfig) -> list[ComponentStatus]:
+    return [
+        ComponentStatus("kafka", _pid(cfg, "kafka"), cfg.kafka_bootstrap, kafka_ready(cfg)),
+        ComponentStatus("redis", _pid(cfg, "redis"), cfg.redis_url, redis_ready(cfg)),
+    ]
+
+
+def up(cfg: StackConfig) -> dict[str, str]:
+    """Start Redis and Kafka (idempotent) and return what was done for each."""
+    return {"redis": start_redis(cfg), "kafka": start_kafka(cfg)}
+
+
+def down(cfg: StackConfig) -> dict[str, str]:
+    return {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis")}
+
+
+def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
+    candidates = {"kafka": [cfg.log_dir / "kafka-server.log", cfg.log_file("kafka")], "redis": [cfg.log_file("redis")]}
+    paths = candidates.get(name, [cfg.log_file(name)])
+    return "\n".join(f"==> {p} <==\n{_tail(p, lines)}" for p in paths)
