@@ -37,7 +37,7 @@ def topic_prefix(unique: str) -> str:
 
 
 @pytest.fixture
-def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.Redis]:
+def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.Redis[bytes]]:
     """A client whose keys the test must prefix with ``test:<unique>:``; they are deleted afterwards."""
     client = redis.Redis.from_url(stack.redis_url)
     yield client

@@ -26,7 +26,7 @@ source = app.topic(TOPIC, value_serializer="raw", key_serializer="raw")
 store = aioredis.Redis.from_url(os.environ["PROBE_REDIS_URL"])
 
 
-@app.agent(source)
+@app.agent(source)  # type: ignore[arg-type]
 async def copy_to_redis(stream: faust.Stream[bytes]) -> AsyncIterator[None]:
     async for value in stream:
         await store.rpush(KEY, value)

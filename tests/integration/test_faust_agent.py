@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_faust_agent_writes_redis(
-    stack: localstack.StackConfig, topic_prefix: str, unique: str, redis_client: redis.Redis, tmp_path: Path
+    stack: localstack.StackConfig, topic_prefix: str, unique: str, redis_client: redis.Redis[bytes], tmp_path: Path
 ) -> None:
     topic = f"{topic_prefix}.faust"
     key = f"test:{unique}:faust"

@@ -57,7 +57,7 @@ def test_idempotent_producer_and_consumer_group_round_trip(stack: localstack.Sta
         msg = consumer.poll(0.5)
         if msg is None or msg.error():
             continue
-        seen.append(msg.value())
+        seen.append(msg.value() or b"")
     consumer.commit(asynchronous=False)
     committed = consumer.committed(consumer.assignment(), timeout=10)
     consumer.close()
@@ -103,7 +103,7 @@ async def test_aiokafka_round_trip(stack: localstack.StackConfig, topic_prefix: 
     assert got == [f"m{i}".encode() for i in range(5)]
 
 
-def test_redis_pipeline_round_trip(redis_client: redis.Redis, unique: str) -> None:
+def test_redis_pipeline_round_trip(redis_client: redis.Redis[bytes], unique: str) -> None:
     key = f"test:{unique}:hist"
     pipe = redis_client.pipeline(transaction=True)
     pipe.lpush(key, "a", "b", "c")

@@ -44,7 +44,7 @@ def _request_metrics(service: str) -> tuple[Counter, Histogram]:
     return _REQUESTS[service], _LATENCY[service]
 
 
-class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency."""
 
     def __init__(self, service: str) -> None:
@@ -160,3 +160,19 @@ async def serve(
     log.info("shutting down")
     await handle.stop()
     log.info("stopped")
+
+
+def run(
+    settings: CommonSettings,
+    build: Callable[[], Awaitable[tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]]],
+) -> None:
+    """Process entry point shared by the gRPC services: JSON logs, build the servicers, serve until SIGTERM."""
+    from tailor_shared.logs import configure_logging
+
+    configure_logging(settings.service, settings.log_level)
+
+    async def main() -> None:
+        services, on_stop = await build()
+        await serve(settings, services, on_stop)
+
+    asyncio.run(main())

@@ -9,6 +9,7 @@ delivery failure becomes ``ServiceUnavailableException``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as _RawProducer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from tailor_shared.errors import ServiceUnavailableException, ThrottlingException
 
@@ -82,7 +83,9 @@ class Producer:
             def on_delivery(
                 err: KafkaError | None, msg: Message, future: asyncio.Future[Delivered] = future
             ) -> None:
-                loop.call_soon_threadsafe(_resolve, future, err, msg)
+                # RuntimeError: the caller's loop is gone; nobody waits for this report.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future, err, msg)
 
             try:
                 self._producer.produce(
@@ -117,7 +120,7 @@ def _resolve(future: asyncio.Future[Delivered], err: KafkaError | None, msg: Mes
     if err is not None:
         future.set_exception(ServiceUnavailableException(f"Kafka delivery failed: {err.str()}"))
     else:
-        future.set_result(Delivered(msg.topic(), msg.partition(), msg.offset()))
+        future.set_result(Delivered(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)))
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,8 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    fallback = Path("/usr/bin/redis-server")
+    found = shutil.which("redis-server") or (str(fallback) if fallback.exists() else None)
     if not found:
         raise StackError("redis-server is not installed: run `make setup` (scripts/setup.sh installs it)")
     return found
@@ -253,12 +254,11 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
 def start_kafka(cfg: StackConfig) -> str:
     if kafka_ready(cfg):
         return "already running" if _pid(cfg, "kafka") else f"already answering on port {cfg.kafka_port}"
-    if _port_open(cfg.kafka_port) or _port_open(cfg.controller_port):
-        if _pid(cfg, "kafka") is None:
-            raise StackError(
-                f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
-                "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
-            )
+    if (_port_open(cfg.kafka_port) or _port_open(cfg.controller_port)) and _pid(cfg, "kafka") is None:
+        raise StackError(
+            f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
+            "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
+        )
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     props = cfg.state_dir / "kafka-server.properties"

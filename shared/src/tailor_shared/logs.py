@@ -36,6 +36,18 @@ class JsonFormatter(logging.Formatter):
 _configured = False
 
 
+def logging_dict_config(service: str, level: str = "INFO") -> dict[str, Any]:
+    """The same JSON-to-stdout set-up as a ``logging.config.dictConfig`` dict, for frameworks (Faust's
+    worker) that insist on configuring logging themselves."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter, "service": service}},
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "root": {"handlers": ["stdout"], "level": level},
+    }
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Idempotent: the first call wins, later calls (e.g. from libraries' entry points) change nothing."""
     global _configured

@@ -1,0 +1,55 @@
+"""Wires control: its resource view, the single writer, the lifecycle loop and the status consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from tailor.control.v1 import control_pb2_grpc
+from tailor_control.adapters import ResourceWriter, StatusConsumer
+from tailor_control.config import ControlSettings
+from tailor_control.handlers import SERVICE_NAME, ControlHandlers, build_servicer
+from tailor_shared.grpc_server import GrpcService
+from tailor_shared.jobs import job_topic_specs
+from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.resource_view import ResourceView
+
+log = logging.getLogger(__name__)
+
+
+async def _every(interval: float, step: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.exception("lifecycle step failed")
+        await asyncio.sleep(interval)
+
+
+async def build(settings: ControlSettings) -> tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]:
+    common = settings.common
+    ensure_topics(common.kafka_bootstrap, job_topic_specs(common.topic_prefix))
+    view = ResourceView(common.kafka_bootstrap, common.topic_prefix)
+    view.start()
+    await view.ready()
+    log.info("resource view ready", extra={"resources": len(view)})
+    producer = Producer(common.kafka_bootstrap)
+    handlers = ControlHandlers(common, view, ResourceWriter(producer, view, common.topic_prefix))
+    status = StatusConsumer(common.kafka_bootstrap, common.topic_prefix, f"{common.topic_prefix}-control")
+    lifecycle = asyncio.create_task(_every(settings.lifecycle_interval_s, handlers.advance), name="lifecycle")
+    status_task = asyncio.create_task(status.run(handlers.apply_status), name="job-status")
+
+    async def stop() -> None:
+        lifecycle.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lifecycle
+        status.request_stop()
+        await status_task
+        status.close()
+        producer.close()
+        view.stop()
+
+    servicer = build_servicer(handlers)
+    return [GrpcService(control_pb2_grpc.add_PersonalizeControlServicer_to_server, servicer, SERVICE_NAME)], [stop]

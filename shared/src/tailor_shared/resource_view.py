@@ -1,0 +1,149 @@
+"""A local, always-current view of the control-plane resources, folded from the compacted topic.
+
+This is the GlobalKTable pattern: every service that needs resources (control itself, ingest, runtime,
+trainer) consumes ``<prefix>.control.resources`` from the beginning on a background thread and keeps
+the latest record per ARN in memory. Kafka is the record; this view is rebuilt on every start.
+The writer gets read-your-writes by waiting until the view has consumed the offset it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from tailor_shared.errors import ServiceUnavailableException
+from tailor_shared.kafka import TopicSpec, ensure_topics
+from tailor_shared.resources import InMemoryResources, ResourceRecord
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, ResourceRecord | None], None]
+
+
+def resources_topic(prefix: str) -> str:
+    return f"{prefix}.control.resources"
+
+
+def resources_topic_spec(prefix: str) -> TopicSpec:
+    # One partition: a total order of resource changes, and a tiny topic.
+    return TopicSpec(
+        resources_topic(prefix),
+        partitions=1,
+        config={"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
+    )
+
+
+class ResourceView(InMemoryResources):
+    """``ResourceReader`` backed by the resources topic; start it, await ``ready()``, then read."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        super().__init__()
+        self.topic = resources_topic(prefix)
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._consumed = -1  # offset of the last record applied
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._listeners: list[Listener] = []
+        self._thread: threading.Thread | None = None
+        self._initial_end = 0
+        self._error: str | None = None
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called on the consumer thread for each applied change (record or None for a deletion)."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        ensure_topics(self._bootstrap, [resources_topic_spec(self._prefix)])
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"resource-view-{uuid.uuid4().hex}",  # never committed: always read it all
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 10,
+            }
+        )
+        tp = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
+        _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=30)
+        self._initial_end = int(high)
+        consumer.assign([tp])
+        self._thread = threading.Thread(target=self._run, args=(consumer,), name="resource-view", daemon=True)
+        self._thread.start()
+
+    def _run(self, consumer: Consumer) -> None:
+        try:
+            while not self._stop.is_set():
+                msgs = consumer.consume(500, 0.05)
+                if not msgs:
+                    continue
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("resource view consumer error: %s", err)
+                        continue
+                    self._apply(msg.key(), msg.value())
+                    with self._cond:
+                        self._consumed = int(msg.offset() or 0)
+                        self._cond.notify_all()
+        except Exception as exc:  # a broken view must be loud, not silently stale
+            self._error = repr(exc)
+            log.exception("resource view stopped")
+        finally:
+            consumer.close()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        arn = key.decode()
+        if value is None:
+            self.delete(arn)
+            record = None
+        else:
+            record = ResourceRecord.from_json(value)
+            self.put(record)
+        for listener in self._listeners:
+            try:
+                listener(arn, record)
+            except Exception:
+                log.exception("resource listener failed for %s", arn)
+
+    def wait_for_offset(self, offset: int, timeout: float = 30.0) -> None:
+        """Block until the record at ``offset`` has been applied (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._consumed < offset:
+                if self._error:
+                    raise ServiceUnavailableException(f"resource view failed: {self._error}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ServiceUnavailableException("resource view did not catch up with Kafka in time")
+                self._cond.wait(min(remaining, 0.5))
+
+    async def wait_for_offset_async(self, offset: int, timeout_s: float = 30.0) -> None:
+        if self._consumed >= offset:
+            return
+        await asyncio.to_thread(self.wait_for_offset, offset, timeout_s)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until everything that was on the topic at start has been applied."""
+        self.wait_for_offset(self._initial_end - 1, timeout)
+
+    async def ready(self, timeout_s: float = 60.0) -> None:
+        await asyncio.to_thread(self.wait_ready, timeout_s)
+
+    @property
+    def consumed_offset(self) -> int:
+        return self._consumed
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
