@@ -80,9 +80,7 @@ class Producer:
         for record in records:
             future: asyncio.Future[Delivered] = loop.create_future()
 
-            def on_delivery(
-                err: KafkaError | None, msg: Message, future: asyncio.Future[Delivered] = future
-            ) -> None:
+            def on_delivery(err: KafkaError | None, msg: Message, future: asyncio.Future[Delivered] = future) -> None:
                 # RuntimeError: the caller's loop is gone; nobody waits for this report.
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(_resolve, future, err, msg)

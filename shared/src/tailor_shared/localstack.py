@@ -172,12 +172,18 @@ def start_redis(cfg: StackConfig) -> str:
         "redis",
         [
             redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(cfg.redis_port),
-            "--dir", str(data),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(cfg.redis_port),
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
         ],
     )
     _wait(cfg, "redis", redis_ready, 30)
@@ -241,13 +247,15 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
         raise StackError(f"no Kafka jars in {cfg.kafka_libs}: run `make setup` (scripts/setup.sh fetches them)")
     return [
         java,
-        "-Xms256m", f"-Xmx{cfg.kafka_heap}",
+        "-Xms256m",
+        f"-Xmx{cfg.kafka_heap}",
         "-XX:+UseSerialGC",
         "-Djava.awt.headless=true",
         "-Djava.net.preferIPv4Stack=true",
         f"-Dkafka.logs.dir={cfg.log_dir}",
         f"-Dlog4j2.configurationFile={cfg.state_dir / 'kafka-log4j2.properties'}",
-        "-cp", f"{cfg.kafka_libs}/*",
+        "-cp",
+        f"{cfg.kafka_libs}/*",
     ]
 
 
@@ -270,9 +278,19 @@ def start_kafka(cfg: StackConfig) -> str:
         if not cluster_file.exists():
             cluster_file.write_text(_cluster_id())
         fmt = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(),
-             "-c", str(props), "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_file.read_text().strip(),
+                "-c",
+                str(props),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fmt.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
