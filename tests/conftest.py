@@ -6,11 +6,21 @@ if it cannot, the tests that need it fail with the reason — they never skip.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import grpc
 import pytest
 import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor_shared import localstack
 
@@ -44,3 +54,101 @@ def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.R
     for key in client.scan_iter(match=f"test:{unique}:*", count=1000):
         client.delete(key)
     client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningService:
+    """A service process started by a test; ``stop`` sends a signal and returns the exit code."""
+
+    name: str
+    port: int
+    metrics_port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -9
+
+
+GRPC_HEALTH_NAMES = {
+    "control": "tailor.control.v1.PersonalizeControl",
+    "ingest": "tailor.events.v1.PersonalizeEvents",
+    "runtime": "tailor.runtime.v1.PersonalizeRuntime",
+    "trainer": "",
+}
+
+
+def wait_grpc_serving(svc: RunningService, timeout: float = 60) -> None:
+    channel = grpc.insecure_channel(svc.address)
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if svc.proc.poll() is not None:
+                break
+            try:
+                req = health_pb2.HealthCheckRequest(service=GRPC_HEALTH_NAMES[svc.name])
+                if stub.Check(req, timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    finally:
+        channel.close()
+    pytest.fail(f"{svc.name} did not become SERVING; log:\n{svc.log()[-4000:]}", pytrace=False)
+
+
+@pytest.fixture
+def spawn_service(
+    stack: localstack.StackConfig, tmp_path: Path, topic_prefix: str
+) -> Iterator[Callable[..., RunningService]]:
+    """Start ``python -m tailor_<name>`` against the real stack under this test's topic prefix, wait until
+    it serves, and stop it (SIGTERM) at teardown. Extra env vars may be passed as keyword arguments."""
+    started: list[RunningService] = []
+
+    def start(name: str, wait: bool = True, **env: str) -> RunningService:
+        port, metrics = free_port(), free_port()
+        full_env = {
+            **os.environ,
+            "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "TAILOR_REDIS_URL": stack.redis_url,
+            "TAILOR_TOPIC_PREFIX": topic_prefix,
+            f"TAILOR_{name.upper()}_PORT": str(port),
+            f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
+            "TAILOR_STREAM_DATA_DIR": str(tmp_path / f"stream-{len(started)}"),
+            **env,
+        }
+        log_path = tmp_path / f"{name}-{len(started)}.log"
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
+            )
+        svc = RunningService(name, port, metrics, proc, log_path, full_env)
+        started.append(svc)
+        if wait and name in GRPC_HEALTH_NAMES:
+            wait_grpc_serving(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()

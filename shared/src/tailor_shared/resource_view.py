@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.kafka import TopicSpec, ensure_topics
@@ -37,6 +37,19 @@ def resources_topic_spec(prefix: str) -> TopicSpec:
         partitions=1,
         config={"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
     )
+
+
+def _end_offset(consumer: Consumer, topic: str, timeout: float = 30.0) -> int:
+    """The partition's end offset; a topic created a moment ago may not be in metadata yet, so retry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+            return int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 class ResourceView(InMemoryResources):
@@ -71,8 +84,7 @@ class ResourceView(InMemoryResources):
             }
         )
         tp = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
-        _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=30)
-        self._initial_end = int(high)
+        self._initial_end = _end_offset(consumer, self.topic)
         consumer.assign([tp])
         self._thread = threading.Thread(target=self._run, args=(consumer,), name="resource-view", daemon=True)
         self._thread.start()
@@ -80,9 +92,11 @@ class ResourceView(InMemoryResources):
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stop.is_set():
-                msgs = consumer.consume(500, 0.05)
-                if not msgs:
+                # poll() returns as soon as one record arrives; consume(n, timeout) would wait for all n.
+                first = consumer.poll(0.05)
+                if first is None:
                     continue
+                msgs = [first, *consumer.consume(500, 0)]
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:

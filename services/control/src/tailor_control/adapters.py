@@ -28,8 +28,11 @@ class ResourceWriter:
 
     async def write(self, changes: Sequence[Put | Delete], jobs: Sequence[Job], now: float) -> None:
         records = [
-            OutgoingRecord(self._view.topic, c.record.to_json() if isinstance(c, Put) else None,
-                           (c.record.arn if isinstance(c, Put) else c.arn).encode())
+            OutgoingRecord(
+                self._view.topic,
+                c.record.to_json() if isinstance(c, Put) else None,
+                (c.record.arn if isinstance(c, Put) else c.arn).encode(),
+            )
             for c in changes
         ]
         delivered = await self._producer.send_many(records) if records else []

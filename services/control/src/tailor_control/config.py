@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tailor_control.domain import Quotas
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float
+from tailor_shared.errors import InvalidInputException
 
 
 @dataclass(frozen=True)
 class ControlSettings:
     common: CommonSettings
     lifecycle_interval_s: float = 0.2  # how often control advances instant lifecycle steps
+    quotas: Quotas = field(default_factory=Quotas)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControlSettings:
@@ -21,4 +26,22 @@ class ControlSettings:
         return cls(
             common=CommonSettings.from_env("control", grpc_port, metrics_port, e),
             lifecycle_interval_s=env_float(e, "TAILOR_CONTROL_LIFECYCLE_INTERVAL_S", cls.lifecycle_interval_s),
+            quotas=_quotas(e.get("TAILOR_CONTROL_QUOTAS", "")),
         )
+
+
+def _quotas(raw: str) -> Quotas:
+    """Operator overrides of Personalize's quotas, like a Service Quotas increase: JSON of field -> int."""
+    if not raw:
+        return Quotas()
+    try:
+        overrides = json.loads(raw)
+        known = {f.name for f in dataclasses.fields(Quotas)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise InvalidInputException(
+                f"TAILOR_CONTROL_QUOTAS: unknown quotas {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return Quotas(**{k: int(v) for k, v in overrides.items()})
+    except (ValueError, TypeError, AttributeError) as err:
+        raise InvalidInputException(f"TAILOR_CONTROL_QUOTAS is not a JSON object of integers: {err}") from None

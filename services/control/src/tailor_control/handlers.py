@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor_control import domain
 from tailor_control.adapters import ResourceWriter
+from tailor_control.domain.shapes import to_proto_json
 from tailor_shared.config import CommonSettings
 from tailor_shared.resource_view import ResourceView
 
@@ -30,14 +31,19 @@ _READ_ONLY_PREFIXES = ("Describe", "List", "Get")
 
 
 class ControlHandlers:
-    def __init__(self, settings: CommonSettings, view: ResourceView, writer: ResourceWriter) -> None:
+    def __init__(
+        self, settings: CommonSettings, view: ResourceView, writer: ResourceWriter, quotas: domain.Quotas
+    ) -> None:
         self._settings = settings
+        self._quotas = quotas
         self._view = view
         self._writer = writer
         self._lock = asyncio.Lock()
 
     def _ctx(self) -> domain.Context:
-        return domain.Context(region=self._settings.region, account_id=self._settings.account_id, now=time.time())
+        return domain.Context(
+            region=self._settings.region, account_id=self._settings.account_id, now=time.time(), quotas=self._quotas
+        )
 
     async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         if operation.startswith(_READ_ONLY_PREFIXES):
@@ -52,27 +58,27 @@ class ControlHandlers:
         """Control's own lifecycle steps (CREATE PENDING -> ACTIVE for instant resources, deletions)."""
         async with self._lock:
             ctx = self._ctx()
-            changes = domain.advance(self._view, ctx)
-            if changes:
-                await self._writer.write(changes, (), ctx.now)
+            effects = domain.advance(self._view, ctx)
+            if effects.changes or effects.jobs:
+                await self._writer.write(effects.changes, effects.jobs, ctx.now)
 
     async def apply_status(self, update: dict[str, Any]) -> None:
         async with self._lock:
             ctx = self._ctx()
             try:
-                changes = domain.apply_job_status(self._view, update, ctx)
+                effects = domain.apply_job_status(self._view, update, ctx)
             except Exception:  # a bad report must never stop control
                 log.exception("cannot apply job status %s", update)
                 return
-            if changes:
-                await self._writer.write(changes, (), ctx.now)
+            if effects.changes or effects.jobs:
+                await self._writer.write(effects.changes, effects.jobs, ctx.now)
 
 
 def _rpc(handlers: ControlHandlers, name: str, response_cls: type[Message]) -> Callable[..., Awaitable[Message]]:
     async def method(self: object, request: Message, context: grpc.aio.ServicerContext) -> Message:
         body = json_format.MessageToDict(request)
         result = await handlers.call(name, body)
-        return json_format.ParseDict(result, response_cls(), ignore_unknown_fields=True)
+        return json_format.ParseDict(to_proto_json(result), response_cls(), ignore_unknown_fields=True)
 
     method.__name__ = name
     return method

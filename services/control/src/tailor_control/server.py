@@ -36,7 +36,7 @@ async def build(settings: ControlSettings) -> tuple[Sequence[GrpcService], Seque
     await view.ready()
     log.info("resource view ready", extra={"resources": len(view)})
     producer = Producer(common.kafka_bootstrap)
-    handlers = ControlHandlers(common, view, ResourceWriter(producer, view, common.topic_prefix))
+    handlers = ControlHandlers(common, view, ResourceWriter(producer, view, common.topic_prefix), settings.quotas)
     status = StatusConsumer(common.kafka_bootstrap, common.topic_prefix, f"{common.topic_prefix}-control")
     lifecycle = asyncio.create_task(_every(settings.lifecycle_interval_s, handlers.advance), name="lifecycle")
     status_task = asyncio.create_task(status.run(handlers.apply_status), name="job-status")

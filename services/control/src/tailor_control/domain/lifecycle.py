@@ -1,0 +1,319 @@
+"""Status lifecycles: the steps control takes itself (``advance``) and the ones workers report
+(``apply_job_status``), per the state chains of api.md §2.
+
+``advance`` is a pure function of the view and the clock, and idempotent: once its changes are in the
+view it proposes nothing new, so the servicer may call it on a timer and after every write. Resources
+with no background work (dataset groups, datasets, event trackers, filters, solutions, metric
+attributions) become ACTIVE here; deletes finish here; automatic training and automatic campaign updates
+start here. ``apply_job_status`` turns a worker's report into a record change, ignoring anything that is
+not a legal transition: a malformed or late report must never break control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tailor_control.domain import model as m
+from tailor_control.domain.common import status, updated
+from tailor_control.domain.ops_deploy import start_campaign_update
+from tailor_control.domain.ops_training import (
+    TRAINING,
+    latest_active_version,
+    new_solution_version,
+    pending_versions,
+    schedule_days,
+)
+from tailor_shared import arns
+from tailor_shared.resources import ResourceReader, ResourceRecord
+
+#: Resources control activates itself: nothing runs in the background for them.
+SELF_ACTIVATING = (m.DATASET_GROUP, m.DATASET, m.EVENT_TRACKER, m.FILTER, m.SOLUTION, m.METRIC_ATTRIBUTION)
+#: Resources a DELETE PENDING parent takes with it (history that has no Delete* API of its own).
+CHILDREN: dict[str, tuple[str, ...]] = {
+    m.DATASET_GROUP: (
+        m.DATA_DELETION_JOB, m.DATASET, m.EVENT_TRACKER, m.FILTER, m.SOLUTION, m.RECOMMENDER, m.METRIC_ATTRIBUTION,
+    ),
+    m.DATASET: (m.DATASET_IMPORT_JOB, m.DATASET_EXPORT_JOB),
+    m.SOLUTION: (m.SOLUTION_VERSION, m.CAMPAIGN),
+    m.SOLUTION_VERSION: (m.BATCH_INFERENCE_JOB, m.BATCH_SEGMENT_JOB),
+}  # fmt: skip
+ALL_TYPES = tuple(m.ARN_FIELD)
+#: "Automatic solution version creation starts one hour after the solution is ACTIVE." (L22361)
+FIRST_AUTO_TRAINING_DELAY = 3600.0
+DAY = 86400.0
+#: When the solution became ACTIVE (internal member, never in responses).
+ACTIVE_SINCE = "_activeSince"
+UPDATE_FROM = "_updateFromStatus"
+
+
+# --- advance --------------------------------------------------------------------------------------------
+
+
+def advance(view: ResourceReader, ctx: m.Context) -> m.Effects:
+    changes: list[m.Change] = []
+    jobs: list[m.Job] = []
+    for rtype in SELF_ACTIVATING:
+        for record in view.list(rtype):
+            if status(record) == m.CREATE_PENDING:
+                extra = {ACTIVE_SINCE: ctx.now} if rtype == m.SOLUTION else {}
+                changes.append(m.Put(updated(record, ctx.now, status=m.ACTIVE, **extra)))
+    for record in view.list(m.DATASET):
+        update = record.body.get("latestDatasetUpdate")
+        if isinstance(update, Mapping) and update.get("status") == m.CREATE_PENDING:
+            done = {**update, "status": m.ACTIVE, "lastUpdatedDateTime": ctx.now}
+            changes.append(m.Put(updated(record, ctx.now, schemaArn=update.get("schemaArn"), latestDatasetUpdate=done)))
+    deleted: set[str] = set()
+    for rtype in ALL_TYPES:
+        for record in view.list(rtype):
+            if status(record) == m.DELETE_PENDING:
+                _delete_tree(view, record, deleted, changes)
+    auto_changes, auto_jobs = _auto_training(view, ctx, deleted)
+    changes += auto_changes
+    jobs += auto_jobs
+    sync_changes, sync_jobs = _campaign_sync(view, ctx, deleted)
+    changes += sync_changes
+    jobs += sync_jobs
+    return m.Effects(tuple(changes), tuple(jobs))
+
+
+def _delete_tree(view: ResourceReader, record: ResourceRecord, deleted: set[str], out: list[m.Change]) -> None:
+    if record.arn in deleted:
+        return
+    for child_type in CHILDREN.get(record.resource_type, ()):
+        for child in view.list(child_type, record.arn):
+            _delete_tree(view, child, deleted, out)
+    deleted.add(record.arn)
+    out.append(m.Delete(record.arn))
+
+
+def _auto_training(view: ResourceReader, ctx: m.Context, deleted: set[str]) -> tuple[list[m.Change], list[m.Job]]:
+    """Automatic training (L9983-10006): first run one hour after the solution is ACTIVE unless a manual
+    version was created within that hour, then every ``rate(N days)`` after the last automatic version."""
+    changes: list[m.Change] = []
+    jobs: list[m.Job] = []
+    budget = ctx.quotas.pending_solution_versions - pending_versions(view)
+    for solution in view.list(m.SOLUTION):
+        body = solution.body
+        if solution.arn in deleted or status(solution) != m.ACTIVE or not body.get("performAutoTraining", True):
+            continue
+        versions = view.list(m.SOLUTION_VERSION, solution.arn)
+        if any(status(v) in TRAINING for v in versions) or budget <= 0:
+            continue
+        active_since = float(body.get(ACTIVE_SINCE, body.get("lastUpdatedDateTime", 0.0)))
+        first = active_since + FIRST_AUTO_TRAINING_DELAY
+        config = body.get("solutionConfig") or {}
+        interval = schedule_days(str((config.get("autoTrainingConfig") or {}).get("schedulingExpression", ""))) * DAY
+        automatic = [v for v in versions if v.body.get("trainingType") == "AUTOMATIC"]
+        if automatic:
+            due = max(float(v.body.get("creationDateTime", 0.0)) for v in automatic) + interval
+        elif any(float(v.body.get("creationDateTime", 0.0)) < first for v in versions):
+            due = first + interval  # a manual version within the hour skips the first automatic training
+        else:
+            due = first
+        if ctx.now < due:
+            continue
+        record, job = new_solution_version(view, solution, ctx, training_mode="AUTOTRAIN", training_type="AUTOMATIC")
+        changes.append(m.Put(record))
+        jobs.append(job)
+        budget -= 1
+    return changes, jobs
+
+
+def _campaign_sync(view: ResourceReader, ctx: m.Context, deleted: set[str]) -> tuple[list[m.Change], list[m.Job]]:
+    """Campaigns with syncWithLatestSolutionVersion deploy each newly ACTIVE version of their solution
+    (L11228)."""
+    changes: list[m.Change] = []
+    jobs: list[m.Job] = []
+    for campaign in view.list(m.CAMPAIGN):
+        config = campaign.body.get("campaignConfig") or {}
+        if campaign.arn in deleted or status(campaign) != m.ACTIVE or not config.get("syncWithLatestSolutionVersion"):
+            continue
+        solution_arn = str(campaign.parent_arn)
+        if solution_arn in deleted:
+            continue
+        latest = latest_active_version(view, solution_arn)
+        if latest is None or latest.arn == campaign.body.get("solutionVersionArn"):
+            continue
+        last_update = campaign.body.get("latestCampaignUpdate") or {}
+        if last_update.get("solutionVersionArn") == latest.arn and last_update.get("status") == m.CREATE_FAILED:
+            continue  # that deployment already failed; don't retry it forever
+        record, job = start_campaign_update(
+            campaign,
+            ctx,
+            solution_arn=solution_arn,
+            version_arn=latest.arn,
+            tps=int(campaign.body.get("minProvisionedTPS", 1)),
+            config=dict(config),
+        )
+        changes.append(m.Put(record))
+        jobs.append(job)
+    return changes, jobs
+
+
+# --- apply_job_status -----------------------------------------------------------------------------------
+
+_CREATE = {
+    m.CREATE_PENDING: frozenset({m.CREATE_IN_PROGRESS, m.ACTIVE, m.CREATE_FAILED}),
+    m.CREATE_IN_PROGRESS: frozenset({m.ACTIVE, m.CREATE_FAILED}),
+}
+_UPDATE = {
+    m.UPDATE_PENDING: frozenset({m.UPDATE_IN_PROGRESS, m.ACTIVE, m.UPDATE_FAILED, m.CREATE_FAILED}),
+    m.UPDATE_IN_PROGRESS: frozenset({m.ACTIVE, m.UPDATE_FAILED, m.CREATE_FAILED}),
+}
+TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
+    m.DATASET_IMPORT_JOB: _CREATE,
+    m.DATASET_EXPORT_JOB: _CREATE,
+    m.DATA_DELETION_JOB: {
+        m.DDJ_PENDING: frozenset({m.DDJ_IN_PROGRESS, m.DDJ_COMPLETED, m.DDJ_FAILED}),
+        m.DDJ_IN_PROGRESS: frozenset({m.DDJ_COMPLETED, m.DDJ_FAILED}),
+    },
+    m.SOLUTION_VERSION: {
+        **_CREATE,
+        m.CREATE_STOPPING: frozenset({m.CREATE_STOPPED, m.CREATE_FAILED}),
+    },
+    m.CAMPAIGN: {**_CREATE, **_UPDATE},
+    m.RECOMMENDER: {
+        **_CREATE,
+        **_UPDATE,
+        m.STOP_PENDING: frozenset({m.STOP_IN_PROGRESS, m.INACTIVE, m.ACTIVE}),
+        m.STOP_IN_PROGRESS: frozenset({m.INACTIVE, m.ACTIVE}),
+        m.START_PENDING: frozenset({m.START_IN_PROGRESS, m.ACTIVE, m.INACTIVE}),
+        m.START_IN_PROGRESS: frozenset({m.ACTIVE, m.INACTIVE}),
+    },
+    m.BATCH_INFERENCE_JOB: {
+        m.BATCH_PENDING: frozenset({m.BATCH_IN_PROGRESS, m.ACTIVE, m.CREATE_FAILED}),
+        m.BATCH_IN_PROGRESS: frozenset({m.ACTIVE, m.CREATE_FAILED}),
+    },
+}
+TRANSITIONS[m.BATCH_SEGMENT_JOB] = TRANSITIONS[m.BATCH_INFERENCE_JOB]
+FAILED = frozenset({m.CREATE_FAILED, m.DDJ_FAILED, m.UPDATE_FAILED})
+
+#: Spellings a worker may use for the batch jobs' printed "PENDING / IN PROGRESS" statuses.
+_BATCH_ALIASES = {
+    m.CREATE_PENDING: m.BATCH_PENDING,
+    m.CREATE_IN_PROGRESS: m.BATCH_IN_PROGRESS,
+    "IN_PROGRESS": m.BATCH_IN_PROGRESS,
+    "CREATE IN PROGRESS": m.BATCH_IN_PROGRESS,
+}
+#: Body members a worker may set, with their checks; names starting with "_" are worker-private extras
+#: (artifact locations, topic offsets) that never appear in responses.
+_NUMBER = (int, float)
+WORKER_FIELDS: dict[str, dict[str, Any]] = {
+    m.SOLUTION_VERSION: {"trainingHours": _NUMBER, "tunedHPOParams": dict, "metrics": dict},
+    m.DATA_DELETION_JOB: {"numDeleted": int},
+    m.RECOMMENDER: {"modelMetrics": dict},
+    m.BATCH_INFERENCE_JOB: {},
+    m.BATCH_SEGMENT_JOB: {},
+    m.DATASET_IMPORT_JOB: {},
+    m.DATASET_EXPORT_JOB: {},
+    m.CAMPAIGN: {},
+}
+
+
+def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Context) -> m.Effects:
+    """Apply ``{"resourceArn", "status", "failureReason"?, "fields"?}`` if it is a legal transition."""
+    if not isinstance(update, Mapping):
+        return m.Effects()
+    arn, new = update.get("resourceArn"), update.get("status")
+    if not isinstance(arn, str) or not isinstance(new, str):
+        return m.Effects()
+    record = view.get(arn)
+    if record is None or record.resource_type not in TRANSITIONS:
+        return m.Effects()
+    if record.resource_type in (m.BATCH_INFERENCE_JOB, m.BATCH_SEGMENT_JOB):
+        new = _BATCH_ALIASES.get(new, new)
+    current = status(record)
+    chain = TRANSITIONS[record.resource_type]
+    fields = _worker_fields(record.resource_type, update.get("fields"))
+    if new == current and current in chain:
+        # A progress report (same in-flight status, e.g. "_progressPercent"): merge its fields only.
+        return m.Effects((m.Put(updated(record, ctx.now, **fields)),)) if fields else m.Effects()
+    if new not in chain.get(current, frozenset()):
+        return m.Effects()
+    reason = update.get("failureReason")
+    reason = str(reason)[:4096] if isinstance(reason, str) and reason else None
+    extra: list[m.Change] = []
+    if current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
+        changed = _apply_update_report(record, new, reason, ctx)
+    else:
+        changes: dict[str, Any] = {"status": new, **fields}
+        if new in FAILED:
+            changes["failureReason"] = reason or "Unknown failure"
+        changed = updated(record, ctx.now, **changes)
+        if record.resource_type == m.SOLUTION_VERSION:
+            extra = _auto_ml_result(view, record, update.get("fields"), ctx)
+    if fields and current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
+        changed = updated(changed, ctx.now, **fields)
+    return m.Effects((m.Put(changed), *extra))
+
+
+def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        return {}
+    allowed = WORKER_FIELDS.get(resource_type, {})
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or value is None:
+            continue
+        if key.startswith("_"):
+            if key not in (ACTIVE_SINCE, UPDATE_FROM):  # control's own bookkeeping isn't the worker's
+                out[key] = value
+            continue
+        kind = allowed.get(key)
+        if kind is None or isinstance(value, bool) or not isinstance(value, kind):
+            continue
+        if kind is dict:
+            value = dict(value)
+            if key in ("metrics", "modelMetrics") and not all(
+                isinstance(v, _NUMBER) and not isinstance(v, bool) for v in value.values()
+            ):
+                continue
+        elif isinstance(value, int | float) and value < 0:
+            continue
+        out[key] = value
+    return out
+
+
+def _apply_update_report(record: ResourceRecord, new: str, reason: str | None, ctx: m.Context) -> ResourceRecord:
+    """Campaign / recommender updates: the resource keeps serving its previous deployment until the new
+    one is ACTIVE; the latest*Update summary follows the CREATE chain its data type prints (L30873)."""
+    summary_key = "latestCampaignUpdate" if record.resource_type == m.CAMPAIGN else "latestRecommenderUpdate"
+    summary = dict(record.body.get(summary_key) or {})
+    summary["lastUpdatedDateTime"] = ctx.now
+    if new == m.UPDATE_IN_PROGRESS:
+        summary["status"] = m.CREATE_IN_PROGRESS
+        return updated(record, ctx.now, status=m.UPDATE_IN_PROGRESS, **{summary_key: summary})
+    if new == m.ACTIVE:
+        summary["status"] = m.ACTIVE
+        summary.pop("failureReason", None)
+        deployed: dict[str, Any] = {}
+        if record.resource_type == m.CAMPAIGN:
+            for key in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"):
+                if key in summary:
+                    deployed[key] = summary[key]
+        else:
+            deployed["recommenderConfig"] = summary.get("recommenderConfig")
+        return updated(
+            record, ctx.now, status=m.ACTIVE, failureReason=None, **{UPDATE_FROM: None}, **deployed,
+            **{summary_key: summary},
+        )  # fmt: skip
+    # UPDATE FAILED (or CREATE FAILED) during an update: back to what was serving before.
+    summary["status"] = m.CREATE_FAILED
+    summary["failureReason"] = reason or "Unknown failure"
+    previous = str(record.body.get(UPDATE_FROM) or m.ACTIVE)
+    return updated(record, ctx.now, status=previous, **{UPDATE_FROM: None}, **{summary_key: summary})
+
+
+def _auto_ml_result(view: ResourceReader, version: ResourceRecord, raw: Any, ctx: m.Context) -> list[m.Change]:
+    """AutoML training reports the recipe it picked; it belongs on the solution (Solution.autoMLResult)."""
+    if not isinstance(raw, Mapping):
+        return []
+    result = raw.get("autoMLResult")
+    best = result.get("bestRecipeArn") if isinstance(result, Mapping) else None
+    if not isinstance(best, str) or arns.resource_type_of(best) != "recipe":
+        return []
+    solution = view.get(str(version.body.get("solutionArn")))
+    if solution is None or not solution.body.get("performAutoML"):
+        return []
+    return [m.Put(updated(solution, ctx.now, autoMLResult={"bestRecipeArn": best}))]

@@ -1,0 +1,136 @@
+"""Fixtures for the control-plane domain tests: an in-memory control plane and ready-made resources.
+
+Each fixture builds through the public API (``handle`` via ``InMemoryControlPlane``), so the set-up
+itself exercises the happy paths.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tailor_control.domain.memory import InMemoryControlPlane
+
+_UP = "arn:aws:personalize:::recipe/aws-user-personalization"
+_ECOMM_FOR_YOU = "arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you"
+
+
+def _avro(name: str, fields: list[dict[str, object]]) -> str:
+    return json.dumps(
+        {"type": "record", "name": name, "namespace": "com.amazonaws.personalize.schema", "fields": fields}
+    )
+
+
+_INTERACTIONS_SCHEMA = _avro(
+    "Interactions",
+    [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+    ],
+)
+_ITEMS_FIELDS: list[dict[str, object]] = [
+    {"name": "ITEM_ID", "type": "string"},
+    {"name": "GENRE", "type": ["null", "string"], "categorical": True},
+    {"name": "PRICE", "type": ["null", "float"]},
+]
+_ITEMS_SCHEMA = _avro("Items", _ITEMS_FIELDS)
+
+
+@pytest.fixture
+def plane() -> InMemoryControlPlane:
+    return InMemoryControlPlane()
+
+
+def _make_group(plane: InMemoryControlPlane, name: str, domain: str | None = None) -> str:
+    request: dict[str, object] = {"name": name}
+    if domain is not None:
+        request["domain"] = domain
+    arn = str(plane.call("CreateDatasetGroup", request)["datasetGroupArn"])
+    plane.advance()
+    return arn
+
+
+def _make_dataset(
+    plane: InMemoryControlPlane, group: str, dataset_type: str, schema: str, name: str, domain: str | None = None
+) -> str:
+    request: dict[str, object] = {"name": f"{name}-schema", "schema": schema}
+    if domain is not None:
+        request["domain"] = domain
+    schema_arn = plane.call("CreateSchema", request)["schemaArn"]
+    arn = plane.call(
+        "CreateDataset", {"name": name, "datasetGroupArn": group, "datasetType": dataset_type, "schemaArn": schema_arn}
+    )["datasetArn"]
+    plane.advance()
+    return str(arn)
+
+
+def _make_solution(plane: InMemoryControlPlane, group: str, name: str, recipe: str, **extra: object) -> str:
+    request: dict[str, object] = {
+        "name": name,
+        "datasetGroupArn": group,
+        "recipeArn": recipe,
+        "performAutoTraining": False,
+        **extra,
+    }
+    arn = str(plane.call("CreateSolution", request)["solutionArn"])
+    plane.advance()
+    return arn
+
+
+def _make_version(plane: InMemoryControlPlane, solution: str, **extra: object) -> str:
+    arn = str(plane.call("CreateSolutionVersion", {"solutionArn": solution, **extra})["solutionVersionArn"])
+    plane.report({"resourceArn": arn, "status": "ACTIVE", "fields": {"metrics": {"coverage": 0.5}}})
+    return arn
+
+
+@pytest.fixture
+def group(plane: InMemoryControlPlane) -> str:
+    return _make_group(plane, "movies")
+
+
+@pytest.fixture
+def interactions(plane: InMemoryControlPlane, group: str) -> str:
+    return _make_dataset(plane, group, "Interactions", _INTERACTIONS_SCHEMA, "interactions")
+
+
+@pytest.fixture
+def items(plane: InMemoryControlPlane, group: str, interactions: str) -> str:
+    return _make_dataset(plane, group, "Items", _ITEMS_SCHEMA, "items")
+
+
+@pytest.fixture
+def solution(plane: InMemoryControlPlane, group: str, interactions: str) -> str:
+    return _make_solution(plane, group, "up", _UP)
+
+
+@pytest.fixture
+def version(plane: InMemoryControlPlane, solution: str) -> str:
+    return _make_version(plane, solution)
+
+
+@pytest.fixture
+def campaign(plane: InMemoryControlPlane, version: str) -> str:
+    arn = str(plane.call("CreateCampaign", {"name": "camp", "solutionVersionArn": version})["campaignArn"])
+    plane.report({"resourceArn": arn, "status": "ACTIVE"})
+    return arn
+
+
+@pytest.fixture
+def domain_group(plane: InMemoryControlPlane) -> str:
+    arn = _make_group(plane, "shop", "ECOMMERCE")
+    _make_dataset(plane, arn, "Interactions", _INTERACTIONS_SCHEMA, "shop-interactions", domain="ECOMMERCE")
+    return arn
+
+
+@pytest.fixture
+def recommender(plane: InMemoryControlPlane, domain_group: str) -> str:
+    arn = str(
+        plane.call(
+            "CreateRecommender", {"name": "for-you", "datasetGroupArn": domain_group, "recipeArn": _ECOMM_FOR_YOU}
+        )["recommenderArn"]
+    )
+    plane.report({"resourceArn": arn, "status": "ACTIVE"})
+    return arn
