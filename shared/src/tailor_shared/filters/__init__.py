@@ -17,6 +17,8 @@ from tailor_shared.filters.evaluate import (
     evaluate_for_action,
     evaluate_for_item,
     evaluate_for_user,
+    metadata_strings,
+    user_condition_holds,
 )
 from tailor_shared.filters.model import (
     ACTION_INTERACTIONS_WINDOW,
@@ -121,8 +123,10 @@ __all__ = [
     "field_types_from_avro",
     "iter_bound_conditions",
     "iter_conditions",
+    "metadata_strings",
     "parse_filter_expression",
     "parse_filter_value",
     "parse_number",
+    "user_condition_holds",
     "validate_filter_values",
 ]

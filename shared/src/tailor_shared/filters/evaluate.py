@@ -105,6 +105,19 @@ def evaluate_for_user(
     return _evaluate(bound, _Subject(_normalise(user_metadata), own), None, None)
 
 
+def user_condition_holds(if_condition: BoundNode, user_metadata: Metadata | None) -> bool:
+    """Whether an ``IF CurrentUser...`` clause holds for the request user (None: no known user -> False).
+    The runtime's vectorised filters gate each expression with this, so both share one semantics."""
+    if user_metadata is None:
+        return False
+    return _matches(if_condition, _Subject(_normalise(user_metadata), frozenset()), None)
+
+
+def metadata_strings(value: MetadataValue) -> tuple[str, ...]:
+    """A stored metadata value as the strings a filter compares (categorical ``a|b`` is two values)."""
+    return _strings(value)
+
+
 def _require_subject(bound: BoundFilter, subject: Subject, what: str) -> None:
     if bound.subject is not subject:
         raise InvalidInputException(

@@ -1,0 +1,224 @@
+"""Filters compiled to boolean masks over a model's item index.
+
+The reference semantics are ``tailor_shared.filters.evaluate_for_item``; this module computes the same
+answer for every catalogue item at once. Item metadata is indexed once per catalogue (value -> item mask,
+numeric columns as float arrays), so a request costs a handful of numpy operations plus the user's
+interaction windows, which the caller reads from Redis in its one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from tailor_shared.errors import InvalidInputException
+from tailor_shared.filters import (
+    Action,
+    BoundAnd,
+    BoundCondition,
+    BoundFilter,
+    BoundNode,
+    CurrentItemRef,
+    Metadata,
+    Operator,
+    Scalar,
+    StringSet,
+    Subject,
+    metadata_strings,
+    parse_number,
+    user_condition_holds,
+)
+
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass
+class ItemIndex:
+    """A catalogue (the model's item index) with its metadata indexed for vectorised filtering."""
+
+    item_ids: Sequence[str]
+    position: dict[str, int] = field(init=False)
+    _values: dict[str, dict[str, Mask]] = field(init=False, default_factory=dict)
+    _numbers: dict[str, npt.NDArray[np.float64]] = field(init=False, default_factory=dict)
+    _present: dict[str, Mask] = field(init=False, default_factory=dict)
+    metadata: Mapping[str, Metadata] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.position = {item: i for i, item in enumerate(self.item_ids)}
+        n = len(self.item_ids)
+        columns: dict[str, dict[str, list[int]]] = {}
+        numbers: dict[str, npt.NDArray[np.float64]] = {}
+        present: dict[str, list[int]] = {}
+        for item, meta in self.metadata.items():
+            i = self.position.get(item)
+            if i is None:
+                continue
+            for key, raw in meta.items():
+                name = key.upper()
+                values = metadata_strings(raw)
+                if not values:
+                    continue
+                present.setdefault(name, []).append(i)
+                bucket = columns.setdefault(name, {})
+                for v in values:
+                    bucket.setdefault(v, []).append(i)
+                if len(values) == 1:
+                    num = parse_number(values[0])
+                    if num is not None:
+                        numbers.setdefault(name, np.full(n, np.nan))[i] = num
+        for name, bucket in columns.items():
+            self._values[name] = {v: _mask(n, idx) for v, idx in bucket.items()}
+        self._numbers = numbers
+        self._present = {name: _mask(n, idx) for name, idx in present.items()}
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def values_mask(self, name: str, values: Sequence[str]) -> Mask:
+        bucket = self._values.get(name.upper(), {})
+        out = np.zeros(len(self), dtype=bool)
+        for v in values:
+            hit = bucket.get(v)
+            if hit is not None:
+                out |= hit
+        return out
+
+    def present_mask(self, name: str) -> Mask:
+        return self._present.get(name.upper(), np.zeros(len(self), dtype=bool))
+
+    def numbers(self, name: str) -> npt.NDArray[np.float64]:
+        return self._numbers.get(name.upper(), np.full(len(self), np.nan))
+
+    def ids_mask(self, ids: Sequence[str]) -> Mask:
+        out = np.zeros(len(self), dtype=bool)
+        idx = [self.position[i] for i in ids if i in self.position]
+        out[idx] = True
+        return out
+
+
+def _mask(n: int, indices: list[int]) -> Mask:
+    out = np.zeros(n, dtype=bool)
+    out[indices] = True
+    return out
+
+
+@dataclass(frozen=True)
+class FilterInputs:
+    """Per-request data a filter reads besides the catalogue."""
+
+    user_metadata: Metadata | None = None
+    interactions: Mapping[str, Sequence[str]] | None = None  # event type -> item ids, most recent first
+    current_item_metadata: Metadata | None = None
+    window: int = 100
+
+
+def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs) -> Mask:
+    """The items that pass: (union of applicable INCLUDEs, or all) minus (union of applicable EXCLUDEs)."""
+    if bound.subject is not Subject.ITEM_ID:
+        raise InvalidInputException(
+            f"The filter filters {bound.subject.value} and can't be applied to item recommendations"
+        )
+    if bound.filter.uses_current_item and inputs.current_item_metadata is None:
+        raise InvalidInputException(
+            "The filter uses CurrentItem, which needs a related-items request that names an item"
+        )
+    n = len(index)
+    linked = _linked(index, inputs)
+    included: Mask | None = None
+    excluded = np.zeros(n, dtype=bool)
+    for expression in bound.expressions:
+        if expression.if_condition is not None and not user_condition_holds(
+            expression.if_condition, inputs.user_metadata
+        ):
+            continue
+        matched = _node(expression.where, index, linked, inputs.current_item_metadata)
+        if expression.action is Action.EXCLUDE:
+            excluded |= matched
+        else:
+            included = matched if included is None else (included | matched)
+    keep = np.ones(n, dtype=bool) if included is None else included
+    return keep & ~excluded
+
+
+def _linked(index: ItemIndex, inputs: FilterInputs) -> dict[str, Mask]:
+    """Per (case-folded) event type: the items the user reached by it within the window."""
+    out: dict[str, Mask] = {}
+    for event_type, ids in (inputs.interactions or {}).items():
+        key = event_type.casefold()
+        mask = index.ids_mask(list(ids[: inputs.window]))
+        out[key] = out[key] | mask if key in out else mask
+    return out
+
+
+def _node(node: BoundNode, index: ItemIndex, linked: dict[str, Mask], current: Metadata | None) -> Mask:
+    if isinstance(node, BoundCondition):
+        return _condition(node, index, linked, current)
+    masks = [_node(op, index, linked, current) for op in node.operands]
+    out = masks[0].copy()
+    for m in masks[1:]:
+        if isinstance(node, BoundAnd):
+            out &= m
+        else:
+            out |= m
+    return out
+
+
+def _condition(cond: BoundCondition, index: ItemIndex, linked: dict[str, Mask], current: Metadata | None) -> Mask:
+    n = len(index)
+    value = cond.value
+    if cond.field.dataset.is_interactions:
+        assert isinstance(value, StringSet)
+        hit = np.zeros(n, dtype=bool)
+        if value.wildcard:
+            for mask in linked.values():
+                hit |= mask
+        else:
+            for v in value.values:
+                by_type = linked.get(v.casefold())
+                if by_type is not None:
+                    hit |= by_type
+        return hit if cond.operator is Operator.IN else ~hit
+    name = cond.field.name
+    current_meta = {k.upper(): v for k, v in (current or {}).items()}
+    if cond.operator.is_membership:
+        if isinstance(value, CurrentItemRef):
+            wanted: tuple[str, ...] = metadata_strings(current_meta.get(value.name))
+        else:
+            assert isinstance(value, StringSet)
+            wanted = value.values
+        hit = index.values_mask(name, wanted)
+        return hit if cond.operator is Operator.IN else ~hit
+    if isinstance(value, CurrentItemRef):
+        others = metadata_strings(current_meta.get(value.name))
+    else:
+        assert isinstance(value, Scalar)
+        others = (value.text,)
+    present = index.present_mask(name)
+    if not others:
+        return np.zeros(n, dtype=bool)
+    numeric = [parse_number(o) for o in others]
+    if cond.operator in (Operator.EQ, Operator.NE):
+        equal = index.values_mask(name, others)
+        nums = index.numbers(name)
+        for num in numeric:
+            if num is not None:
+                equal |= nums == num
+        return equal if cond.operator is Operator.EQ else (present & ~equal)
+    nums = index.numbers(name)
+    out = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for num in numeric:
+            if num is None:
+                continue
+            if cond.operator is Operator.LT:
+                out |= nums < num
+            elif cond.operator is Operator.LE:
+                out |= nums <= num
+            elif cond.operator is Operator.GT:
+                out |= nums > num
+            else:
+                out |= nums >= num
+    return out

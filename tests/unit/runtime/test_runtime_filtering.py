@@ -1,0 +1,92 @@
+"""The vectorised filter masks agree with the reference evaluator on every item, for the guide's kinds of
+expressions over random catalogues, users and parameter values."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from tailor_runtime.domain.filtering import FilterInputs, ItemIndex, filter_mask
+from tailor_shared.errors import InvalidInputException
+from tailor_shared.filters import MetadataValue, bind_filter_values, evaluate_for_item, parse_filter_expression
+
+GENRES = ["comedy", "drama", "horror", "action", "kids"]
+EXPRESSIONS = [
+    ('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")', {}),
+    ('INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")', {}),
+    ("INCLUDE ItemID WHERE Items.GENRE IN ($GENRES)", {"GENRES": '"comedy","drama"'}),
+    ("EXCLUDE ItemID WHERE Items.GENRE IN ($GENRES)", {}),  # omitted EXCLUDE value: part dropped
+    ('INCLUDE ItemID WHERE Items.PRICE > 50 AND Items.GENRE NOT IN ("horror")', {}),
+    ('INCLUDE ItemID WHERE Items.PRICE <= $MAX OR Items.GENRE = "kids"', {"MAX": "20"}),
+    ("EXCLUDE ItemID WHERE Items.PRICE != 10", {}),
+    (
+        'INCLUDE ItemID WHERE Items.GENRE IN ("kids") IF CurrentUser.AGE < 13 | '
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
+        {},
+    ),
+    ("INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)", {}),
+    ("EXCLUDE ItemID WHERE Items.PRICE > CurrentItem.PRICE", {}),
+    (
+        'INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP >= $DATE | EXCLUDE ItemID WHERE Items.GENRE IN ("drama")',
+        {"DATE": "1500"},
+    ),
+]
+
+
+def _catalogue(rng: random.Random, n: int = 60) -> tuple[list[str], dict[str, dict[str, MetadataValue]]]:
+    items = [f"i{k}" for k in range(n)]
+    meta: dict[str, dict[str, MetadataValue]] = {}
+    for item in items:
+        if rng.random() < 0.1:
+            continue  # no metadata at all
+        genres = rng.sample(GENRES, rng.randint(1, 2))
+        record: dict[str, MetadataValue] = {"GENRE": "|".join(genres), "CREATION_TIMESTAMP": rng.randint(1000, 2000)}
+        if rng.random() < 0.8:
+            record["PRICE"] = rng.choice([5, 10, 20, 50.0, 75, 100])
+        meta[item] = record
+    return items, meta
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(("expression", "values"), EXPRESSIONS)
+def test_mask_equals_reference_evaluator(seed: int, expression: str, values: dict[str, str]) -> None:
+    rng = random.Random(seed)
+    items, meta = _catalogue(rng)
+    index = ItemIndex(items, metadata=meta)
+    history = {
+        et: rng.sample(items, rng.randint(0, 15)) for et in ("click", "Purchase", "stream") if rng.random() < 0.8
+    }
+    user = {"AGE": rng.choice([9, 30])} if rng.random() < 0.8 else None
+    current = meta.get(rng.choice(items)) or {"GENRE": "comedy", "PRICE": 20}
+    bound = bind_filter_values(parse_filter_expression(expression), values)
+    mask = filter_mask(bound, index, FilterInputs(user, history, current, window=10))
+    expected = np.array(
+        [
+            evaluate_for_item(
+                bound,
+                item,
+                meta.get(item),
+                user_metadata=user,
+                user_interactions=history,
+                current_item_metadata=current,
+                interactions_window=10,
+            )
+            for item in items
+        ]
+    )
+    assert mask.dtype == bool and mask.shape == (len(items),)
+    assert (mask == expected).all(), [items[i] for i in np.flatnonzero(mask != expected)]
+
+
+def test_current_item_filter_needs_an_item() -> None:
+    bound = bind_filter_values(parse_filter_expression("INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)"), {})
+    with pytest.raises(InvalidInputException, match="CurrentItem"):
+        filter_mask(bound, ItemIndex(["a"]), FilterInputs())
+
+
+def test_action_filter_rejected_for_items() -> None:
+    bound = bind_filter_values(parse_filter_expression("EXCLUDE ActionID WHERE Actions.VALUE > 5"), {})
+    with pytest.raises(InvalidInputException, match="ActionID"):
+        filter_mask(bound, ItemIndex(["a"]), FilterInputs())

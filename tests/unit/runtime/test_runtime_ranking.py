@@ -1,0 +1,84 @@
+"""Ranking rules: softmax scores, top-k under a mask, popular backfill, promotions' share and placement."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tailor_runtime.domain.ranking import (
+    REASON_POPULAR,
+    REASON_PROMOTED,
+    Promotion,
+    rank_input_list,
+    recommend,
+    softmax,
+    top_indices,
+)
+
+
+def test_softmax_sums_to_one_and_ignores_masked_out_scores() -> None:
+    s = np.array([1.0, 2.0, -np.inf, 0.5], dtype=np.float32)
+    p = softmax(s)
+    assert abs(p.sum() - 1.0) < 1e-9
+    assert p[2] == 0.0
+    assert p[1] > p[0] > p[3]
+
+
+def test_top_indices_respects_mask_and_breaks_ties_by_position() -> None:
+    s = np.array([0.5, 0.9, 0.9, 0.1, 0.7], dtype=np.float32)
+    mask = np.array([True, True, True, True, False])
+    assert top_indices(s, mask, 3).tolist() == [1, 2, 0]
+    assert top_indices(s, ~mask, 3).tolist() == [4]
+    assert top_indices(s, mask, 0).tolist() == []
+
+
+def test_recommend_normalised_scores_and_no_score_recipes() -> None:
+    s = np.array([3.0, 1.0, 2.0], dtype=np.float32)
+    out = recommend(s, np.ones(3, dtype=bool), 2, normalise=True)
+    assert [r.index for r in out] == [0, 2]
+    expected = np.exp([3.0, 1.0, 2.0]) / np.exp([3.0, 1.0, 2.0]).sum()
+    assert abs((out[0].score or 0) - expected[0]) < 1e-6
+    unscored = recommend(s, np.ones(3, dtype=bool), 2, normalise=False)
+    assert [r.score for r in unscored] == [None, None]
+
+
+def test_backfill_with_popular_items_that_pass_the_filter() -> None:
+    s = np.array([1.0, -np.inf, -np.inf, -np.inf], dtype=np.float32)  # only item 0 has a model score
+    mask = np.array([True, True, False, True])
+    popularity = np.array([5.0, 1.0, 9.0, 3.0])
+    out = recommend(s, mask, 3, normalise=True, popularity=popularity, backfill_popular=True, show_reasons=True)
+    assert [r.index for r in out] == [0, 3, 1]
+    assert out[1].score is None and out[1].reasons == (REASON_POPULAR,)
+    no_fill = recommend(s, mask, 3, normalise=True, popularity=popularity)
+    assert [r.index for r in no_fill] == [0]
+
+
+def test_promotion_share_dedup_order_and_stable_placement() -> None:
+    s = np.linspace(1.0, 0.0, 20).astype(np.float32)  # item 0 best
+    mask = np.ones(20, dtype=bool)
+    promo_mask = np.zeros(20, dtype=bool)
+    promo_mask[[3, 7, 15, 19]] = True
+    promo = Promotion("spring", 50, promo_mask)
+    out = recommend(s, mask, 6, normalise=True, promotion=promo, show_reasons=True, seed="RID-1")
+    promoted = [r for r in out if r.promotion_name == "spring"]
+    assert [r.index for r in promoted] == [3, 7, 15]  # floor(6 * 50%) = 3, best first, in order
+    assert all(r.reasons == (REASON_PROMOTED,) for r in promoted)
+    regular = [r.index for r in out if r.promotion_name is None]
+    assert regular == [0, 1, 2]  # 3 is promoted, not repeated
+    assert len({r.index for r in out}) == 6
+    again = recommend(s, mask, 6, normalise=True, promotion=promo, show_reasons=True, seed="RID-1")
+    assert [r.index for r in again] == [r.index for r in out]
+
+
+def test_promotion_with_too_few_matches_gives_as_many_as_possible() -> None:
+    s = np.linspace(1.0, 0.0, 10).astype(np.float32)
+    promo_mask = np.zeros(10, dtype=bool)
+    promo_mask[9] = True
+    out = recommend(s, np.ones(10, dtype=bool), 4, normalise=False, promotion=Promotion("p", 100, promo_mask))
+    assert len(out) == 4
+    assert [r.index for r in out if r.promotion_name] == [9]
+
+
+def test_rank_input_list_softmax_over_inputs() -> None:
+    ranked = rank_input_list(np.array([0.1, 2.0, 1.0], dtype=np.float32))
+    assert [i for i, _ in ranked] == [1, 2, 0]
+    assert abs(sum(p for _, p in ranked) - 1.0) < 1e-9
