@@ -100,6 +100,21 @@ class Producer:
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
+    def send_nowait(self, record: OutgoingRecord) -> None:
+        """Produce without waiting for the acknowledgement (for records a response must not wait on, such
+        as impressions); a failed delivery is logged. A full queue still raises ThrottlingException."""
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                log.error("delivery to %s failed: %s", record.topic, err.str())
+
+        try:
+            self._producer.produce(
+                record.topic, value=record.value, key=record.key, headers=list(record.headers), on_delivery=on_delivery
+            )
+        except BufferError:
+            raise ThrottlingException("Kafka producer queue is full; retry later") from None
+
     def flush(self, timeout: float = 10.0) -> int:
         """Wait for queued records; returns how many are still undelivered."""
         return int(self._producer.flush(timeout))
