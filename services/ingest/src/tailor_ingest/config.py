@@ -6,15 +6,45 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 
 
 @dataclass(frozen=True)
 class IngestSettings:
     common: CommonSettings
+    #: Run the import/export job worker inside the gRPC process (``python -m tailor_ingest import-worker``
+    #: runs it alone).
+    run_worker: bool = True
+    #: Consumer group of the import/export workers on ``<prefix>.jobs``; default ``<prefix>.ingest-jobs``.
+    worker_group: str = ""
+    #: Optional local directory that ``s3://bucket/key`` locations map to (``<root>/bucket/key``).
+    s3_root: str | None = None
+    #: An import validates the whole input before writing a row; inputs whose encoded rows fit in this many
+    #: bytes are kept in memory, larger ones are read twice (validate, then write).
+    import_buffer_bytes: int = 256 * 1024 * 1024
+    #: How long a Put* call waits for Kafka before answering ServiceUnavailableException.
+    produce_timeout_ms: int = 15_000
+    #: Import progress is reported to control and logged at most this often.
+    progress_interval_s: float = 2.0
+
+    @property
+    def prefix(self) -> str:
+        return self.common.topic_prefix
+
+    @property
+    def jobs_group(self) -> str:
+        return self.worker_group or f"{self.common.topic_prefix}.ingest-jobs"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
         e = os.environ if env is None else env
         grpc_port, metrics_port = DEFAULT_PORTS["ingest"]
-        return cls(common=CommonSettings.from_env("ingest", grpc_port, metrics_port, e))
+        return cls(
+            common=CommonSettings.from_env("ingest", grpc_port, metrics_port, e),
+            run_worker=env_str(e, "TAILOR_INGEST_WORKER", "true").lower() not in ("0", "false", "no", "off"),
+            worker_group=env_str(e, "TAILOR_INGEST_WORKER_GROUP", ""),
+            s3_root=env_str(e, "TAILOR_INGEST_S3_ROOT", "") or None,
+            import_buffer_bytes=env_int(e, "TAILOR_INGEST_IMPORT_BUFFER_MB", 256) * 1024 * 1024,
+            produce_timeout_ms=env_int(e, "TAILOR_INGEST_PRODUCE_TIMEOUT_MS", 15_000),
+            progress_interval_s=env_float(e, "TAILOR_INGEST_PROGRESS_INTERVAL_S", 2.0),
+        )

@@ -1,15 +1,56 @@
-"""Wires the ingest service: the Personalize Events gRPC API."""
+"""Wires the ingest service: resource view, the Personalize Events gRPC API and the import/export worker."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from tailor.events.v1 import events_pb2_grpc
+from tailor_ingest.adapters import BatchProducer, TopicGuard
 from tailor_ingest.config import IngestSettings
+from tailor_ingest.handlers import SERVICE_NAME, Catalog, EventsServicer
+from tailor_ingest.worker import JobWorker
 from tailor_shared.grpc_server import GrpcService
+from tailor_shared.resource_view import ResourceView
+
+
+async def start_view(settings: IngestSettings) -> ResourceView:
+    view = ResourceView(settings.common.kafka_bootstrap, settings.prefix)
+    await asyncio.to_thread(view.start)
+    await view.ready()
+    return view
 
 
 async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]:
-    servicer = events_pb2_grpc.PersonalizeEventsServicer()
-    return [GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer,
-                        "tailor.events.v1.PersonalizeEvents")], []
+    view = await start_view(settings)
+    catalog = Catalog(view, settings.prefix)
+    catalog.attach(view)
+    producer = BatchProducer(settings.common.kafka_bootstrap, **{"message.timeout.ms": settings.produce_timeout_ms})
+    topics = TopicGuard(settings.common.kafka_bootstrap)
+    servicer = EventsServicer(catalog, producer, topics, settings.prefix)
+    worker: JobWorker | None = None
+    if settings.run_worker:
+        worker = JobWorker(settings, view, topics)
+        await asyncio.to_thread(worker.start)
+
+    async def stop() -> None:
+        # Runs after the gRPC server drained its in-flight calls: every acknowledged write is delivered.
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(producer.close)
+        await asyncio.to_thread(view.stop)
+
+    service = GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME)
+    return [service], [stop]
+
+
+async def run_worker_only(settings: IngestSettings, stop: asyncio.Event) -> None:
+    """``python -m tailor_ingest import-worker``: the job worker without the gRPC API."""
+    view = await start_view(settings)
+    worker = JobWorker(settings, view, TopicGuard(settings.common.kafka_bootstrap))
+    await asyncio.to_thread(worker.start)
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(view.stop)
