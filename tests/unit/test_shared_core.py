@@ -109,3 +109,30 @@ async def test_full_producer_queue_is_throttling_not_a_drop() -> None:
             )
     finally:
         producer.close(timeout=2)
+
+
+async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
+    """The interceptor sends the Personalize name; ``from_rpc_error`` rebuilds it for both client kinds."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from tailor_shared.errors import ResourceInUseException, from_rpc_error
+    from tailor_shared.grpc_server import GrpcService, start_server
+
+    class Failing(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+        async def Check(self, request: object, context: object) -> object:  # noqa: N802
+            raise ResourceInUseException("dataset group in use")
+
+    settings = CommonSettings(service="unittest", grpc_port=0)
+    handle = await start_server(
+        settings, [GrpcService(health_pb2_grpc.add_HealthServicer_to_server, Failing(), "probe.Failing")]
+    )
+    try:
+        address = f"127.0.0.1:{handle.port}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        err = from_rpc_error(info.value)
+        assert isinstance(err, ResourceInUseException) and err.message == "dataset group in use"
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        await handle.stop(0)

@@ -105,12 +105,13 @@ ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
 
 
 def from_rpc_error(err: grpc.RpcError) -> PersonalizeError:
-    """Rebuild the typed error on the client side from trailing metadata (used by clients and tests)."""
+    """Rebuild the typed error on the client side from trailing metadata (used by clients and tests).
+    Works for sync (``grpc.Call``) and asyncio (``grpc.aio.AioRpcError``) errors alike."""
     code = "InternalFailure"
-    call = err if isinstance(err, grpc.Call) else None
-    if call is not None:
-        for key, value in call.trailing_metadata() or ():
-            if key == ERROR_TYPE_METADATA_KEY:
-                code = str(value)
-    details = call.details() if call is not None else str(err)
+    trailing = getattr(err, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == ERROR_TYPE_METADATA_KEY:
+            code = str(value)
+    details_fn = getattr(err, "details", None)
+    details = details_fn() if callable(details_fn) else str(err)
     return ERRORS_BY_CODE.get(code, InternalFailure)(details or "")
