@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tailor_shared.grpc_server import run
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.server import build
+from tailor_shared.grpc_server import run
 
 
 def main() -> None:

@@ -6,15 +6,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
     common: CommonSettings
+    model_store: str = ".tailor/models"
+    metadata_refresh_s: float = 30.0  # how often item metadata (for Items.* filters) is re-read from Redis
+    history_length: int = 50  # most recent interactions fed to the model
+    workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         e = os.environ if env is None else env
         grpc_port, metrics_port = DEFAULT_PORTS["runtime"]
-        return cls(common=CommonSettings.from_env("runtime", grpc_port, metrics_port, e))
+        return cls(
+            common=CommonSettings.from_env("runtime", grpc_port, metrics_port, e),
+            model_store=env_str(e, "TAILOR_MODEL_STORE", cls.model_store),
+            metadata_refresh_s=env_float(e, "TAILOR_RUNTIME_METADATA_REFRESH_S", cls.metadata_refresh_s),
+            history_length=env_int(e, "TAILOR_RUNTIME_HISTORY_LENGTH", cls.history_length),
+            workers=env_int(e, "TAILOR_RUNTIME_WORKERS", cls.workers),
+        )

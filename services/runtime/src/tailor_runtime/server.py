@@ -1,15 +1,66 @@
-"""Wires the runtime service: the Personalize Runtime gRPC API."""
+"""Wires the runtime: resource view, Redis, the model registry and its sync loops, the gRPC servicer.
+
+``build`` returns only after the models of every live campaign are loaded, so the gRPC health check
+reports SERVING only when this replica can answer (the Kubernetes readiness probe relies on it).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from tailor.runtime.v1 import runtime_pb2_grpc
+from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.config import RuntimeSettings
+from tailor_runtime.deployments import Registry
+from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
+from tailor_runtime.models import load_model
 from tailor_shared.grpc_server import GrpcService
+from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
+from tailor_shared.resource_view import ResourceView
+from tailor_shared.topics import impressions_topic
+
+log = logging.getLogger(__name__)
+
+SYNC_INTERVAL_S = 0.5
+
+
+async def _every(interval: float, step: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed", name)
 
 
 async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]:
-    servicer = runtime_pb2_grpc.PersonalizeRuntimeServicer()
-    return [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, servicer,
-                        "tailor.runtime.v1.PersonalizeRuntime")], []
+    common = settings.common
+    ensure_topics(common.kafka_bootstrap, [TopicSpec(impressions_topic(common.topic_prefix), partitions=2)])
+    view = ResourceView(common.kafka_bootstrap, common.topic_prefix)
+    view.start()
+    await view.ready()
+    state = RedisState(common.redis_url, settings.history_length)
+    producer = Producer(common.kafka_bootstrap)
+    outbox = Outbox(producer, common.topic_prefix)
+    registry = Registry(view, Path(settings.model_store), load_model, state, outbox, common.topic_prefix)
+    await registry.sync()
+    tasks = [
+        asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),
+        asyncio.create_task(_every(settings.metadata_refresh_s, registry.refresh_metadata, "metadata refresh")),
+    ]
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await state.close()
+        producer.close()
+        view.stop()
+
+    handlers = RuntimeHandlers(view, registry, state, outbox)
+    return [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, handlers, SERVICE_NAME)], [stop]

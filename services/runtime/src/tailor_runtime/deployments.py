@@ -1,0 +1,162 @@
+"""Which models this runtime serves: campaigns from the resource view, loaded from the model store.
+
+Every replica loads every live campaign's solution version (any replica serves any request) and reports
+the campaign ACTIVE once it has the model — control's lifecycle makes the first such report count. An
+update swaps the model object only after the new one is loaded, so no request fails during the swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import Counter, Gauge
+
+from tailor_runtime.adapters import Outbox, RedisState
+from tailor_runtime.domain.filtering import ItemIndex
+from tailor_runtime.domain.model import ServingModel
+from tailor_shared.jobs import StatusUpdate
+from tailor_shared.metrics import metric_name
+from tailor_shared.redis_keys import Keys
+from tailor_shared.resources import ResourceReader
+
+log = logging.getLogger(__name__)
+
+LOADS = Counter(metric_name("runtime", "model_loads", "total"), "Model loads by outcome", ["outcome"])
+LOADED = Gauge(metric_name("runtime", "models_loaded", "count"), "Solution versions loaded in this process")
+
+LIVE = ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "UPDATE PENDING", "UPDATE IN_PROGRESS")
+
+
+@dataclass
+class Deployment:
+    """A campaign's served state: the model, its catalogue index (with item metadata) and Redis keys."""
+
+    campaign_arn: str
+    solution_version_arn: str
+    model: ServingModel
+    index: ItemIndex
+    keys: Keys
+    campaign_config: dict[str, object] = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.time)
+
+
+ModelLoader = Callable[[Path], ServingModel]
+
+
+def dataset_group_name(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def target_version(campaign: dict[str, object]) -> str | None:
+    """The solution version a campaign should serve now: during an update the new one, once loaded."""
+    update = campaign.get("latestCampaignUpdate")
+    if isinstance(update, dict) and campaign.get("status") in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
+        return str(update.get("solutionVersionArn") or campaign.get("solutionVersionArn"))
+    value = campaign.get("solutionVersionArn")
+    return str(value) if value else None
+
+
+def model_dir(store: Path, solution_version_arn: str) -> Path:
+    """``<store>/<solution name>/<version id>`` (docs/specs/model-artifact.md)."""
+    solution, version = solution_version_arn.split(":solution/", 1)[1].split("/", 1)
+    return store / solution / version
+
+
+class Registry:
+    """Keeps ``deployments`` in line with the campaigns in the resource view."""
+
+    def __init__(
+        self,
+        view: ResourceReader,
+        store: Path,
+        loader: ModelLoader,
+        state: RedisState,
+        outbox: Outbox,
+        prefix: str,
+    ) -> None:
+        self._view = view
+        self._store = store
+        self._loader = loader
+        self._state = state
+        self._outbox = outbox
+        self._prefix = prefix
+        self.deployments: dict[str, Deployment] = {}
+        self._failed: dict[str, str] = {}
+
+    def live_campaigns(self) -> dict[str, dict[str, object]]:
+        return {r.arn: dict(r.body) for r in self._view.list("campaign") if r.body.get("status") in LIVE}
+
+    async def sync(self) -> None:
+        campaigns = self.live_campaigns()
+        for arn in list(self.deployments):
+            if arn not in campaigns:
+                del self.deployments[arn]
+        for arn, body in campaigns.items():
+            version = target_version(body)
+            if version is None:
+                continue
+            current = self.deployments.get(arn)
+            if current is None or current.solution_version_arn != version:
+                if self._failed.get(arn) == version:
+                    continue
+                try:
+                    self.deployments[arn] = await self._load(arn, version, body)
+                    LOADS.labels("ok").inc()
+                except Exception as err:  # a broken model must not take the runtime down
+                    LOADS.labels("error").inc()
+                    self._failed[arn] = version
+                    log.exception("cannot load %s for %s", version, arn)
+                    await self._say(StatusUpdate(arn, _failed_status(body), f"Model could not be loaded: {err}"))
+                    continue
+            if body.get("status") != "ACTIVE":
+                await self._say(StatusUpdate(arn, "ACTIVE"))
+        LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
+
+    async def _say(self, update: StatusUpdate) -> None:
+        await self._outbox.status(update)
+
+    async def _load(self, campaign_arn: str, version_arn: str, body: dict[str, object]) -> Deployment:
+        version = self._view.get(version_arn)
+        if version is None or version.body.get("status") != "ACTIVE":
+            raise RuntimeError(f"solution version {version_arn} is not ACTIVE")
+        group = str(version.body.get("datasetGroupArn") or "")
+        if not group:
+            solution = self._view.get(str(version.body.get("solutionArn")))
+            group = str(solution.body.get("datasetGroupArn")) if solution else ""
+        started = time.perf_counter()
+        model = await asyncio.to_thread(self._loader, model_dir(self._store, version_arn))
+        keys = Keys(self._prefix, dataset_group_name(group))
+        index = await self._index(model, keys)
+        log.info(
+            "model loaded",
+            extra={
+                "campaign": campaign_arn,
+                "solutionVersion": version_arn,
+                "items": len(model.item_ids),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        config = body.get("campaignConfig")
+        return Deployment(
+            campaign_arn, version_arn, model, index, keys, dict(config) if isinstance(config, dict) else {}
+        )
+
+    async def _index(self, model: ServingModel, keys: Keys) -> ItemIndex:
+        meta = await self._state.item_metadata(keys, list(model.item_ids))
+        return ItemIndex(list(model.item_ids), metadata=meta)
+
+    async def refresh_metadata(self) -> None:
+        """Re-read item metadata so Items.* filters see PutItems/import changes (the guide allows 20 min)."""
+        for arn, dep in list(self.deployments.items()):
+            index = await self._index(dep.model, dep.keys)
+            if self.deployments.get(arn) is dep:
+                dep.index = index
+
+
+def _failed_status(body: dict[str, object]) -> str:
+    return "UPDATE FAILED" if str(body.get("status", "")).startswith("UPDATE") else "CREATE FAILED"

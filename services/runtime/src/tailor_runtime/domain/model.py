@@ -1,0 +1,28 @@
+"""What the runtime needs from a trained model, independent of how it is stored (ONNX or tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Scores = npt.NDArray[np.float32]
+
+
+class ServingModel(Protocol):
+    """A loaded solution version. Scores are over ``item_ids``; -inf marks items the model can't score."""
+
+    recipe_arn: str
+    recipe_type: str  # USER_PERSONALIZATION | PERSONALIZED_RANKING | RELATED_ITEMS | POPULAR_ITEMS
+    item_ids: Sequence[str]
+    popularity: npt.NDArray[np.float64]  # interaction counts at training time (cold users, backfill)
+
+    def score_history(self, history: Sequence[int]) -> Scores:
+        """Scores for a user whose recent items (indices into ``item_ids``, oldest first) are ``history``."""
+        ...
+
+    def score_related(self, item: int) -> Scores:
+        """Scores of items related to ``item`` (RELATED_ITEMS recipes)."""
+        ...

@@ -1,0 +1,102 @@
+"""Validation of runtime requests, with the guide's limits and Personalize's messages (api.md §4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tailor_shared.errors import InvalidInputException
+
+MAX_RESULTS = 500  # GetRecommendations numResults max (L29334-29580)
+MAX_RESULTS_WITH_METADATA = 50
+DEFAULT_RESULTS = 25
+MAX_INPUT_LIST = 500  # GetPersonalizedRanking
+MAX_METADATA_COLUMNS = 10
+MAX_CONTEXT_ENTRIES = 150
+MAX_CONTEXT_KEY = 150
+MAX_CONTEXT_VALUE = 1000
+MAX_ID_LENGTH = 256
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+
+
+def num_results(request: Mapping[str, Any], with_metadata: bool) -> int:
+    value = request.get("numResults")
+    if value is None:
+        value = DEFAULT_RESULTS
+    limit = MAX_RESULTS_WITH_METADATA if with_metadata else MAX_RESULTS
+    if not isinstance(value, int) or value < 0 or value > limit:
+        extra = " when metadataColumns are requested" if with_metadata else ""
+        raise InvalidInputException(
+            f"1 validation error detected: Value '{value}' at 'numResults' failed to satisfy constraint: "
+            f"Member must have value between 0 and {limit}{extra}"
+        )
+    return value
+
+
+def identifier(request: Mapping[str, Any], field: str, required: bool) -> str | None:
+    value = request.get(field)
+    if value in (None, ""):
+        if required:
+            raise InvalidInputException(f"{field} is required for this campaign's recipe")
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+        raise InvalidInputException(
+            f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_ID_LENGTH}"
+        )
+    return value
+
+
+def metadata_columns(request: Mapping[str, Any]) -> list[str]:
+    columns = request.get("metadataColumns") or {}
+    if not columns:
+        return []
+    unknown = set(columns) - {"ITEMS"}
+    if unknown:
+        raise InvalidInputException(f"metadataColumns supports only the ITEMS dataset, not {sorted(unknown)}")
+    names = list(columns.get("ITEMS") or [])
+    if len(names) > MAX_METADATA_COLUMNS:
+        raise InvalidInputException(
+            f"You can request at most {MAX_METADATA_COLUMNS} metadata columns; the request has {len(names)}"
+        )
+    return names
+
+
+def context(request: Mapping[str, Any]) -> dict[str, str]:
+    ctx = dict(request.get("context") or {})
+    if len(ctx) > MAX_CONTEXT_ENTRIES:
+        raise InvalidInputException(f"context can have at most {MAX_CONTEXT_ENTRIES} entries")
+    for key, value in ctx.items():
+        if len(key) > MAX_CONTEXT_KEY or len(str(value)) > MAX_CONTEXT_VALUE:
+            raise InvalidInputException(f"context entry {key!r} exceeds the key (150) or value (1000) length limit")
+    return ctx
+
+
+def promotions(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    promos: Sequence[Mapping[str, Any]] = request.get("promotions") or []
+    if len(promos) > 1:
+        raise InvalidInputException("You can apply at most 1 promotion per request")
+    for promo in promos:
+        name = promo.get("name", "")
+        if not name or len(name) > 63 or not _NAME.match(name):
+            raise InvalidInputException(f"Promotion name {name!r} must match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]* (1-63 chars)")
+        pct = promo.get("percentPromotedItems")
+        if not isinstance(pct, int) or not 1 <= pct <= 100:
+            raise InvalidInputException("percentPromotedItems must be an integer between 1 and 100")
+        if not promo.get("filterArn"):
+            raise InvalidInputException("A promotion requires a filterArn")
+    return list(promos)
+
+
+def input_list(request: Mapping[str, Any], with_metadata: bool) -> list[str]:
+    items = list(request.get("inputList") or [])
+    limit = MAX_RESULTS_WITH_METADATA if with_metadata else MAX_INPUT_LIST
+    if not items:
+        raise InvalidInputException("inputList is required and must contain at least one item")
+    if len(items) > limit:
+        raise InvalidInputException(f"inputList can contain at most {limit} items")
+    for item in items:
+        if not item or len(item) > MAX_ID_LENGTH:
+            raise InvalidInputException(f"inputList item {item!r} must be 1-{MAX_ID_LENGTH} characters")
+    return items

@@ -1,0 +1,240 @@
+"""Personalize Runtime over gRPC: GetRecommendations, GetPersonalizedRanking, GetActionRecommendations.
+
+Per request: the campaign's loaded model, one pipelined Redis read (the user's recent interactions,
+filter windows, user metadata), the model's scores, vectorised filter masks, then ranking. Filters are
+parsed once per filter ARN and bound once per (filter, filterValues).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from tailor_runtime.adapters import Outbox, RedisState
+from tailor_runtime.deployments import Deployment, Registry
+from tailor_runtime.domain import requests
+from tailor_runtime.domain.filtering import FilterInputs, filter_mask
+from tailor_runtime.domain.ranking import Promotion, Ranked, rank_input_list, recommend
+from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
+from tailor_shared.filters import (
+    BoundFilter,
+    Dataset,
+    bind_filter_values,
+    iter_bound_conditions,
+    parse_filter_expression,
+)
+from tailor_shared.filters import FilterExpression as ParsedFilter
+from tailor_shared.redis_keys import UserState
+from tailor_shared.resources import ResourceReader
+
+SERVICE_NAME = "tailor.runtime.v1.PersonalizeRuntime"
+V2_RECIPES = ("aws-user-personalization-v2", "aws-personalized-ranking-v2")
+
+
+class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
+    def __init__(self, view: ResourceReader, registry: Registry, state: RedisState, outbox: Outbox) -> None:
+        self._view = view
+        self._registry = registry
+        self._state = state
+        self._outbox = outbox
+
+    # --- RPCs ----------------------------------------------------------------------------------------
+    async def GetRecommendations(
+        self, request: runtime_pb2.GetRecommendationsRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetRecommendationsResponse:
+        req = json_format.MessageToDict(request)
+        dep = self._deployment(req)
+        model = dep.model
+        if model.recipe_type == "PERSONALIZED_RANKING":
+            raise InvalidInputException("This campaign's recipe ranks items: use GetPersonalizedRanking")
+        columns = requests.metadata_columns(req)
+        n = requests.num_results(req, bool(columns))
+        requests.context(req)
+        promos = requests.promotions(req)
+        user_needed = model.recipe_type == "USER_PERSONALIZATION"
+        user_id = requests.identifier(req, "userId", required=user_needed)
+        item_id = requests.identifier(req, "itemId", required=model.recipe_type == "RELATED_ITEMS")
+        bound = self._bound(req.get("filterArn"), req.get("filterValues"))
+        promo_bound = self._bound(promos[0]["filterArn"], promos[0].get("filterValues")) if promos else None
+        for b in (bound, promo_bound):
+            if b is not None and b.filter.requires_user_id and user_id is None:
+                raise InvalidInputException("The filter uses the user's data: the request needs a userId")
+        state = await self._user_state(dep, user_id, bound, promo_bound)
+
+        index = dep.index
+        scored = True
+        if model.recipe_type == "USER_PERSONALIZATION":
+            history = [index.position[e.item_id] for e in reversed(state.history) if e.item_id in index.position]
+            scores = model.score_history(history)
+        elif model.recipe_type == "RELATED_ITEMS":
+            assert item_id is not None
+            pos = index.position.get(item_id)
+            if pos is None:  # unknown item: popular items (L6617, L6670)
+                scores, scored = model.popularity.astype(np.float32), False
+            else:
+                scores = model.score_related(pos)
+                scores[pos] = -np.inf
+        else:
+            scores, scored = model.popularity.astype(np.float32), False
+        current_item = index.metadata.get(item_id) if item_id else None
+        inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
+        mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
+        promotion = None
+        if promos and promo_bound is not None:
+            promotion = Promotion(
+                promos[0]["name"], int(promos[0]["percentPromotedItems"]), filter_mask(promo_bound, index, inputs)
+            )
+        rid = f"RID-{uuid.uuid4()}"
+        v2 = model.recipe_arn.endswith(V2_RECIPES)
+        ranked = recommend(
+            scores,
+            mask,
+            n,
+            normalise=scored and model.recipe_type == "USER_PERSONALIZATION",
+            popularity=model.popularity,
+            backfill_popular=v2,
+            show_reasons=v2,
+            promotion=promotion,
+            seed=rid,
+        )
+        items = [self._item(dep, r, columns) for r in ranked]
+        self._outbox.impression(rid, _impression(rid, dep, user_id, items))
+        return json_format.ParseDict(
+            {"itemList": items, "recommendationId": rid}, runtime_pb2.GetRecommendationsResponse()
+        )
+
+    async def GetPersonalizedRanking(
+        self, request: runtime_pb2.GetPersonalizedRankingRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetPersonalizedRankingResponse:
+        req = json_format.MessageToDict(request)
+        dep = self._deployment(req)
+        if dep.model.recipe_type != "PERSONALIZED_RANKING":
+            raise InvalidInputException("GetPersonalizedRanking needs a campaign with a PERSONALIZED_RANKING recipe")
+        columns = requests.metadata_columns(req)
+        inputs_list = requests.input_list(req, bool(columns))
+        user_id = requests.identifier(req, "userId", required=True)
+        requests.context(req)
+        bound = self._bound(req.get("filterArn"), req.get("filterValues"))
+        state = await self._user_state(dep, user_id, bound, None)
+        index = dep.index
+        history = [index.position[e.item_id] for e in reversed(state.history) if e.item_id in index.position]
+        scores = dep.model.score_history(history)
+        keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
+        known = [(i, index.position[it]) for i, it in enumerate(inputs_list) if it in index.position]
+        if keep is not None:
+            known = [(i, p) for i, p in known if keep[p]]
+        ranked = rank_input_list(np.array([scores[p] for _, p in known], dtype=np.float32))
+        out = [self._item(dep, Ranked(known[j][1], score), columns) for j, score in ranked]
+        known_inputs = {i for i, _ in known}
+        # Items the model doesn't know go to the end, in input order (L12222); a filter still applies.
+        for i, item in enumerate(inputs_list):
+            if i not in known_inputs and item not in index.position:
+                out.append({"itemId": item})
+        rid = f"RID-{uuid.uuid4()}"
+        self._outbox.impression(rid, _impression(rid, dep, user_id, out))
+        return json_format.ParseDict(
+            {"personalizedRanking": out, "recommendationId": rid}, runtime_pb2.GetPersonalizedRankingResponse()
+        )
+
+    async def GetActionRecommendations(
+        self, request: runtime_pb2.GetActionRecommendationsRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetActionRecommendationsResponse:
+        req = json_format.MessageToDict(request)
+        dep = self._deployment(req)
+        raise InvalidInputException(
+            f"Campaign {dep.campaign_arn} does not use the Next-Best-Action recipe; "
+            "GetActionRecommendations needs an aws-next-best-action campaign"
+        )
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _deployment(self, req: Mapping[str, Any]) -> Deployment:
+        arn = req.get("campaignArn") or req.get("recommenderArn")
+        if not arn:
+            raise InvalidInputException("Either campaignArn or recommenderArn is required")
+        dep = self._registry.deployments.get(arn)
+        if dep is not None:
+            return dep
+        if self._view.get(arn) is None:
+            kind = "Campaign" if "campaignArn" in req else "Recommender"
+            raise ResourceNotFoundException(f"{kind} {arn} does not exist.")
+        raise ServiceUnavailableException(f"{arn} is not deployed on this runtime yet; retry shortly")
+
+    def _bound(self, filter_arn: str | None, values: Mapping[str, str] | None) -> BoundFilter | None:
+        if not filter_arn:
+            if values:
+                raise InvalidInputException("filterValues were given without a filterArn")
+            return None
+        record = self._view.get(filter_arn)
+        if record is None or record.resource_type != "filter":
+            raise ResourceNotFoundException(f"Filter {filter_arn} does not exist.")
+        if record.body.get("status") != "ACTIVE":
+            raise InvalidInputException(f"Filter {filter_arn} is not ACTIVE (status {record.body.get('status')})")
+        parsed = _parse(str(record.body["filterExpression"]))
+        return _bind(parsed, tuple(sorted((values or {}).items())))
+
+    async def _user_state(self, dep: Deployment, user_id: str | None, *filters: BoundFilter | None) -> UserState:
+        if user_id is None:
+            return UserState([], {}, frozenset(), {})
+        types: set[str] = set()
+        for b in filters:
+            if b is None:
+                continue
+            for e in b.expressions:
+                if e.dataset is Dataset.INTERACTIONS:
+                    for c in iter_bound_conditions(e.where):
+                        types.update(getattr(c.value, "values", ()))
+        types.discard("*")
+        wildcard = any(
+            getattr(c.value, "wildcard", False)
+            for b in filters
+            if b is not None
+            for e in b.expressions
+            for c in iter_bound_conditions(e.where)
+        )
+        state = await self._state.user_state(dep.keys, user_id, sorted(types))
+        if wildcard:
+            state.windows.setdefault("*", list(state.any_type_items))
+        return state
+
+    def _item(self, dep: Deployment, r: Ranked, columns: list[str]) -> dict[str, Any]:
+        item_id = dep.index.item_ids[r.index]
+        out: dict[str, Any] = {"itemId": item_id}
+        if r.score is not None:
+            out["score"] = r.score
+        if r.promotion_name:
+            out["promotionName"] = r.promotion_name
+        if r.reasons:
+            out["reason"] = list(r.reasons)
+        if columns:
+            meta = dep.index.metadata.get(item_id) or {}
+            out["metadata"] = {c: str(meta.get(c.upper(), "")) for c in columns if c.upper() in meta}
+        return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(expression: str) -> ParsedFilter:
+    return parse_filter_expression(expression)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bind(parsed: ParsedFilter, values: tuple[tuple[str, str], ...]) -> BoundFilter:
+    return bind_filter_values(parsed, dict(values))
+
+
+def _impression(rid: str, dep: Deployment, user_id: str | None, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "recommendationId": rid,
+        "campaignArn": dep.campaign_arn,
+        "solutionVersionArn": dep.solution_version_arn,
+        "userId": user_id,
+        "itemList": [i["itemId"] for i in items],
+        "timestamp": time.time(),
+    }

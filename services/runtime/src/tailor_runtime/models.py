@@ -1,0 +1,85 @@
+"""Loading a solution version's model directory (docs/specs/model-artifact.md) with onnxruntime and numpy.
+
+No torch here: sequence models are ONNX graphs (item-index sequence -> catalogue scores), related-items
+models are top-K neighbour tables, popularity-count is an array.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+FORMAT = "tailor-model"
+FORMAT_VERSION = 1
+
+
+def _array(directory: Path, name: str) -> npt.NDArray[Any]:
+    array: npt.NDArray[Any] = np.load(directory / name, allow_pickle=False)
+    return array
+
+
+class LoadedModel:
+    """A ``ServingModel`` over one model directory."""
+
+    def __init__(self, directory: Path) -> None:
+        manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT or manifest.get("formatVersion") != FORMAT_VERSION:
+            raise ValueError(f"{directory} is not a {FORMAT} v{FORMAT_VERSION} model directory")
+        self.manifest = manifest
+        self.recipe_arn: str = manifest["recipeArn"]
+        self.recipe_type: str = manifest["recipeType"]
+        self.kind: str = manifest["modelKind"]
+        self.item_ids: Sequence[str] = json.loads((directory / manifest["items"]["index"]).read_text())
+        arrays = manifest["arrays"]
+        self.popularity: npt.NDArray[np.float64] = _array(directory, arrays["itemPopularity"]).astype(np.float64)
+        self._session: ort.InferenceSession | None = None
+        self._neighbours: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        if self.kind == "sequence":
+            onnx = manifest["onnx"]
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                str(directory / onnx["file"]), options, providers=["CPUExecutionProvider"]
+            )
+            self._input = onnx["inputs"][0]["name"]
+            self._output = onnx["outputs"][0]["name"]
+            self._width = int(onnx["sequenceLength"])
+            self._pad = int(onnx["padIndex"])
+        elif self.kind == "neighbours":
+            nb = manifest["neighbours"]
+            self._neighbours = (
+                _array(directory, nb["index"]).astype(np.int64),
+                _array(directory, nb["score"]).astype(np.float32),
+            )
+
+    def score_history(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
+        if self._session is None:
+            return self.popularity.astype(np.float32)
+        seq = np.full((1, self._width), self._pad, dtype=np.int64)
+        recent = list(history)[-self._width :]
+        if recent:
+            seq[0, -len(recent) :] = recent
+        out = self._session.run([self._output], {self._input: seq})[0]
+        return np.asarray(out[0], dtype=np.float32)
+
+    def score_related(self, item: int) -> npt.NDArray[np.float32]:
+        scores = np.full(len(self.item_ids), -np.inf, dtype=np.float32)
+        if self._neighbours is not None:
+            idx, score = self._neighbours
+            row, vals = idx[item], score[item]
+            ok = row >= 0
+            scores[row[ok]] = vals[ok]
+        elif self._session is not None:
+            scores = self.score_history([item])
+        return scores
+
+
+def load_model(directory: Path) -> LoadedModel:
+    return LoadedModel(directory)
