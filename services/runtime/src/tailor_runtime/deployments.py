@@ -21,6 +21,7 @@ from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
 from tailor_shared.jobs import StatusUpdate
 from tailor_shared.metrics import metric_name
+from tailor_shared.model_store import model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 
@@ -59,12 +60,6 @@ def target_version(campaign: dict[str, object]) -> str | None:
         return str(update.get("solutionVersionArn") or campaign.get("solutionVersionArn"))
     value = campaign.get("solutionVersionArn")
     return str(value) if value else None
-
-
-def model_dir(store: Path, solution_version_arn: str) -> Path:
-    """``<store>/<solution name>/<version id>`` (docs/specs/model-artifact.md)."""
-    solution, version = solution_version_arn.split(":solution/", 1)[1].split("/", 1)
-    return store / solution / version
 
 
 class Registry:

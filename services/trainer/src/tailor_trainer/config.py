@@ -6,15 +6,26 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_int, env_str
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
     common: CommonSettings
+    model_store: str = ".tailor/models"
+    worker_group: str = ""  # default: <prefix>.trainer-jobs
+    seed: int = 42
+    torch_threads: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerSettings:
         e = os.environ if env is None else env
         grpc_port, metrics_port = DEFAULT_PORTS["trainer"]
-        return cls(common=CommonSettings.from_env("trainer", grpc_port, metrics_port, e))
+        common = CommonSettings.from_env("trainer", grpc_port, metrics_port, e)
+        return cls(
+            common=common,
+            model_store=env_str(e, "TAILOR_MODEL_STORE", cls.model_store),
+            worker_group=env_str(e, "TAILOR_TRAINER_WORKER_GROUP", "") or f"{common.topic_prefix}.trainer-jobs",
+            seed=env_int(e, "TAILOR_TRAINER_SEED", cls.seed),
+            torch_threads=env_int(e, "TAILOR_TRAINER_THREADS", cls.torch_threads),
+        )

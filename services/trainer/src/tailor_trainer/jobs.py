@@ -1,0 +1,187 @@
+"""Training jobs: from a ``SOLUTION_VERSION`` job record to an exported model and a status report.
+
+Runs on the worker thread. It reads a consistent snapshot of the dataset group's datasets from Kafka
+(the offsets are recorded in the model's manifest), trains the solution's recipe, writes the model
+directory atomically, and reports ``ACTIVE`` with the metrics — or ``CREATE FAILED`` with the guide's
+failureReason, or ``CREATE STOPPED`` after StopSolutionVersionCreation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
+
+from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
+from tailor_shared.errors import PersonalizeError
+from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.metrics import metric_name
+from tailor_shared.model_store import model_dir
+from tailor_shared.records import SchemaCodecs
+from tailor_shared.resources import ResourceReader
+from tailor_shared.topics import dataset_topic
+from tailor_trainer.artifacts import export
+from tailor_trainer.domain import (
+    DataRuleViolation,
+    Interactions,
+    ItemsTable,
+    ProgressEvent,
+    TrainedModel,
+    TrainingStopped,
+    train_solution_version,
+)
+
+log = logging.getLogger(__name__)
+
+JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcome", ["outcome"])
+EPOCHS = Counter(metric_name("trainer", "epochs", "total"), "Training epochs completed")
+LOSS = Gauge(metric_name("trainer", "last_loss", "ratio"), "Training loss of the latest epoch")
+DURATION = Histogram(
+    metric_name("trainer", "job_duration", "seconds"), "Training job wall time",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
+Report = Callable[[StatusUpdate], None]
+
+
+class TrainingJobs:
+    """Runs solution-version jobs one at a time; keeps the latest model per solution for UPDATE mode."""
+
+    def __init__(self, view: ResourceReader, bootstrap: str, prefix: str, store: str, seed: int, report: Report):
+        self._view = view
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._store = store
+        self._seed = seed
+        self._report = report
+        self._latest: dict[str, TrainedModel] = {}
+
+    def _stopped(self, arn: str) -> bool:
+        """StopSolutionVersionCreation moves the record to CREATE STOPPING; the view sees it at once."""
+        record = self._view.get(arn)
+        return record is None or record.body.get("status") == "CREATE STOPPING"
+
+    def run(self, job: JobRecord) -> None:
+        arn = job.resource_arn
+        record = self._view.get(arn)
+        if record is None or record.body.get("status") not in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+            log.info("skipping job for %s (status %s)", arn, None if record is None else record.body.get("status"))
+            return
+        started = time.monotonic()
+        self._report(StatusUpdate(arn, "CREATE IN_PROGRESS"))
+        try:
+            model, snapshot = self._train(arn, dict(record.body))
+            directory = model_dir(self._store, arn)
+            export(model, directory, snapshot)
+        except TrainingStopped:
+            JOBS.labels("stopped").inc()
+            self._report(StatusUpdate(arn, "CREATE STOPPED"))
+            return
+        except (DataRuleViolation, PersonalizeError) as err:
+            JOBS.labels("failed").inc()
+            log.warning("training %s failed: %s", arn, err.message)
+            self._report(StatusUpdate(arn, "CREATE FAILED", err.message))
+            return
+        except Exception as err:
+            JOBS.labels("failed").inc()
+            log.exception("training %s crashed", arn)
+            self._report(StatusUpdate(arn, "CREATE FAILED", f"Internal error during training: {err}"))
+            return
+        finally:
+            DURATION.observe(time.monotonic() - started)
+        hours = (time.monotonic() - started) / 3600
+        fields: dict[str, Any] = {"trainingHours": round(hours, 6), "metrics": dict(model.metrics)}
+        if model.tuned_hpo_params:
+            fields["tunedHPOParams"] = {"algorithmHyperParameters": dict(model.tuned_hpo_params)}
+        JOBS.labels("active").inc()
+        self._report(StatusUpdate(arn, "ACTIVE", fields=fields))
+        log.info("solution version ACTIVE", extra={"solutionVersion": arn, "metrics": model.metrics})
+
+    def _train(self, arn: str, body: Mapping[str, Any]) -> tuple[TrainedModel, dict[str, Any]]:
+        solution = self._view.get(str(body.get("solutionArn")))
+        if solution is None:
+            raise DataRuleViolation(f"The solution of {arn} no longer exists")
+        sol = solution.body
+        group_arn = str(sol.get("datasetGroupArn"))
+        group = self._view.get(group_arn)
+        if group is None:
+            raise DataRuleViolation(f"Dataset group {group_arn} no longer exists")
+        datasets = {d.body.get("datasetType"): d for d in self._view.list("dataset", parent_arn=group_arn)}
+        if "Interactions" not in datasets:
+            raise DataRuleViolation("The dataset group has no Item interactions dataset")
+        snaps = {t: self._snapshot(str(group.body["name"]), t, d.body) for t, d in datasets.items()
+                 if t in ("Interactions", "Items")}
+        interactions = _interactions(snaps["Interactions"])
+        items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
+        config = dict(sol.get("solutionConfig") or {})
+        if sol.get("eventType"):
+            config["eventType"] = sol["eventType"]
+        mode = str(body.get("trainingMode") or "FULL")
+        solution_arn = solution.arn
+        log.info("training", extra={"solutionVersion": arn, "recipe": sol.get("recipeArn"), "rows": len(interactions)})
+
+        def progress(event: ProgressEvent) -> None:
+            EPOCHS.inc()
+            LOSS.set(event.loss)
+            log.info(
+                "epoch",
+                extra={"solutionVersion": arn, "stage": event.stage, "epoch": event.epoch,
+                       "maxEpochs": event.max_epochs, "loss": round(event.loss, 5),
+                       "validationNdcgAt10": round(event.validation_ndcg_at_10, 5)},
+            )
+            self._report(StatusUpdate(arn, "CREATE IN_PROGRESS", fields={"_progress": {
+                "stage": event.stage, "epoch": event.epoch, "maxEpochs": event.max_epochs, "loss": event.loss}}))
+
+        model = train_solution_version(
+            str(sol.get("recipeArn")),
+            interactions,
+            items,
+            None,
+            config,
+            bool(sol.get("performHPO")),
+            mode,
+            self._latest.get(solution_arn),
+            progress,
+            self._seed,
+            should_stop=lambda: self._stopped(arn),
+        )
+        self._latest[solution_arn] = model
+        snapshot = {t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
+                    for t, s in snaps.items()}
+        return model, snapshot
+
+    def _snapshot(self, group_name: str, dataset_type: str, dataset: Mapping[str, Any]) -> DatasetSnapshot:
+        schema = self._view.get(str(dataset.get("schemaArn")))
+        if schema is None:
+            raise DataRuleViolation(f"The schema of the {dataset_type} dataset no longer exists")
+        topic = dataset_topic(self._prefix, group_name, dataset_type)
+        return read_dataset(
+            self._bootstrap, topic, dataset_type, str(schema.body["schema"]), SchemaCodecs(self._view),
+            on_undecodable="skip",
+        )
+
+
+def _interactions(snap: DatasetSnapshot) -> Interactions:
+    c = snap.columns
+    if not c or snap.num_rows == 0:
+        return Interactions(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=np.int64))
+    return Interactions(
+        user_id=c["USER_ID"], item_id=c["ITEM_ID"], timestamp=np.asarray(c["TIMESTAMP"], dtype=np.int64),
+        event_type=c.get("EVENT_TYPE"), event_value=c.get("EVENT_VALUE"),
+    )
+
+
+def _items(snap: DatasetSnapshot, dataset: Mapping[str, Any], view: ResourceReader) -> ItemsTable | None:
+    if snap.num_rows == 0:
+        return None
+    import json
+
+    schema_record = view.get(str(dataset.get("schemaArn")))
+    fields = json.loads(str(schema_record.body["schema"]))["fields"] if schema_record else []
+    categorical = frozenset(f["name"] for f in fields if f.get("categorical"))
+    columns = {k: v for k, v in snap.columns.items() if k not in ("ITEM_ID", "CREATION_TIMESTAMP")}
+    return ItemsTable(snap.columns["ITEM_ID"], columns, categorical, snap.columns.get("CREATION_TIMESTAMP"))
