@@ -6,6 +6,8 @@ Examples::
     tailor local status      # PID, address and readiness of each component
     tailor local logs kafka  # tail a component's log
     tailor local down        # stop them by PID
+    tailor local up --with-services   # ... and the five services as processes
+    tailor demo              # the whole flow with generated data, progress bars, live events
     tailor serve control     # run one service in the foreground (same as python -m tailor_control)
 """
 
@@ -16,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from tailor_shared import localstack
 
@@ -28,6 +31,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
         start = time.monotonic()
         try:
             result = localstack.up(cfg)
+            if args.with_services:
+                result.update(localstack.start_services(cfg))
         except localstack.StackError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -36,12 +41,12 @@ def _cmd_local(args: argparse.Namespace) -> int:
         print(f"kafka  {cfg.kafka_bootstrap}\nredis  {cfg.redis_url}\nready in {time.monotonic() - start:.1f}s")
         return 0
     if args.action == "down":
-        for name, what in localstack.down(cfg).items():
+        for name, what in {**localstack.stop_services(cfg), **localstack.down(cfg)}.items():
             print(f"{name:6} {what}")
         return 0
     if args.action == "status":
         ok = True
-        for comp in localstack.status(cfg):
+        for comp in [*localstack.status(cfg), *localstack.service_status(cfg)]:
             ok &= comp.ready
             pid = comp.pid if comp.pid is not None else "-"
             print(f"{comp.name:6} pid={pid!s:8} {comp.address:28} {'ready' if comp.ready else 'DOWN'}")
@@ -50,6 +55,20 @@ def _cmd_local(args: argparse.Namespace) -> int:
         print(localstack.logs(cfg, args.component, args.lines))
         return 0
     raise AssertionError(args.action)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tailor_shared import demo
+
+    cfg = localstack.StackConfig.from_env()
+    if not args.no_start:
+        localstack.up(cfg)
+        localstack.start_services(cfg)
+    timings = demo.run(args.data, cfg.state_dir / "demo")
+    print("\nTimings:")
+    for name, seconds in timings.steps:
+        print(f"  {name:<42} {seconds:8.2f} s")
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -73,9 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         "TAILOR_KAFKA_HEAP (512m).",
     )
     local.add_argument("action", choices=["up", "down", "status", "logs"], help="what to do")
-    local.add_argument("component", nargs="?", default="kafka", help="for logs: kafka or redis")
+    local.add_argument("component", nargs="?", default="kafka", help="for logs: kafka, redis or a service name")
     local.add_argument("-n", "--lines", type=int, default=50, help="for logs: how many lines")
+    local.add_argument(
+        "--with-services", action="store_true", help="for up: also start control, ingest, stream, trainer and runtime"
+    )
     local.set_defaults(func=_cmd_local)
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole flow on the local stack: import, train, deploy, recommend, react to live events",
+        description="Starts the local stack and all services (unless --no-start), then walks through Personalize's "
+        "custom flow with generated data (or --data ../shared/datasets/ml-latest-small).",
+    )
+    demo.add_argument("--data", type=Path, default=None, help="a MovieLens folder (ml-latest-small or ml-100k)")
+    demo.add_argument("--no-start", action="store_true", help="use services that are already running")
+    demo.set_defaults(func=_cmd_demo)
     serve = sub.add_parser("serve", help="run one service in the foreground", description="Run one service.")
     serve.add_argument("service", choices=SERVICES)
     serve.set_defaults(func=_cmd_serve)

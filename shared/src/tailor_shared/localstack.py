@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -358,3 +358,90 @@ def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
     candidates = {"kafka": [cfg.log_dir / "kafka-server.log", cfg.log_file("kafka")], "redis": [cfg.log_file("redis")]}
     paths = candidates.get(name, [cfg.log_file(name)])
     return "\n".join(f"==> {p} <==\n{_tail(p, lines)}" for p in paths)
+
+
+# --- the five services as processes (tailor local up --with-services) ------------------------------------
+SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
+
+
+def service_env(cfg: StackConfig) -> dict[str, str]:
+    """The environment every locally started service gets (absolute paths: services may run from anywhere)."""
+    env = dict(os.environ)
+    env.setdefault("TAILOR_KAFKA_BOOTSTRAP", cfg.kafka_bootstrap)
+    env.setdefault("TAILOR_REDIS_URL", cfg.redis_url)
+    env.setdefault("TAILOR_MODEL_STORE", str(cfg.state_dir / "models"))
+    env.setdefault("TAILOR_STREAM_DATA_DIR", str(cfg.state_dir / "stream"))
+    return env
+
+
+def _service_ready(name: str, env: Mapping[str, str]) -> bool:
+    from tailor_shared.config import DEFAULT_PORTS
+
+    port = int(env.get(f"TAILOR_{name.upper()}_PORT", DEFAULT_PORTS[name][0]))
+    if name == "stream":
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+    finally:
+        channel.close()
+
+
+def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: float = 180.0) -> dict[str, str]:
+    """Start each service unless it already answers; wait until all are healthy."""
+    import sys
+
+    env = service_env(cfg)
+    result: dict[str, str] = {}
+    for name in names:
+        if _pid(cfg, name) is not None and _service_ready(name, env):
+            result[name] = "already running"
+            continue
+        if _pid(cfg, name) is None:
+            cfg.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.log_dir.mkdir(parents=True, exist_ok=True)
+            with open(cfg.log_file(name), "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", f"tailor_{name}"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
+            cfg.pid_file(name).write_text(str(proc.pid))
+        result[name] = "started"
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _service_ready(name, env):
+            if _pid(cfg, name) is None or time.monotonic() > deadline:
+                raise StackError(f"{name} did not become healthy; last log lines:\n{_tail(cfg.log_file(name), 30)}")
+            time.sleep(0.3)
+    return result
+
+
+def stop_services(cfg: StackConfig) -> dict[str, str]:
+    return {name: stop_process(cfg, name) for name in reversed(SERVICES)}
+
+
+def service_status(cfg: StackConfig) -> list[ComponentStatus]:
+    from tailor_shared.config import DEFAULT_PORTS
+
+    env = service_env(cfg)
+    return [
+        ComponentStatus(n, _pid(cfg, n), f"127.0.0.1:{DEFAULT_PORTS[n][0]}", _service_ready(n, env))
+        for n in SERVICES
+        if _pid(cfg, n) is not None
+    ]
