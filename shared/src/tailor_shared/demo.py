@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -127,21 +128,32 @@ def movielens_data(folder: Path, workdir: Path) -> DemoData:
 
 
 def _wait(client: Client, op: str, key: str, label: str, timeout: float = 1800, **req: str) -> dict[str, Any]:
-    """Poll a Describe call with a progress bar until the resource settles."""
-    with tqdm(total=1, desc=label, bar_format="{desc}: {postfix} [{elapsed}]") as bar:
-        deadline = time.monotonic() + timeout
+    """Poll a Describe call until the resource settles, showing each status it passes through (a live
+    spinner with the elapsed time on a terminal, one line per status otherwise)."""
+    interactive = sys.stdout.isatty()
+    bar = tqdm(total=1, desc=label, bar_format="{desc}: {postfix} [{elapsed}]", disable=not interactive)
+    started = time.monotonic()
+    last = None
+    try:
         while True:
             res: dict[str, Any] = client.call(op, **req)[key]
             status = str(res.get("status"))
-            bar.set_postfix_str(status)
+            if status != last:
+                bar.set_postfix_str(status)
+                if not interactive:
+                    print(f"{label}: {status} ({time.monotonic() - started:.1f}s)", flush=True)
+                last = status
             if status in ("ACTIVE", "CREATE FAILED", "CREATE STOPPED"):
                 bar.update(1)
                 if status != "ACTIVE":
                     raise SystemExit(f"{label}: {status}: {res.get('failureReason')}")
                 return res
-            if time.monotonic() > deadline:
+            if time.monotonic() - started > timeout:
                 raise SystemExit(f"{label}: still {status} after {timeout:.0f}s")
             time.sleep(0.25)
+            bar.refresh()
+    finally:
+        bar.close()
 
 
 def _print_recs(title: str, items: list[dict[str, Any]], categories: dict[str, str]) -> None:
@@ -151,6 +163,10 @@ def _print_recs(title: str, items: list[dict[str, Any]], categories: dict[str, s
         score = f"{it['score']:.5f}" if "score" in it else "-"
         category = categories.get(it["itemId"], "?")
         print(f"  {n:>2}  {it['itemId']:<14} {category:<12} {score:>9}  {it.get('promotionName', '')}")
+
+
+def _ranked(items: list[dict[str, Any]]) -> list[str]:
+    return [i["itemId"] for i in items if "promotionName" not in i]
 
 
 def run(data_dir: Path | None, workdir: Path, host: str = "127.0.0.1", say: Callable[[str], None] = print) -> Timings:
@@ -264,7 +280,12 @@ def run(data_dir: Path | None, workdir: Path, host: str = "127.0.0.1", say: Call
     # Live events: the user suddenly clicks through items of a category they never touched.
     seen_categories = {data.items.get(i["itemId"]) for i in before}
     fresh = next((c for c in sorted(set(data.items.values())) if c not in seen_categories), promo_category)
-    clicks = [i for i, c in data.items.items() if c == fresh][:5]
+    counts: dict[str, int] = {}
+    with data.interactions_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if data.items.get(row["ITEM_ID"]) == fresh:
+                counts[row["ITEM_ID"]] = counts.get(row["ITEM_ID"], 0) + 1
+    clicks = sorted(counts, key=lambda i: (-counts[i], i))[:5]
     now = time.time()
     sent = time.monotonic()
     events.call(
@@ -278,7 +299,8 @@ def run(data_dir: Path | None, workdir: Path, host: str = "127.0.0.1", say: Call
     changed_after = None
     while time.monotonic() - sent < 10:
         after = runtime.call("GetRecommendations", **request)["itemList"]
-        if [i["itemId"] for i in after] != [i["itemId"] for i in before]:
+        # Promoted items sit at random slots in every response: compare the model's own ranking.
+        if _ranked(after) != _ranked(before):
             changed_after = time.monotonic() - sent
             break
         time.sleep(0.02)

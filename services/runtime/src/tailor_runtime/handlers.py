@@ -82,6 +82,9 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             else:
                 scores = model.score_related(pos)
                 scores[pos] = -np.inf
+                if not np.isfinite(scores).any():  # no behaviour data for this item: popular items (L6670)
+                    scores, scored = model.popularity.astype(np.float32), False
+                    scores[pos] = -np.inf
         else:
             scores, scored = model.popularity.astype(np.float32), False
         current_item = index.metadata.get(item_id) if item_id else None
