@@ -119,7 +119,9 @@ def header_dict(headers: Sequence[tuple[str, bytes | str | None]] | None) -> dic
 
 
 def decode_record(
-    headers: Sequence[tuple[str, bytes | str | None]] | None, value: bytes | None, codecs: SchemaCodecs | Mapping[str, AvroCodec]
+    headers: Sequence[tuple[str, bytes | str | None]] | None,
+    value: bytes | None,
+    codecs: SchemaCodecs | Mapping[str, AvroCodec],
 ) -> DecodedRecord:
     """Decode with the writer schema named by the fingerprint header; raises ``KeyError``/``ValueError``
     for records that cannot be decoded (the caller dead-letters them)."""

@@ -1,12 +1,37 @@
-"""Stream settings, parsed once from env vars (docs/specs/configuration.md)."""
+"""Stream settings, parsed once from env vars (docs/specs/configuration.md, docs/specs/redis-keys.md)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_str
+from tailor_shared import redis_keys as rk
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+from tailor_shared.errors import InvalidInputException
+from tailor_stream.domain import OpsConfig, TrendWindow
+
+DEFAULT_TREND_WINDOWS = ",".join(f"{s}/{s}" for s in rk.TREND_FREQUENCIES_S)
+
+
+def parse_trend_windows(raw: str) -> tuple[TrendWindow, ...]:
+    """``"1800/1800,3600/1800"``: size/step in seconds (``size`` alone = tumbling); size a multiple of step."""
+    windows: list[TrendWindow] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        size_text, _, step_text = part.partition("/")
+        try:
+            size = int(size_text)
+            step = int(step_text) if step_text else size
+        except ValueError:
+            raise InvalidInputException(f"TAILOR_STREAM_TREND_WINDOWS: bad window {part!r}") from None
+        if size <= 0 or step <= 0 or step > size or size % step:
+            raise InvalidInputException(
+                f"TAILOR_STREAM_TREND_WINDOWS: {part!r} needs 0 < step <= size, size % step == 0"
+            )
+        windows.append(TrendWindow(size, step))
+    return tuple(windows)
 
 
 @dataclass(frozen=True)
@@ -14,14 +39,48 @@ class StreamSettings:
     common: CommonSettings
     app_id: str
     data_dir: str
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    group_id: str = ""  # consumer group of the dataset topics (Faust's own group is app_id)
+    batch_max: int = 2000  # records per poll
+    script_records: int = 250  # records per Lua call: bounds how long one call blocks Redis
+    fetch_wait_ms: int = 10  # broker long-poll wait: the floor of freshness when idle
+    topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
+    check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
+    session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
         e = os.environ if env is None else env
         grpc_port, metrics_port = DEFAULT_PORTS["stream"]
         common = CommonSettings.from_env("stream", grpc_port, metrics_port, e)
+        app_id = env_str(e, "TAILOR_STREAM_APP_ID", f"{common.topic_prefix}-stream")
+        ops = OpsConfig(
+            history_cap=_positive(e, "TAILOR_STREAM_HISTORY_CAP", rk.HISTORY_CAP),
+            item_window=_positive(e, "TAILOR_STREAM_ITEM_WINDOW", rk.ITEM_WINDOW),
+            action_window=_positive(e, "TAILOR_STREAM_ACTION_WINDOW", rk.ACTION_WINDOW),
+            dedup_window=_positive(e, "TAILOR_STREAM_DEDUP_WINDOW", rk.DEDUP_WINDOW),
+            trend_windows=parse_trend_windows(env_str(e, "TAILOR_STREAM_TREND_WINDOWS", DEFAULT_TREND_WINDOWS)),
+            session_ttl_s=env_int(e, "TAILOR_STREAM_SESSION_TTL_S", 30 * 86400),
+            user_ttl_s=env_int(e, "TAILOR_STREAM_USER_TTL_S", 0),
+            trend_future_s=env_int(e, "TAILOR_STREAM_TREND_FUTURE_S", 3600),
+        )
         return cls(
             common=common,
-            app_id=env_str(e, "TAILOR_STREAM_APP_ID", f"{common.topic_prefix}-stream"),
+            app_id=app_id,
             data_dir=env_str(e, "TAILOR_STREAM_DATA_DIR", ".tailor/stream"),
+            ops=ops,
+            group_id=env_str(e, "TAILOR_STREAM_GROUP_ID", f"{app_id}-state"),
+            batch_max=_positive(e, "TAILOR_STREAM_BATCH_MAX", 2000),
+            script_records=_positive(e, "TAILOR_STREAM_SCRIPT_RECORDS", 250),
+            fetch_wait_ms=_positive(e, "TAILOR_STREAM_FETCH_WAIT_MS", 10),
+            topic_refresh_ms=_positive(e, "TAILOR_STREAM_TOPIC_REFRESH_MS", 3000),
+            check_interval_s=env_float(e, "TAILOR_STREAM_CHECK_INTERVAL_S", 2.0),
+            session_timeout_ms=_positive(e, "TAILOR_STREAM_SESSION_TIMEOUT_MS", 10_000),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env_int(env, name, default)
+    if value <= 0:
+        raise InvalidInputException(f"environment variable {name} must be positive")
+    return value

@@ -1,0 +1,39 @@
+"""The stream's Prometheus metrics, declared once per process (served on the Faust web port's /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from tailor_shared.metrics import metric_name
+
+EVENTS = Counter(
+    metric_name("stream", "events_processed", "total"),
+    "Dataset records consumed, by outcome: applied, duplicate (same event id already applied), replayed "
+    "(at or below the partition watermark after a restart), dead_letter, skipped (import markers).",
+    ["outcome"],
+)
+DEAD_LETTERS = Counter(
+    metric_name("stream", "dead_letters", "total"),
+    "Records sent to the dead-letter topic, by reason.",
+    ["reason"],
+)
+LAG = Gauge(
+    metric_name("stream", "consumer_lag", "records"),
+    "Records on a dataset topic partition not yet applied to Redis (high watermark - next offset).",
+    ["topic", "partition"],
+)
+LATENCY = Histogram(
+    metric_name("stream", "processing_latency", "seconds"),
+    "Time from a record's Kafka timestamp to its state being applied in Redis.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+APPLY_SECONDS = Histogram(
+    metric_name("stream", "batch_apply", "seconds"),
+    "Time of one Redis round trip applying a polled batch (all its Lua calls, pipelined).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+REWINDS = Counter(
+    metric_name("stream", "state_rewinds", "total"),
+    "Partitions replayed from the beginning because their state was missing in Redis (first start, new "
+    "dataset group, or wiped Redis).",
+)

@@ -1,0 +1,614 @@
+"""The stream's I/O shell: consume the dataset topics, apply batches to Redis, dead-letter bad records.
+
+Why its own aiokafka consumer instead of a Faust agent (ADR 0007): Faust subscribes only to named topics
+(its aiokafka driver says "pattern does not work"), so it cannot follow dataset groups created at run time;
+``stream.take`` acks records before the agent has processed them; and exactly-once here comes from keeping
+each partition's offset *in Redis*, written by the same Lua call as the state, which needs control over
+seeking. Faust still hosts the worker: lifecycle, signals, logging and the /health and /metrics pages.
+
+Position rule: on assignment every partition is seeked to ``watermark + 1`` from Redis, or to the beginning
+when Redis holds no watermark (a new dataset group, a first start, or a wiped Redis: the automatic rebuild).
+Kafka commits are made too, but only so that standard lag tools see progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tailor_shared import redis_keys as rk
+from tailor_shared.avro import AvroCodec
+from tailor_shared.errors import ServiceUnavailableException
+from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
+from tailor_shared.records import SchemaCodecs, decode_record
+from tailor_shared.resource_view import ResourceView
+from tailor_shared.resources import ResourceReader
+from tailor_shared.topics import DATASET_KINDS, H_DATASET_ARN, dataset_topic_pattern, dead_letter_topic
+from tailor_stream import metrics
+from tailor_stream.config import StreamSettings
+from tailor_stream.domain import (
+    BadRecord,
+    Batch,
+    BatchResult,
+    DatasetTopic,
+    Kind,
+    Op,
+    TopicPartitionState,
+    build_op,
+    field_kinds,
+    parse_dataset_topic,
+)
+from tailor_stream.lua import APPLY_BATCH_LUA, decode_result, encode_batch
+
+log = logging.getLogger(__name__)
+
+# Dead-letter headers, added to the original record's headers.
+H_DLQ_REASON = "tailor-dlq-reason"
+H_DLQ_ERROR = "tailor-dlq-error"
+H_DLQ_TOPIC = "tailor-dlq-topic"
+H_DLQ_PARTITION = "tailor-dlq-partition"
+H_DLQ_OFFSET = "tailor-dlq-offset"
+DEAD_LETTER_RETENTION_MS = 7 * 86400 * 1000
+
+
+async def close_redis(client: aioredis.Redis[bytes]) -> None:
+    """``aclose`` is redis-py 5+'s name; the type stubs still only know the deprecated ``close``."""
+    await client.aclose()  # type: ignore[attr-defined]
+
+
+def dataset_topics_regex(prefix: str) -> str:
+    """One pattern for every dataset type's topic of every dataset group under the prefix."""
+    return "|".join(f"(?:{dataset_topic_pattern(prefix, t)})" for t in DATASET_KINDS)
+
+
+def offsets_field(topic: DatasetTopic, partition: int) -> str:
+    return f"{topic.suffix}:{partition}"
+
+
+class Resolver:
+    """Answers, from the control-plane resource view, what a record needs: does its dataset group exist,
+    which codec decodes it, how its fields are indexed, does its dataset belong where it was written."""
+
+    def __init__(self, resources: ResourceReader) -> None:
+        self._resources = resources
+        self.codecs = SchemaCodecs(resources)
+        self._groups: dict[str, str] = {}
+        self._checked: set[tuple[str, str, str]] = set()
+        self._missing_groups: dict[str, int] = {}
+        self._kinds: dict[str, dict[str, Kind]] = {}
+
+    def _view_position(self) -> int:
+        """Changes whenever the view applied something new (a ResourceView's offset; a fake's size)."""
+        position = getattr(self._resources, "consumed_offset", None)
+        if position is None:
+            position = len(self._resources) if isinstance(self._resources, Sized) else -1
+        return int(position)
+
+    def dataset_group_arn(self, name: str) -> str | None:
+        arn = self._groups.get(name)
+        if arn is not None:
+            return arn
+        position = self._view_position()
+        if self._missing_groups.get(name) == position:
+            return None  # nothing new in the view since the last miss
+        for record in self._resources.list("datasetGroup"):
+            self._groups[str(record.body.get("name"))] = record.arn
+        arn = self._groups.get(name)
+        if arn is None:
+            self._missing_groups[name] = position
+        return arn
+
+    def kinds(self, fingerprint: str) -> dict[str, Kind]:
+        kinds = self._kinds.get(fingerprint)
+        if kinds is None:
+            for record in self._resources.list("schema"):
+                schema = record.body.get("schema")
+                if schema is None:
+                    continue
+                codec = AvroCodec(schema)
+                if codec.fingerprint not in self._kinds:
+                    self._kinds[codec.fingerprint] = field_kinds(schema)
+            kinds = self._kinds.setdefault(fingerprint, {})
+        return kinds
+
+    def check_dataset(self, dataset_arn: str | None, group_arn: str, dataset_type: str) -> None:
+        """A record naming a known dataset of another group or type was written to the wrong topic."""
+        if not dataset_arn or (dataset_arn, group_arn, dataset_type) in self._checked:
+            return
+        dataset = self._resources.get(dataset_arn)
+        if dataset is None or dataset.resource_type != "dataset":
+            return  # not (yet) in the view: the topic decides
+        body = dataset.body
+        declared = str(body.get("datasetType", "")).casefold()
+        if body.get("datasetGroupArn") != group_arn or declared != dataset_type.casefold():
+            raise BadRecord(
+                "dataset-mismatch",
+                f"record of dataset {dataset_arn} ({body.get('datasetType')}) is on a {dataset_type} topic of "
+                f"dataset group {group_arn}",
+            )
+        self._checked.add((dataset_arn, group_arn, dataset_type))
+
+
+@dataclass
+class _GroupWork:
+    keys: rk.Keys
+    records: list[tuple[TopicPartition, int, Op]] = field(default_factory=list)
+    highs: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """A poll turned into Lua calls: (offsets key, payload, partitions, their batch states) per call."""
+
+    calls: list[tuple[str, str, list[TopicPartition], list[TopicPartitionState]]] = field(default_factory=list)
+    dead: list[OutgoingRecord] = field(default_factory=list)
+    skipped: int = 0
+    timestamps: list[float] = field(default_factory=list)
+    tps: list[TopicPartition] = field(default_factory=list)
+
+
+class Applier:
+    """Turns polled records into Lua batches and applies them; owns the partition watermarks it knows.
+
+    ``known[tp]`` is the last offset this process saw applied in Redis (None: seeked to the beginning and
+    nothing applied yet). A batch tells the script which watermarks must exist; if one is gone, Redis was
+    wiped under us and the script applies nothing ("LOST"): the partition is replayed from the beginning.
+    """
+
+    def __init__(
+        self,
+        settings: StreamSettings,
+        redis: aioredis.Redis[bytes],
+        resolver: Resolver,
+        producer: Producer,
+        consumer: AIOKafkaConsumer,
+    ) -> None:
+        self.settings = settings
+        self.prefix = settings.common.topic_prefix
+        self.redis = redis
+        self.resolver = resolver
+        self.producer = producer
+        self.consumer = consumer
+        self.sha: str | None = None
+        self.known: dict[TopicPartition, int | None] = {}
+        self._topics: dict[str, DatasetTopic | None] = {}
+        self._inflight: set[TopicPartition] = set()  # in a prepared batch not yet applied
+        self._keys: dict[str, rk.Keys] = {}
+        self.dead_letter_topic = dead_letter_topic(self.prefix)
+
+    def topic(self, name: str) -> DatasetTopic | None:
+        if name not in self._topics:
+            self._topics[name] = parse_dataset_topic(self.prefix, name)
+        return self._topics[name]
+
+    def keys_for(self, tp: TopicPartition) -> tuple[rk.Keys, str] | None:
+        topic = self.topic(tp.topic)
+        if topic is None:
+            return None
+        return rk.Keys(self.prefix, topic.dataset_group), offsets_field(topic, tp.partition)
+
+    async def load_script(self) -> None:
+        self.sha = str(await self.redis.script_load(APPLY_BATCH_LUA))  # type: ignore[no-untyped-call]
+
+    # --- positions -------------------------------------------------------------------------------------
+    async def stored_watermarks(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        by_group: dict[str, list[tuple[TopicPartition, str]]] = {}
+        keys_of: dict[str, rk.Keys] = {}
+        for tp in tps:
+            found = self.keys_for(tp)
+            if found is None:
+                continue
+            keys, fld = found
+            by_group.setdefault(keys.ns, []).append((tp, fld))
+            keys_of[keys.ns] = keys
+        out: dict[TopicPartition, int | None] = {}
+        if not by_group:
+            return out
+        pipe = self.redis.pipeline(transaction=False)
+        order = list(by_group.items())
+        for ns, entries in order:
+            pipe.hmget(keys_of[ns].offsets(), [f for _, f in entries])
+        replies = await pipe.execute()
+        for (_ns, entries), values in zip(order, replies, strict=True):
+            for (tp, _f), value in zip(entries, values, strict=True):
+                out[tp] = None if value is None else int(value)
+        return out
+
+    async def resync(self, tps: Iterable[TopicPartition]) -> None:
+        """Position partitions from Redis: after the stored watermark, or the beginning when there is none.
+        Partitions no longer assigned (a rebalance happened meanwhile) are left to their new owner."""
+        assigned = self.consumer.assignment()
+        stored = await self.stored_watermarks(tp for tp in tps if tp in assigned)
+        assigned = self.consumer.assignment()
+        for tp, wm in stored.items():
+            if tp not in assigned:
+                continue
+            if wm is None and (tp not in self.known or self.known[tp] is not None):
+                metrics.REWINDS.inc()
+                log.info("no state for partition: replaying it from the beginning", extra={"tp": str(tp)})
+            self.consumer.seek(tp, 0 if wm is None else wm + 1)
+            self.known[tp] = wm
+
+    async def check_wiped(self, tps: Iterable[TopicPartition]) -> None:
+        """Replay partitions whose watermark vanished (Redis flushed) even when no new record arrives."""
+        watched = [tp for tp in tps if self.known.get(tp) is not None]
+        if not watched:
+            return
+        stored = await self.stored_watermarks(watched)
+        lost = [tp for tp, wm in stored.items() if wm is None]
+        if lost:
+            log.warning("stream state is gone from Redis: rebuilding from Kafka", extra={"partitions": len(lost)})
+            await self.resync(lost)
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self.known.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(tp.topic, str(tp.partition))
+
+    # --- processing ------------------------------------------------------------------------------------
+    def _op(self, topic: DatasetTopic, msg: Any, now: float) -> Op | None:
+        group_arn = self.resolver.dataset_group_arn(topic.dataset_group)
+        if group_arn is None:
+            raise BadRecord("unknown-dataset-group", f"no dataset group named {topic.dataset_group}")
+        try:
+            decoded = decode_record(msg.headers, msg.value, self.resolver.codecs)
+        except KeyError as err:
+            raise BadRecord("unknown-schema", str(err).strip("'\"")) from None
+        except Exception as err:  # malformed Avro surfaces as many exception types
+            raise BadRecord("undecodable", f"{type(err).__name__}: {err}") from None
+        if decoded.marker is not None:
+            return None
+        self.resolver.check_dataset(decoded.headers.get(H_DATASET_ARN), group_arn, topic.dataset_type)
+        kinds = self.resolver.kinds(decoded.schema_fingerprint or "")
+        keys = self._keys.get(topic.dataset_group)
+        if keys is None:
+            keys = self._keys[topic.dataset_group] = rk.Keys(self.prefix, topic.dataset_group)
+        return build_op(keys, topic.dataset_type, decoded, msg.key, msg.value, kinds, self.settings.ops, now)
+
+    def _dead_letter(self, msg: Any, err: BadRecord) -> OutgoingRecord:
+        headers = [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in (msg.headers or ())]
+        headers += [
+            (H_DLQ_REASON, err.reason.encode()),
+            (H_DLQ_ERROR, str(err)[:1000].encode()),
+            (H_DLQ_TOPIC, msg.topic.encode()),
+            (H_DLQ_PARTITION, str(msg.partition).encode()),
+            (H_DLQ_OFFSET, str(msg.offset).encode()),
+        ]
+        return OutgoingRecord(self.dead_letter_topic, msg.value, msg.key, headers)
+
+    def prepare(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> Prepared:
+        """Decode a poll's records into Lua payloads (CPU only: runs while the previous batch is in Redis)."""
+        now = time.time()
+        groups: dict[str, _GroupWork] = {}
+        prepared = Prepared()
+        for tp, msgs in polled.items():
+            if not msgs:
+                continue
+            topic = self.topic(tp.topic)
+            if topic is None:
+                continue
+            prepared.tps.append(tp)
+            work = groups.get(topic.dataset_group)
+            if work is None:
+                work = groups[topic.dataset_group] = _GroupWork(rk.Keys(self.prefix, topic.dataset_group))
+            for msg in msgs:
+                try:
+                    op = self._op(topic, msg, now)
+                except BadRecord as err:
+                    metrics.DEAD_LETTERS.labels(err.reason).inc()
+                    prepared.dead.append(self._dead_letter(msg, err))
+                    continue
+                if op is None:
+                    prepared.skipped += 1
+                else:
+                    work.records.append((tp, msg.offset, op))
+                    prepared.timestamps.append(msg.timestamp)
+            work.highs[tp] = msgs[-1].offset
+        for batch, tps in self._batches(groups.values()):
+            prepared.calls.append((batch.keys.offsets(), encode_batch(batch), tps, batch.partitions))
+        self._inflight.update(prepared.tps)
+        return prepared
+
+    async def apply(self, prepared: Prepared) -> None:
+        """Send the dead letters, then apply the payloads in one pipelined round trip. Raises on Redis or
+        Kafka outages; the caller resyncs positions from Redis and polls again."""
+        try:
+            await self._apply(prepared)
+        finally:
+            self._inflight.difference_update(prepared.tps)
+
+    async def _apply(self, prepared: Prepared) -> None:
+        if prepared.dead:
+            # Delivered before the watermark moves past them: a crash re-sends, never loses, a dead letter.
+            await self.producer.send_many(prepared.dead)
+            metrics.EVENTS.labels("dead_letter").inc(len(prepared.dead))
+        if prepared.skipped:
+            metrics.EVENTS.labels("skipped").inc(prepared.skipped)
+        if not prepared.calls:
+            return
+        started = time.perf_counter()
+        replies = await self._execute([(key, payload) for key, payload, _tps, _parts in prepared.calls])
+        metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
+        lost: set[TopicPartition] = set()
+        applied = dups = replays = 0
+        assigned = self.consumer.assignment()
+        for (_key, _payload, tps, parts), reply in zip(prepared.calls, replies, strict=True):
+            result: BatchResult = decode_result(reply)
+            if result.lost is not None:
+                lost.update(tps)
+                continue
+            applied += result.applied
+            dups += result.duplicates
+            replays += result.replayed
+            for tp, state in zip(tps, parts, strict=True):
+                if tp not in lost and tp in assigned:
+                    known = self.known.get(tp)
+                    self.known[tp] = state.high if known is None else max(known, state.high)
+        if lost:
+            log.warning("stream state vanished mid-batch: rebuilding from Kafka", extra={"partitions": len(lost)})
+            await self.resync({tp for _k, _p, tps, _s in prepared.calls for tp in tps})
+        done = time.time()
+        for ts in prepared.timestamps:
+            metrics.LATENCY.observe(max(0.0, done - ts / 1000.0))
+        metrics.EVENTS.labels("applied").inc(applied - dups)
+        metrics.EVENTS.labels("duplicate").inc(dups)
+        metrics.EVENTS.labels("replayed").inc(replays)
+        self.update_lag(prepared.tps)
+
+    def discard(self, prepared: Prepared) -> None:
+        """A prepared poll that will never be applied (its records are fetched again after a resync)."""
+        self._inflight.difference_update(prepared.tps)
+
+    async def process(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        await self.apply(self.prepare(polled))
+
+    async def _execute(self, payloads: list[tuple[str, str]]) -> list[Any]:
+        """One pipelined round trip of EVALSHAs (each one atomic). A missing script (Redis restarted) fails
+        every call before anything runs, so it is loaded and the whole round trip repeated."""
+        for attempt in range(2):
+            if self.sha is None:
+                await self.load_script()
+            assert self.sha is not None
+            pipe = self.redis.pipeline(transaction=False)
+            for offsets_key, payload in payloads:
+                pipe.evalsha(self.sha, 1, offsets_key, payload)
+            try:
+                return list(await pipe.execute())
+            except NoScriptError:
+                if attempt:
+                    raise
+                self.sha = None
+        raise AssertionError("unreachable")
+
+    def _batches(self, groups: Iterable[_GroupWork]) -> list[tuple[Batch, list[TopicPartition]]]:
+        """Split each dataset group's records into Lua calls of at most ``script_records`` records; a call
+        also carries partitions whose records were all dead letters or markers, so their watermark moves."""
+        out: list[tuple[Batch, list[TopicPartition]]] = []
+        limit = self.settings.script_records
+        for work in groups:
+            expect_after: set[TopicPartition] = set()
+            records = work.records
+            chunks = [records[i : i + limit] for i in range(0, len(records), limit)] or [[]]
+            for n, chunk in enumerate(chunks):
+                last = n == len(chunks) - 1
+                highs: dict[TopicPartition, int] = {}
+                for tp, offset, _op in chunk:
+                    highs[tp] = offset
+                if last:
+                    highs.update(work.highs)  # trailing dead letters / markers
+                if not highs:
+                    continue
+                tps = list(highs)
+                index = {tp: i for i, tp in enumerate(tps)}
+                partitions = []
+                for tp in tps:
+                    found = self.keys_for(tp)
+                    assert found is not None
+                    expect = tp in expect_after or tp in self._inflight or self.known.get(tp) is not None
+                    partitions.append(TopicPartitionState(found[1], expect, highs[tp]))
+                    expect_after.add(tp)
+                batch = Batch(work.keys, self.settings.ops, partitions, [(index[tp], o, op) for tp, o, op in chunk])
+                out.append((batch, tps))
+        return out
+
+    def update_lag(self, tps: Iterable[TopicPartition]) -> None:
+        assigned = self.consumer.assignment()
+        for tp in tps:
+            if tp not in assigned:
+                continue
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            known = self.known.get(tp)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - (-1 if known is None else known) - 1))
+
+
+def consumer_config(settings: StreamSettings, group_id: str | None) -> dict[str, Any]:
+    """Latency-leaning fetch settings: the broker answers as soon as a record arrives (fetch_min_bytes=1),
+    or after ``fetch_wait_ms`` when idle; new topics matching the pattern show up within ``topic_refresh_ms``."""
+    return {
+        "bootstrap_servers": settings.common.kafka_bootstrap,
+        "group_id": group_id,
+        "client_id": f"{settings.app_id}-state",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_min_bytes": 1,
+        "fetch_max_wait_ms": settings.fetch_wait_ms,
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "metadata_max_age_ms": settings.topic_refresh_ms,
+        "max_poll_records": settings.batch_max,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": max(100, settings.session_timeout_ms // 10),
+    }
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: StreamProcessor) -> None:
+        self._p = processor
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._p.lock:
+            if self._p.applier is not None:
+                self._p.applier.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self._p.lock:
+            if self._p.applier is not None and assigned:
+                await self._p.applier.resync(assigned)
+            self._p.assigned_once.set()
+
+
+class StreamProcessor:
+    """The worker's consume-apply loop (group member on every dataset topic of the prefix)."""
+
+    def __init__(self, settings: StreamSettings, resources: ResourceView | None = None) -> None:
+        self.settings = settings
+        self.lock = asyncio.Lock()
+        self.applier: Applier | None = None
+        self.assigned_once = asyncio.Event()
+        self.healthy = False
+        self._resources = resources
+        self._own_view = resources is None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._redis: aioredis.Redis[bytes] | None = None
+        self._producer: Producer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        common = self.settings.common
+        prefix = common.topic_prefix
+        await asyncio.to_thread(
+            ensure_topics,
+            common.kafka_bootstrap,
+            [TopicSpec(dead_letter_topic(prefix), 1, {"retention.ms": str(DEAD_LETTER_RETENTION_MS)})],
+        )
+        if self._resources is None:
+            self._resources = ResourceView(common.kafka_bootstrap, prefix)
+            await asyncio.to_thread(self._resources.start)
+        await self._resources.ready()
+        self._redis = aioredis.Redis.from_url(common.redis_url)
+        await self._redis.ping()
+        self._producer = Producer(common.kafka_bootstrap)
+        self._consumer = AIOKafkaConsumer(**consumer_config(self.settings, self.settings.group_id))
+        self.applier = Applier(self.settings, self._redis, Resolver(self._resources), self._producer, self._consumer)
+        await self._consumer.start()
+        self._consumer.subscribe(pattern=dataset_topics_regex(prefix), listener=_Rebalance(self))
+        gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
+        self._task = asyncio.create_task(self._run(), name="stream-processor")
+        self.healthy = True
+
+    async def _run(self) -> None:
+        """Poll, prepare, apply; the apply of one poll overlaps the poll and preparation of the next (Redis
+        and Python work in parallel). Safe because each record's Lua check against its partition's watermark
+        makes a late or repeated apply a no-op, and a failure makes everything re-read positions from Redis."""
+        assert self._consumer is not None and self.applier is not None
+        consumer, applier = self._consumer, self.applier
+        next_check = time.monotonic() + self.settings.check_interval_s
+        next_commit = time.monotonic() + 5.0
+        pending: asyncio.Task[None] | None = None
+        backoff = 0.0
+        while not self._stopping:
+            polled = await consumer.getmany(
+                timeout_ms=100 if pending is None else 0, max_records=self.settings.batch_max
+            )
+            prepared: Prepared | None = None
+            try:
+                prepared = applier.prepare(polled) if polled else None
+                if pending is not None:
+                    task, pending = pending, None
+                    await task
+                if backoff:
+                    # The poll predates the failure: drop it, re-read positions, fetch again.
+                    async with self.lock:
+                        await applier.resync(consumer.assignment())
+                    backoff = 0.0
+                    continue
+                if prepared is not None:
+                    pending, prepared = asyncio.create_task(self._apply_locked(prepared)), None
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self.settings.check_interval_s
+                    if pending is not None:
+                        task, pending = pending, None
+                        await task
+                    async with self.lock:
+                        await applier.check_wiped(consumer.assignment())
+                        applier.update_lag(consumer.assignment())
+                self.healthy = True
+            except (RedisConnectionError, RedisTimeoutError, ServiceUnavailableException, OSError) as err:
+                # Nothing of a failed call is half-applied (one Lua call is atomic); positions are re-read from
+                # Redis once it answers again, and the records after them fetched again.
+                self.healthy = False
+                backoff = min(5.0, (backoff or 0.1) * 2)
+                log.warning("stream batch failed, retrying", extra={"error": repr(err), "backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                continue
+            finally:
+                if prepared is not None:
+                    applier.discard(prepared)
+            if time.monotonic() >= next_commit:
+                next_commit = time.monotonic() + 5.0
+                await self._commit()
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await pending
+
+    async def _apply_locked(self, prepared: Prepared) -> None:
+        assert self.applier is not None
+        async with self.lock:
+            await self.applier.apply(prepared)
+
+    async def _commit(self) -> None:
+        """Commit applied positions so Kafka's own lag tools see progress (Redis holds the real ones)."""
+        if self._consumer is None or self.applier is None:
+            return
+        offsets = {tp: wm + 1 for tp, wm in self.applier.known.items() if wm is not None}
+        offsets = {tp: o for tp, o in offsets.items() if tp in self._consumer.assignment()}
+        if not offsets:
+            return
+        try:
+            await asyncio.wait_for(self._consumer.commit(offsets), timeout=5.0)
+        except Exception as err:  # a rebalance in progress; the next commit catches up
+            log.debug("offset commit skipped", extra={"error": repr(err)})
+
+    async def wait_assigned(self, timeout_s: float = 60.0) -> None:
+        await asyncio.wait_for(self.assigned_once.wait(), timeout_s)
+
+    @property
+    def failed(self) -> BaseException | None:
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            return self._task.exception()
+        return None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            # The loop notices within one poll and lets its in-flight apply finish.
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), 10.0)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._consumer is not None:
+            await self._commit()
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+        if self._producer is not None:
+            self._producer.close(5.0)
+        if self._redis is not None:
+            await close_redis(self._redis)
+        if self._own_view and self._resources is not None:
+            self._resources.stop()
