@@ -51,6 +51,7 @@ class CommonSettings:
     account_id: str = "000000000000"
     topic_prefix: str = "tailor"
     log_level: str = "INFO"
+    reuse_port: bool = False  # several processes serve one gRPC port (SO_REUSEPORT)
 
     @classmethod
     def from_env(
@@ -69,6 +70,7 @@ class CommonSettings:
             account_id=env_str(e, "TAILOR_ACCOUNT_ID", cls.account_id),
             topic_prefix=env_str(e, "TAILOR_TOPIC_PREFIX", cls.topic_prefix),
             log_level=env_str(e, "TAILOR_LOG_LEVEL", cls.log_level).upper(),
+            reuse_port=env_str(e, "TAILOR_GRPC_REUSE_PORT", "false").lower() in ("1", "true", "yes"),
         )
 
     @property
