@@ -136,6 +136,7 @@ def spawn_service(
             f"TAILOR_{name.upper()}_PORT": str(port),
             f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
             "TAILOR_STREAM_DATA_DIR": str(tmp_path / f"stream-{len(started)}"),
+            "TAILOR_MODEL_STORE": str(tmp_path / "models"),  # shared by this test's trainer and runtime
             **env,
         }
         log_path = tmp_path / f"{name}-{len(started)}.log"

@@ -64,9 +64,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_start:
         localstack.up(cfg)
         localstack.start_services(cfg)
-    timings = demo.run(args.data, cfg.state_dir / "demo")
+    outcome = demo.run(args.data, cfg.state_dir / "demo")
     print("\nTimings:")
-    for name, seconds in timings.steps:
+    for name, seconds in outcome.timings.steps:
         print(f"  {name:<42} {seconds:8.2f} s")
     return 0
 

@@ -54,8 +54,8 @@ class Timings:
         self.steps.append((name, time.monotonic() - started))
 
 
-def synthetic_data(workdir: Path, seed: int = 7) -> DemoData:
-    data = synthetic.generate(n_users=400, n_items=600, seed=seed)
+def synthetic_data(workdir: Path, seed: int = 7, n_users: int = 400, n_items: int = 600) -> DemoData:
+    data = synthetic.generate(n_users=n_users, n_items=n_items, seed=seed)
     workdir.mkdir(parents=True, exist_ok=True)
     items_csv, inter_csv = workdir / "items.csv", workdir / "interactions.csv"
     items_csv.write_text(synthetic.to_csv(data.items))
@@ -169,14 +169,39 @@ def _ranked(items: list[dict[str, Any]]) -> list[str]:
     return [i["itemId"] for i in items if "promotionName" not in i]
 
 
-def run(data_dir: Path | None, workdir: Path, host: str = "127.0.0.1", say: Callable[[str], None] = print) -> Timings:
+@dataclass(frozen=True)
+class Outcome:
+    """What the demo showed, for the end-to-end test and the summary."""
+
+    timings: Timings
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    changed_after_s: float | None
+    clicked_category: str
+    categories: dict[str, str]
+
+
+def run(
+    data_dir: Path | None,
+    workdir: Path,
+    addresses: dict[str, str] | None = None,
+    say: Callable[[str], None] = print,
+    size: tuple[int, int] = (400, 600),
+) -> Outcome:
+    """``addresses``: gRPC address per API ("control", "events", "runtime"); default the local ports."""
     timings = Timings()
     t0 = time.monotonic()
-    data = movielens_data(data_dir, workdir) if data_dir else synthetic_data(workdir)
+    data = movielens_data(data_dir, workdir) if data_dir else synthetic_data(workdir, n_users=size[0], n_items=size[1])
     say(f"data: {data.rows:,} interactions, {len(data.items):,} items, {len(data.users):,} users")
-    control = Client(f"{host}:{DEFAULT_PORTS['control'][0]}", "control")
-    events = Client(f"{host}:{DEFAULT_PORTS['ingest'][0]}", "events")
-    runtime = Client(f"{host}:{DEFAULT_PORTS['runtime'][0]}", "runtime")
+    where = {
+        "control": f"127.0.0.1:{DEFAULT_PORTS['control'][0]}",
+        "events": f"127.0.0.1:{DEFAULT_PORTS['ingest'][0]}",
+        "runtime": f"127.0.0.1:{DEFAULT_PORTS['runtime'][0]}",
+        **(addresses or {}),
+    }
+    control = Client(where["control"], "control")
+    events = Client(where["events"], "events")
+    runtime = Client(where["runtime"], "runtime")
     tag = uuid.uuid4().hex[:6]
 
     started = time.monotonic()
@@ -314,4 +339,4 @@ def run(data_dir: Path | None, workdir: Path, host: str = "127.0.0.1", say: Call
     timings.step("demo total", t0)
     for c in (control, events, runtime):
         c.close()
-    return timings
+    return Outcome(timings, before, after, changed_after, fresh, data.items)
