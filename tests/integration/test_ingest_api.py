@@ -14,7 +14,7 @@ import pytest
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import seed
-from tailor_ingest.adapters import BatchProducer, TopicGuard
+from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.handlers import SERVICE_NAME, Catalog, EventsServicer
 from tailor_ingest.server import build, start_view
@@ -239,7 +239,7 @@ async def test_a_kafka_outage_is_service_unavailable_never_a_silent_drop(
     view = await start_view(settings)
     catalog = Catalog(view, topic_prefix)
     # A producer whose broker is unreachable: deliveries time out after 1.5 s.
-    producer = BatchProducer("127.0.0.1:1", **{"message.timeout.ms": 1500})
+    producer = Producer("127.0.0.1:1", **{"message.timeout.ms": 1500})
     servicer = EventsServicer(catalog, producer, TopicGuard(stack.kafka_bootstrap), topic_prefix)
     handle = await start_server(
         settings.common, [GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME)]

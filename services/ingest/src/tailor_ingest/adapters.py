@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka import Producer as RawProducer
 
-from tailor_shared.errors import ServiceUnavailableException, ThrottlingException
+from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate, job_status_topic, jobs_topic
-from tailor_shared.kafka import Delivered, OutgoingRecord, TopicSpec, ensure_topics, producer_config
+from tailor_shared.kafka import TopicSpec, ensure_topics, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -43,92 +42,6 @@ class TopicGuard:
     async def ensure_async(self, spec: TopicSpec) -> None:
         if spec.name not in self._known:
             await asyncio.to_thread(self.ensure, spec)
-
-
-class BatchProducer:
-    """The Put* producer: all records of one call share one future, resolved by the last delivery report.
-
-    Same durable settings as ``tailor_shared.kafka.Producer`` (``producer_config``: idempotent, acks=all).
-    Delivery reports are served by a task on the event loop (``poll(0)`` about every millisecond while
-    records are in flight) rather than by a thread: callbacks then resolve futures directly, with no
-    cross-thread wake-ups and no GIL hand-offs, which keeps the ack latency of a 10-event call low.
-    """
-
-    def __init__(self, bootstrap: str, **overrides: Any) -> None:
-        config = producer_config(bootstrap, **overrides)
-        self._capacity = int(config["queue.buffering.max.messages"])
-        self._producer = RawProducer(config)
-        self._in_flight = 0
-        self._closed = False
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def _start(self) -> asyncio.Event:
-        if self._wake is None or self._task is None or self._task.done():
-            self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._serve_reports(self._wake))
-        return self._wake
-
-    async def _serve_reports(self, wake: asyncio.Event) -> None:
-        poll = self._producer.poll
-        while not self._closed:
-            if self._in_flight <= 0:
-                wake.clear()
-                await wake.wait()
-                continue
-            poll(0)
-            await asyncio.sleep(0.0005)
-
-    async def send_many(self, records: Sequence[OutgoingRecord]) -> list[Delivered]:
-        """Produce every record, then wait until all are acknowledged; raise if any delivery failed."""
-        if not records:
-            return []
-        if len(self._producer) + len(records) > self._capacity:
-            # Refuse the whole call up front: a call must not be half written when the queue fills.
-            raise ThrottlingException("Kafka producer queue is full; retry later")
-        wake = self._start()
-        future: asyncio.Future[list[Delivered]] = asyncio.get_running_loop().create_future()
-        results: list[Delivered] = []
-        errors: list[str] = []
-        pending = [len(records)]
-
-        def report(err: KafkaError | None, msg: Message) -> None:
-            # Runs inside poll(0) on the event loop thread.
-            self._in_flight -= 1
-            if err is not None:
-                errors.append(err.str())
-            else:
-                results.append(Delivered(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)))
-            pending[0] -= 1
-            if pending[0] == 0 and not future.done():
-                if errors:
-                    future.set_exception(ServiceUnavailableException(f"Kafka delivery failed: {errors[0]}"))
-                else:
-                    future.set_result(results)
-
-        produce = self._producer.produce
-        try:
-            for record in records:
-                produce(record.topic, record.value, record.key, headers=list(record.headers), on_delivery=report)
-                self._in_flight += 1
-        except BufferError:
-            future.cancel()
-            raise ThrottlingException("Kafka producer queue is full; retry later") from None
-        except KafkaException as err:
-            future.cancel()
-            raise ServiceUnavailableException(f"Kafka rejected the write: {err}") from None
-        finally:
-            wake.set()
-        return await future
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (called after the gRPC server drained its calls)."""
-        self._closed = True
-        if self._wake is not None:
-            self._wake.set()
-        remaining = int(self._producer.flush(timeout))
-        if remaining:
-            log.error("producer closed with undelivered records", extra={"undelivered": remaining})
 
 
 class BulkProducer:

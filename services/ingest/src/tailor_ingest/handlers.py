@@ -14,7 +14,8 @@ import grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import domain
-from tailor_ingest.adapters import BatchProducer, TopicGuard
+from tailor_ingest.adapters import TopicGuard
+from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
@@ -84,7 +85,7 @@ class Catalog:
 class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
     """PutEvents, PutItems, PutUsers, PutActions, PutActionInteractions."""
 
-    def __init__(self, catalog: Catalog, producer: BatchProducer, topics: TopicGuard, prefix: str) -> None:
+    def __init__(self, catalog: Catalog, producer: Producer, topics: TopicGuard, prefix: str) -> None:
         self._catalog = catalog
         self._producer = producer
         self._topics = topics

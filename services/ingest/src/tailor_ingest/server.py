@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from tailor.events.v1 import events_pb2_grpc
-from tailor_ingest.adapters import BatchProducer, TopicGuard
+from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.handlers import SERVICE_NAME, Catalog, EventsServicer
 from tailor_ingest.worker import JobWorker
 from tailor_shared.grpc_server import GrpcService
+from tailor_shared.kafka import Producer
 from tailor_shared.resource_view import ResourceView
 
 
@@ -25,7 +26,7 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
     view = await start_view(settings)
     catalog = Catalog(view, settings.prefix)
     catalog.attach(view)
-    producer = BatchProducer(settings.common.kafka_bootstrap, **{"message.timeout.ms": settings.produce_timeout_ms})
+    producer = Producer(settings.common.kafka_bootstrap, **{"message.timeout.ms": settings.produce_timeout_ms})
     topics = TopicGuard(settings.common.kafka_bootstrap)
     servicer = EventsServicer(catalog, producer, topics, settings.prefix)
     worker: JobWorker | None = None
