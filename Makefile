@@ -3,10 +3,13 @@
 setup:            ## install everything (idempotent): uv env, Kafka jars, redis-server
 	bash scripts/setup.sh
 
-up: setup         ## start the local stack (Kafka + Redis)
-	uv run tailor local up
+up: setup         ## start the local stack (Kafka + Redis) and the five services
+	uv run tailor local up --with-services
 
-down:             ## stop the local stack
+demo: setup       ## the main job: local stack + all five services + `tailor demo` (generated data)
+	uv run tailor demo
+
+down:             ## stop the local stack and services
 	uv run tailor local down
 
 status:
@@ -20,3 +23,6 @@ lint:
 
 codegen:          ## regenerate protobuf code into shared/src/tailor
 	bash scripts/codegen.sh
+
+bench:            ## run every benchmark and rewrite docs/benchmarks.md (takes ~15 min)
+	uv run python bench/run_all.py
