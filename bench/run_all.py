@@ -1,0 +1,87 @@
+"""Run every benchmark and write docs/benchmarks.md: the machine, the date, each command and its output.
+
+    uv run python bench/run_all.py                 # everything (the trainer quality runs dominate: ~1 h)
+    uv run python bench/run_all.py --only control,stream
+
+The local stack must be up (``uv run tailor local up``). Each benchmark is a separate process that prints
+markdown; this script only runs them in order and collects what they print. Benchmarks run one after the
+other on the same 2 cores, so rows inside one benchmark are comparable; rows across benchmarks less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BENCHMARKS: dict[str, tuple[str, list[str]]] = {
+    "control": ("Control plane (C1)", ["bench/control_latency.py"]),
+    "ingest": ("Ingest (I1)", ["bench/ingest_throughput.py"]),
+    "stream": ("Stream processor (S1)", ["bench/stream_throughput.py"]),
+    "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),
+    "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
+    "trainer-mlsmall": (
+        "Trainer quality on ml-latest-small (T1)",
+        ["bench/trainer_quality.py", "--dataset", "ml-latest-small"],
+    ),
+    "demo": ("Demo wall time (E1)", ["-m", "tailor_shared.cli", "demo", "--no-start"]),
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, Python {platform.python_version()}, {platform.platform()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    chosen = [b for b in (args.only.split(",") if args.only else BENCHMARKS) if b]
+    sections: list[str] = []
+    for name in chosen:
+        title, argv = BENCHMARKS[name]
+        command = " ".join(["uv run python", *argv])
+        print(f"== {title}: {command}", flush=True)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, check=False)
+        seconds = time.monotonic() - started
+        body = (
+            done.stdout.strip()
+            if done.returncode == 0
+            else f"FAILED (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```"
+        )
+        if name == "demo":
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("  ") and " s" in ln][-8:]
+            body = "```\n" + "\n".join(lines) + "\n```" if done.returncode == 0 else body
+        sections.append(f"## {title}\n\nCommand: `{command}` ({seconds:.0f} s)\n\n{body}\n")
+        print(body, flush=True)
+    header = (
+        "# Benchmarks\n\n"
+        f"Written by `uv run python bench/run_all.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
+        f"Machine: {machine()}; Apache Kafka 4.1.2 (single KRaft node) and Redis 7.0 on loopback.\n"
+        "These machines are noisy: compare rows measured in the same run.\n\n"
+    )
+    args.out.write_text(header + "\n".join(sections))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
