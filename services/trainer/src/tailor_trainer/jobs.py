@@ -41,7 +41,8 @@ JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcom
 EPOCHS = Counter(metric_name("trainer", "epochs", "total"), "Training epochs completed")
 LOSS = Gauge(metric_name("trainer", "last_loss", "ratio"), "Training loss of the latest epoch")
 DURATION = Histogram(
-    metric_name("trainer", "job_duration", "seconds"), "Training job wall time",
+    metric_name("trainer", "job_duration", "seconds"),
+    "Training job wall time",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
@@ -113,8 +114,11 @@ class TrainingJobs:
         datasets = {d.body.get("datasetType"): d for d in self._view.list("dataset", parent_arn=group_arn)}
         if "Interactions" not in datasets:
             raise DataRuleViolation("The dataset group has no Item interactions dataset")
-        snaps = {t: self._snapshot(str(group.body["name"]), t, d.body) for t, d in datasets.items()
-                 if t in ("Interactions", "Items")}
+        snaps = {
+            t: self._snapshot(str(group.body["name"]), t, d.body)
+            for t, d in datasets.items()
+            if t in ("Interactions", "Items")
+        }
         interactions = _interactions(snaps["Interactions"])
         items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
         config = dict(sol.get("solutionConfig") or {})
@@ -129,12 +133,29 @@ class TrainingJobs:
             LOSS.set(event.loss)
             log.info(
                 "epoch",
-                extra={"solutionVersion": arn, "stage": event.stage, "epoch": event.epoch,
-                       "maxEpochs": event.max_epochs, "loss": round(event.loss, 5),
-                       "validationNdcgAt10": round(event.validation_ndcg_at_10, 5)},
+                extra={
+                    "solutionVersion": arn,
+                    "stage": event.stage,
+                    "epoch": event.epoch,
+                    "maxEpochs": event.max_epochs,
+                    "loss": round(event.loss, 5),
+                    "validationNdcgAt10": round(event.validation_ndcg_at_10, 5),
+                },
             )
-            self._report(StatusUpdate(arn, "CREATE IN_PROGRESS", fields={"_progress": {
-                "stage": event.stage, "epoch": event.epoch, "maxEpochs": event.max_epochs, "loss": event.loss}}))
+            self._report(
+                StatusUpdate(
+                    arn,
+                    "CREATE IN_PROGRESS",
+                    fields={
+                        "_progress": {
+                            "stage": event.stage,
+                            "epoch": event.epoch,
+                            "maxEpochs": event.max_epochs,
+                            "loss": event.loss,
+                        }
+                    },
+                )
+            )
 
         model = train_solution_version(
             str(sol.get("recipeArn")),
@@ -150,8 +171,10 @@ class TrainingJobs:
             should_stop=lambda: self._stopped(arn),
         )
         self._latest[solution_arn] = model
-        snapshot = {t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
-                    for t, s in snaps.items()}
+        snapshot = {
+            t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
+            for t, s in snaps.items()
+        }
         return model, snapshot
 
     def _snapshot(self, group_name: str, dataset_type: str, dataset: Mapping[str, Any]) -> DatasetSnapshot:
@@ -160,7 +183,11 @@ class TrainingJobs:
             raise DataRuleViolation(f"The schema of the {dataset_type} dataset no longer exists")
         topic = dataset_topic(self._prefix, group_name, dataset_type)
         return read_dataset(
-            self._bootstrap, topic, dataset_type, str(schema.body["schema"]), SchemaCodecs(self._view),
+            self._bootstrap,
+            topic,
+            dataset_type,
+            str(schema.body["schema"]),
+            SchemaCodecs(self._view),
             on_undecodable="skip",
         )
 
@@ -170,8 +197,11 @@ def _interactions(snap: DatasetSnapshot) -> Interactions:
     if not c or snap.num_rows == 0:
         return Interactions(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=np.int64))
     return Interactions(
-        user_id=c["USER_ID"], item_id=c["ITEM_ID"], timestamp=np.asarray(c["TIMESTAMP"], dtype=np.int64),
-        event_type=c.get("EVENT_TYPE"), event_value=c.get("EVENT_VALUE"),
+        user_id=c["USER_ID"],
+        item_id=c["ITEM_ID"],
+        timestamp=np.asarray(c["TIMESTAMP"], dtype=np.int64),
+        event_type=c.get("EVENT_TYPE"),
+        event_value=c.get("EVENT_VALUE"),
     )
 
 

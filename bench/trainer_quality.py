@@ -1,0 +1,271 @@
+"""Offline quality of the trainer's recipes against standard baselines, with Personalize's protocol.
+
+For each seed: the guide's user split (90 % train / 10 % test; test users' oldest 90 % as input, newest 10 % as
+relevant), the recipes trained through ``train_solution_version`` (which makes that same split from the seed),
+and baselines fitted on the same training users: most-popular, item-kNN (cosine), EASE and iALS. Baseline
+hyperparameters are chosen on validation users carved from the training users (never on test users). Prints a
+markdown table: mean ± std [min-max] over seeds, and training wall time.
+
+    uv run python bench/trainer_quality.py --dataset ml-100k --seeds 5
+    uv run python bench/trainer_quality.py --dataset ml-latest-small --seeds 5 --models up-v2,ease
+
+Data is read in place from ../shared/datasets (or $TAILOR_DATASETS_DIR); nothing is copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tailor_trainer.domain import Interactions, ItemsTable, train_solution_version
+from tailor_trainer.domain.baselines import ease_scorer, ials_scorer, item_knn_scorer, popularity_scorer
+from tailor_trainer.domain.data import PreparedData, prepare, subset_users
+from tailor_trainer.domain.evaluation import EvalSet, Scorer, evaluate, make_eval_set, repeat_share, split, split_users
+from tailor_trainer.domain.metrics import METRIC_NAMES
+
+ARN = "arn:aws:personalize:::recipe/"
+NDCG10 = "normalized_discounted_cumulative_gain_at_10"
+RECIPES = {
+    "up-v2": "aws-user-personalization-v2",
+    "up": "aws-user-personalization",
+    "sims": "aws-sims",
+    "popularity-count": "aws-popularity-count",
+}
+BASELINES = ("most-popular", "item-knn", "ease", "ials")
+SHORT = {
+    "coverage": "cov",
+    "mean_reciprocal_rank_at_25": "MRR@25",
+    "normalized_discounted_cumulative_gain_at_5": "NDCG@5",
+    "normalized_discounted_cumulative_gain_at_10": "NDCG@10",
+    "normalized_discounted_cumulative_gain_at_25": "NDCG@25",
+    "precision_at_5": "P@5",
+    "precision_at_10": "P@10",
+    "precision_at_25": "P@25",
+}
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+    "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+
+def datasets_dir() -> Path:
+    env = os.environ.get("TAILOR_DATASETS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def _year(text: str) -> float:
+    return float(text) if text.isdigit() else float("nan")
+
+
+def load(name: str) -> tuple[Interactions, ItemsTable]:
+    """Ratings as interactions (all positive, as Personalize treats them) and items with GENRES and YEAR."""
+    base = datasets_dir() / name
+    ids: list[str] = []
+    genres: list[str] = []
+    years: list[float] = []
+    if name == "ml-100k":
+        raw = np.loadtxt(base / "u.data", dtype=np.int64)
+        users, items, ts, rating = raw[:, 0].astype(str), raw[:, 1].astype(str), raw[:, 3], raw[:, 2].astype(float)
+        for line in (base / "u.item").read_text(encoding="latin-1").splitlines():
+            parts = line.split("|")
+            ids.append(parts[0])
+            genres.append("|".join(g for g, flag in zip(ML100K_GENRES, parts[5:24], strict=False) if flag == "1"))
+            years.append(_year(parts[2][-4:]))
+    elif name == "ml-latest-small":
+        with (base / "ratings.csv").open(newline="") as f:
+            rows = list(csv.reader(f))[1:]
+        users = np.asarray([r[0] for r in rows])
+        items = np.asarray([r[1] for r in rows])
+        rating = np.asarray([float(r[2]) for r in rows])
+        ts = np.asarray([int(r[3]) for r in rows], dtype=np.int64)
+        with (base / "movies.csv").open(newline="", encoding="utf-8") as f:
+            for movie_id, title, genre in list(csv.reader(f))[1:]:
+                ids.append(movie_id)
+                genres.append("" if genre == "(no genres listed)" else genre)
+                title = title.strip()
+                years.append(_year(title[-5:-1]) if title.endswith(")") else float("nan"))
+    else:
+        raise SystemExit(f"unknown dataset {name}")
+    inter = Interactions(users.astype(object), items.astype(object), ts.astype(np.int64), None, rating)
+    table = ItemsTable(
+        np.asarray(ids, dtype=object),
+        {"GENRES": np.asarray(genres, dtype=object), "YEAR": np.asarray(years)},
+        frozenset({"GENRES"}),
+        None,
+    )
+    return inter, table
+
+
+def _choose(
+    train: PreparedData, seed: int, exclude: bool, grid: Sequence[dict[str, Any]], fit: Callable[..., Scorer]
+) -> tuple[dict[str, Any], float]:
+    """Pick a baseline's settings on validation users carved from the training users (as the trainer does)."""
+    keep, held = split_users(train, seed + 7919)
+    vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
+    best, best_score = grid[0], -1.0
+    for params in grid:
+        score = evaluate(fit(vtrain, **params), vset, exclude)[NDCG10]
+        if score > best_score:
+            best, best_score = params, score
+    return best, best_score
+
+
+BASELINE_GRIDS: dict[str, tuple[Callable[..., Scorer], list[dict[str, Any]]]] = {
+    "item-knn": (item_knn_scorer, [{"neighbours": k} for k in (50, 100, 200, 400)]),
+    "ease": (ease_scorer, [{"l2": v} for v in (50.0, 100.0, 200.0, 500.0, 1000.0)]),
+    "ials": (
+        ials_scorer,
+        [{"factors": f, "alpha": a, "l2": r, "epochs": 8} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
+    ),
+}
+
+
+def run_baseline(
+    name: str, train: PreparedData, test: EvalSet, seed: int, exclude: bool
+) -> tuple[dict[str, float], float, str]:
+    started = time.monotonic()
+    if name == "most-popular":
+        scorer = popularity_scorer(train)[0]
+        chosen = ""
+    else:
+        fit, grid = BASELINE_GRIDS[name]
+        params, _ = _choose(train, seed, exclude, grid, fit)
+        scorer = fit(train, **params)
+        chosen = ",".join(f"{k}={v}" for k, v in params.items())
+    metrics = evaluate(scorer, test, exclude)
+    return metrics, time.monotonic() - started, chosen
+
+
+def run_recipe(name: str, inter: Interactions, items: ItemsTable, seed: int) -> tuple[dict[str, float], float, str]:
+    started = time.monotonic()
+    model = train_solution_version(ARN + RECIPES[name], inter, items, None, {}, False, "FULL", None, None, seed)
+    note = ""
+    if model.seq_config is not None:
+        note = f"epochs={len(model.history)},beta={model.beta}"
+    return model.metrics, time.monotonic() - started, note
+
+
+def fmt(values: Sequence[float]) -> str:
+    a = np.asarray(values)
+    if len(a) == 1:
+        return f"{a[0]:.4f}"
+    return f"{a.mean():.4f} ± {a.std():.4f} [{a.min():.3f}-{a.max():.3f}]"
+
+
+def table(results: dict[str, list[dict[str, Any]]], dataset: str, seeds: int) -> str:
+    lines = [
+        f"### {dataset}: mean ± std [min-max] over {seeds} user splits",
+        "",
+        "| model | " + " | ".join(SHORT[m] for m in METRIC_NAMES) + " | train s |",
+        "|---|" + "---:|" * (len(METRIC_NAMES) + 1),
+    ]
+    for model, runs in results.items():
+        cells = [fmt([r["metrics"][m] for r in runs]) for m in METRIC_NAMES]
+        secs = np.asarray([r["seconds"] for r in runs])
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {secs.mean():.1f} (max {secs.max():.1f}) |")
+    base = [b for b in BASELINES if b in results]
+    for ours in ("up-v2", "up"):
+        if ours in results and base:
+            per_seed = []
+            for k, run in enumerate(results[ours]):
+                best = max(results[b][k]["metrics"][NDCG10] for b in base)
+                per_seed.append(run["metrics"][NDCG10] / best - 1.0)
+            means = {b: np.mean([r["metrics"][NDCG10] for r in results[b]]) for b in base}
+            best_name = max(means, key=lambda b: means[b])
+            ratio = np.mean([r["metrics"][NDCG10] for r in results[ours]]) / means[best_name] - 1.0
+            lines.append("")
+            lines.append(
+                f"{ours}: NDCG@10 {ratio:+.1%} vs the best baseline on average ({best_name}); per split vs that "
+                f"split's best baseline: " + ", ".join(f"{v:+.1%}" for v in per_seed)
+            )
+    return "\n".join(lines)
+
+
+def latency(n_items: int, runs: int = 300) -> str:
+    """ONNX Runtime latency of the v2 scoring graph for a catalogue of ``n_items`` (random weights: the cost
+    does not depend on their values), batch 1, one intra-op thread, full-length history."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from tailor_trainer.artifacts import INPUT_NAME, export_onnx_graph
+    from tailor_trainer.domain.sequential import HybridScorer, SequenceModel, _decay_weights
+    from tailor_trainer.domain.train import V2_CONFIG
+
+    cfg = V2_CONFIG
+    rng = np.random.default_rng(0)
+    model = SequenceModel(n_items, cfg, None).eval()
+    k = cfg.linear_neighbours
+    lin_idx = rng.integers(0, n_items, (n_items, k)).astype(np.int64)
+    lin_val = rng.normal(0, 0.01, (n_items, k)).astype(np.float32)
+    width = max(cfg.context, cfg.linear_window)
+    module = HybridScorer(
+        model, n_items, cfg.linear_window, _decay_weights(cfg.linear_window, cfg.recency_decay), lin_idx, lin_val, 1.0
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        export_onnx_graph(module, width, n_items, path)
+        size = path.stat().st_size
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        seq = rng.integers(0, n_items, (1, width)).astype(np.int64)
+        for _ in range(20):
+            session.run(None, {INPUT_NAME: seq})
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            session.run(None, {INPUT_NAME: seq})
+            times.append((time.perf_counter() - t0) * 1000)
+    a = np.asarray(times)
+    return (
+        f"ONNX Runtime {ort.__version__}, {n_items} items, history {width}, batch 1, 1 thread: "
+        f"p50 {np.percentile(a, 50):.2f} ms, p95 {np.percentile(a, 95):.2f} ms, p99 {np.percentile(a, 99):.2f} ms "
+        f"(model file {size / 1e6:.1f} MB)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=("ml-100k", "ml-latest-small"), default="ml-100k")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--models", default=",".join([*RECIPES, *BASELINES]))
+    parser.add_argument("--json", help="also write per-seed results here")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--latency", type=int, metavar="N_ITEMS", help="only measure ONNX latency for N_ITEMS")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.latency:
+        print(latency(args.latency))
+        return
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    inter, items = load(args.dataset)
+    data = prepare(inter, items, {})
+    exclude = repeat_share(data) < 0.05
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
+    for seed in range(args.seeds):
+        sp = split(data, seed, exclude)
+        for m in models:
+            if m in RECIPES:
+                metrics, secs, note = run_recipe(m, inter, items, seed)
+            else:
+                metrics, secs, note = run_baseline(m, sp.train, sp.test, seed, exclude)
+            results[m].append({"seed": seed, "metrics": metrics, "seconds": secs, "note": note})
+            print(f"seed {seed} {m:18s} NDCG@10={metrics[NDCG10]:.4f} {secs:7.1f}s {note}", file=sys.stderr, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"dataset": args.dataset, "results": results}, indent=1))
+    print(table(results, args.dataset, args.seeds))
+
+
+if __name__ == "__main__":
+    main()

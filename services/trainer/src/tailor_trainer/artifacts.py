@@ -1,0 +1,251 @@
+"""Model directory writer: ONNX graph or neighbour table, item arrays, report, and ``manifest.json``.
+
+The format is specified in docs/specs/model-artifact.md; the runtime reads it with onnxruntime and numpy only
+(no torch). A directory is written under a temporary name beside its destination and renamed into place, so
+readers see either no model or a complete one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from tailor_trainer.domain.hyperparams import UP, UP_V2
+from tailor_trainer.domain.train import TrainedModel
+
+FORMAT: Final = "tailor-model"
+FORMAT_VERSION: Final = 1
+MANIFEST: Final = "manifest.json"
+ONNX_FILE: Final = "model.onnx"
+OPSET: Final = 17
+INPUT_NAME: Final = "item_sequence"
+OUTPUT_NAME: Final = "scores"
+ITEM_INDEX: Final = "item_index.json"
+ARRAYS: Final = {
+    "itemPopularity": "item_popularity.npy",
+    "itemInteractions": "item_interactions.npy",
+    "itemCreationTimestamp": "item_creation_timestamp.npy",
+    "itemIsNew": "item_is_new.npy",
+    "popularItems": "popular_items.npy",
+}
+NEIGHBOURS_INDEX: Final = "neighbours_index.npy"
+NEIGHBOURS_SCORE: Final = "neighbours_score.npy"
+EXPLORATION_DEFAULTS: Final = {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    directory: Path
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.data["modelKind"])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _save(path: Path, array: npt.NDArray[Any]) -> None:
+    with path.open("wb") as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def export_onnx_graph(module: Any, width: int, n_items: int, path: Path) -> dict[str, Any]:
+    """Export a ``HybridScorer`` (item_sequence [batch, width] -> scores [batch, n_items]) and check it."""
+    import warnings
+
+    import onnx
+    import torch  # the trainer has torch; only export needs it
+
+    example = torch.full((2, width), n_items, dtype=torch.int64)
+    example[:, -1] = 0
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints in shapes are expected here
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+    return {
+        "file": path.name,
+        "opset": OPSET,
+        "inputs": [{"name": INPUT_NAME, "dtype": "int64", "shape": ["batch", width]}],
+        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", n_items]}],
+        "sequenceLength": width,
+        "padIndex": n_items,
+        "padding": "left",
+        "scoreTransform": "softmax",
+    }
+
+
+def _export_onnx(model: TrainedModel, path: Path) -> dict[str, Any]:
+    return export_onnx_graph(model.inference_module(), model.sequence_length, model.n_items, path)
+
+
+def _serving(model: TrainedModel) -> dict[str, Any]:
+    serving: dict[str, Any] = {
+        "excludeSeenItems": model.exclude_seen,
+        "latestInteractionTimestamp": model.latest_interaction_timestamp,
+        "scoresForItemsWithoutInteractions": False,
+    }
+    if model.recipe == UP:
+        serving["exploration"] = {"configurable": True, "defaults": dict(EXPLORATION_DEFAULTS)}
+    elif model.recipe == UP_V2:
+        serving["exploration"] = {"configurable": False, "defaults": dict(EXPLORATION_DEFAULTS)}
+    if model.kind == "trending":
+        serving["trending"] = dict(model.config)
+    return serving
+
+
+def _history(model: TrainedModel) -> list[dict[str, Any]]:
+    return [
+        {
+            "epoch": s.epoch,
+            "loss": s.loss,
+            "validationNdcgAt10": None if math.isnan(s.validation_ndcg_at_10) else s.validation_ndcg_at_10,
+            "seconds": s.seconds,
+        }
+        for s in model.history
+    ]
+
+
+def export(
+    model: TrainedModel, directory: str | os.PathLike[str], snapshot: Mapping[str, Any], *, report: bool = True
+) -> Manifest:
+    """Write ``model`` into ``directory`` (which must not exist yet) atomically; return its manifest."""
+    target = Path(directory)
+    if target.exists():
+        raise FileExistsError(f"model directory {target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        manifest = _write(model, tmp, snapshot, report)
+        for path in tmp.iterdir():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Manifest(target, manifest)
+
+
+def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: bool) -> dict[str, Any]:
+    (tmp / ITEM_INDEX).write_text(json.dumps([str(i) for i in model.item_ids.tolist()]))
+    pop = model.item_popularity.astype(np.float32)
+    ranked = np.lexsort((np.arange(len(pop)), -pop))
+    ranked = ranked[pop[ranked] > 0].astype(np.int64)
+    _save(tmp / ARRAYS["itemPopularity"], pop)
+    _save(tmp / ARRAYS["itemInteractions"], model.item_interactions.astype(np.int64))
+    _save(tmp / ARRAYS["itemCreationTimestamp"], model.item_creation.astype(np.int64))
+    _save(tmp / ARRAYS["itemIsNew"], model.item_is_new.astype(np.bool_))
+    _save(tmp / ARRAYS["popularItems"], ranked)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "createdAt": time.time(),
+        "recipeArn": model.recipe_arn,
+        "recipe": model.recipe,
+        "recipeType": model.recipe_type,
+        "modelKind": model.kind,
+        "trainingMode": model.training_mode,
+        "snapshot": dict(snapshot),
+        "items": {"count": model.n_items, "index": ITEM_INDEX},
+        "arrays": dict(ARRAYS),
+        "serving": _serving(model),
+        "hyperParameters": dict(model.hyperparameters),
+        "tunedHPOParams": model.tuned_hpo_params,
+        "metrics": dict(model.metrics),
+        "baselines": {k: dict(v) for k, v in model.baselines.items()},
+        "trainingHistory": _history(model),
+        "trainingSeconds": model.training_seconds,
+        "data": _jsonable(model.data_summary),
+        "model": _jsonable(model.config),
+    }
+    if model.kind == "sequence":
+        manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
+    elif model.kind == "neighbours" and model.neighbours is not None:
+        _save(tmp / NEIGHBOURS_INDEX, model.neighbours.idx.astype(np.int64))
+        _save(tmp / NEIGHBOURS_SCORE, model.neighbours.score.astype(np.float32))
+        manifest["neighbours"] = {
+            "index": NEIGHBOURS_INDEX,
+            "score": NEIGHBOURS_SCORE,
+            "k": int(model.neighbours.idx.shape[1]),
+            "missing": -1,
+            "fallback": ARRAYS["popularItems"],
+        }
+    if report:
+        from tailor_trainer.report import write_report
+
+        paths = write_report(model, tmp)
+        manifest["report"] = {"markdown": paths[0].name, "plot": paths[1].name}
+    manifest["files"] = {
+        p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir()) if p.is_file()
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
+    path = Path(directory)
+    data = json.loads((path / MANIFEST).read_text())
+    if data.get("format") != FORMAT or data.get("formatVersion") != FORMAT_VERSION:
+        raise ValueError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} directory")
+    return Manifest(path, data)
+
+
+def load_for_parity(directory: str | os.PathLike[str]) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]:
+    """A torch-free scorer over an exported sequence model (what the runtime does): item_sequence -> scores."""
+    import onnxruntime as ort
+
+    manifest = read_manifest(directory)
+    if manifest.kind != "sequence":
+        raise ValueError("only sequence models have an ONNX graph")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(manifest.directory / manifest.data["onnx"]["file"]), options, providers=["CPUExecutionProvider"]
+    )
+
+    def run(item_sequence: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out = session.run([OUTPUT_NAME], {INPUT_NAME: np.asarray(item_sequence, dtype=np.int64)})
+        return np.asarray(out[0], dtype=np.float32)
+
+    return run

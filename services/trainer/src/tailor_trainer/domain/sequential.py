@@ -1,0 +1,499 @@
+"""The user-personalization / personalized-ranking model: a SASRec-style transformer plus a linear item-item part.
+
+Why a hybrid: on small catalogues with few interactions per user a linear item-item model (EASE) beats a
+plain transformer under Personalize's protocol (spec/evaluation-notes.md). Here the transformer reads the
+user's recent items (causal self-attention, full-softmax cross-entropy over the whole catalogue, trained on
+every prefix of every training sequence, tied input/output item embeddings) and the linear part adds EASE's
+item-item weights summed over the user's history with recency-decayed weights (``apply_recency_bias`` /
+``recency_mask``). Both stay sequence-aware, and one ONNX graph computes ``scores = logits + beta * linear``.
+The mixing weight ``beta`` and the number of epochs are chosen on validation users carved from the training
+users, never on the test users.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from tailor_trainer.domain.baselines import MAX_DENSE_ITEMS, ease_matrix
+from tailor_trainer.domain.data import FloatArray, IntArray, ItemFeatures, PreparedData
+from tailor_trainer.domain.evaluation import EvalSet, evaluate_scores
+
+NEG: Final = -1.0e9
+BETAS: Final = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+@dataclass(frozen=True)
+class SeqConfig:
+    """Model and training settings (the recipes map Personalize's hyperparameters onto these)."""
+
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 1
+    context: int = 32  # transformer window (Personalize's ``bptt``)
+    linear_window: int = 64  # history items the linear part reads
+    dropout: float = 0.3
+    label_smoothing: float = 0.1
+    horizon: int = 1  # targets per position: the next ``horizon`` items, uniformly weighted
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    batch: int = 128
+    max_epochs: int = 30
+    patience: int = 4
+    time_budget_s: float = 240.0
+    recency_decay: float = 0.95  # per-position weight decay of the linear part; 1.0 = equal weights
+    ease_l2: float = 200.0
+    linear_neighbours: int = 256  # non-zeros kept per row of the item-item matrix
+    use_linear: bool = True
+    use_metadata: bool = True
+
+
+@dataclass(frozen=True)
+class EpochStat:
+    epoch: int
+    loss: float
+    validation_ndcg_at_10: float
+    seconds: float
+
+
+def _decay_weights(window: int, decay: float) -> FloatArray:
+    """Weights by position for a left-padded window: the most recent item (last column) weighs 1."""
+    return (decay ** np.arange(window - 1, -1, -1, dtype=np.float64)).astype(np.float32)
+
+
+def sparsify(b: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Keep the ``k`` largest-magnitude weights of each row (EASE rows: history item -> scored items)."""
+    n = b.shape[0]
+    k = max(1, min(k, n))
+    t = torch.from_numpy(b)
+    _, idx = torch.topk(t.abs(), k, dim=1)
+    vals = torch.gather(t, 1, idx)
+    return idx.numpy().astype(np.int64), vals.numpy().astype(np.float32)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block with causal, padding-aware self-attention."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.ff1 = nn.Linear(d, 2 * d)
+        self.ff2 = nn.Linear(2 * d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        h = self.heads
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q = q.reshape(b, t, h, d // h).transpose(1, 2)
+        k = k.reshape(b, t, h, d // h).transpose(1, 2)
+        v = v.reshape(b, t, h, d // h).transpose(1, 2)
+        att = (q @ k.transpose(2, 3)) / math.sqrt(d // h) + bias[:, None, :, :]
+        att = self.drop(torch.softmax(att, dim=-1))
+        y = (att @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.drop(self.proj(y))
+        out: torch.Tensor = x + self.drop(self.ff2(self.drop(torch.nn.functional.gelu(self.ff1(self.ln2(x))))))
+        return out
+
+
+class SequenceModel(nn.Module):
+    """Transformer over item sequences; item vectors = id embedding (+ metadata embedding), tied with the output."""
+
+    causal: torch.Tensor
+    off_diagonal: torch.Tensor
+    tok_idx: torch.Tensor
+    tok_off: torch.Tensor
+    has_tok: torch.Tensor
+    num: torch.Tensor
+
+    def __init__(self, n_items: int, cfg: SeqConfig, features: ItemFeatures | None) -> None:
+        super().__init__()
+        d = cfg.hidden
+        self.n_items = n_items
+        self.context = cfg.context
+        self.item = nn.Embedding(n_items + 1, d, padding_idx=n_items)
+        nn.init.normal_(self.item.weight, std=0.05)
+        with torch.no_grad():
+            self.item.weight[n_items].zero_()
+        self.position = nn.Parameter(torch.randn(cfg.context, d) * 0.02)
+        # Masks as float constants (not bool ops) so the ONNX graph needs no EyeLike/bool kernels.
+        self.register_buffer("causal", torch.triu(torch.full((cfg.context, cfg.context), NEG), diagonal=1))
+        self.register_buffer("off_diagonal", 1.0 - torch.eye(cfg.context))
+        self.bias = nn.Parameter(torch.zeros(n_items))
+        self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers)])
+        self.ln = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.use_meta = features is not None and cfg.use_metadata and not features.empty
+        if self.use_meta and features is not None:
+            self.n_tokens = features.n_tokens
+            self.token = nn.EmbeddingBag(max(features.n_tokens, 1), d, mode="mean")
+            nn.init.normal_(self.token.weight, std=0.05)
+            self.numeric = nn.Linear(max(features.numeric.shape[1], 1), d, bias=False)
+            nn.init.normal_(self.numeric.weight, std=0.02)
+            self.register_buffer("tok_idx", torch.from_numpy(features.token_idx.astype(np.int64)))
+            self.register_buffer("tok_off", torch.from_numpy(features.token_ptr[:-1].astype(np.int64)))
+            has = (np.diff(features.token_ptr) > 0).astype(np.float32)
+            self.register_buffer("has_tok", torch.from_numpy(has)[:, None])
+            num = features.numeric if features.numeric.shape[1] else np.zeros((n_items, 1), dtype=np.float32)
+            self.register_buffer("num", torch.from_numpy(num))
+
+    def item_table(self) -> torch.Tensor:
+        """[n_items + 1, d] input/output item vectors (the padding row stays zero)."""
+        table = self.item.weight
+        if not self.use_meta:
+            return table
+        meta = self.numeric(self.num)
+        if self.n_tokens > 0:
+            meta = meta + self.token(self.tok_idx, self.tok_off) * self.has_tok
+        return torch.cat([table[:-1] + meta, table[-1:]], dim=0)
+
+    def hidden(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """seq [b, t] left-padded (pad = n_items), t <= context -> hidden states [b, t, d]."""
+        t = seq.shape[1]
+        pad = (seq == self.n_items).to(table.dtype)
+        x = table[seq] * math.sqrt(table.shape[1]) + self.position[self.context - t :][None]
+        x = self.drop(x)
+        # Causal attention; padded keys are hidden except from themselves (so no row is fully masked).
+        causal = self.causal[self.context - t :, self.context - t :]
+        off = self.off_diagonal[self.context - t :, self.context - t :]
+        bias = causal[None] + pad[:, None, :] * off[None] * NEG
+        for block in self.blocks:
+            x = block(x, bias)
+        out: torch.Tensor = self.ln(x)
+        return out
+
+    def logits(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return h @ table[:-1].T + self.bias
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        """Scores over the catalogue for the last position of each (left-padded) sequence."""
+        table = self.item_table()
+        h = self.hidden(seq[:, -self.context :], table)
+        return self.logits(h[:, -1], table)
+
+
+class HybridScorer(nn.Module):
+    """Inference graph (exported to ONNX): scores[b, n] = transformer logits + beta * recency-weighted EASE."""
+
+    table: torch.Tensor
+    weights: torch.Tensor
+    lin_idx: torch.Tensor
+    lin_val: torch.Tensor
+
+    def __init__(
+        self,
+        model: SequenceModel | None,
+        n_items: int,
+        window: int,
+        weights: FloatArray,
+        lin_idx: IntArray | None,
+        lin_val: FloatArray | None,
+        beta: float,
+    ) -> None:
+        super().__init__()
+        self.n_items = n_items
+        self.window = window
+        self.context = model.context if model is not None else 0
+        self.beta = float(beta)
+        self.has_model = model is not None
+        self.has_linear = lin_idx is not None and lin_val is not None and beta != 0.0
+        if model is not None:
+            model = model.eval()
+            with torch.no_grad():
+                table = model.item_table().detach().clone()
+            self.model = model
+            self.register_buffer("table", table)
+        self.register_buffer("weights", torch.from_numpy(weights.astype(np.float32)))
+        if self.has_linear and lin_idx is not None and lin_val is not None:
+            k = lin_idx.shape[1]
+            # Padding row n_items: scatters zero onto item 0.
+            idx = np.concatenate([lin_idx, np.zeros((1, k), dtype=np.int64)])
+            val = np.concatenate([lin_val * self.beta, np.zeros((1, k), dtype=np.float32)])
+            self.register_buffer("lin_idx", torch.from_numpy(idx))
+            self.register_buffer("lin_val", torch.from_numpy(val.astype(np.float32)))
+
+    def forward(self, item_sequence: torch.Tensor) -> torch.Tensor:
+        b = item_sequence.shape[0]
+        scores = torch.zeros((b, self.n_items), dtype=torch.float32)
+        if self.has_model:
+            seq = item_sequence[:, -self.context :]
+            h = self.model.hidden(seq, self.table)
+            scores = self.model.logits(h[:, -1], self.table)
+        if self.has_linear:
+            seq = item_sequence[:, -self.window :]
+            idx = self.lin_idx[seq]  # [b, w, k]
+            val = self.lin_val[seq] * self.weights[-seq.shape[1] :][None, :, None]
+            scores = scores.scatter_add(1, idx.reshape(b, -1), val.reshape(b, -1))
+        return scores
+
+
+class AdamW:
+    """Decoupled-weight-decay Adam (Loshchilov & Hutter), written out because ``torch.optim`` imports
+    ``torch._dynamo`` on first use: 5-20 s per trainer process on 2 cores, longer than a small training."""
+
+    def __init__(self, params: Sequence[nn.Parameter], lr: float, weight_decay: float) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.betas = (0.9, 0.999)
+        self.eps = 1e-8
+        self.step_count = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        b1, b2 = self.betas
+        c1 = 1 - b1**self.step_count
+        c2 = 1 - b2**self.step_count
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if p.ndim >= 2:
+                p.mul_(1 - self.lr * self.weight_decay)
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+
+
+def one_cycle(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
+    """Linear warm-up to ``peak`` over the first ``warmup`` share of steps, then cosine decay to peak/100."""
+    w = max(1, int(total * warmup))
+    if step < w:
+        return peak * (step + 1) / w
+    t = min(1.0, (step - w) / max(1, total - w))
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def left_pad(inputs: Sequence[IntArray], width: int, pad: int) -> npt.NDArray[np.int64]:
+    out = np.full((len(inputs), width), pad, dtype=np.int64)
+    for r, seq in enumerate(inputs):
+        tail = seq[-width:]
+        if len(tail):
+            out[r, width - len(tail) :] = tail
+    return out
+
+
+def training_windows(
+    sequences: Sequence[IntArray], context: int, horizon: int, pad: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every prefix of every sequence as a training target: windows of ``context`` inputs (cut from the end,
+    left-padded) and, per position, the next ``horizon`` items (pad where the sequence ends)."""
+    xs: list[npt.NDArray[np.int64]] = []
+    ys: list[npt.NDArray[np.int64]] = []
+    for seq in sequences:
+        n = len(seq)
+        if n < 2:
+            continue
+        ext = np.concatenate([seq, np.full(horizon, pad, dtype=np.int64)])
+        for end in range(n - 1, 0, -context):
+            start = max(0, end - context)
+            x = np.full(context, pad, dtype=np.int64)
+            x[context - (end - start) :] = seq[start:end]
+            y = np.full((context, horizon), pad, dtype=np.int64)
+            for j in range(horizon):
+                y[context - (end - start) :, j] = ext[start + 1 + j : end + 1 + j]
+            xs.append(x)
+            ys.append(y)
+    if not xs:
+        return np.zeros((0, context), dtype=np.int64), np.zeros((0, context, horizon), dtype=np.int64)
+    return np.stack(xs), np.stack(ys)
+
+
+@dataclass
+class SeqResult:
+    model: SequenceModel | None
+    lin_idx: IntArray | None
+    lin_val: FloatArray | None
+    beta: float
+    history: list[EpochStat] = field(default_factory=list)
+    validation: dict[str, float] = field(default_factory=dict)
+    component_validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    stopped: bool = False
+
+    def scorer(self, n_items: int, cfg: SeqConfig) -> HybridScorer:
+        return HybridScorer(
+            self.model,
+            n_items,
+            cfg.linear_window,
+            _decay_weights(cfg.linear_window, cfg.recency_decay),
+            self.lin_idx,
+            self.lin_val,
+            self.beta,
+        )
+
+
+def _score_fn(module: HybridScorer, width: int) -> Callable[[Sequence[IntArray]], FloatArray]:
+    def score(inputs: Sequence[IntArray]) -> FloatArray:
+        seq = torch.from_numpy(left_pad(inputs, width, module.n_items))
+        with torch.no_grad():
+            return np.asarray(module(seq).numpy(), dtype=np.float32)
+
+    return score
+
+
+def fit_linear(train: PreparedData, cfg: SeqConfig) -> tuple[IntArray, FloatArray]:
+    """EASE weights over (at most ``MAX_DENSE_ITEMS`` most popular) items, sparsified to a neighbour table."""
+    n = train.n_items
+    counts = train.item_counts()
+    if n <= MAX_DENSE_ITEMS:
+        b = ease_matrix(train, cfg.ease_l2)
+        return sparsify(b, cfg.linear_neighbours)
+    keep = np.sort(np.argsort(-counts, kind="stable")[:MAX_DENSE_ITEMS])
+    idx_small, val_small = sparsify(ease_matrix(train, cfg.ease_l2, keep), cfg.linear_neighbours)
+    k = idx_small.shape[1]
+    idx = np.zeros((n, k), dtype=np.int64)
+    val = np.zeros((n, k), dtype=np.float32)
+    idx[keep] = keep[idx_small]
+    val[keep] = val_small
+    return idx, val
+
+
+ProgressFn = Callable[[EpochStat], None]
+
+
+def train_hybrid(
+    train: PreparedData,
+    validation: EvalSet | None,
+    cfg: SeqConfig,
+    seed: int,
+    exclude_seen: bool,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    init: SequenceModel | None = None,
+    fixed_epochs: int | None = None,
+) -> SeqResult:
+    """Fit the linear part, train the transformer (early stopping on validation NDCG@10 of the hybrid), pick beta.
+
+    ``fixed_epochs`` trains exactly that many epochs without validation (the final refit, UPDATE fine-tuning).
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n = train.n_items
+    started = time.monotonic()
+    lin_idx: IntArray | None = None
+    lin_val: FloatArray | None = None
+    if cfg.use_linear:
+        lin_idx, lin_val = fit_linear(train, cfg)
+    weights = _decay_weights(cfg.linear_window, cfg.recency_decay)
+    betas = BETAS if cfg.use_linear else (0.0,)
+    result = SeqResult(None, lin_idx, lin_val, 1.0 if cfg.use_linear else 0.0)
+
+    width = max(cfg.context, cfg.linear_window)
+    linear_scores: FloatArray | None = None
+    if validation is not None and cfg.use_linear:
+        linear_module = HybridScorer(None, n, cfg.linear_window, weights, lin_idx, lin_val, 1.0)
+        linear_scores = _score_fn(linear_module, width)(validation.inputs)
+
+    def validate(model: SequenceModel | None) -> dict[float, dict[str, float]]:
+        """Validation metrics per beta (each half is scored once, then mixed)."""
+        assert validation is not None
+        out: dict[float, dict[str, float]] = {}
+        if model is None:
+            if linear_scores is not None:
+                out[1.0] = evaluate_scores(linear_scores, validation, exclude_seen)
+            return out
+        module = HybridScorer(model, n, cfg.linear_window, weights, None, None, 0.0)
+        model_scores = _score_fn(module, width)(validation.inputs)
+        for beta in betas:
+            scores = model_scores if linear_scores is None or beta == 0.0 else model_scores + beta * linear_scores
+            out[beta] = evaluate_scores(scores, validation, exclude_seen)
+        return out
+
+    def best_of(per_beta: dict[float, dict[str, float]]) -> tuple[float, float, dict[str, float]]:
+        beta = max(per_beta, key=lambda b: per_beta[b]["normalized_discounted_cumulative_gain_at_10"])
+        return per_beta[beta]["normalized_discounted_cumulative_gain_at_10"], beta, per_beta[beta]
+
+    if validation is not None and linear_scores is not None:
+        result.component_validation["linear"] = validate(None)[1.0]
+    seqs = train.sequences()
+    xs, ys = training_windows(seqs, cfg.context, cfg.horizon, n)
+    model = init if init is not None else SequenceModel(n, cfg, train.features)
+    if len(xs) == 0:
+        return result
+    opt = AdamW(list(model.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epochs = fixed_epochs if fixed_epochs is not None else cfg.max_epochs
+    best_ndcg, best_state, best_beta, stale = -1.0, None, result.beta, 0
+    steps_per_epoch = math.ceil(len(xs) / cfg.batch)
+    total_steps = max(1, steps_per_epoch * epochs)
+    xt, yt = torch.from_numpy(xs), torch.from_numpy(ys)
+    for epoch in range(1, epochs + 1):
+        t0 = time.monotonic()
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(xs)))
+        total, count = 0.0, 0
+        for start in range(0, len(xs), cfg.batch):
+            if should_stop is not None and should_stop():
+                result.stopped = True
+                break
+            bi = order[start : start + cfg.batch]
+            x, y = xt[bi], yt[bi]
+            table = model.item_table()
+            h = model.hidden(x, table)
+            valid = (y != n).any(dim=2)
+            logits = model.logits(h[valid], table)
+            target = y[valid]
+            if cfg.horizon == 1:
+                # The fused kernel is ~2x faster than log_softmax + gather on a 10k-item catalogue.
+                loss = nn.functional.cross_entropy(logits, target[:, 0], label_smoothing=cfg.label_smoothing)
+            else:
+                logp = torch.log_softmax(logits, dim=1)
+                mask = (target != n).float()
+                picked = torch.gather(logp, 1, target.clamp(max=n - 1)) * mask
+                nll = -(picked.sum(dim=1) / mask.sum(dim=1))
+                smooth = -logp.mean(dim=1)
+                loss = ((1 - cfg.label_smoothing) * nll + cfg.label_smoothing * smooth).mean()
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(opt.params, 1.0)
+            opt.lr = one_cycle(opt.step_count, total_steps, cfg.lr)
+            opt.step()
+            total += float(loss.detach()) * len(bi)
+            count += len(bi)
+        model.eval()
+        loss_value = total / max(count, 1)
+        ndcg = float("nan")
+        if validation is not None and fixed_epochs is None:
+            per_beta = validate(model)
+            ndcg, beta, m = best_of(per_beta)
+            if ndcg > best_ndcg:
+                best_ndcg, best_beta, stale = ndcg, beta, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                result.validation = m
+                result.component_validation["transformer"] = per_beta[0.0]
+            else:
+                stale += 1
+        stat = EpochStat(epoch, loss_value, ndcg, time.monotonic() - t0)
+        result.history.append(stat)
+        if progress is not None:
+            progress(stat)
+        if result.stopped or stale >= cfg.patience or time.monotonic() - started > cfg.time_budget_s:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        result.beta = best_beta
+    model.eval()
+    result.model = model
+    return result
+
+
+def with_context(cfg: SeqConfig, **changes: object) -> SeqConfig:
+    return replace(cfg, **changes)  # type: ignore[arg-type]
