@@ -40,6 +40,8 @@ ARRAYS: Final = {
     "itemIsNew": "item_is_new.npy",
     "popularItems": "popular_items.npy",
 }
+USER_INDEX: Final = "user_index.json"
+USER_RECENT: Final = "user_recent_items.npy"
 NEIGHBOURS_INDEX: Final = "neighbours_index.npy"
 NEIGHBOURS_SCORE: Final = "neighbours_score.npy"
 EXPLORATION_DEFAULTS: Final = {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
@@ -189,6 +191,15 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
     }
     if model.kind == "sequence":
         manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
+        if model.user_ids is not None and model.user_recent is not None:
+            (tmp / USER_INDEX).write_text(json.dumps([str(u) for u in model.user_ids.tolist()]))
+            _save(tmp / USER_RECENT, model.user_recent.astype(np.int64))
+            manifest["users"] = {
+                "count": len(model.user_ids),
+                "index": USER_INDEX,
+                "recentItems": USER_RECENT,
+                "padIndex": model.n_items,
+            }
     elif model.kind == "neighbours" and model.neighbours is not None:
         _save(tmp / NEIGHBOURS_INDEX, model.neighbours.idx.astype(np.int64))
         _save(tmp / NEIGHBOURS_SCORE, model.neighbours.score.astype(np.float32))

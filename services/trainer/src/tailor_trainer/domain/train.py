@@ -57,6 +57,10 @@ V1_RECENCY_DECAY: Final = V2_CONFIG.recency_decay
 UPDATE_EPOCHS: Final = 1
 
 
+#: How many of each user's most recent training items are exported for serving.
+SERVING_HISTORY = 50
+
+
 class TrainingStopped(Exception):
     """``should_stop`` asked to stop (StopSolutionVersionCreation); no model is produced."""
 
@@ -98,6 +102,10 @@ class TrainedModel:
     seed: int
     training_seconds: float = 0.0
     tuned_hpo_params: dict[str, str] | None = None
+    # Each training user's most recent items (left-padded with n_items): the runtime's model input for users
+    # known at training time, to which it appends their live events (bulk data only counts after training).
+    user_ids: npt.NDArray[Any] | None = None
+    user_recent: IntArray | None = None
     config: dict[str, Any] = field(default_factory=dict)
     # payloads
     seq_config: SeqConfig | None = None
@@ -286,6 +294,8 @@ def _common(
         data_summary=dict(data.filter_summary),
         seed=seed,
         features=data.features,
+        user_ids=data.user_ids,
+        user_recent=left_pad([q[-SERVING_HISTORY:] for q in data.sequences()], SERVING_HISTORY, data.n_items),
     )
 
 
