@@ -38,6 +38,15 @@ class LoadedModel:
         self.item_ids: Sequence[str] = json.loads((directory / manifest["items"]["index"]).read_text())
         arrays = manifest["arrays"]
         self.popularity: npt.NDArray[np.float64] = _array(directory, arrays["itemPopularity"]).astype(np.float64)
+        serving = manifest.get("serving") or {}
+        self.exclude_seen = bool(serving.get("excludeSeenItems", False))
+        # Items without interactions data get no score where the model says it can't score them (L6450).
+        self.unscored: npt.NDArray[np.bool_] | None = None
+        if "itemInteractions" in arrays and not serving.get("scoresForItemsWithoutInteractions", True):
+            self.unscored = _array(directory, arrays["itemInteractions"]) == 0
+        self.trained_until = int(serving.get("latestInteractionTimestamp", 0))
+        self._user_row: dict[str, int] = {}
+        self._user_recent: npt.NDArray[np.int64] | None = None
         self._session: ort.InferenceSession | None = None
         self._neighbours: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
         if self.kind == "sequence":
@@ -52,12 +61,27 @@ class LoadedModel:
             self._output = onnx["outputs"][0]["name"]
             self._width = int(onnx["sequenceLength"])
             self._pad = int(onnx["padIndex"])
+            users = manifest.get("users")
+            if users:
+                self._user_row = {u: i for i, u in enumerate(json.loads((directory / users["index"]).read_text()))}
+                self._user_recent = _array(directory, users["recentItems"]).astype(np.int64)
         elif self.kind == "neighbours":
             nb = manifest["neighbours"]
             self._neighbours = (
                 _array(directory, nb["index"]).astype(np.int64),
                 _array(directory, nb["score"]).astype(np.float32),
             )
+
+    def user_history(self, user_id: str | None, live: Sequence[tuple[int, float]]) -> list[int]:
+        """The model input for a user: their items at training time (from the artifact), then their live
+        events (item index, timestamp; oldest first) that arrived after the training data ended. Bulk data
+        imported after training counts only at the next training (L14477); PutEvents count at once."""
+        trained: list[int] = []
+        row = self._user_row.get(user_id) if user_id is not None else None
+        if row is not None and self._user_recent is not None:
+            trained = [int(i) for i in self._user_recent[row] if i != self._pad]
+            live = [(i, ts) for i, ts in live if ts > self.trained_until]
+        return trained + [i for i, _ in live]
 
     def score_history(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
         if self._session is None:

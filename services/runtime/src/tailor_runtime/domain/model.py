@@ -18,6 +18,13 @@ class ServingModel(Protocol):
     recipe_type: str  # USER_PERSONALIZATION | PERSONALIZED_RANKING | RELATED_ITEMS | POPULAR_ITEMS
     item_ids: Sequence[str]
     popularity: npt.NDArray[np.float64]  # interaction counts at training time (cold users, backfill)
+    exclude_seen: bool  # drop the user's own recent items from recommendations (items are consumed once)
+    unscored: npt.NDArray[np.bool_] | None  # items the model has no interactions data for (ranked unscored)
+
+    def user_history(self, user_id: str | None, live: Sequence[tuple[int, float]]) -> list[int]:
+        """The model input: the user's training-time items plus live (item index, timestamp) events, oldest
+        first."""
+        ...
 
     def score_history(self, history: Sequence[int]) -> Scores:
         """Scores for a user whose recent items (indices into ``item_ids``, oldest first) are ``history``."""
