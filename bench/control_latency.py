@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def start_control(prefix: str, bootstrap: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:

@@ -23,6 +23,7 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+
 from tailor.common.v1 import common_pb2
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor.events.v1 import events_pb2, events_pb2_grpc

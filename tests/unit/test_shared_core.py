@@ -119,7 +119,7 @@ async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
     from tailor_shared.grpc_server import GrpcService, start_server
 
     class Failing(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
-        async def Check(self, request: object, context: object) -> object:  # noqa: N802
+        async def Check(self, request: object, context: object) -> object:
             raise ResourceInUseException("dataset group in use")
 
     settings = CommonSettings(service="unittest", grpc_port=0)

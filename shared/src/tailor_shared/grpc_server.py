@@ -121,7 +121,10 @@ class ServerHandle:
 async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
     server = grpc.aio.server(
         interceptors=[ErrorAndMetricsInterceptor(settings.service)],
-        options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0), ("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+        options=[
+            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        ],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
