@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge
 from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
+from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate
 from tailor_shared.metrics import metric_name
 from tailor_shared.model_store import model_dir
@@ -44,6 +45,7 @@ class Deployment:
     keys: Keys
     campaign_config: dict[str, object] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
+    items_version: tuple[tuple[str, str], ...] = ()  # the stream's Items offsets when ``index`` was read
 
 
 ModelLoader = Callable[[Path], ServingModel]
@@ -82,6 +84,7 @@ class Registry:
         self._prefix = prefix
         self.deployments: dict[str, Deployment] = {}
         self._failed: dict[str, str] = {}
+        self._waiting: dict[tuple[str, str], ServingModel] = {}  # loaded, but item metadata couldn't be read
 
     def live_campaigns(self) -> dict[str, dict[str, object]]:
         return {r.arn: dict(r.body) for r in self._view.list("campaign") if r.body.get("status") in LIVE}
@@ -99,15 +102,26 @@ class Registry:
             if current is None or current.solution_version_arn != version:
                 if self._failed.get(arn) == version:
                     continue
+                retrying = (arn, version) in self._waiting
                 try:
                     self.deployments[arn] = await self._load(arn, version, body)
                     LOADS.labels("ok").inc()
+                except ServiceUnavailableException as err:
+                    # Redis (item metadata) is unreachable: not the model's fault. Retry on the next sync and
+                    # don't report the campaign; requests get UNAVAILABLE meanwhile ("not deployed yet").
+                    LOADS.labels("retry").inc()
+                    if not retrying:
+                        log.warning("cannot load %s for %s yet: %s", version, arn, err.message)
+                    continue
                 except Exception as err:  # a broken model must not take the runtime down
                     LOADS.labels("error").inc()
                     self._failed[arn] = version
                     log.exception("cannot load %s for %s", version, arn)
                     await self._say(StatusUpdate(arn, _failed_status(body), f"Model could not be loaded: {err}"))
                     continue
+            else:
+                config = body.get("campaignConfig")
+                current.campaign_config = dict(config) if isinstance(config, dict) else {}  # UpdateCampaign
             if body.get("status") != "ACTIVE":
                 await self._say(StatusUpdate(arn, "ACTIVE"))
         LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
@@ -124,9 +138,16 @@ class Registry:
             solution = self._view.get(str(version.body.get("solutionArn")))
             group = str(solution.body.get("datasetGroupArn")) if solution else ""
         started = time.perf_counter()
-        model = await asyncio.to_thread(self._loader, model_dir(self._store, version_arn))
+        model = self._waiting.pop((campaign_arn, version_arn), None)
+        if model is None:
+            model = await asyncio.to_thread(self._loader, model_dir(self._store, version_arn))
         keys = Keys(self._prefix, dataset_group_name(group))
-        index = await self._index(model, keys)
+        try:
+            items_version = await self._state.items_version(keys)
+            index = await self._index(model, keys)
+        except ServiceUnavailableException:
+            self._waiting[(campaign_arn, version_arn)] = model
+            raise
         log.info(
             "model loaded",
             extra={
@@ -138,19 +159,36 @@ class Registry:
         )
         config = body.get("campaignConfig")
         return Deployment(
-            campaign_arn, version_arn, model, index, keys, dict(config) if isinstance(config, dict) else {}
+            campaign_arn,
+            version_arn,
+            model,
+            index,
+            keys,
+            dict(config) if isinstance(config, dict) else {},
+            items_version=items_version,
         )
 
     async def _index(self, model: ServingModel, keys: Keys) -> ItemIndex:
         meta = await self._state.item_metadata(keys, list(model.item_ids))
-        return ItemIndex(list(model.item_ids), metadata=meta)
+        # Indexing a large catalogue takes tens of milliseconds: off the event loop, so requests keep flowing.
+        return await asyncio.to_thread(_build_index, list(model.item_ids), meta)
 
     async def refresh_metadata(self) -> None:
-        """Re-read item metadata so Items.* filters see PutItems/import changes (the guide allows 20 min)."""
+        """Re-read item metadata so Items.* filters see PutItems/import changes (the guide allows 20 min).
+        Only when the stream applied new Items records since the last read: a 10,000-item re-read and
+        re-index costs a few hundred milliseconds of CPU, which would otherwise show in the tail latency."""
         for arn, dep in list(self.deployments.items()):
+            version = await self._state.items_version(dep.keys)
+            if version == dep.items_version:
+                continue
             index = await self._index(dep.model, dep.keys)
             if self.deployments.get(arn) is dep:
-                dep.index = index
+                dep.index, dep.items_version = index, version
+                log.info("item metadata refreshed", extra={"campaign": arn, "items": len(index.metadata)})
+
+
+def _build_index(item_ids: list[str], metadata: dict[str, dict[str, str]]) -> ItemIndex:
+    return ItemIndex(item_ids, metadata=metadata)
 
 
 def _failed_status(body: dict[str, object]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from tailor.runtime.v1 import runtime_pb2_grpc
-from tailor_runtime.adapters import Outbox, RedisState
+from tailor_runtime.adapters import Outbox, RedisState, impressions_for
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.deployments import Registry
 from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
@@ -45,7 +45,8 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     await view.ready()
     state = RedisState(common.redis_url, settings.history_length)
     producer = Producer(common.kafka_bootstrap)
-    outbox = Outbox(producer, common.topic_prefix)
+    impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
+    outbox = Outbox(producer, impressions, common.topic_prefix)
     registry = Registry(view, Path(settings.model_store), load_model, state, outbox, common.topic_prefix)
     await registry.sync()
     tasks = [
@@ -59,6 +60,7 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await state.close()
+        impressions.close()
         producer.close()
         view.stop()
 

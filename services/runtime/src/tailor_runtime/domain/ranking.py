@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 Scores = npt.NDArray[np.float32]
+Values = npt.NDArray[np.float32] | npt.NDArray[np.float64]  # ranking values: model scores or derived
 Mask = npt.NDArray[np.bool_]
 
 REASON_PROMOTED = "Promoted item"
@@ -43,7 +44,7 @@ class Ranked:
     reasons: tuple[str, ...] = ()
 
 
-def softmax(scores: Scores) -> npt.NDArray[np.float64]:
+def softmax(scores: Values) -> npt.NDArray[np.float64]:
     finite = np.isfinite(scores)
     out = np.zeros(scores.shape, dtype=np.float64)
     if not finite.any():
@@ -54,7 +55,7 @@ def softmax(scores: Scores) -> npt.NDArray[np.float64]:
     return out
 
 
-def top_indices(values: npt.NDArray[np.float64] | Scores, mask: Mask, k: int) -> npt.NDArray[np.int64]:
+def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
     """The ``k`` best allowed positions, best first (ties broken by position, deterministic)."""
     if k <= 0:
         return np.empty(0, dtype=np.int64)
@@ -70,7 +71,7 @@ def top_indices(values: npt.NDArray[np.float64] | Scores, mask: Mask, k: int) ->
 
 
 def recommend(
-    scores: Scores,
+    scores: Values,
     mask: Mask,
     num_results: int,
     *,
@@ -126,6 +127,26 @@ def place_promoted(regular: list[Ranked], promoted: list[Ranked], seed: str) -> 
             out.append(regular[r])
             r += 1
     return out
+
+
+def related_ranking(
+    similar: Scores | None, popularity: npt.NDArray[np.float64], item: int | None
+) -> npt.NDArray[np.float64]:
+    """Ranking values for a related-items request (no scores are shown for these recipes, L11556).
+
+    The item's neighbours first, in the model's order (``similar``; -inf = not a neighbour), then every other
+    item by popularity: an unknown item, one without behaviour data, or one with fewer neighbours than
+    ``numResults`` gets popular items (L6617, L6670; docs/specs/model-artifact.md). The item itself never."""
+    pop = np.asarray(popularity, dtype=np.float64)
+    values = pop / (float(pop.max(initial=0.0)) + 1.0) - 2.0  # in [-2, -1): below every neighbour
+    if similar is not None:
+        near = np.isfinite(similar)
+        if near.any():
+            sim = similar[near].astype(np.float64)
+            values[near] = sim - float(sim.min())  # >= 0, same order as the similarities
+    if item is not None:
+        values[item] = -np.inf
+    return values
 
 
 def rank_input_list(input_scores: Scores) -> list[tuple[int, float]]:

@@ -55,7 +55,9 @@ def metadata_columns(request: Mapping[str, Any]) -> list[str]:
     unknown = set(columns) - {"ITEMS"}
     if unknown:
         raise InvalidInputException(f"metadataColumns supports only the ITEMS dataset, not {sorted(unknown)}")
-    names = list(columns.get("ITEMS") or [])
+    raw = columns.get("ITEMS") or []
+    # protobuf's JSON mapping of map<string, StringList> nests the list: {"ITEMS": {"values": [...]}}
+    names = [str(n) for n in (raw.get("values") or [] if isinstance(raw, Mapping) else raw)]
     if len(names) > MAX_METADATA_COLUMNS:
         raise InvalidInputException(
             f"You can request at most {MAX_METADATA_COLUMNS} metadata columns; the request has {len(names)}"
