@@ -9,7 +9,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from tailor_shared import localstack
 from tailor_shared.kafka import OutgoingRecord, TopicSpec, ensure_topics
@@ -23,8 +23,11 @@ def test_broker_is_apache_kafka_kraft(stack: localstack.StackConfig) -> None:
     meta = admin.list_topics(timeout=10)
     assert len(meta.brokers) == 1
     assert localstack.kafka_ready(stack)
-    props = (stack.state_dir / "kafka-server.properties").read_text()
-    assert "process.roles=broker,controller" in props
+    # Ask the broker itself (the stack may have been started from another checkout): a KRaft node.
+    broker_id = str(next(iter(meta.brokers)))
+    resource = ConfigResource(ConfigResource.Type.BROKER, broker_id)
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["process.roles"].value == "broker,controller"
 
 
 def test_idempotent_producer_and_consumer_group_round_trip(stack: localstack.StackConfig, topic_prefix: str) -> None:
