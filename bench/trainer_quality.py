@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tailor_trainer.domain import Interactions, ItemsTable, train_solution_version
-from tailor_trainer.domain.baselines import ease_scorer, ials_scorer, item_knn_scorer, popularity_scorer
+from tailor_trainer.domain.baselines import ease_scorer, gram, ials_scorer, item_knn_scorer, popularity_scorer
 from tailor_trainer.domain.data import PreparedData, prepare, subset_users
 from tailor_trainer.domain.evaluation import EvalSet, Scorer, evaluate, make_eval_set, repeat_share, split, split_users
 from tailor_trainer.domain.metrics import METRIC_NAMES
@@ -113,8 +113,9 @@ def _choose(
     keep, held = split_users(train, seed + 7919)
     vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
     best, best_score = grid[0], -1.0
+    shared: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
     for params in grid:
-        score = evaluate(fit(vtrain, **params), vset, exclude)[NDCG10]
+        score = evaluate(fit(vtrain, **params, **shared), vset, exclude)[NDCG10]
         if score > best_score:
             best, best_score = params, score
     return best, best_score

@@ -6,6 +6,7 @@ a request is "item id -> list", so a lookup is all the runtime needs (docs/specs
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -54,7 +55,8 @@ def _user_item_sparse(data: PreparedData, keep_items: IntArray | None) -> torch.
         mask[keep_items] = True
         u, i = u[mask[i]], i[mask[i]]
     indices = torch.from_numpy(np.stack([u, i]))
-    return torch.sparse_coo_tensor(indices, torch.ones(len(u)), (data.n_users, data.n_items)).coalesce()
+    shape = (data.n_users, data.n_items)
+    return torch.sparse_coo_tensor(indices, torch.ones(len(u)), shape, check_invariants=True).coalesce()
 
 
 def cooccurrence_blocks(x: torch.Tensor, block: int = 1024) -> Iterator[tuple[int, torch.Tensor]]:
@@ -65,7 +67,10 @@ def cooccurrence_blocks(x: torch.Tensor, block: int = 1024) -> Iterator[tuple[in
         stop = min(start + block, n)
         sel = torch.arange(start, stop)
         rows = xt.index_select(0, sel)
-        yield start, torch.sparse.mm(rows, x).to_dense()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta": the product is exact here
+            block_c = torch.sparse.mm(rows, x).to_dense()
+        yield start, block_c
 
 
 def _top_k(sim: torch.Tensor, start: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -347,7 +347,8 @@ def _train_sequence(
         if score > best_score:
             best_score, best = score, (trial_values, cfg, result)
     assert best is not None
-    trial_values, cfg, result = best
+    trial_values, _, result = best
+    cfg = result.config
     model.hyperparameters = dict(trial_values)
     if tunable:
         ranges_names = {r.name for r in hp.hpo_ranges(recipe, solution_config)}
