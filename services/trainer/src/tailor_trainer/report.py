@@ -51,6 +51,16 @@ def markdown(model: TrainedModel) -> str:
         lines.append("")
     else:
         lines += ["No offline metrics for this recipe.", ""]
+    cfg = model.seq_config
+    if cfg is not None:
+        lines += [
+            "## Model",
+            "",
+            f"Hybrid: transformer (width {cfg.hidden}, {cfg.layers} layers, window {cfg.context}) + "
+            f"beta = {model.beta:g} x linear item-item part over the last {cfg.linear_window} items "
+            f"(recency decay {cfg.recency_decay:g}); beta and decay chosen on validation users.",
+            "",
+        ]
     lines.append("## Hyperparameters")
     lines.append("")
     for k, v in sorted(model.hyperparameters.items()):
