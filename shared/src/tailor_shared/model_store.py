@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tailor_shared import arns
+
 
 def model_dir(store: str | Path, solution_version_arn: str) -> Path:
-    try:
-        solution, version = solution_version_arn.split(":solution/", 1)[1].split("/", 1)
-    except (IndexError, ValueError):
-        raise ValueError(f"not a solution version ARN: {solution_version_arn}") from None
+    parsed = arns.parse(solution_version_arn)
+    if parsed is None or parsed.resource_type != "solutionVersion":
+        raise ValueError(f"not a solution version ARN: {solution_version_arn}")
+    solution, version = parsed.resource_id.split("/", 1)
     return Path(store) / solution / version

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge
 from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
+from tailor_shared import arns
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate
 from tailor_shared.metrics import metric_name
@@ -49,10 +50,6 @@ class Deployment:
 
 
 ModelLoader = Callable[[Path], ServingModel]
-
-
-def dataset_group_name(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]
 
 
 def target_version(campaign: dict[str, object]) -> str | None:
@@ -141,7 +138,10 @@ class Registry:
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:
             model = await asyncio.to_thread(self._loader, model_dir(self._store, version_arn))
-        keys = Keys(self._prefix, dataset_group_name(group))
+        parsed = arns.parse(group)
+        if parsed is None or parsed.resource_type != "datasetGroup":
+            raise RuntimeError(f"solution version {version_arn} has no dataset group")
+        keys = Keys(self._prefix, parsed.resource_id)
         try:
             items_version = await self._state.items_version(keys)
             index = await self._index(model, keys)
