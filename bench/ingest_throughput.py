@@ -186,8 +186,13 @@ class RawCalls:
                 loop.call_soon_threadsafe(resolve)
 
         for k in range(events):
-            self.producer.produce(self.topic, self.value, f"u{(n + k) % 5003}".encode(),
-                                  headers=[("tailor-source", b"put")], on_delivery=done)
+            self.producer.produce(
+                self.topic,
+                self.value,
+                f"u{(n + k) % 5003}".encode(),
+                headers=[("tailor-source", b"put")],
+                on_delivery=done,
+            )
         await fut
         return events
 
@@ -197,8 +202,11 @@ class RawCalls:
 
 
 def raw_unbounded(bootstrap: str, topic: str, seconds: float) -> Result:
-    producer = RawProducer(producer_config(bootstrap, **{"linger.ms": 5, "queue.buffering.max.messages": 1_000_000,
-                                                          "delivery.report.only.error": True}))
+    producer = RawProducer(
+        producer_config(
+            bootstrap, **{"linger.ms": 5, "queue.buffering.max.messages": 1_000_000, "delivery.report.only.error": True}
+        )
+    )
     value = b"\x02u1\x02i1\x80\x80\x80\x80\x0c\nclick\x02\x00\x00\x80?"
     started = time.perf_counter()
     n = 0
@@ -215,11 +223,18 @@ def raw_unbounded(bootstrap: str, topic: str, seconds: float) -> Result:
 
 
 def start_ingest(bootstrap: str, prefix: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TAILOR_KAFKA_BOOTSTRAP": bootstrap, "TAILOR_TOPIC_PREFIX": prefix,
-           "TAILOR_INGEST_PORT": str(port), "TAILOR_INGEST_METRICS_PORT": "0", "TAILOR_INGEST_WORKER": "false",
-           "TAILOR_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "TAILOR_KAFKA_BOOTSTRAP": bootstrap,
+        "TAILOR_TOPIC_PREFIX": prefix,
+        "TAILOR_INGEST_PORT": str(port),
+        "TAILOR_INGEST_METRICS_PORT": "0",
+        "TAILOR_INGEST_WORKER": "false",
+        "TAILOR_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
 
 
 def wait_serving(port: int, timeout: float = 60.0) -> None:
@@ -269,8 +284,12 @@ def synthetic_csv(path: Path, rows: int) -> None:
     with path.open("w", newline="") as dst:
         dst.write("USER_ID,ITEM_ID,EVENT_VALUE,TIMESTAMP\n")
         for start in range(0, rows, 100_000):
-            dst.write("".join(f"user{n % 50_000},item{(n * 7919) % 200_000},{n % 5 + 1}.0,{1_600_000_000 + n}\n"
-                              for n in range(start, min(rows, start + 100_000))))
+            dst.write(
+                "".join(
+                    f"user{n % 50_000},item{(n * 7919) % 200_000},{n % 5 + 1}.0,{1_600_000_000 + n}\n"
+                    for n in range(start, min(rows, start + 100_000))
+                )
+            )
 
 
 def bench_bulk(bootstrap: str, prefix: str, reader_rows: int) -> str:
@@ -280,19 +299,24 @@ def bench_bulk(bootstrap: str, prefix: str, reader_rows: int) -> str:
         ratings_csv(path)
         rows, seconds, buffered, topic = import_csv(bootstrap, prefix, "ratings", path)
         mode = "validate + buffer, then write" if buffered else "validate, then re-read and write"
-        lines.append(f"| import ml-latest-small ratings.csv ({mode}) | {rows:,} | {seconds:.2f} | "
-                     f"{rows / seconds:,.0f} |")
+        lines.append(
+            f"| import ml-latest-small ratings.csv ({mode}) | {rows:,} | {seconds:.2f} | {rows / seconds:,.0f} |"
+        )
         snap = read_dataset(bootstrap, topic, "Interactions", RATINGS_SCHEMA)
-        lines.append(f"| dataset_reader snapshot of it (columnar numpy) | {snap.num_rows:,} | {snap.seconds:.2f} | "
-                     f"{snap.num_rows / snap.seconds:,.0f} |")
+        lines.append(
+            f"| dataset_reader snapshot of it (columnar numpy) | {snap.num_rows:,} | {snap.seconds:.2f} | "
+            f"{snap.num_rows / snap.seconds:,.0f} |"
+        )
         if reader_rows:
             path = Path(tmp) / "synthetic.csv"
             synthetic_csv(path, reader_rows)
             rows, seconds, buffered, topic = import_csv(bootstrap, prefix, "synthetic", path)
             lines.append(f"| import synthetic CSV | {rows:,} | {seconds:.2f} | {rows / seconds:,.0f} |")
             snap = read_dataset(bootstrap, topic, "Interactions", RATINGS_SCHEMA)
-            lines.append(f"| dataset_reader snapshot of it | {snap.num_rows:,} | {snap.seconds:.2f} | "
-                         f"{snap.num_rows / snap.seconds:,.0f} |")
+            lines.append(
+                f"| dataset_reader snapshot of it | {snap.num_rows:,} | {snap.seconds:.2f} | "
+                f"{snap.num_rows / snap.seconds:,.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -335,8 +359,9 @@ async def main_async(args: argparse.Namespace) -> None:
         results.append(Result(f"raw producer, {args.events}/call", c, count, args.seconds, lat))
     raw.close()
     results.append(raw_unbounded(bootstrap, raw_topic, args.seconds))
-    print(f"\n{os.cpu_count()} CPUs, broker {bootstrap}, {args.events} events per call, "
-          f"{args.seconds:.0f}s per level\n")
+    print(
+        f"\n{os.cpu_count()} CPUs, broker {bootstrap}, {args.events} events per call, {args.seconds:.0f}s per level\n"
+    )
     print(table(results))
     try:
         if not args.skip_import:

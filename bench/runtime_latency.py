@@ -41,7 +41,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ import grpc
 import numpy as np
 import redis
 from confluent_kafka import Producer as RawProducer
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from harness import Proc, free_port, pct, proc_cpu, redis_cpu, start_service, wait_serving
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared import localstack, synthetic
@@ -73,119 +72,6 @@ FILTER_EVENT_TYPES = ("purchase",)
 NUM_RESULTS = 25
 HISTORY_USERS = 300
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# --- small helpers ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _tree(pid: int) -> list[int]:
-    """A process and its descendants (runtime worker processes are children of the first)."""
-    out = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return out
-    for child in children:
-        out.extend(_tree(int(child)))
-    return out
-
-
-def _redis_cpu(client: redis.Redis[bytes]) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-@dataclass
-class Proc:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def pids(self) -> list[int]:
-        return _tree(self.proc.pid)
-
-    def cpu(self) -> float:
-        return sum(_proc_cpu(p) for p in self.pids())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-HEALTH = {
-    "control": "tailor.control.v1.PersonalizeControl",
-    "ingest": "tailor.events.v1.PersonalizeEvents",
-    "runtime": "tailor.runtime.v1.PersonalizeRuntime",
-}
-
-
-def start_service(name: str, env: dict[str, str], workdir: Path, tag: str = "", **extra: str) -> Proc:
-    port, metrics = _free_port(), _free_port()
-    full = {
-        **os.environ,
-        **env,
-        f"TAILOR_{name.upper()}_PORT": str(port),
-        f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
-        "TAILOR_LOG_LEVEL": "WARNING",
-        **extra,
-    }
-    log = workdir / f"{name}{tag}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"tailor_{name}"], env=full, stdout=out, stderr=subprocess.STDOUT
-        )
-    return Proc(name, proc, port, log)
-
-
-def wait_serving(svc: Proc, timeout: float = 120) -> None:
-    if svc.name not in HEALTH:
-        return
-    channel = grpc.insecure_channel(svc.address)
-    stub = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if svc.proc.poll() is not None:
-                break
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=HEALTH[svc.name]), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.1)
-    finally:
-        channel.close()
-    raise SystemExit(f"{svc.name} did not start; log:\n{svc.log.read_text(errors='replace')[-3000:]}")
 
 
 def wait_for(client: Client, op: str, key: str, timeout: float = 120, **req: str) -> dict[str, Any]:
@@ -514,7 +400,7 @@ def run_cell(
     rcli = redis.Redis.from_url(world.stack.redis_url)
 
     def measure() -> tuple[float, float]:
-        return procs(), _redis_cpu(rcli)
+        return procs(), redis_cpu(rcli.info("cpu"))
 
     reqs = requests_for(world, "plain" if server != "runtime" else scenario)
     n, errors, elapsed, lat, scpu, rcpu, ccpu = asyncio.run(
@@ -525,7 +411,7 @@ def run_cell(
     result = Result(server, workers, scenario, concurrency, n, errors, elapsed, lat, scpu, rcpu, ccpu, load)
     print(
         f"  {server:<12} w={workers} {scenario:<13} c={concurrency:<3} {result.rps:8.0f} req/s  "
-        f"p50 {_pct(lat, 0.5) * 1e3:6.2f} ms  p99 {_pct(lat, 0.99) * 1e3:6.2f} ms  errors {errors}",
+        f"p50 {pct(lat, 0.5) * 1e3:6.2f} ms  p99 {pct(lat, 0.99) * 1e3:6.2f} ms  errors {errors}",
         flush=True,
     )
     return result
@@ -592,7 +478,7 @@ def serve_baseline(args: argparse.Namespace) -> None:
 
 
 def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subprocess.Popen[bytes]], str]:
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         __file__,
@@ -715,7 +601,7 @@ def table(results: list[Result]) -> str:
         lim = limit.get((r.workers, r.concurrency))
         lines.append(
             f"| {r.server} | {r.workers} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
-            f"{_pct(r.latencies, 0.5) * 1e3:.2f} | {_pct(r.latencies, 0.99) * 1e3:.2f} | "
+            f"{pct(r.latencies, 0.5) * 1e3:.2f} | {pct(r.latencies, 0.99) * 1e3:.2f} | "
             f"{100 * r.rps / e if e else float('nan'):.0f} % | {100 * r.rps / lim if lim else float('nan'):.0f} % | "
             f"{r.server_cpu_us:,.0f} | {r.redis_cpu_us:,.0f} | {r.client_cpu_us:,.0f} | {r.errors} | {r.load:.1f} |"
         )
@@ -724,7 +610,7 @@ def table(results: list[Result]) -> str:
 
 def fresh_row(label: str, values: list[float]) -> str:
     ms = [v * 1e3 for v in values]
-    return f"| {label} | {len(ms)} | {_pct(ms, 0.5):.0f} | {_pct(ms, 0.9):.0f} | {_pct(ms, 0.99):.0f} | {max(ms):.0f} |"
+    return f"| {label} | {len(ms)} | {pct(ms, 0.5):.0f} | {pct(ms, 0.9):.0f} | {pct(ms, 0.99):.0f} | {max(ms):.0f} |"
 
 
 def main() -> None:
@@ -773,7 +659,7 @@ def main() -> None:
                 procs, address = start_baselines(world, mode.strip("+").replace("+", "-") or "echo", w)
 
                 def baseline_cpu(ps: list[subprocess.Popen[bytes]] = procs) -> float:
-                    return sum(_proc_cpu(p.pid) for p in ps)
+                    return sum(proc_cpu(p.pid) for p in ps)
 
                 try:
                     for c in concurrency:

@@ -1,0 +1,135 @@
+"""What every benchmark needs: free ports, percentiles, CPU accounting, and Tailor services as processes.
+
+Benchmarks are scripts (``uv run python bench/<name>.py``); their directory is on ``sys.path``, so they
+import this module as ``harness``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+#: The gRPC health service name each service reports SERVING under.
+HEALTH = {
+    "control": "tailor.control.v1.PersonalizeControl",
+    "ingest": "tailor.events.v1.PersonalizeEvents",
+    "runtime": "tailor.runtime.v1.PersonalizeRuntime",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of unsorted values; NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc): unlike wall time, not inflated by other load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (the runtime's worker processes are children of the first)."""
+    out = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for child in children:
+        out.extend(process_tree(int(child)))
+    return out
+
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid)
+
+    def cpu(self) -> float:
+        return sum(proc_cpu(p) for p in self.pids())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_service(name: str, env: dict[str, str], workdir: Path, tag: str = "", **extra: str) -> Proc:
+    """``python -m tailor_<name>`` on free ports with ``env`` (bootstrap, Redis URL, topic prefix, ...)."""
+    port, metrics = free_port(), free_port()
+    full = {
+        **os.environ,
+        **env,
+        f"TAILOR_{name.upper()}_PORT": str(port),
+        f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
+        "TAILOR_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    log = workdir / f"{name}{tag}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"tailor_{name}"], env=full, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Proc(name, proc, port, log)
+
+
+def wait_serving(svc: Proc, timeout: float = 120) -> None:
+    """Until the service's gRPC health says SERVING (services without gRPC return at once)."""
+    if svc.name not in HEALTH:
+        return
+    channel = grpc.insecure_channel(svc.address)
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if svc.proc.poll() is not None:
+                break
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=HEALTH[svc.name]), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.1)
+    finally:
+        channel.close()
+    raise SystemExit(f"{svc.name} did not start; log:\n{svc.log.read_text(errors='replace')[-3000:]}")
+
+
+def redis_cpu(info: Mapping[str, Any]) -> float:
+    """Redis server CPU seconds from an ``INFO cpu`` reply (sync or asyncio client alike)."""
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
