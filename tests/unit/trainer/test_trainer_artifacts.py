@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from tailor_shared.model_store import model_dir
+from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_trainer import artifacts
 from tailor_trainer.domain import Interactions, ItemsTable, TrainedModel, train_solution_version
+from tailor_trainer.jobs import TrainingJobs
 
 ARN = "arn:aws:personalize:::recipe/"
 Data = tuple[Interactions, ItemsTable]
@@ -123,3 +126,36 @@ def test_neighbour_popularity_and_trending_exports(synthetic_data: Data, tmp_pat
             assert manifest.data["serving"]["trending"]["trendDiscoveryFrequencySeconds"] == 7200
         with pytest.raises(ValueError):
             artifacts.load_for_parity(tmp_path / recipe)
+
+
+def test_update_after_a_trainer_restart_starts_from_the_stored_model(
+    up_model: TrainedModel, synthetic_data: Data, tmp_path: Path
+) -> None:
+    """A fresh TrainingJobs (nothing in memory) finds the solution's newest ACTIVE version in the model store."""
+    solution = "arn:aws:personalize:us-east-1:000000000000:solution/s"
+    view = InMemoryResources()
+    for name, status, created in (("old", "ACTIVE", 1.0), ("new", "ACTIVE", 2.0), ("failed", "CREATE FAILED", 3.0)):
+        arn = f"{solution}/{name}"
+        view.put(ResourceRecord(arn, "solutionVersion", {"status": status, "creationDateTime": created}, solution))
+    store = tmp_path / "models"
+    manifest = artifacts.export(up_model, model_dir(str(store), f"{solution}/new"), SNAPSHOT)
+    assert manifest.data["trainerState"] == artifacts.TRAINER_STATE
+    jobs = TrainingJobs(view, "127.0.0.1:1", "p", str(store), 0, lambda _update: None)
+    previous = jobs._previous(solution, f"{solution}/next")
+    assert previous is not None and previous.item_ids.tolist() == up_model.item_ids.tolist()
+    seq = _sequences(up_model, np.random.default_rng(1))
+    assert previous.seq_model is not None
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            previous.inference_module()(torch.from_numpy(seq)).numpy(),
+            up_model.inference_module()(torch.from_numpy(seq)).numpy(),
+            atol=1e-6,
+        )
+    inter, items = synthetic_data
+    updated = train_solution_version(
+        ARN + "aws-user-personalization", inter, items, None,
+        {"algorithmHyperParameters": {"hidden_dimension": "48", "bptt": "16"}}, False, "UPDATE", previous, None, 0,
+    )  # fmt: skip
+    assert updated.training_mode == "UPDATE" and updated.n_items == up_model.n_items
+    # nothing stored for another solution: UPDATE is refused by the domain, as before
+    assert jobs._previous(f"{solution}-other", "x") is None

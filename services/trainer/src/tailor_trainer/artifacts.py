@@ -44,6 +44,9 @@ USER_INDEX: Final = "user_index.json"
 USER_RECENT: Final = "user_recent_items.npy"
 NEIGHBOURS_INDEX: Final = "neighbours_index.npy"
 NEIGHBOURS_SCORE: Final = "neighbours_score.npy"
+#: The trainer's own copy of a sequence model (torch pickle), the starting point of a later UPDATE version
+#: even after a trainer restart. The runtime never reads it.
+TRAINER_STATE: Final = "trainer_state.pt"
 EXPLORATION_DEFAULTS: Final = {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
 
 
@@ -190,7 +193,11 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
         "model": _jsonable(model.config),
     }
     if model.kind == "sequence":
+        import torch
+
         manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
+        torch.save(model, tmp / TRAINER_STATE)
+        manifest["trainerState"] = TRAINER_STATE
         if model.user_ids is not None and model.user_recent is not None:
             (tmp / USER_INDEX).write_text(json.dumps([str(u) for u in model.user_ids.tolist()]))
             _save(tmp / USER_RECENT, model.user_recent.astype(np.int64))
@@ -240,6 +247,20 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     if data.get("format") != FORMAT or data.get("formatVersion") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} directory")
     return Manifest(path, data)
+
+
+def load_trainer_state(directory: str | os.PathLike[str]) -> TrainedModel | None:
+    """The trained model a directory keeps for UPDATE mode, or None where it keeps none (not a sequence
+    model, or written before trainer states existed). The model store is trusted: this unpickles."""
+    path = Path(directory) / TRAINER_STATE
+    if not path.is_file():
+        return None
+    import torch
+
+    model = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(model, TrainedModel):
+        raise ValueError(f"{path} does not hold a trained model")
+    return model
 
 
 def load_for_parity(directory: str | os.PathLike[str]) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]:

@@ -24,7 +24,7 @@ from tailor_shared.model_store import model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resources import ResourceReader
 from tailor_shared.topics import dataset_topic
-from tailor_trainer.artifacts import export
+from tailor_trainer.artifacts import export, load_trainer_state
 from tailor_trainer.domain import (
     DataRuleViolation,
     Interactions,
@@ -165,7 +165,7 @@ class TrainingJobs:
             config,
             bool(sol.get("performHPO")),
             mode,
-            self._latest.get(solution_arn),
+            self._previous(solution_arn, arn) if mode == "UPDATE" else None,
             progress,
             self._seed,
             should_stop=lambda: self._stopped(arn),
@@ -176,6 +176,27 @@ class TrainingJobs:
             for t, s in snaps.items()
         }
         return model, snapshot
+
+    def _previous(self, solution_arn: str, current: str) -> TrainedModel | None:
+        """The model an UPDATE starts from: this process's latest for the solution, else (after a restart) the
+        newest ACTIVE version of the solution whose model directory keeps a trainer state."""
+        if solution_arn in self._latest:
+            return self._latest[solution_arn]
+        versions = [
+            r
+            for r in self._view.list("solutionVersion", parent_arn=solution_arn)
+            if r.arn != current and r.body.get("status") == "ACTIVE"
+        ]
+        for record in sorted(versions, key=lambda r: float(r.body.get("creationDateTime") or 0), reverse=True):
+            try:
+                model = load_trainer_state(model_dir(self._store, record.arn))
+            except (OSError, ValueError, RuntimeError) as err:
+                log.warning("cannot load the trainer state of %s: %s", record.arn, err)
+                continue
+            if model is not None:
+                log.info("UPDATE starts from the stored model of %s", record.arn)
+                return model
+        return None
 
     def _snapshot(self, group_name: str, dataset_type: str, dataset: Mapping[str, Any]) -> DatasetSnapshot:
         schema = self._view.get(str(dataset.get("schemaArn")))
