@@ -38,6 +38,9 @@ NDCG10 = "normalized_discounted_cumulative_gain_at_10"
 RECIPES = {
     "up-v2": "aws-user-personalization-v2",
     "up": "aws-user-personalization",
+    "pr-v2": "aws-personalized-ranking-v2",
+    "pr": "aws-personalized-ranking",
+    "similar-items": "aws-similar-items",
     "sims": "aws-sims",
     "popularity-count": "aws-popularity-count",
 }
@@ -175,7 +178,7 @@ def table(results: dict[str, list[dict[str, Any]]], dataset: str, seeds: int) ->
         secs = np.asarray([r["seconds"] for r in runs])
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {secs.mean():.1f} (max {secs.max():.1f}) |")
     base = [b for b in BASELINES if b in results]
-    for ours in ("up-v2", "up"):
+    for ours in ("up-v2", "up", "pr-v2", "pr"):
         if ours in results and base:
             per_seed = []
             for k, run in enumerate(results[ours]):
