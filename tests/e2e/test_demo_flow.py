@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tailor_shared import demo
+from tailor_shared import demo, localstack
 from tests.conftest import RunningService
 
 pytestmark = pytest.mark.integration
 
 
-def test_demo_flow_end_to_end(spawn_service: Callable[..., RunningService], tmp_path: Path) -> None:
+def test_demo_flow_end_to_end(
+    spawn_service: Callable[..., RunningService], tmp_path: Path, stack: localstack.StackConfig, topic_prefix: str
+) -> None:
     services = {name: spawn_service(name, wait=name != "stream") for name in ("control", "ingest", "stream", "trainer")}
     services["runtime"] = spawn_service("runtime")
     lines: list[str] = []
@@ -31,6 +33,7 @@ def test_demo_flow_end_to_end(spawn_service: Callable[..., RunningService], tmp_
         },
         say=lines.append,
         size=(150, 240),
+        status_topic=(stack.kafka_bootstrap, topic_prefix),
     )
     assert len(outcome.before) == 10
     # The promotion: 20 % of 10 slots, from the promoted category, marked with its name.
@@ -50,5 +53,7 @@ def test_demo_flow_end_to_end(spawn_service: Callable[..., RunningService], tmp_
         return sum(outcome.categories.get(i) == clicked for i in items)
 
     assert share(ranked_after) > share(ranked_before), "\n".join(lines)
+    # The training progress bar had the trainer's epochs to show for the sequence model.
+    assert outcome.epoch_reports.get("user-personalization", 0) >= 1, outcome.epoch_reports
     names = [name for name, _ in outcome.timings.steps]
     assert "training (3 recipes)" in names

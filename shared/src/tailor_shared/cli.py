@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tailor_shared import localstack
+from tailor_shared.config import CommonSettings
 
 SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
 
@@ -64,7 +65,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_start:
         localstack.up(cfg)
         localstack.start_services(cfg)
-    outcome = demo.run(args.data, cfg.state_dir / "demo")
+    settings = CommonSettings.from_env("demo", 0, 0)
+    outcome = demo.run(
+        args.data, cfg.state_dir / "demo", status_topic=(settings.kafka_bootstrap, settings.topic_prefix)
+    )
     print("\nTimings:")
     for name, seconds in outcome.timings.steps:
         print(f"  {name:<42} {seconds:8.2f} s")

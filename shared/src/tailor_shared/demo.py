@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
 from tqdm import tqdm
 
 from tailor_shared import synthetic
 from tailor_shared.client import Client
 from tailor_shared.config import DEFAULT_PORTS
+from tailor_shared.jobs import StatusUpdate, job_status_topic
 
 ROLE = "arn:aws:iam::000000000000:role/TailorDemo"
 RECIPES = {
@@ -127,24 +130,101 @@ def movielens_data(folder: Path, workdir: Path) -> DemoData:
     )
 
 
-def _wait(client: Client, op: str, key: str, label: str, timeout: float = 1800, **req: str) -> dict[str, Any]:
+class TrainingProgress:
+    """The trainer's latest epoch report per solution version, tailed from ``<prefix>.job-status`` (the
+    ``_progress`` field of its CREATE IN_PROGRESS reports, which Describe responses never show)."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"demo-progress-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+            }
+        )
+        topic = job_status_topic(prefix)
+        _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        self._consumer.assign([TopicPartition(topic, 0, high)])  # only what is reported from now on
+        self._latest: dict[str, dict[str, Any]] = {}
+        self.epochs_seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="training-progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            try:
+                update = StatusUpdate.parse(msg.value() or b"{}")
+            except ValueError:
+                continue
+            progress = (update.get("fields") or {}).get("_progress")
+            if isinstance(progress, dict):
+                arn = str(update.get("resourceArn"))
+                with self._lock:
+                    self._latest[arn] = progress
+                    self.epochs_seen[arn] = self.epochs_seen.get(arn, 0) + 1
+
+    def latest(self, arn: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._latest.get(arn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+def _show_progress(bar: tqdm[Any], progress: dict[str, Any], label: str, interactive: bool) -> None:
+    """Epoch ``n`` of ``maxEpochs`` with the latest loss, as a bar (terminal) or a line per epoch."""
+    epoch, total = int(progress.get("epoch") or 0), int(progress.get("maxEpochs") or 0)
+    loss = float(progress.get("loss") or 0.0)
+    stage = str(progress.get("stage") or "train")
+    if total and bar.total != total:
+        bar.reset(total=total)
+        bar.bar_format = "{desc}: {n_fmt}/{total_fmt} epochs |{bar}| {postfix} [{elapsed}<{remaining}]"
+    bar.n = min(epoch, total) if total else epoch
+    bar.set_postfix_str(f"{stage}, loss {loss:.4f}")
+    if not interactive:
+        print(f"{label}: {stage} epoch {epoch}/{total}, loss {loss:.4f}", flush=True)
+
+
+def _wait(
+    client: Client,
+    op: str,
+    key: str,
+    label: str,
+    timeout: float = 1800,
+    progress: TrainingProgress | None = None,
+    **req: str,
+) -> dict[str, Any]:
     """Poll a Describe call until the resource settles, showing each status it passes through (a live
-    spinner with the elapsed time on a terminal, one line per status otherwise)."""
+    spinner with the elapsed time on a terminal, one line per status otherwise) and, for training with
+    ``progress``, the trainer's epochs and loss."""
     interactive = sys.stdout.isatty()
     bar = tqdm(total=1, desc=label, bar_format="{desc}: {postfix} [{elapsed}]", disable=not interactive)
     started = time.monotonic()
     last = None
+    last_progress: dict[str, Any] | None = None
+    arn = next(iter(req.values()), "")
     try:
         while True:
             res: dict[str, Any] = client.call(op, **req)[key]
             status = str(res.get("status"))
+            current = progress.latest(arn) if progress is not None else None
+            if current is not None and current != last_progress:
+                _show_progress(bar, current, label, interactive)
+                last_progress = current
             if status != last:
                 bar.set_postfix_str(status)
                 if not interactive:
                     print(f"{label}: {status} ({time.monotonic() - started:.1f}s)", flush=True)
                 last = status
             if status in ("ACTIVE", "CREATE FAILED", "CREATE STOPPED"):
-                bar.update(1)
+                bar.n = bar.total
                 if status != "ACTIVE":
                     raise SystemExit(f"{label}: {status}: {res.get('failureReason')}")
                 return res
@@ -179,6 +259,7 @@ class Outcome:
     changed_after_s: float | None
     clicked_category: str
     categories: dict[str, str]
+    epoch_reports: dict[str, int] = field(default_factory=dict)  # per recipe, when training progress was shown
 
 
 def run(
@@ -187,8 +268,10 @@ def run(
     addresses: dict[str, str] | None = None,
     say: Callable[[str], None] = print,
     size: tuple[int, int] = (400, 600),
+    status_topic: tuple[str, str] | None = None,
 ) -> Outcome:
-    """``addresses``: gRPC address per API ("control", "events", "runtime"); default the local ports."""
+    """``addresses``: gRPC address per API ("control", "events", "runtime"); default the local ports.
+    ``status_topic``: (Kafka bootstrap, topic prefix) to show training epochs from the trainer's reports."""
     timings = Timings()
     t0 = time.monotonic()
     data = movielens_data(data_dir, workdir) if data_dir else synthetic_data(workdir, n_users=size[0], n_items=size[1])
@@ -233,6 +316,8 @@ def run(
 
     started = time.monotonic()
     versions: dict[str, str] = {}
+    epochs: dict[str, int] = {}
+    progress = TrainingProgress(*status_topic) if status_topic else None
     for short, recipe in RECIPES.items():
         sol = control.call(
             "CreateSolution",
@@ -244,10 +329,17 @@ def run(
         _wait(control, "DescribeSolution", "solution", f"solution {short}", solutionArn=sol)
         versions[short] = control.call("CreateSolutionVersion", solutionArn=sol)["solutionVersionArn"]
     for short, sv in versions.items():
-        res = _wait(control, "DescribeSolutionVersion", "solutionVersion", f"train {short}", solutionVersionArn=sv)
+        res = _wait(
+            control, "DescribeSolutionVersion", "solutionVersion", f"train {short}", progress=progress,
+            solutionVersionArn=sv,
+        )  # fmt: skip
+        if progress is not None:
+            epochs[short] = progress.epochs_seen.get(sv, 0)
         metrics = control.call("GetSolutionMetrics", solutionVersionArn=sv).get("metrics", {})
         ndcg = metrics.get("normalized_discounted_cumulative_gain_at_10")
         say(f"  {short}: {res['status']}" + (f", NDCG@10 {ndcg:.4f}" if ndcg is not None else ""))
+    if progress is not None:
+        progress.close()
     timings.step("training (3 recipes)", started)
 
     started = time.monotonic()
@@ -339,4 +431,4 @@ def run(
     timings.step("demo total", t0)
     for c in (control, events, runtime):
         c.close()
-    return Outcome(timings, before, after, changed_after, fresh, data.items)
+    return Outcome(timings, before, after, changed_after, fresh, data.items, epochs)
