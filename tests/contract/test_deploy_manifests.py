@@ -902,5 +902,9 @@ def test_dashboard_uses_only_metrics_the_services_export() -> None:
         "tailor_stream_events_processed_total",
         "tailor_stream_consumer_lag_records",
         "tailor_stream_dead_letters_total",
+        "tailor_kafka_produced_records_total",
+        "tailor_runtime_redis_call_seconds_bucket",
+        "tailor_runtime_models_loaded_count",
+        "tailor_trainer_epochs_total",
     ):
         assert wanted in used, f"the dashboard has no panel over {wanted}"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -306,6 +307,19 @@ def test_campaigns_become_active_when_the_runtime_loads_them(world: World, recor
     assert log.count("model loaded") >= len(world.campaigns)
     for key, value in world.timings.items():
         record_property(key, round(value, 3))
+
+
+def test_metrics_show_models_and_redis_round_trips(world: World) -> None:
+    world.runtime.call("GetRecommendations", campaignArn=world.campaigns["up"], userId="metrics-user", numResults=3)
+    runtime = world.services["runtime"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{runtime.metrics_port}/metrics", timeout=10) as reply:
+        body = reply.read().decode()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line.startswith("tailor_")
+    }
+    assert values["tailor_runtime_models_loaded_count"] == len(world.campaigns)
+    assert values['tailor_runtime_redis_call_seconds_count{outcome="ok"}'] >= 1
+    assert values['tailor_runtime_grpc_requests_total{code="OK",method="GetRecommendations"}'] >= 1
 
 
 def test_user_personalization_returns_num_results_with_normalised_scores(world: World) -> None:

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from tailor_shared import localstack
-from tailor_shared.kafka import OutgoingRecord, TopicSpec, ensure_topics
+from tailor_shared.kafka import PRODUCED, OutgoingRecord, TopicSpec, ensure_topics
 from tailor_shared.kafka import Producer as TailorProducer
 
 pytestmark = pytest.mark.integration
@@ -72,12 +72,14 @@ async def test_tailor_producer_acknowledges_after_delivery(stack: localstack.Sta
     topic = f"{topic_prefix}.acked"
     ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic)])
     producer = TailorProducer(stack.kafka_bootstrap)
+    delivered_before = PRODUCED.labels("ok")._value.get()
     try:
         results = await producer.send_many(OutgoingRecord(topic, f"e{i}".encode(), b"k") for i in range(10))
     finally:
         producer.close()
     assert [r.offset for r in results] == list(range(10))
     assert {r.topic for r in results} == {topic}
+    assert PRODUCED.labels("ok")._value.get() - delivered_before == 10  # the /metrics counter of deliveries
 
 
 async def test_aiokafka_round_trip(stack: localstack.StackConfig, topic_prefix: str) -> None:

@@ -17,12 +17,21 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as _RawProducer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from prometheus_client import Counter
 
 from tailor_shared.errors import ServiceUnavailableException, ThrottlingException
+from tailor_shared.metrics import metric_name
 
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
+
+
+# Per process: every Tailor service that writes to Kafka produces through this one class.
+PRODUCED = Counter(
+    metric_name("kafka", "produced_records", "total"), "Records produced to Kafka, by delivery outcome", ["outcome"]
+)
+REFUSED = Counter(metric_name("kafka", "produce_refused", "total"), "Writes refused before Kafka (queue full)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class Producer:
         if not batch:
             return []
         if len(self._producer) + len(batch) > self._capacity:
+            REFUSED.inc()
             raise ThrottlingException("Kafka producer queue is full; retry later")
         wake = self._start()
         future: asyncio.Future[list[Delivered]] = asyncio.get_running_loop().create_future()
@@ -110,6 +120,7 @@ class Producer:
             def report(err: KafkaError | None, msg: Message) -> None:
                 # Runs inside poll(0) on the event loop thread.
                 self._in_flight -= 1
+                PRODUCED.labels("error" if err is not None else "ok").inc()
                 if err is not None:
                     errors.append(err.str())
                 else:
@@ -130,6 +141,7 @@ class Producer:
                 self._in_flight += 1
         except BufferError:
             future.cancel()
+            REFUSED.inc()
             raise ThrottlingException("Kafka producer queue is full; retry later") from None
         except KafkaException as err:
             future.cancel()
@@ -145,6 +157,7 @@ class Producer:
 
         def report(err: KafkaError | None, msg: Message) -> None:
             self._in_flight -= 1
+            PRODUCED.labels("error" if err is not None else "ok").inc()
             if err is not None:
                 log.error("delivery to %s failed: %s", record.topic, err.str())
 
@@ -154,6 +167,7 @@ class Producer:
             )
             self._in_flight += 1
         except BufferError:
+            REFUSED.inc()
             raise ThrottlingException("Kafka producer queue is full; retry later") from None
         finally:
             wake.set()

@@ -13,23 +13,32 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
+from prometheus_client import Histogram
 from redis.exceptions import RedisError
 
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_shared.kafka import OutgoingRecord, Producer, producer_config
+from tailor_shared.metrics import metric_name
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
 
 log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_S = 2.0
+REDIS_SECONDS = Histogram(
+    metric_name("runtime", "redis_call", "seconds"),
+    "One Redis round trip of the runtime (script call), by outcome",
+    ["outcome"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 2.0),
+)
 METADATA_CHUNK = 500  # item hashes per script call: a few milliseconds of Redis time each
 
 # KEYS: user_state_commands' keys in order — per subject (user, then session): history, all-types window,
@@ -88,10 +97,14 @@ class RedisState:
         self._hgetall_many = self._redis.register_script(_HGETALL_MANY_LUA)
 
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                return json.loads(await script(keys=keys, args=args))
+                reply = await script(keys=keys, args=args)
+            REDIS_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            return json.loads(reply)
         except (RedisError, TimeoutError, OSError) as err:
+            REDIS_SECONDS.labels("error").observe(time.perf_counter() - started)
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
 
     async def user_state(
