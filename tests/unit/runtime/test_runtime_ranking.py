@@ -12,6 +12,7 @@ from tailor_runtime.domain.ranking import (
     recommend,
     softmax,
     top_indices,
+    trending_ranking,
 )
 
 
@@ -82,3 +83,18 @@ def test_rank_input_list_softmax_over_inputs() -> None:
     ranked = rank_input_list(np.array([0.1, 2.0, 1.0], dtype=np.float32))
     assert [i for i, _ in ranked] == [1, 2, 0]
     assert abs(sum(p for _, p in ranked) - 1.0) < 1e-9
+
+
+def test_trending_ranks_by_growth_then_fills_with_popular_items() -> None:
+    position = {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4}
+    popularity = np.array([1.0, 50.0, 2.0, 90.0, 10.0])
+    # growth (cur - prev) / (prev + 1): a 2/2 = 1, b (3 - 0) / 1 = 3, c 0/21 = 0; "new" is not in the catalogue
+    current = {"a": 3.0, "b": 3.0, "c": 20.0, "new": 100.0}
+    previous = {"a": 1.0, "c": 20.0, "d": 40.0}
+    values = trending_ranking(position, current, previous, popularity)
+    order = [r.index for r in recommend(values, np.ones(5, dtype=bool), 5, normalise=False)]
+    assert order == [1, 0, 2, 3, 4]  # b, a, c by growth; then d, e (no current interactions) by popularity
+    assert all(r.score is None for r in recommend(values, np.ones(5, dtype=bool), 5, normalise=False))
+    # a quiet period (no complete window yet): popularity alone
+    quiet = trending_ranking(position, {}, {}, popularity)
+    assert [r.index for r in recommend(quiet, np.ones(5, dtype=bool), 3, normalise=False)] == [3, 1, 4]

@@ -81,6 +81,10 @@ return "[" .. table.concat(parts, ",") .. "]"
 _ITEMS_SUFFIX = DATASET_KINDS["Items"][0] + ":"
 
 
+def _counts(raw: Mapping[bytes, bytes]) -> dict[str, float]:
+    return {k.decode(): float(v) for k, v in raw.items()}
+
+
 def _pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -131,6 +135,30 @@ class RedisState:
                 if flat:
                     out[item] = {k.upper(): v for k, v in _pairs_to_dict(flat).items()}
         return out
+
+    async def trend_windows(self, keys: Keys, size_s: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Per-item interaction counts of the latest complete ``size_s`` window before the newest event time
+        the stream saw (``tr:maxts``), and of the window before it (docs/specs/redis-keys.md, Trends)."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                raw_max = await self._redis.get(keys.trend_max_ts())
+                newest = float(raw_max) if raw_max else 0.0
+                starts = await self._redis.zrevrangebyscore(
+                    keys.trend_index(size_s), newest - size_s, "-inf", start=0, num=1
+                )
+                if not starts:
+                    return {}, {}
+                current = int(float(starts[0]))
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hgetall(keys.trend(size_s, current))
+                pipe.hgetall(keys.trend(size_s, current - size_s))
+                now, before = await pipe.execute()
+            REDIS_SECONDS.labels("ok").observe(time.perf_counter() - started)
+        except (RedisError, TimeoutError, OSError) as err:
+            REDIS_SECONDS.labels("error").observe(time.perf_counter() - started)
+            raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
+        return _counts(now), _counts(before)
 
     async def items_version(self, keys: Keys) -> tuple[tuple[str, str], ...]:
         """The stream's applied offsets of the Items topic: item metadata changed iff they did."""

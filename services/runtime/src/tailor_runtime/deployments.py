@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter, Gauge
 
 from tailor_runtime.adapters import Outbox, RedisState
@@ -47,6 +49,9 @@ class Deployment:
     campaign_config: dict[str, object] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     items_version: tuple[tuple[str, str], ...] = ()  # the stream's Items offsets when ``index`` was read
+    # Trending-Now: (monotonic time read, ranking values); trends are the same for every request, so one
+    # Redis read serves all requests for TREND_CACHE_S.
+    trend_cache: tuple[float, npt.NDArray[np.float64]] | None = None
 
 
 ModelLoader = Callable[[Path], ServingModel]

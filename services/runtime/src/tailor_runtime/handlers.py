@@ -22,7 +22,15 @@ from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.deployments import Deployment, Registry
 from tailor_runtime.domain import requests
 from tailor_runtime.domain.filtering import FilterInputs, filter_mask
-from tailor_runtime.domain.ranking import Promotion, Ranked, Values, rank_input_list, recommend, related_ranking
+from tailor_runtime.domain.ranking import (
+    Promotion,
+    Ranked,
+    Values,
+    rank_input_list,
+    recommend,
+    related_ranking,
+    trending_ranking,
+)
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
 from tailor_shared.filters import (
     BoundFilter,
@@ -37,6 +45,7 @@ from tailor_shared.resources import ResourceReader
 
 SERVICE_NAME = "tailor.runtime.v1.PersonalizeRuntime"
 V2_RECIPES = ("aws-user-personalization-v2", "aws-personalized-ranking-v2")
+TREND_CACHE_S = 1.0  # how stale Trending-Now may be: far below its 30-minute shortest discovery frequency
 
 
 class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
@@ -84,6 +93,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             pos = index.position.get(item_id)
             scores = related_ranking(None if pos is None else model.score_related(pos), model.popularity, pos)
             scored = False
+        elif model.trend_seconds is not None:
+            scores, scored = await self._trending(dep, model.trend_seconds), False
         else:
             scores, scored = model.popularity, False
         current_item = index.metadata.get(item_id) if item_id else None
@@ -174,6 +185,15 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             kind = "Campaign" if "campaignArn" in req else "Recommender"
             raise ResourceNotFoundException(f"{kind} {arn} does not exist.")
         raise ServiceUnavailableException(f"{arn} is not deployed on this runtime yet; retry shortly")
+
+    async def _trending(self, dep: Deployment, size_s: int) -> Values:
+        now = time.monotonic()
+        if dep.trend_cache is not None and now - dep.trend_cache[0] < TREND_CACHE_S:
+            return dep.trend_cache[1]
+        current, previous = await self._state.trend_windows(dep.keys, size_s)
+        values = trending_ranking(dep.index.position, current, previous, dep.model.popularity)
+        dep.trend_cache = (now, values)
+        return values
 
     def _bound(self, filter_arn: str | None, values: Mapping[str, str] | None) -> BoundFilter | None:
         if not filter_arn:

@@ -45,6 +45,10 @@ class LoadedModel:
         if "itemInteractions" in arrays and not serving.get("scoresForItemsWithoutInteractions", True):
             self.unscored = _array(directory, arrays["itemInteractions"]) == 0
         self.trained_until = int(serving.get("latestInteractionTimestamp", 0))
+        trending = serving.get("trending") or {}
+        self.trend_seconds: int | None = (
+            int(trending["trendDiscoveryFrequencySeconds"]) if self.kind == "trending" else None
+        )
         self._user_row: dict[str, int] = {}
         self._user_recent: npt.NDArray[np.int64] | None = None
         self._session: ort.InferenceSession | None = None

@@ -20,6 +20,7 @@ class ServingModel(Protocol):
     popularity: npt.NDArray[np.float64]  # interaction counts at training time (cold users, backfill)
     exclude_seen: bool  # drop the user's own recent items from recommendations (items are consumed once)
     unscored: npt.NDArray[np.bool_] | None  # items the model has no interactions data for (ranked unscored)
+    trend_seconds: int | None  # Trending-Now: the window size (trendDiscoveryFrequency); None otherwise
 
     def user_history(self, user_id: str | None, live: Sequence[tuple[int, float]]) -> list[int]:
         """The model input: the user's training-time items plus live (item index, timestamp) events, oldest

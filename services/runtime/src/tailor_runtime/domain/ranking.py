@@ -15,10 +15,13 @@ Pure numpy. Rules from the guide (data-events-filters-batch.md §4) and ADR 0009
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from tailor_shared.redis_keys import rank_trending
 
 Scores = npt.NDArray[np.float32]
 Values = npt.NDArray[np.float32] | npt.NDArray[np.float64]  # ranking values: model scores or derived
@@ -146,6 +149,24 @@ def related_ranking(
             values[near] = sim - float(sim.min())  # >= 0, same order as the similarities
     if item is not None:
         values[item] = -np.inf
+    return values
+
+
+def trending_ranking(
+    position: Mapping[str, int],
+    current: Mapping[str, float],
+    previous: Mapping[str, float],
+    popularity: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Ranking values for Trending-Now: items with interactions in the latest complete window, by growth over
+    the window before (``redis_keys.rank_trending``, its tie-breaks kept), then every other item by
+    popularity so that a filter or a quiet period still fills ``numResults`` (ADR 0009). No scores shown."""
+    pop = np.asarray(popularity, dtype=np.float64)
+    values = pop / (float(pop.max(initial=0.0)) + 1.0) - 2.0  # in [-2, -1): below every trending item
+    known = {item: count for item, count in current.items() if item in position}
+    ranked = rank_trending(known, previous, len(known))
+    for rank, (item, _growth) in enumerate(ranked):
+        values[position[item]] = float(len(ranked) - rank)  # >= 1, best first
     return values
 
 
