@@ -126,7 +126,7 @@ def _choose(
 
 BASELINE_GRIDS: dict[str, tuple[Callable[..., Scorer], list[dict[str, Any]]]] = {
     "item-knn": (item_knn_scorer, [{"neighbours": k} for k in (50, 100, 200, 400)]),
-    "ease": (ease_scorer, [{"l2": v} for v in (50.0, 100.0, 200.0, 500.0, 1000.0)]),
+    "ease": (ease_scorer, [{"l2": v} for v in (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)]),
     "ials": (
         ials_scorer,
         [{"factors": f, "alpha": a, "l2": r, "epochs": 8} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
@@ -247,7 +247,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", help="also write per-seed results here")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency", type=int, metavar="N_ITEMS", help="only measure ONNX latency for N_ITEMS")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="JSON", help="print one table from --json files of runs on the same splits"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        merged: dict[str, list[dict[str, Any]]] = {}
+        for path in args.merge:  # later files replace a model's rows (e.g. a re-run with a wider grid)
+            saved = json.loads(Path(path).read_text())
+            merged.update(saved["results"])
+        seeds = {len(runs) for runs in merged.values()}
+        if len(seeds) != 1:
+            raise SystemExit(f"the files hold different numbers of splits: {sorted(seeds)}")
+        order = [*RECIPES, *BASELINES]
+        ordered = {m: merged[m] for m in sorted(merged, key=lambda m: order.index(m) if m in order else len(order))}
+        print(table(ordered, str(saved["dataset"]), seeds.pop()))
+        return
     torch.set_num_threads(args.threads)
     if args.latency:
         print(latency(args.latency))
