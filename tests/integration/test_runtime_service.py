@@ -51,6 +51,7 @@ RECIPES = {
     "up": "aws-user-personalization-v2",
     "ranking": "aws-personalized-ranking-v2",
     "trending": "aws-trending-now",
+    "up-v1": "aws-user-personalization",
 }
 FILTERS = {
     "no-purchased": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
@@ -147,6 +148,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
         "TAILOR_RUNTIME_METADATA_REFRESH_S": "1",
+        "TAILOR_CONTROL_QUOTAS": json.dumps({"active_campaigns_per_group": 10}),
     }
     services: dict[str, RunningService] = {}
     for n, name in enumerate(("control", "ingest", "stream", "trainer", "runtime")):
@@ -226,7 +228,9 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         for short, version in versions.items():
             control.wait_for("DescribeSolutionVersion", "solutionVersion", timeout=240, solutionVersionArn=version)
             trained_at = time.monotonic()
-            config = {"enableMetadataWithRecommendations": True} if short == "popularity" else {}
+            config: dict[str, object] = {"enableMetadataWithRecommendations": True} if short == "popularity" else {}
+            if short == "up-v1":
+                config = {"itemExplorationConfig": {"explorationWeight": "0"}}
             campaigns[short] = control.call(
                 "CreateCampaign", name=f"{group_name}-{short}", solutionVersionArn=version, campaignConfig=config
             )["campaignArn"]
@@ -315,9 +319,7 @@ def test_metrics_show_models_and_redis_round_trips(world: World) -> None:
     runtime = world.services["runtime"]
     with urllib.request.urlopen(f"http://127.0.0.1:{runtime.metrics_port}/metrics", timeout=10) as reply:
         body = reply.read().decode()
-    values = {
-        line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line.startswith("tailor_")
-    }
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line.startswith("tailor_")}
     assert values["tailor_runtime_models_loaded_count"] == len(world.campaigns)
     assert values['tailor_runtime_redis_call_seconds_count{outcome="ok"}'] >= 1
     assert values['tailor_runtime_grpc_requests_total{code="OK",method="GetRecommendations"}'] >= 1
@@ -466,6 +468,29 @@ def test_trending_now_ranks_by_growth_in_the_streams_windows(world: World) -> No
     assert len(ranked) == 25 and len(set(ranked)) == 25  # filled with popular items
     reply = world.runtime.call("GetRecommendations", campaignArn=world.campaigns["trending"], numResults=5)
     assert all("score" not in item for item in reply["itemList"])
+
+
+def test_exploration_weight_of_a_user_personalization_campaign(world: World) -> None:
+    """UP (v1): explorationWeight 1 gives half of the list to items within the age cut-off, drawn per user; the
+    head keeps the model's ranking. Weight 0 is pure relevance."""
+    up = world.campaigns["up-v1"]
+    user = str(world.data.users[3]["USER_ID"])
+    request = {"campaignArn": up, "userId": user, "numResults": 10}
+    plain = ids(world.runtime.call("GetRecommendations", **request)["itemList"])  # deployed with weight 0
+
+    def explore(weight: str) -> None:
+        config = {"itemExplorationConfig": {"explorationWeight": weight, "explorationItemAgeCutOff": "1000"}}
+        world.control.call("UpdateCampaign", campaignArn=up, campaignConfig=config)
+        world.control.wait_for("DescribeCampaign", "campaign", timeout=60, campaignArn=up)
+
+    explore("1.0")
+    try:
+        explored, _ = poll(lambda: ids(world.runtime.call("GetRecommendations", **request)["itemList"]),
+                           lambda r: r != plain, timeout=15, interval=0.2)  # fmt: skip
+        assert explored[:5] == plain[:5] and len(set(explored)) == 10
+        assert explored == ids(world.runtime.call("GetRecommendations", **request)["itemList"])  # stable per user
+    finally:
+        explore("0")
 
 
 def test_sims_fills_up_with_popular_items(world: World) -> None:

@@ -7,7 +7,10 @@ import numpy as np
 from tailor_runtime.domain.ranking import (
     REASON_POPULAR,
     REASON_PROMOTED,
+    Exploration,
     Promotion,
+    exploration_eligible,
+    exploration_slots,
     rank_input_list,
     recommend,
     softmax,
@@ -98,3 +101,35 @@ def test_trending_ranks_by_growth_then_fills_with_popular_items() -> None:
     # a quiet period (no complete window yet): popularity alone
     quiet = trending_ranking(position, {}, {}, popularity)
     assert [r.index for r in recommend(quiet, np.ones(5, dtype=bool), 3, normalise=False)] == [3, 1, 4]
+
+
+def test_exploration_takes_the_tail_slots_from_young_low_interaction_items() -> None:
+    n = 20
+    scores = np.linspace(1.0, 0.0, n).astype(np.float32)  # item 0 best
+    day = 86400
+    creation = np.full(n, 1_000 * day, dtype=np.int64)  # old items ...
+    creation[12:] = 1_095 * day  # ... and items 12-19 created 5 days before the latest interaction
+    eligible = exploration_eligible(creation, 1_100 * day, 10.0)
+    assert eligible.tolist() == [False] * 12 + [True] * 8
+    interactions = np.arange(n, dtype=np.int64)
+    mask = np.ones(n, dtype=bool)
+    mask[19] = False  # filtered out: never explored
+    exploration = Exploration(1.0, eligible, interactions, "campaign|user-1|0")
+    assert exploration_slots(10, 1.0) == 5 and exploration_slots(25, 0.3) == 3 and exploration_slots(10, 0.0) == 0
+    ranked = recommend(scores, mask, 10, normalise=True, show_reasons=True, exploration=exploration)
+    indices = [r.index for r in ranked]
+    assert indices[:5] == [0, 1, 2, 3, 4]  # relevance keeps the head
+    assert set(indices[5:]) <= set(range(12, 19)) and len(set(indices)) == 10
+    assert all(r.reasons == ("Exploration",) for r in ranked[5:]) and all(not r.reasons for r in ranked[:5])
+    assert all(r.score is not None for r in ranked)  # explored items keep their (softmax) score
+    again = recommend(scores, mask, 10, normalise=True, show_reasons=True, exploration=exploration)
+    assert [r.index for r in again] == indices  # same user and period: the same list
+    # no eligible item: the plain ranking
+    none = Exploration(1.0, np.zeros(n, dtype=bool), interactions, "s")
+    assert [r.index for r in recommend(scores, mask, 10, normalise=True, exploration=none)] == list(range(10))
+    # less-known items are drawn more often
+    counts = np.zeros(n)
+    for k in range(400):
+        draw = recommend(scores, mask, 2, normalise=False, exploration=Exploration(1.0, eligible, interactions, str(k)))
+        counts[draw[-1].index] += 1
+    assert counts[12] > counts[18]

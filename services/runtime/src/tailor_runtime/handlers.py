@@ -23,9 +23,11 @@ from tailor_runtime.deployments import Deployment, Registry
 from tailor_runtime.domain import requests
 from tailor_runtime.domain.filtering import FilterInputs, filter_mask
 from tailor_runtime.domain.ranking import (
+    Exploration,
     Promotion,
     Ranked,
     Values,
+    exploration_eligible,
     rank_input_list,
     recommend,
     related_ranking,
@@ -45,6 +47,7 @@ from tailor_shared.resources import ResourceReader
 
 SERVICE_NAME = "tailor.runtime.v1.PersonalizeRuntime"
 V2_RECIPES = ("aws-user-personalization-v2", "aws-personalized-ranking-v2")
+EXPLORATION_PERIOD_S = 7200  # explored items change with Personalize's automatic update cadence, not per request
 TREND_CACHE_S = 1.0  # how stale Trending-Now may be: far below its 30-minute shortest discovery frequency
 
 
@@ -83,7 +86,9 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         scored = True
         scores: Values
         seen: list[int] = []
+        exploration = None
         if model.recipe_type == "USER_PERSONALIZATION":
+            exploration = _exploration(dep, user_id)
             history = _history(dep, user_id, state)
             scores = model.score_history(history)
             if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
@@ -119,6 +124,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             backfill_popular=v2,
             show_reasons=v2,
             promotion=promotion,
+            exploration=exploration,
             seed=rid,
         )
         items = [self._item(dep, r, columns) for r in ranked]
@@ -257,6 +263,26 @@ def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
             f"Campaign {dep.campaign_arn} does not return item metadata: create or update it with "
             "campaignConfig.enableMetadataWithRecommendations set to true"
         )
+
+
+def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
+    """The campaign's item exploration (UP: its itemExplorationConfig over the defaults; UP-v2: the defaults,
+    service-managed). The draw is seeded per campaign, user and automatic-update period (ADR 0009 §18)."""
+    data = dep.model.exploration
+    if data is None:
+        return None
+    config = dict(data.defaults)
+    if data.configurable:
+        given = dep.campaign_config.get("itemExplorationConfig")
+        if isinstance(given, dict):
+            config.update({str(k): str(v) for k, v in given.items()})
+    weight = float(config.get("explorationWeight", "0"))
+    if weight <= 0:
+        return None
+    cutoff = float(config.get("explorationItemAgeCutOff", "30"))
+    eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    period = int(time.time() // EXPLORATION_PERIOD_S)
+    return Exploration(weight, eligible, data.interactions, f"{dep.campaign_arn}|{user_id}|{period}")
 
 
 def _history(dep: Deployment, user_id: str | None, state: UserState) -> list[int]:

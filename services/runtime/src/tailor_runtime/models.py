@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from tailor_runtime.domain.model import ExplorationData
+
 FORMAT = "tailor-model"
 FORMAT_VERSION = 1
 
@@ -45,6 +47,16 @@ class LoadedModel:
         if "itemInteractions" in arrays and not serving.get("scoresForItemsWithoutInteractions", True):
             self.unscored = _array(directory, arrays["itemInteractions"]) == 0
         self.trained_until = int(serving.get("latestInteractionTimestamp", 0))
+        explore = serving.get("exploration")
+        self.exploration: ExplorationData | None = None
+        if isinstance(explore, dict) and "itemCreationTimestamp" in arrays and "itemInteractions" in arrays:
+            self.exploration = ExplorationData(
+                {str(k): str(v) for k, v in (explore.get("defaults") or {}).items()},
+                bool(explore.get("configurable")),
+                _array(directory, arrays["itemCreationTimestamp"]).astype(np.int64),
+                _array(directory, arrays["itemInteractions"]).astype(np.int64),
+                self.trained_until,
+            )
         trending = serving.get("trending") or {}
         self.trend_seconds: int | None = (
             int(trending["trendDiscoveryFrequencySeconds"]) if self.kind == "trending" else None

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 Scores = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ExplorationData:
+    """What item exploration needs from a User-Personalization model (docs/specs/model-artifact.md)."""
+
+    defaults: Mapping[str, str]  # explorationWeight, explorationItemAgeCutOff
+    configurable: bool  # UP: the campaign's itemExplorationConfig applies; UP-v2: service-managed defaults
+    creation: npt.NDArray[np.int64]  # item age reference (CREATION_TIMESTAMP, first interaction, or "new")
+    interactions: npt.NDArray[np.int64]  # per item, at training time
+    latest_interaction: int
 
 
 class ServingModel(Protocol):
@@ -21,6 +33,7 @@ class ServingModel(Protocol):
     exclude_seen: bool  # drop the user's own recent items from recommendations (items are consumed once)
     unscored: npt.NDArray[np.bool_] | None  # items the model has no interactions data for (ranked unscored)
     trend_seconds: int | None  # Trending-Now: the window size (trendDiscoveryFrequency); None otherwise
+    exploration: ExplorationData | None  # User-Personalization(-v2) only
 
     def user_history(self, user_id: str | None, live: Sequence[tuple[int, float]]) -> list[int]:
         """The model input: the user's training-time items plus live (item index, timestamp) events, oldest

@@ -6,6 +6,10 @@ Pure numpy. Rules from the guide (data-events-filters-batch.md §4) and ADR 0009
   over the input list; SIMS, similar-items and popularity-count show no score (L11546-L11612).
 * Filter backfill: when a filter leaves fewer than ``numResults`` scored items, UP-v2 adds "placeholder"
   popular items that satisfy the filter, with reason ``Popular item`` and no score (L11613).
+* Exploration (User-Personalization): ``floor(numResults * explorationWeight * EXPLORATION_SHARE)`` of the
+  regular slots, the tail ones, go to items young enough for the campaign's explorationItemAgeCutOff, drawn
+  with weight ``1 / (1 + interactions)`` (less-known items more often), seeded per user and period so a
+  user's list doesn't reshuffle between requests (ADR 0009 §18; L5937-L5990).
 * Promotions (≤ 1): ``floor(numResults * percentPromotedItems / 100)`` slots go to the best items that match
   the promotion's filter (the request filter does not apply to them); promoted items keep their relative
   order and are placed at pseudo-random positions seeded by the recommendationId; no item appears twice
@@ -14,6 +18,7 @@ Pure numpy. Rules from the guide (data-events-filters-batch.md §4) and ADR 0009
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +42,28 @@ class Promotion:
     name: str
     percent: int
     mask: Mask  # items matching the promotion's filter
+
+
+EXPLORATION_SHARE = 0.5  # explorationWeight 1.0 explores half of the regular slots, the default 0.3 about 15 %
+
+
+@dataclass(frozen=True)
+class Exploration:
+    weight: float  # explorationWeight in [0, 1]
+    eligible: Mask  # items within explorationItemAgeCutOff (see ``exploration_eligible``)
+    interactions: npt.NDArray[np.int64] | npt.NDArray[np.float64]  # per item, at training time
+    seed: str
+
+
+def exploration_eligible(creation: npt.NDArray[np.int64], latest_interaction: int, cutoff_days: float) -> Mask:
+    """Items whose age — from CREATION_TIMESTAMP (or first interaction, or "new" = the latest interaction, as
+    the trainer exports it) to the latest interaction in the training data — is within the cut-off (L5989)."""
+    age = latest_interaction - np.asarray(creation, dtype=np.int64)
+    return np.asarray(age <= cutoff_days * 86400.0, dtype=bool)
+
+
+def exploration_slots(num_results: int, weight: float) -> int:
+    return int(num_results * min(max(weight, 0.0), 1.0) * EXPLORATION_SHARE)
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,7 @@ def recommend(
     backfill_popular: bool = False,
     show_reasons: bool = False,
     promotion: Promotion | None = None,
+    exploration: Exploration | None = None,
     seed: str = "",
 ) -> list[Ranked]:
     """The item list of GetRecommendations for one request."""
@@ -96,7 +124,18 @@ def recommend(
     taken = np.zeros(scores.shape, dtype=bool)
     taken[promoted] = True
     regular = top_indices(ranking_values, mask & ~taken, num_results - len(promoted)).tolist()
-    entries = [Ranked(i, None if shown is None else float(shown[i])) for i in regular]
+    explored: set[int] = set()
+    if exploration is not None:
+        regular, explored = _explore(regular, exploration, mask & ~taken, num_results - len(promoted))
+    entries = [
+        Ranked(
+            i,
+            None if shown is None else float(shown[i]),
+            None,
+            (REASON_EXPLORATION,) if show_reasons and i in explored else (),
+        )
+        for i in regular
+    ]
     missing = num_results - len(promoted) - len(entries)
     if missing > 0 and backfill_popular and popularity is not None:
         taken[regular] = True
@@ -112,6 +151,28 @@ def recommend(
         for i in promoted
     ]
     return place_promoted(entries, promo_entries, seed)
+
+
+def _explore(regular: list[int], exploration: Exploration, allowed: Mask, slots: int) -> tuple[list[int], set[int]]:
+    """The regular list with its tail replaced by explored items (fewer when fewer items are eligible), and
+    the explored items."""
+    k = exploration_slots(slots, exploration.weight)
+    if k <= 0:
+        return regular, set()
+    keep = regular[: max(0, slots - k)]
+    pool = allowed & exploration.eligible
+    pool[keep] = False
+    candidates = np.flatnonzero(pool)
+    if candidates.size == 0:
+        return regular, set()
+    k = min(k, int(candidates.size))
+    weights = 1.0 / (1.0 + np.asarray(exploration.interactions, dtype=np.float64)[candidates])
+    seed = int.from_bytes(hashlib.blake2b(exploration.seed.encode(), digest_size=8).digest(), "big")
+    drawn = [
+        int(i) for i in np.random.default_rng(seed).choice(candidates, size=k, replace=False, p=weights / weights.sum())
+    ]
+    rest = [i for i in regular[len(keep) :] if i not in set(drawn)][: max(0, slots - len(keep) - k)]
+    return keep + rest + drawn, set(drawn)
 
 
 def place_promoted(regular: list[Ranked], promoted: list[Ranked], seed: str) -> list[Ranked]:
