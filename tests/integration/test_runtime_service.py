@@ -776,6 +776,22 @@ def test_request_errors(world: World) -> None:
     assert {world.data.item_category[i] for i in ids(items)} == {"toys"}
 
 
+def test_a_filter_of_another_dataset_group_is_refused(world: World) -> None:
+    other = world.control.call("CreateDatasetGroup", name=f"other-{uuid.uuid4().hex[:6]}")["datasetGroupArn"]
+    world.control.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=other)
+    foreign = world.control.call(
+        "CreateFilter", name=f"foreign-{uuid.uuid4().hex[:6]}", datasetGroupArn=other,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
+    )["filterArn"]  # fmt: skip
+    world.control.wait_for("DescribeFilter", "filter", filterArn=foreign)
+    with pytest.raises(InvalidInputException, match="another dataset group"):
+        retry_visible(
+            lambda: world.runtime.call(
+                "GetRecommendations", campaignArn=world.campaigns["up"], userId="u", filterArn=foreign
+            )
+        )
+
+
 def test_redis_outage_is_unavailable_never_a_wrong_answer(world: World) -> None:
     broken = _start(world.stack, world.workdir, world.env, "runtime", 99, TAILOR_REDIS_URL="redis://127.0.0.1:1/0")
     client = Client(broken.address, "runtime", timeout=15)

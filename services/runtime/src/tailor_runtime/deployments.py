@@ -46,6 +46,7 @@ class Deployment:
     model: ServingModel
     index: ItemIndex
     keys: Keys
+    dataset_group_arn: str
     campaign_config: dict[str, object] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     items_version: tuple[tuple[str, str], ...] = ()  # the stream's Items offsets when ``index`` was read
@@ -169,6 +170,7 @@ class Registry:
             model,
             index,
             keys,
+            group,
             dict(config) if isinstance(config, dict) else {},
             items_version=items_version,
         )

@@ -75,8 +75,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         user_needed = model.recipe_type == "USER_PERSONALIZATION"
         user_id = requests.identifier(req, "userId", required=user_needed)
         item_id = requests.identifier(req, "itemId", required=model.recipe_type == "RELATED_ITEMS")
-        bound = self._bound(req.get("filterArn"), req.get("filterValues"))
-        promo_bound = self._bound(promos[0]["filterArn"], promos[0].get("filterValues")) if promos else None
+        bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
+        promo_bound = self._bound(dep, promos[0]["filterArn"], promos[0].get("filterValues")) if promos else None
         for b in (bound, promo_bound):
             if b is not None and b.filter.requires_user_id and user_id is None:
                 raise InvalidInputException("The filter uses the user's data: the request needs a userId")
@@ -143,7 +143,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         inputs_list = requests.input_list(req, bool(columns))
         user_id = requests.identifier(req, "userId", required=True)
         requests.context(req)
-        bound = self._bound(req.get("filterArn"), req.get("filterValues"))
+        bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
         state = await self._user_state(dep, user_id, bound, None)
         index = dep.index
         scores = dep.model.score_history(_history(dep, user_id, state))
@@ -201,7 +201,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         dep.trend_cache = (now, values)
         return values
 
-    def _bound(self, filter_arn: str | None, values: Mapping[str, str] | None) -> BoundFilter | None:
+    def _bound(self, dep: Deployment, filter_arn: str | None, values: Mapping[str, str] | None) -> BoundFilter | None:
         if not filter_arn:
             if values:
                 raise InvalidInputException("filterValues were given without a filterArn")
@@ -209,6 +209,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         record = self._view.get(filter_arn)
         if record is None or record.resource_type != "filter":
             raise ResourceNotFoundException(f"Filter {filter_arn} does not exist.")
+        if record.body.get("datasetGroupArn") != dep.dataset_group_arn:
+            raise InvalidInputException(f"Filter {filter_arn} belongs to another dataset group than {dep.campaign_arn}")
         if record.body.get("status") != "ACTIVE":
             raise InvalidInputException(f"Filter {filter_arn} is not ACTIVE (status {record.body.get('status')})")
         parsed = _parse(str(record.body["filterExpression"]))
