@@ -493,6 +493,69 @@ def test_exploration_weight_of_a_user_personalization_campaign(world: World) -> 
         explore("0")
 
 
+def test_recommender_trains_serves_stops_and_starts(world: World) -> None:
+    """A domain recommender (ECOMMERCE "Recommended for you"): the trainer trains its use case's recipe, a
+    runtime serves it and reports ACTIVE; it drops what the user purchased; Stop/Start/Update work."""
+    control, name = world.control, f"shop-{uuid.uuid4().hex[:6]}"
+    schema = control.call(
+        "CreateSchema", name=f"{name}-i", schema=json.dumps(synthetic.INTERACTIONS_SCHEMA), domain="ECOMMERCE"
+    )["schemaArn"]
+    group = control.call("CreateDatasetGroup", name=name, domain="ECOMMERCE")["datasetGroupArn"]
+    control.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group)
+    dataset = control.call(
+        "CreateDataset", name=f"{name}-i", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+    )["datasetArn"]
+    control.wait_for("DescribeDataset", "dataset", datasetArn=dataset)
+    path = world.workdir / f"{name}.csv"
+    path.write_text(synthetic.to_csv(world.data.interactions))
+    job = control.call(
+        "CreateDatasetImportJob", jobName=name, datasetArn=dataset, dataSource={"dataLocation": path.as_uri()},
+        roleArn=ROLE,
+    )["datasetImportJobArn"]  # fmt: skip
+    control.wait_for("DescribeDatasetImportJob", "datasetImportJob", timeout=120, datasetImportJobArn=job)
+    arn = control.call(
+        "CreateRecommender", name=name, datasetGroupArn=group, recipeArn=RECIPE + "aws-ecomm-recommended-for-you"
+    )["recommenderArn"]
+    described = control.wait_for("DescribeRecommender", "recommender", timeout=240, recommenderArn=arn)
+    assert "normalized_discounted_cumulative_gain_at_10" in described["modelMetrics"]
+    assert not any(key.startswith("_") for key in described)  # the workers' bookkeeping stays private
+
+    buyer = next(u for u in (str(r["USER_ID"]) for r in world.data.interactions if r["EVENT_TYPE"] == "purchase"))
+    bought = {
+        str(r["ITEM_ID"]) for r in world.data.interactions if r["USER_ID"] == buyer and r["EVENT_TYPE"] == "purchase"
+    }
+    reply = world.runtime.call("GetRecommendations", recommenderArn=arn, userId=buyer, numResults=N_ITEMS - 20)
+    listed = ids(reply["itemList"])
+    # Recommended for you drops purchases (and, as these items are consumed once, everything the user had)
+    assert len(listed) >= N_ITEMS // 2 and not bought & set(listed)
+    assert all(0 < item["score"] <= 1 for item in reply["itemList"])
+    with pytest.raises(InvalidInputException):  # metadata needs enableMetadataWithRecommendations
+        world.runtime.call("GetRecommendations", recommenderArn=arn, userId=buyer, metadataColumns={"ITEMS": ["X"]})
+
+    control.call("StopRecommender", recommenderArn=arn)
+    control.wait_for("DescribeRecommender", "recommender", ("INACTIVE",), timeout=30, recommenderArn=arn)
+    with pytest.raises(InvalidInputException, match="stopped"):
+        world.runtime.call("GetRecommendations", recommenderArn=arn, userId=buyer)
+    control.call("StartRecommender", recommenderArn=arn)
+    control.wait_for("DescribeRecommender", "recommender", timeout=30, recommenderArn=arn)
+    assert ids(world.runtime.call("GetRecommendations", recommenderArn=arn, userId=buyer, numResults=5)["itemList"])
+
+    control.call("UpdateRecommender", recommenderArn=arn, recommenderConfig={"enableMetadataWithRecommendations": True})
+    updated = control.wait_for("DescribeRecommender", "recommender", timeout=60, recommenderArn=arn)
+    assert updated["recommenderConfig"]["enableMetadataWithRecommendations"] is True
+    assert updated["latestRecommenderUpdate"]["status"] == "ACTIVE"
+
+    def with_metadata() -> bool:
+        try:
+            world.runtime.call("GetRecommendations", recommenderArn=arn, userId=buyer, metadataColumns={"ITEMS": ["X"]})
+        except InvalidInputException:
+            return False
+        return True
+
+    poll(with_metadata, bool, timeout=10, interval=0.2)  # the runtime picks the new config up on its next sync
+    control.call("DeleteRecommender", recommenderArn=arn)
+
+
 def test_sims_fills_up_with_popular_items(world: World) -> None:
     """Items with few or no neighbours still get numResults items: the neighbours, then popular items."""
     counts = {i: 0 for i in world.data.item_category}

@@ -304,8 +304,9 @@ def _scan_topic(
     return scan
 
 
-def _marker(scan: _Scan, marker: str, headers: Mapping[str, Any], value: bytes | None, p: int, off: int,
-            ts: int) -> None:
+def _marker(
+    scan: _Scan, marker: str, headers: Mapping[str, Any], value: bytes | None, p: int, off: int, ts: int
+) -> None:
     job_raw = headers.get(H_IMPORT_JOB)
     if job_raw is None:
         return
@@ -354,8 +355,9 @@ def _keep_mask(scan: _Scan, generations: Sequence[ImportGeneration], sources: Se
     return keep
 
 
-def _dedupe(indices: np.ndarray, scan: _Scan, dataset_type: str, latest_per_id: bool, dedupe_event_ids: bool
-            ) -> np.ndarray:
+def _dedupe(
+    indices: np.ndarray, scan: _Scan, dataset_type: str, latest_per_id: bool, dedupe_event_ids: bool
+) -> np.ndarray:
     if latest_per_id:
         key = scan.values.get(KEY_FIELDS[dataset_type])
         if key is not None:
@@ -483,7 +485,12 @@ def read_dataset(
     snapshot = DatasetSnapshot(topic, columns, dict(ends), generations, scan.records, seconds)
     log.info(
         "dataset snapshot read",
-        extra={"topic": topic, "records": scan.records, "rows": snapshot.num_rows, "seconds": round(seconds, 3),
-               "undecodable": scan.undecodable},
+        extra={
+            "topic": topic,
+            "records": scan.records,
+            "rows": snapshot.num_rows,
+            "seconds": round(seconds, 3),
+            "undecodable": scan.undecodable,
+        },
     )
     return snapshot

@@ -1,7 +1,9 @@
-"""Where a solution version's model directory lives in the model store (docs/specs/model-artifact.md).
+"""Where model directories live in the model store (docs/specs/model-artifact.md).
 
-The trainer writes ``<store>/<solution name>/<version id>/``; the runtime reads the same path. The store is
-a directory (a shared volume / PVC when trainer and runtime run apart).
+The trainer writes ``<store>/<solution name>/<version id>/`` for a solution version and
+``<store>/_recommenders/<recommender name>/<generation>/`` for a recommender's model (recommenders have no
+solution versions; each training is a new generation); the runtime reads the same paths. The store is a
+directory (a shared volume / PVC when trainer and runtime run apart). Solution names can't start with "_".
 """
 
 from __future__ import annotations
@@ -17,3 +19,12 @@ def model_dir(store: str | Path, solution_version_arn: str) -> Path:
         raise ValueError(f"not a solution version ARN: {solution_version_arn}")
     solution, version = parsed.resource_id.split("/", 1)
     return Path(store) / solution / version
+
+
+def recommender_model_dir(store: str | Path, recommender_arn: str, generation: str) -> Path:
+    parsed = arns.parse(recommender_arn)
+    if parsed is None or parsed.resource_type != "recommender":
+        raise ValueError(f"not a recommender ARN: {recommender_arn}")
+    if not generation.isalnum():
+        raise ValueError(f"bad model generation {generation!r}")
+    return Path(store) / "_recommenders" / parsed.resource_id / generation

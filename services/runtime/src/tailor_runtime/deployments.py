@@ -8,6 +8,7 @@ update swaps the model object only after the new one is loaded, so no request fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,11 +22,11 @@ from prometheus_client import Counter, Gauge
 from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
-from tailor_shared import arns
-from tailor_shared.errors import ServiceUnavailableException
+from tailor_shared import arns, recipes
+from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate
 from tailor_shared.metrics import metric_name
-from tailor_shared.model_store import model_dir
+from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 
@@ -35,6 +36,10 @@ LOADS = Counter(metric_name("runtime", "model_loads", "total"), "Model loads by 
 LOADED = Gauge(metric_name("runtime", "models_loaded", "count"), "Solution versions loaded in this process")
 
 LIVE = ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "UPDATE PENDING", "UPDATE IN_PROGRESS")
+RECOMMENDER_SERVED = (
+    "CREATE IN_PROGRESS", "ACTIVE", "UPDATE PENDING", "UPDATE IN_PROGRESS", "START PENDING", "START IN_PROGRESS",
+)  # fmt: skip
+RECOMMENDER_STOPPING = ("STOP PENDING", "STOP IN_PROGRESS")
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Deployment:
     # Trending-Now: (monotonic time read, ranking values); trends are the same for every request, so one
     # Redis read serves all requests for TREND_CACHE_S.
     trend_cache: tuple[float, npt.NDArray[np.float64]] | None = None
+    # Recommenders of use cases that drop what the user already consumed (e.g. Purchase, L5629).
+    auto_exclude_event_type: str | None = None
 
 
 ModelLoader = Callable[[Path], ServingModel]
@@ -89,18 +96,29 @@ class Registry:
         self._failed: dict[str, str] = {}
         self._waiting: dict[tuple[str, str], ServingModel] = {}  # loaded, but item metadata couldn't be read
 
-    def live_campaigns(self) -> dict[str, dict[str, object]]:
-        return {r.arn: dict(r.body) for r in self._view.list("campaign") if r.body.get("status") in LIVE}
+    def live_targets(self) -> dict[str, tuple[dict[str, object], str]]:
+        """What each live campaign and recommender should serve: a solution version ARN (campaigns) or a
+        model generation (recommenders, ADR 0010), with the resource's body."""
+        out: dict[str, tuple[dict[str, object], str]] = {}
+        for record in self._view.list("campaign"):
+            version = target_version(dict(record.body)) if record.body.get("status") in LIVE else None
+            if version is not None:
+                out[record.arn] = (dict(record.body), version)
+        for record in self._view.list("recommender"):
+            generation = record.body.get("_model")
+            if record.body.get("status") in RECOMMENDER_SERVED and isinstance(generation, str) and generation:
+                out[record.arn] = (dict(record.body), generation)
+        return out
 
     async def sync(self) -> None:
-        campaigns = self.live_campaigns()
+        targets = self.live_targets()
         for arn in list(self.deployments):
-            if arn not in campaigns:
+            if arn not in targets:
                 del self.deployments[arn]
-        for arn, body in campaigns.items():
-            version = target_version(body)
-            if version is None:
-                continue
+        for record in self._view.list("recommender"):
+            if record.body.get("status") in RECOMMENDER_STOPPING:  # StopRecommender: nothing served any more
+                await self._say(StatusUpdate(record.arn, "INACTIVE"))
+        for arn, (body, version) in targets.items():
             current = self.deployments.get(arn)
             if current is None or current.solution_version_arn != version:
                 if self._failed.get(arn) == version:
@@ -123,9 +141,8 @@ class Registry:
                     await self._say(StatusUpdate(arn, _failed_status(body), f"Model could not be loaded: {err}"))
                     continue
             else:
-                config = body.get("campaignConfig")
-                current.campaign_config = dict(config) if isinstance(config, dict) else {}  # UpdateCampaign
-            if body.get("status") != "ACTIVE":
+                current.campaign_config = _serving_config(body)  # UpdateCampaign / UpdateRecommender
+            if _ready_to_report(body):
                 await self._say(StatusUpdate(arn, "ACTIVE"))
         LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
 
@@ -133,17 +150,25 @@ class Registry:
         await self._outbox.status(update)
 
     async def _load(self, campaign_arn: str, version_arn: str, body: dict[str, object]) -> Deployment:
-        version = self._view.get(version_arn)
-        if version is None or version.body.get("status") != "ACTIVE":
-            raise RuntimeError(f"solution version {version_arn} is not ACTIVE")
-        group = str(version.body.get("datasetGroupArn") or "")
-        if not group:
-            solution = self._view.get(str(version.body.get("solutionArn")))
-            group = str(solution.body.get("datasetGroupArn")) if solution else ""
+        """Load what ``campaign_arn`` (a campaign or a recommender) serves: ``version_arn`` is a solution
+        version ARN or, for a recommender, a model generation."""
+        recommender = _is_recommender(campaign_arn)
+        if recommender:
+            group = str(body.get("datasetGroupArn") or "")
+            directory = recommender_model_dir(self._store, campaign_arn, version_arn)
+        else:
+            version = self._view.get(version_arn)
+            if version is None or version.body.get("status") != "ACTIVE":
+                raise RuntimeError(f"solution version {version_arn} is not ACTIVE")
+            group = str(version.body.get("datasetGroupArn") or "")
+            if not group:
+                solution = self._view.get(str(version.body.get("solutionArn")))
+                group = str(solution.body.get("datasetGroupArn")) if solution else ""
+            directory = model_dir(self._store, version_arn)
         started = time.perf_counter()
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:
-            model = await asyncio.to_thread(self._loader, model_dir(self._store, version_arn))
+            model = await asyncio.to_thread(self._loader, directory)
         parsed = arns.parse(group)
         if parsed is None or parsed.resource_type != "datasetGroup":
             raise RuntimeError(f"solution version {version_arn} has no dataset group")
@@ -163,7 +188,10 @@ class Registry:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
-        config = body.get("campaignConfig")
+        auto_exclude = None
+        if recommender:
+            with contextlib.suppress(PersonalizeError):
+                auto_exclude = recipes.recipe(str(body.get("recipeArn"))).auto_filter_event_type
         return Deployment(
             campaign_arn,
             version_arn,
@@ -171,8 +199,9 @@ class Registry:
             index,
             keys,
             group,
-            dict(config) if isinstance(config, dict) else {},
+            _serving_config(body),
             items_version=items_version,
+            auto_exclude_event_type=auto_exclude,
         )
 
     async def _index(self, model: ServingModel, keys: Keys) -> ItemIndex:
@@ -196,6 +225,28 @@ class Registry:
 
 def _build_index(item_ids: list[str], metadata: dict[str, dict[str, str]]) -> ItemIndex:
     return ItemIndex(item_ids, metadata=metadata)
+
+
+def _is_recommender(arn: str) -> bool:
+    parsed = arns.parse(arn)
+    return parsed is not None and parsed.resource_type == "recommender"
+
+
+def _serving_config(body: dict[str, object]) -> dict[str, object]:
+    config = body.get("recommenderConfig") if "recommenderConfig" in body else body.get("campaignConfig")
+    return dict(config) if isinstance(config, dict) else {}
+
+
+def _ready_to_report(body: dict[str, object]) -> bool:
+    """Whether this runtime, now serving the resource's target, should report it ACTIVE. A recommender update
+    is done only once the trainer acknowledged it (``_modelFor`` = the update's creation time)."""
+    status = body.get("status")
+    if status == "ACTIVE":
+        return False
+    if status in ("UPDATE PENDING", "UPDATE IN_PROGRESS") and "recommenderConfig" in body:
+        update = body.get("latestRecommenderUpdate")
+        return isinstance(update, dict) and body.get("_modelFor") == update.get("creationDateTime")
+    return True
 
 
 def _failed_status(body: dict[str, object]) -> str:

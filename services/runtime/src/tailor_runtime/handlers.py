@@ -83,6 +83,10 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         state = await self._user_state(dep, user_id, bound, promo_bound)
 
         index = dep.index
+        consumed: list[int] = []
+        if dep.auto_exclude_event_type and user_id is not None:  # e.g. Recommended for you drops purchases
+            window = state.windows.get(dep.auto_exclude_event_type.casefold(), [])
+            consumed = [index.position[i] for i in window if i in index.position]
         scored = True
         scores: Values
         seen: list[int] = []
@@ -107,11 +111,15 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
         if seen:
             mask[seen] = False
+        if consumed:
+            mask[consumed] = False
         promotion = None
         if promos and promo_bound is not None:
             promo_mask = filter_mask(promo_bound, index, inputs)
             if seen:
                 promo_mask[seen] = False
+            if consumed:
+                promo_mask[consumed] = False
             promotion = Promotion(promos[0]["name"], int(promos[0]["percentPromotedItems"]), promo_mask)
         rid = f"RID-{uuid.uuid4()}"
         v2 = model.recipe_arn.endswith(V2_RECIPES)
@@ -187,9 +195,12 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         dep = self._registry.deployments.get(arn)
         if dep is not None:
             return dep
-        if self._view.get(arn) is None:
+        record = self._view.get(arn)
+        if record is None:
             kind = "Campaign" if "campaignArn" in req else "Recommender"
             raise ResourceNotFoundException(f"{kind} {arn} does not exist.")
+        if record.body.get("status") in ("INACTIVE", "STOP PENDING", "STOP IN_PROGRESS"):
+            raise InvalidInputException(f"Recommender {arn} is stopped; start it with StartRecommender")
         raise ServiceUnavailableException(f"{arn} is not deployed on this runtime yet; retry shortly")
 
     async def _trending(self, dep: Deployment, size_s: int) -> Values:
@@ -227,6 +238,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
                 if e.dataset is Dataset.INTERACTIONS:
                     for c in iter_bound_conditions(e.where):
                         types.update(getattr(c.value, "values", ()))
+        if dep.auto_exclude_event_type:
+            types.add(dep.auto_exclude_event_type)
         types.discard("*")
         wildcard = any(
             getattr(c.value, "wildcard", False)
@@ -261,9 +274,14 @@ def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
     if not columns or dep.model.recipe_arn.endswith(V2_RECIPES):
         return
     if dep.campaign_config.get("enableMetadataWithRecommendations") is not True:
+        kind, config = (
+            ("Recommender", "recommenderConfig")
+            if ":recommender/" in dep.campaign_arn
+            else ("Campaign", "campaignConfig")
+        )
         raise InvalidInputException(
-            f"Campaign {dep.campaign_arn} does not return item metadata: create or update it with "
-            "campaignConfig.enableMetadataWithRecommendations set to true"
+            f"{kind} {dep.campaign_arn} does not return item metadata: create or update it with "
+            f"{config}.enableMetadataWithRecommendations set to true"
         )
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
+from tailor_shared import recipes
 from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.jobs import JobRecord, StatusUpdate
 from tailor_shared.metrics import metric_name
-from tailor_shared.model_store import model_dir
+from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resources import ResourceReader
 from tailor_shared.topics import dataset_topic
@@ -107,7 +109,35 @@ class TrainingJobs:
         if solution is None:
             raise DataRuleViolation(f"The solution of {arn} no longer exists")
         sol = solution.body
-        group_arn = str(sol.get("datasetGroupArn"))
+        config = dict(sol.get("solutionConfig") or {})
+        if sol.get("eventType"):
+            config["eventType"] = sol["eventType"]
+        mode = str(body.get("trainingMode") or "FULL")
+        model, snapshot = self._fit(
+            arn,
+            str(sol.get("recipeArn")),
+            str(sol.get("datasetGroupArn")),
+            config,
+            bool(sol.get("performHPO")),
+            mode,
+            self._previous(solution.arn, arn) if mode == "UPDATE" else None,
+            "CREATE IN_PROGRESS",
+        )
+        self._latest[solution.arn] = model
+        return model, snapshot
+
+    def _fit(
+        self,
+        arn: str,
+        recipe_arn: str,
+        group_arn: str,
+        config: Mapping[str, Any],
+        hpo: bool,
+        mode: str,
+        previous: TrainedModel | None,
+        working_status: str,
+    ) -> tuple[TrainedModel, dict[str, Any]]:
+        """Snapshot the dataset group's data from Kafka and train ``recipe_arn`` on it, reporting each epoch."""
         group = self._view.get(group_arn)
         if group is None:
             raise DataRuleViolation(f"Dataset group {group_arn} no longer exists")
@@ -121,12 +151,7 @@ class TrainingJobs:
         }
         interactions = _interactions(snaps["Interactions"])
         items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
-        config = dict(sol.get("solutionConfig") or {})
-        if sol.get("eventType"):
-            config["eventType"] = sol["eventType"]
-        mode = str(body.get("trainingMode") or "FULL")
-        solution_arn = solution.arn
-        log.info("training", extra={"solutionVersion": arn, "recipe": sol.get("recipeArn"), "rows": len(interactions)})
+        log.info("training", extra={"resource": arn, "recipe": recipe_arn, "rows": len(interactions)})
 
         def progress(event: ProgressEvent) -> None:
             EPOCHS.inc()
@@ -134,7 +159,7 @@ class TrainingJobs:
             log.info(
                 "epoch",
                 extra={
-                    "solutionVersion": arn,
+                    "resource": arn,
                     "stage": event.stage,
                     "epoch": event.epoch,
                     "maxEpochs": event.max_epochs,
@@ -145,7 +170,7 @@ class TrainingJobs:
             self._report(
                 StatusUpdate(
                     arn,
-                    "CREATE IN_PROGRESS",
+                    working_status,
                     fields={
                         "_progress": {
                             "stage": event.stage,
@@ -158,24 +183,73 @@ class TrainingJobs:
             )
 
         model = train_solution_version(
-            str(sol.get("recipeArn")),
+            recipe_arn,
             interactions,
             items,
             None,
-            config,
-            bool(sol.get("performHPO")),
+            dict(config),
+            hpo,
             mode,
-            self._previous(solution_arn, arn) if mode == "UPDATE" else None,
+            previous,
             progress,
             self._seed,
             should_stop=lambda: self._stopped(arn),
         )
-        self._latest[solution_arn] = model
         snapshot = {
             t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
             for t, s in snaps.items()
         }
         return model, snapshot
+
+    def run_recommender(self, job: JobRecord) -> None:
+        """RECOMMENDER_CREATE / RECOMMENDER_UPDATE: train the use case's recipe (ADR 0010). The recommender
+        stays CREATE/UPDATE IN_PROGRESS with ``_model`` set; a runtime reports ACTIVE once it serves it."""
+        arn = job.resource_arn
+        record = self._view.get(arn)
+        creating = job.job_type == "RECOMMENDER_CREATE"
+        expected = ("CREATE PENDING", "CREATE IN_PROGRESS") if creating else ("UPDATE PENDING", "UPDATE IN_PROGRESS")
+        if record is None or record.body.get("status") not in expected:
+            log.info("skipping job for %s (status %s)", arn, None if record is None else record.body.get("status"))
+            return
+        working, failed = (
+            ("CREATE IN_PROGRESS", "CREATE FAILED") if creating else ("UPDATE IN_PROGRESS", "UPDATE FAILED")
+        )
+        body = record.body
+        update = body.get("latestRecommenderUpdate") if not creating else None
+        stamp = update.get("creationDateTime") if isinstance(update, Mapping) else body.get("creationDateTime")
+        self._report(StatusUpdate(arn, working))
+        if not creating and not job.payload.get("retrain") and body.get("_model"):
+            # A config change that needs no retraining: the same model, acknowledged for this update.
+            self._report(StatusUpdate(arn, working, fields={"_model": body["_model"], "_modelFor": stamp}))
+            return
+        started = time.monotonic()
+        try:
+            use_case = recipes.recipe(str(body.get("recipeArn")))
+            if use_case.implementation_recipe_arn is None:
+                raise DataRuleViolation(f"{use_case.arn} is not a domain use case")
+            config = {"eventType": use_case.required_event_types[0]} if use_case.required_event_types else {}
+            model, snapshot = self._fit(
+                arn, use_case.implementation_recipe_arn, str(body.get("datasetGroupArn")), config, False, "FULL",
+                None, working,
+            )  # fmt: skip
+            generation = uuid.uuid4().hex[:12]
+            export(model, recommender_model_dir(self._store, arn, generation), snapshot)
+        except (DataRuleViolation, PersonalizeError) as err:
+            JOBS.labels("failed").inc()
+            log.warning("training %s failed: %s", arn, err.message)
+            self._report(StatusUpdate(arn, failed, err.message))
+            return
+        except Exception as err:
+            JOBS.labels("failed").inc()
+            log.exception("training %s crashed", arn)
+            self._report(StatusUpdate(arn, failed, f"Internal error during training: {err}"))
+            return
+        finally:
+            DURATION.observe(time.monotonic() - started)
+        JOBS.labels("active").inc()
+        fields = {"_model": generation, "_modelFor": stamp, "modelMetrics": dict(model.metrics)}
+        self._report(StatusUpdate(arn, working, fields=fields))
+        log.info("recommender model ready", extra={"recommender": arn, "generation": generation})
 
     def _previous(self, solution_arn: str, current: str) -> TrainedModel | None:
         """The model an UPDATE starts from: this process's latest for the solution, else (after a restart) the

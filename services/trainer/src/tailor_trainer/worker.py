@@ -18,7 +18,7 @@ from tailor_trainer.jobs import TrainingJobs
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset({"SOLUTION_VERSION"})
+HANDLED = frozenset({"SOLUTION_VERSION", "RECOMMENDER_CREATE", "RECOMMENDER_UPDATE"})
 
 
 class JobWorker:
@@ -51,8 +51,10 @@ class JobWorker:
             except (ValueError, KeyError, json.JSONDecodeError):
                 log.warning("ignoring malformed job at offset %s", msg.offset())
                 job = None
-            if job is not None and job.job_type in HANDLED:
+            if job is not None and job.job_type == "SOLUTION_VERSION":
                 self._jobs.run(job)
+            elif job is not None and job.job_type in HANDLED:
+                self._jobs.run_recommender(job)
             self._consumer.commit(message=msg, asynchronous=False)
         self._consumer.close()
 
