@@ -159,3 +159,32 @@ def test_update_after_a_trainer_restart_starts_from_the_stored_model(
     assert updated.training_mode == "UPDATE" and updated.n_items == up_model.n_items
     # nothing stored for another solution: UPDATE is refused by the domain, as before
     assert jobs._previous(f"{solution}-other", "x") is None
+
+
+def test_context_lift_is_exported_and_shifts_the_served_ranking(synthetic_data: Data, tmp_path: Path) -> None:
+    """DEVICE context in the Interactions data: "tv" events are on even-numbered items. The trainer exports
+    the lift tables; the runtime's model (onnxruntime, no torch) favours those items for a "tv" request."""
+    from dataclasses import replace
+
+    from tailor_runtime.models import LoadedModel
+
+    inter, items = synthetic_data
+    even = np.asarray([int(str(i)[1:]) % 2 == 0 for i in inter.item_id])
+    device = np.where(even, "tv", "phone").astype(object)
+    with_context = replace(inter, context={"DEVICE": device})
+    model = train_solution_version(
+        ARN + "aws-user-personalization-v2", with_context, items, None, {}, False, "FULL", None, None, 0
+    )
+    assert set(model.context["DEVICE"].values) == {"tv", "phone"}
+    manifest = artifacts.export(model, tmp_path / "ctx", SNAPSHOT, report=False)
+    assert manifest.data["context"]["DEVICE"]["lift"] == "context_0.npy"
+    served = LoadedModel(manifest.directory)
+    is_even = np.asarray([int(i[1:]) % 2 == 0 for i in served.item_ids])
+    shift = served.context_shift({"device": "tv"})  # field names match case-insensitively
+    assert shift is not None and shift[is_even].mean() > 0 > shift[~is_even].mean()
+    assert served.context_shift({"DEVICE": "fridge"}) is None and served.context_shift({}) is None
+    history = [served.item_ids.index(str(i)) for i in inter.item_id[:5]]
+    logits = served.score_history(history)
+    top_plain = np.argsort(-logits)[:20]
+    top_tv = np.argsort(-(logits + shift))[:20]
+    assert is_even[top_tv].sum() > is_even[top_plain].sum()

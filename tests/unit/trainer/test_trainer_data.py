@@ -70,12 +70,11 @@ def test_fewer_than_25_users_with_two_interactions_fails() -> None:
         np.asarray(["click"] * 100, dtype=object),
         np.zeros(100),
     )
-    inter = Interactions(
-        *(
-            np.concatenate([getattr(few, f), getattr(singles, f)])
-            for f in ("user_id", "item_id", "timestamp", "event_type", "event_value")
-        )
-    )
+    cols = [
+        np.concatenate([getattr(few, f), getattr(singles, f)])
+        for f in ("user_id", "item_id", "timestamp", "event_type", "event_value")
+    ]
+    inter = Interactions(cols[0], cols[1], cols[2], cols[3], cols[4])
     with pytest.raises(DataRuleViolation) as err:
         prepare(inter, None, {})
     assert (

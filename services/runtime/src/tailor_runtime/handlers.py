@@ -70,7 +70,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         columns = requests.metadata_columns(req)
         _metadata_enabled(dep, columns)
         n = requests.num_results(req, bool(columns))
-        requests.context(req)
+        context = requests.context(req)
         promos = requests.promotions(req)
         user_needed = model.recipe_type == "USER_PERSONALIZATION"
         user_id = requests.identifier(req, "userId", required=user_needed)
@@ -94,7 +94,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         if model.recipe_type == "USER_PERSONALIZATION":
             exploration = _exploration(dep, user_id)
             history = _history(dep, user_id, state)
-            scores = model.score_history(history)
+            scores = _with_context(model.score_history(history), model.context_shift(context))
             if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
                 seen = history
         elif model.recipe_type == "RELATED_ITEMS":
@@ -150,11 +150,11 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         _metadata_enabled(dep, columns)
         inputs_list = requests.input_list(req, bool(columns))
         user_id = requests.identifier(req, "userId", required=True)
-        requests.context(req)
+        context = requests.context(req)
         bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
         state = await self._user_state(dep, user_id, bound, None)
         index = dep.index
-        scores = dep.model.score_history(_history(dep, user_id, state))
+        scores = _with_context(dep.model.score_history(_history(dep, user_id, state)), dep.model.context_shift(context))
         keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
         known = [(i, index.position[it]) for i, it in enumerate(inputs_list) if it in index.position]
         if keep is not None:
@@ -303,6 +303,11 @@ def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
     eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
     period = int(time.time() // EXPLORATION_PERIOD_S)
     return Exploration(weight, eligible, data.interactions, f"{dep.campaign_arn}|{user_id}|{period}")
+
+
+def _with_context(scores: Values, shift: Values | None) -> Values:
+    """Logits plus the context's lift (ADR 0006: the naive-Bayes update), before softmax and ranking."""
+    return scores if shift is None else scores + shift
 
 
 def _history(dep: Deployment, user_id: str | None, state: UserState) -> list[int]:

@@ -7,7 +7,7 @@ models are top-K neighbour tables, popularity-count is an array.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,14 @@ class LoadedModel:
                 _array(directory, arrays["itemInteractions"]).astype(np.int64),
                 self.trained_until,
             )
+        # Contextual metadata (docs/specs/model-artifact.md): field (upper-case) -> (value -> row, lift rows).
+        self._context: dict[str, tuple[dict[str, int], npt.NDArray[np.float32]]] = {
+            str(name).upper(): (
+                {str(v): k for k, v in enumerate(spec["values"])},
+                _array(directory, spec["lift"]).astype(np.float32),
+            )
+            for name, spec in (manifest.get("context") or {}).items()
+        }
         trending = serving.get("trending") or {}
         self.trend_seconds: int | None = (
             int(trending["trendDiscoveryFrequencySeconds"]) if self.kind == "trending" else None
@@ -108,6 +116,17 @@ class LoadedModel:
             seq[0, -len(recent) :] = recent
         out = self._session.run([self._output], {self._input: seq})[0]
         return np.asarray(out[0], dtype=np.float32)
+
+    def context_shift(self, context: Mapping[str, str]) -> npt.NDArray[np.float32] | None:
+        """What the request's context adds to the logits: the sum of the lift rows of its known
+        (field, value) pairs; None when nothing in it is known to the model."""
+        shift: npt.NDArray[np.float32] | None = None
+        for key, value in context.items():
+            table = self._context.get(key.upper())
+            row = table[0].get(str(value)) if table else None
+            if table is not None and row is not None:
+                shift = table[1][row].copy() if shift is None else shift + table[1][row]
+        return shift
 
     def score_related(self, item: int) -> npt.NDArray[np.float32]:
         scores = np.full(len(self.item_ids), -np.inf, dtype=np.float32)

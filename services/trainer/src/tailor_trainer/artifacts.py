@@ -198,6 +198,11 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
         manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
         torch.save(model, tmp / TRAINER_STATE)
         manifest["trainerState"] = TRAINER_STATE
+        if model.context:
+            manifest["context"] = {}
+            for k, (field_name, table) in enumerate(sorted(model.context.items())):
+                _save(tmp / f"context_{k}.npy", table.lift.astype(np.float32))
+                manifest["context"][field_name] = {"values": list(table.values), "lift": f"context_{k}.npy"}
         if model.user_ids is not None and model.user_recent is not None:
             (tmp / USER_INDEX).write_text(json.dumps([str(u) for u in model.user_ids.tolist()]))
             _save(tmp / USER_RECENT, model.user_recent.astype(np.int64))

@@ -8,6 +8,7 @@ failureReason, or ``CREATE STOPPED`` after StopSolutionVersionCreation.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -149,7 +150,7 @@ class TrainingJobs:
             for t, d in datasets.items()
             if t in ("Interactions", "Items")
         }
-        interactions = _interactions(snaps["Interactions"])
+        interactions = _interactions(snaps["Interactions"], _categorical(self._view, datasets["Interactions"].body))
         items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
         log.info("training", extra={"resource": arn, "recipe": recipe_arn, "rows": len(interactions)})
 
@@ -287,26 +288,38 @@ class TrainingJobs:
         )
 
 
-def _interactions(snap: DatasetSnapshot) -> Interactions:
+#: Interactions fields that are not contextual metadata even when categorical.
+_RESERVED_INTERACTION_FIELDS = frozenset(
+    {"USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "IMPRESSION", "RECOMMENDATION_ID",
+     "EVENT_ATTRIBUTION_SOURCE"}
+)  # fmt: skip
+
+
+def _categorical(view: ResourceReader, dataset: Mapping[str, Any]) -> frozenset[str]:
+    schema_record = view.get(str(dataset.get("schemaArn")))
+    fields = json.loads(str(schema_record.body["schema"]))["fields"] if schema_record else []
+    return frozenset(f["name"] for f in fields if f.get("categorical"))
+
+
+def _interactions(snap: DatasetSnapshot, categorical: frozenset[str] = frozenset()) -> Interactions:
     c = snap.columns
     if not c or snap.num_rows == 0:
         return Interactions(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=np.int64))
+    context = {k: v for k, v in c.items() if k in categorical and k not in _RESERVED_INTERACTION_FIELDS}
     return Interactions(
         user_id=c["USER_ID"],
         item_id=c["ITEM_ID"],
         timestamp=np.asarray(c["TIMESTAMP"], dtype=np.int64),
         event_type=c.get("EVENT_TYPE"),
         event_value=c.get("EVENT_VALUE"),
+        context=context,
     )
 
 
 def _items(snap: DatasetSnapshot, dataset: Mapping[str, Any], view: ResourceReader) -> ItemsTable | None:
     if snap.num_rows == 0:
         return None
-    import json
 
-    schema_record = view.get(str(dataset.get("schemaArn")))
-    fields = json.loads(str(schema_record.body["schema"]))["fields"] if schema_record else []
-    categorical = frozenset(f["name"] for f in fields if f.get("categorical"))
+    categorical = _categorical(view, dataset)
     columns = {k: v for k, v in snap.columns.items() if k not in ("ITEM_ID", "CREATION_TIMESTAMP")}
     return ItemsTable(snap.columns["ITEM_ID"], columns, categorical, snap.columns.get("CREATION_TIMESTAMP"))

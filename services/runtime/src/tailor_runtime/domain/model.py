@@ -44,6 +44,10 @@ class ServingModel(Protocol):
         """Scores for a user whose recent items (indices into ``item_ids``, oldest first) are ``history``."""
         ...
 
+    def context_shift(self, context: Mapping[str, str]) -> Scores | None:
+        """Additive logit adjustment for the request's contextual metadata (None: no known field/value)."""
+        ...
+
     def score_related(self, item: int) -> Scores:
         """Scores of items related to ``item`` (RELATED_ITEMS recipes)."""
         ...

@@ -46,6 +46,8 @@ class Interactions:
     timestamp: npt.NDArray[Any]  # int64 epoch seconds
     event_type: npt.NDArray[Any] | None = None
     event_value: npt.NDArray[Any] | None = None
+    # Contextual metadata: the Interactions dataset's other categorical columns (e.g. DEVICE), by field name.
+    context: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.user_id)

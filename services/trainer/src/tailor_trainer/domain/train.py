@@ -22,6 +22,7 @@ import torch
 from tailor_shared.errors import InvalidInputException
 from tailor_trainer.domain import hyperparams as hp
 from tailor_trainer.domain.baselines import popularity_scorer
+from tailor_trainer.domain.context import ContextTable, context_lift
 from tailor_trainer.domain.data import (
     FloatArray,
     IntArray,
@@ -108,6 +109,7 @@ class TrainedModel:
     user_recent: IntArray | None = None
     config: dict[str, Any] = field(default_factory=dict)
     # payloads
+    context: dict[str, ContextTable] = field(default_factory=dict)  # sequence recipes: context lift tables
     seq_config: SeqConfig | None = None
     seq_model: SequenceModel | None = None
     lin_idx: IntArray | None = None
@@ -257,6 +259,7 @@ def train_solution_version(
         common.baselines = {}
     elif recipe in hp.SEQUENCE_RECIPES:
         _train_sequence(common, recipe, values, train, sp.test, solution_config, perform_hpo, progress, should_stop)
+        common.context = context_lift(interactions, common.item_ids)
     else:
         _train_related(common, recipe, values, train, sp.test, solution_config, perform_hpo, should_stop)
     common.data_summary["trainingUsers"] = len(sp.train_users)
@@ -521,6 +524,7 @@ def _update(
     model.lin_idx, model.lin_val, model.beta = lin_idx, lin_val, previous.beta
     model.config = dict(previous.config)
     model.config["updatedFrom"] = {"items": old_n, "newItems": n - old_n, "changedUsers": int(changed.n_users)}
+    model.context = context_lift(interactions, model.item_ids)
     return model
 
 
