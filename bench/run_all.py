@@ -1,11 +1,14 @@
-"""Run every benchmark and write docs/benchmarks.md: the machine, the date, each command and its output.
+"""Run every benchmark and write its output into docs/benchmarks.md: the machine, the date, the command.
 
     uv run python bench/run_all.py                 # everything (the trainer quality runs dominate: ~1 h)
     uv run python bench/run_all.py --only control,stream
 
 The local stack must be up (``uv run tailor local up``). Each benchmark is a separate process that prints
-markdown; this script only runs them in order and collects what they print. Benchmarks run one after the
-other on the same 2 cores, so rows inside one benchmark are comparable; rows across benchmarks less so.
+markdown; this script runs them in order and puts each output between the markers
+``<!-- run_all:<name> -->`` and ``<!-- /run_all:<name> -->`` in docs/benchmarks.md, replacing what was there
+(a missing block is appended as a new section). Text outside the markers — the reading of the numbers — is
+kept, so a partial run (``--only``) updates just its blocks. Benchmarks run one after the other on the same
+2 cores, so rows inside one benchmark are comparable; rows across benchmarks less so.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -49,13 +53,26 @@ def machine() -> str:
     )
 
 
+def replace_block(document: str, name: str, title: str, body: str) -> str:
+    """``document`` with the run_all block ``name`` set to ``body`` (appended under ``title`` if absent)."""
+    begin, end = f"<!-- run_all:{name} -->", f"<!-- /run_all:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(document):
+        return pattern.sub(lambda _m: block, document, count=1)
+    return document.rstrip("\n") + f"\n\n## {title}\n\n{block}\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     chosen = [b for b in (args.only.split(",") if args.only else BENCHMARKS) if b]
-    sections: list[str] = []
+    unknown = [b for b in chosen if b not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {unknown}; choose from {', '.join(BENCHMARKS)}")
+    document = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
     for name in chosen:
         title, argv = BENCHMARKS[name]
         command = " ".join(["uv run python", *argv])
@@ -63,23 +80,20 @@ def main() -> None:
         started = time.monotonic()
         done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
-        body = (
+        output = (
             done.stdout.strip()
             if done.returncode == 0
             else f"FAILED (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```"
         )
-        if name == "demo":
+        if name == "demo" and done.returncode == 0:
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("  ") and " s" in ln][-8:]
-            body = "```\n" + "\n".join(lines) + "\n```" if done.returncode == 0 else body
-        sections.append(f"## {title}\n\nCommand: `{command}` ({seconds:.0f} s)\n\n{body}\n")
-        print(body, flush=True)
-    header = (
-        "# Benchmarks\n\n"
-        f"Written by `uv run python bench/run_all.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
-        f"Machine: {machine()}; Apache Kafka 4.1.2 (single KRaft node) and Redis 7.0 on loopback.\n"
-        "These machines are noisy: compare rows measured in the same run.\n\n"
-    )
-    args.out.write_text(header + "\n".join(sections))
+            output = "```\n" + "\n".join(lines) + "\n```"
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        body = f"Measured {stamp} by `uv run python bench/run_all.py --only {name}` ({seconds:.0f} s): `{command}`\n"
+        body += f"on {machine()}.\n\n{output}"
+        document = replace_block(document, name, title, body)
+        args.out.write_text(document)  # after each benchmark: a later failure loses nothing
+        print(output, flush=True)
     print(f"wrote {args.out}")
 
 
