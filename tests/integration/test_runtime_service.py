@@ -321,6 +321,9 @@ def test_metrics_show_models_and_redis_round_trips(world: World) -> None:
         body = reply.read().decode()
     values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line.startswith("tailor_")}
     assert values["tailor_runtime_models_loaded_count"] == len(world.campaigns)
+    up = f'resource="{world.campaigns["up"]}"'
+    served = [k for k in values if k.startswith("tailor_runtime_model_info{") and up in k]
+    assert len(served) == 1 and "solution/" in served[0]  # which solution version the campaign serves
     assert values['tailor_runtime_redis_call_seconds_count{outcome="ok"}'] >= 1
     assert values['tailor_runtime_grpc_requests_total{code="OK",method="GetRecommendations"}'] >= 1
 

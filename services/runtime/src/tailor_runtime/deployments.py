@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 LOADS = Counter(metric_name("runtime", "model_loads", "total"), "Model loads by outcome", ["outcome"])
 LOADED = Gauge(metric_name("runtime", "models_loaded", "count"), "Solution versions loaded in this process")
+MODEL = Gauge(
+    metric_name("runtime", "model", "info"),
+    "1 per served campaign or recommender, labelled with the model it serves (solution version / generation)",
+    ["resource", "version"],
+)
 
 LIVE = ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "UPDATE PENDING", "UPDATE IN_PROGRESS")
 RECOMMENDER_SERVED = (
@@ -145,6 +150,9 @@ class Registry:
             if _ready_to_report(body):
                 await self._say(StatusUpdate(arn, "ACTIVE"))
         LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
+        MODEL.clear()
+        for arn, dep in self.deployments.items():
+            MODEL.labels(arn, dep.solution_version_arn).set(1)
 
     async def _say(self, update: StatusUpdate) -> None:
         await self._outbox.status(update)
