@@ -86,7 +86,7 @@ def main() -> None:
             else f"FAILED (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```"
         )
         if name == "demo" and done.returncode == 0:
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("  ") and " s" in ln][-8:]
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("  ") and ln.rstrip().endswith(" s")][-8:]
             output = "```\n" + "\n".join(lines) + "\n```"
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         body = f"Measured {stamp} by `uv run python bench/run_all.py --only {name}` ({seconds:.0f} s): `{command}`\n"
