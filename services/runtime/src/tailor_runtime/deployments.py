@@ -1,8 +1,10 @@
-"""Which models this runtime serves: campaigns from the resource view, loaded from the model store.
+"""Which models this runtime serves: campaigns and recommenders from the resource view, loaded from the
+model store.
 
-Every replica loads every live campaign's solution version (any replica serves any request) and reports
-the campaign ACTIVE once it has the model — control's lifecycle makes the first such report count. An
-update swaps the model object only after the new one is loaded, so no request fails during the swap.
+Every replica loads every live campaign's solution version and every live recommender's model generation
+(any replica serves any request) and reports the resource ACTIVE once it has the model — control's lifecycle
+makes the first such report count. An update swaps the model object only after the new one is loaded, so no
+request fails during the swap. Stopped recommenders are dropped and reported INACTIVE (ADR 0010).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def target_version(campaign: dict[str, object]) -> str | None:
 
 
 class Registry:
-    """Keeps ``deployments`` in line with the campaigns in the resource view."""
+    """Keeps ``deployments`` in line with the campaigns and recommenders in the resource view."""
 
     def __init__(
         self,
