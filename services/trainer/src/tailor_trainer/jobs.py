@@ -235,6 +235,9 @@ class TrainingJobs:
             )  # fmt: skip
             generation = uuid.uuid4().hex[:12]
             export(model, recommender_model_dir(self._store, arn, generation), snapshot)
+        except TrainingStopped:  # the recommender was deleted while it trained
+            JOBS.labels("stopped").inc()
+            return
         except (DataRuleViolation, PersonalizeError) as err:
             JOBS.labels("failed").inc()
             log.warning("training %s failed: %s", arn, err.message)
