@@ -6,7 +6,6 @@ import this module as ``harness``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -18,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tailor_shared.client import health_serving
 
 #: The gRPC health service name each service reports SERVING under.
 HEALTH = {
@@ -113,20 +111,11 @@ def wait_serving(svc: Proc, timeout: float = 120) -> None:
     """Until the service's gRPC health says SERVING (services without gRPC return at once)."""
     if svc.name not in HEALTH:
         return
-    channel = grpc.insecure_channel(svc.address)
-    stub = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if svc.proc.poll() is not None:
-                break
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=HEALTH[svc.name]), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.1)
-    finally:
-        channel.close()
+    while time.monotonic() < deadline and svc.proc.poll() is None:
+        if health_serving(svc.address, HEALTH[svc.name]):
+            return
+        time.sleep(0.1)
     raise SystemExit(f"{svc.name} did not start; log:\n{svc.log.read_text(errors='replace')[-3000:]}")
 
 

@@ -34,7 +34,6 @@ import grpc
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 from confluent_kafka.admin import AdminClient
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import seed
@@ -42,6 +41,7 @@ from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.domain import dataset_target
 from tailor_ingest.importer import Importer, ImportRequest
+from tailor_shared.client import health_serving
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
@@ -238,16 +238,11 @@ def start_ingest(bootstrap: str, prefix: str, port: int, log: Path) -> subproces
 
 
 def wait_serving(port: int, timeout: float = 60.0) -> None:
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                channel.close()
-                return
-        except grpc.RpcError:
-            time.sleep(0.2)
+        if health_serving(f"127.0.0.1:{port}"):
+            return
+        time.sleep(0.2)
     raise RuntimeError(f"ingest on port {port} did not start")
 
 

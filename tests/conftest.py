@@ -17,12 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 import redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor_shared import localstack
+from tailor_shared.client import health_serving
 
 
 @pytest.fixture(scope="session")
@@ -99,22 +98,11 @@ GRPC_HEALTH_NAMES = {
 
 
 def wait_grpc_serving(svc: RunningService, timeout: float = 60) -> None:
-    channel = grpc.insecure_channel(svc.address)
-    stub = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if svc.proc.poll() is not None:
-                break
-            try:
-                req = health_pb2.HealthCheckRequest(service=GRPC_HEALTH_NAMES[svc.name])
-                if stub.Check(req, timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    finally:
-        channel.close()
+    while time.monotonic() < deadline and svc.proc.poll() is None:
+        if health_serving(svc.address, GRPC_HEALTH_NAMES[svc.name]):
+            return
+        time.sleep(0.1)
     pytest.fail(f"{svc.name} did not become SERVING; log:\n{svc.log()[-4000:]}", pytrace=False)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor.events.v1 import events_pb2, events_pb2_grpc
@@ -105,3 +106,18 @@ class Client:
 
     def close(self) -> None:
         self._channel.close()
+
+
+def health_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
+    """One gRPC health check: whether ``service`` ("" = the whole server) at ``address`` reports SERVING.
+    Unreachable or not-yet-registered counts as not serving; callers poll it."""
+    channel = grpc.insecure_channel(address)
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+    finally:
+        channel.close()

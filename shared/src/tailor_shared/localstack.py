@@ -386,17 +386,9 @@ def _service_ready(name: str, env: Mapping[str, str]) -> bool:
                 return bool(resp.status == 200)
         except OSError:
             return False
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from tailor_shared.client import health_serving
 
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
-    finally:
-        channel.close()
+    return health_serving(f"127.0.0.1:{port}")
 
 
 def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: float = 180.0) -> dict[str, str]:
