@@ -146,6 +146,16 @@ class ResourceView(InMemoryResources):
             return
         await asyncio.to_thread(self.wait_for_offset, offset, timeout_s)
 
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Block until the view holds everything on the topic now. A worker calls it before acting on a job:
+        control writes a resource's record before it dispatches the job, so after this the view has it."""
+        probe = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"resource-view-probe-{uuid.uuid4().hex}"})
+        try:
+            end = _end_offset(probe, self.topic, timeout)
+        finally:
+            probe.close()
+        self.wait_for_offset(end - 1, timeout)
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until everything that was on the topic at start has been applied."""
         self.wait_for_offset(self._initial_end - 1, timeout)

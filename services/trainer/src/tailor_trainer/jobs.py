@@ -25,7 +25,8 @@ from tailor_shared.jobs import JobRecord, StatusUpdate
 from tailor_shared.metrics import metric_name
 from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.records import SchemaCodecs
-from tailor_shared.resources import ResourceReader
+from tailor_shared.resource_view import ResourceView
+from tailor_shared.resources import ResourceReader, ResourceRecord
 from tailor_shared.topics import dataset_topic
 from tailor_trainer.artifacts import export, load_trainer_state
 from tailor_trainer.domain import (
@@ -64,6 +65,15 @@ class TrainingJobs:
         self._report = report
         self._latest: dict[str, TrainedModel] = {}
 
+    def _current(self, arn: str) -> ResourceRecord | None:
+        """The job's resource as control last wrote it. The job can arrive before this process's view has
+        the record (control writes the record, then the job): catch the view up before calling it gone."""
+        record = self._view.get(arn)
+        if record is None and isinstance(self._view, ResourceView):
+            self._view.catch_up()
+            record = self._view.get(arn)
+        return record
+
     def _stopped(self, arn: str) -> bool:
         """StopSolutionVersionCreation moves the record to CREATE STOPPING; the view sees it at once."""
         record = self._view.get(arn)
@@ -71,7 +81,7 @@ class TrainingJobs:
 
     def run(self, job: JobRecord) -> None:
         arn = job.resource_arn
-        record = self._view.get(arn)
+        record = self._current(arn)
         if record is None or record.body.get("status") not in ("CREATE PENDING", "CREATE IN_PROGRESS"):
             log.info("skipping job for %s (status %s)", arn, None if record is None else record.body.get("status"))
             return
@@ -206,7 +216,7 @@ class TrainingJobs:
         """RECOMMENDER_CREATE / RECOMMENDER_UPDATE: train the use case's recipe (ADR 0010). The recommender
         stays CREATE/UPDATE IN_PROGRESS with ``_model`` set; a runtime reports ACTIVE once it serves it."""
         arn = job.resource_arn
-        record = self._view.get(arn)
+        record = self._current(arn)
         creating = job.job_type == "RECOMMENDER_CREATE"
         expected = ("CREATE PENDING", "CREATE IN_PROGRESS") if creating else ("UPDATE PENDING", "UPDATE IN_PROGRESS")
         if record is None or record.body.get("status") not in expected:
