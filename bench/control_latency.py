@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from harness import free_port, pct
 
 from tailor_shared.client import Client
 from tailor_shared.resource_view import ResourceView
@@ -44,20 +44,9 @@ SCHEMA = json.dumps(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def start_control(prefix: str, bootstrap: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     """Start control and return (process, address, seconds until it answered health SERVING)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TAILOR_KAFKA_BOOTSTRAP": bootstrap,
@@ -119,7 +108,7 @@ def main() -> None:
                 client.call("DescribeSchema", schemaArn=arn)
                 describe_ms.append((time.perf_counter() - t) * 1000)
             for name, values in (("CreateSchema", create_ms), ("DescribeSchema", describe_ms)):
-                rows.append((name, r + 1, statistics.median(values), _pct(values, 0.99), max(values)))
+                rows.append((name, r + 1, statistics.median(values), pct(values, 0.99), max(values)))
         # Fill the topic up to --resources through the API (so records are exactly what control writes).
         fill = [f"fill-{i}" for i in range(max(0, args.resources - created))]
         for name in fill:

@@ -19,7 +19,6 @@ import asyncio
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import grpc
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 from confluent_kafka.admin import AdminClient
+from harness import free_port
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import seed
@@ -93,12 +93,6 @@ class Result:
             return float("nan")
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def closed_loop(
