@@ -22,6 +22,7 @@ import redis
 
 from tailor_shared import localstack
 from tailor_shared.client import health_serving
+from tailor_shared.errors import ResourceNotFoundException
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +142,15 @@ def spawn_service(
     yield start
     for svc in started:
         svc.stop()
+
+
+def wait_gone(call: Callable[..., object], operation: str, timeout: float = 30, **request: str) -> None:
+    """Poll a Describe call until it raises ResourceNotFoundException (a deletion finishes asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            call(operation, **request)
+        except ResourceNotFoundException:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{operation} {request} still exists")

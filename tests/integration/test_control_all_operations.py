@@ -21,7 +21,7 @@ from tailor_shared import localstack
 from tailor_shared.client import Client
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
-from tests.conftest import RunningService
+from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -117,17 +117,6 @@ def plane(
     yield RecordingClient(client), workers
     workers.close()
     client.close()
-
-
-def _wait_gone(api: RecordingClient, operation: str, **request: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            api.call(operation, **request)
-        except ResourceNotFoundException:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{operation} {request} still exists")
 
 
 def test_every_operation_happy_path(plane: tuple[RecordingClient, Workers]) -> None:
@@ -342,7 +331,7 @@ def test_every_operation_happy_path(plane: tuple[RecordingClient, Workers]) -> N
     ):
         api.call(operation, **{key: arn})
         workers.report(arn, "DELETE IN_PROGRESS")  # a stale report for a deleting resource changes nothing
-        _wait_gone(api, operation.replace("Delete", "Describe"), **{key: arn})
+        wait_gone(api.call, operation.replace("Delete", "Describe"), **{key: arn})
     for operation, key, arn in (
         ("DeleteSolution", "solutionArn", solution),
         ("DeleteSolution", "solutionArn", affinity),
@@ -356,7 +345,7 @@ def test_every_operation_happy_path(plane: tuple[RecordingClient, Workers]) -> N
         ("DeleteDatasetGroup", "datasetGroupArn", store),
     ):
         api.call(operation, **{key: arn})
-        _wait_gone(api, operation.replace("Delete", "Describe"), **{key: arn})
+        wait_gone(api.call, operation.replace("Delete", "Describe"), **{key: arn})
     for arn in [*schemas.values(), domain_schema]:
         api.call("DeleteSchema", schemaArn=arn)
     with pytest.raises(ResourceNotFoundException):

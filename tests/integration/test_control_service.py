@@ -21,7 +21,7 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
-from tests.conftest import RunningService
+from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -165,25 +165,12 @@ def test_delete_in_use_then_in_order(control: tuple[RunningService, Client]) -> 
     with pytest.raises(ResourceInUseException):
         personalize.call("DeleteSchema", schemaArn=schema)
     personalize.call("DeleteDataset", datasetArn=dataset)
-    _wait_gone(personalize, "DescribeDataset", datasetArn=dataset)
+    wait_gone(personalize.call, "DescribeDataset", datasetArn=dataset)
     personalize.call("DeleteDatasetGroup", datasetGroupArn=dsg)
-    _wait_gone(personalize, "DescribeDatasetGroup", datasetGroupArn=dsg)
+    wait_gone(personalize.call, "DescribeDatasetGroup", datasetGroupArn=dsg)
     personalize.call("DeleteSchema", schemaArn=schema)
     with pytest.raises(ResourceNotFoundException):
         personalize.call("DescribeSchema", schemaArn=schema)
-
-
-def _wait_gone(client: Client, operation: str, **request: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            client.call(operation, **request)
-        except ResourceNotFoundException:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{operation} {request} still exists")
 
 
 def test_restart_recovers_every_resource_from_kafka(
