@@ -68,6 +68,10 @@ class Deployment:
     # Recommenders of use cases that drop what the user already consumed (e.g. Purchase, L5629).
     auto_exclude_event_type: str | None = None
 
+    @property
+    def is_recommender(self) -> bool:
+        return _is_recommender(self.campaign_arn)
+
 
 ModelLoader = Callable[[Path], ServingModel]
 

@@ -274,11 +274,7 @@ def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
     if not columns or dep.model.recipe_arn.endswith(V2_RECIPES):
         return
     if dep.campaign_config.get("enableMetadataWithRecommendations") is not True:
-        kind, config = (
-            ("Recommender", "recommenderConfig")
-            if ":recommender/" in dep.campaign_arn
-            else ("Campaign", "campaignConfig")
-        )
+        kind, config = ("Recommender", "recommenderConfig") if dep.is_recommender else ("Campaign", "campaignConfig")
         raise InvalidInputException(
             f"{kind} {dep.campaign_arn} does not return item metadata: create or update it with "
             f"{config}.enableMetadataWithRecommendations set to true"
