@@ -31,6 +31,7 @@ from tailor_shared.schemas import (
     VIDEO_ON_DEMAND,
     normalize_domain,
 )
+from tailor_shared.validation import constraint_message
 
 # Built-ins never change; one fixed creation time keeps Describe* output stable across replicas and
 # replays. 2024-05-01T00:00:00Z: the guide's document history date for the v2 recipes (L35497).
@@ -797,10 +798,11 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
 # --- Lookups (DescribeRecipe / ListRecipes / DescribeAlgorithm / DescribeFeatureTransformation) -----
 def _check_arn(arn: object, member: str) -> str:
     if not isinstance(arn, str) or len(arn) > _MAX_ARN_LENGTH or not _ARN_PATTERN.fullmatch(arn):
-        raise InvalidInputException(
-            f"Value '{arn}' at '{member}' failed to satisfy constraint: Member must satisfy regular "
-            f"expression pattern: {_ARN_PATTERN.pattern} and have length less than or equal to {_MAX_ARN_LENGTH}"
+        rule = (
+            f"Member must satisfy regular expression pattern: {_ARN_PATTERN.pattern} and have length less "
+            f"than or equal to {_MAX_ARN_LENGTH}"
         )
+        raise InvalidInputException(constraint_message(arn, member, rule))
     return arn
 
 
@@ -852,8 +854,9 @@ def list_recipes(domain: str | None = None, recipe_provider: str | None = None) 
     domain = normalize_domain(domain)
     if recipe_provider not in (None, RECIPE_PROVIDER_SERVICE):
         raise InvalidInputException(
-            f"Value '{recipe_provider}' at 'recipeProvider' failed to satisfy constraint: Member must "
-            f"satisfy enum value set: [{RECIPE_PROVIDER_SERVICE}]"
+            constraint_message(
+                recipe_provider, "recipeProvider", f"Member must satisfy enum value set: [{RECIPE_PROVIDER_SERVICE}]"
+            )
         )
     chosen = [r for r in RECIPES.values() if not r.legacy and (domain is None or r.domain == domain)]
     return [r.summary() for r in sorted(chosen, key=lambda r: r.name)]

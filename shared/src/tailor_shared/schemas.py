@@ -21,6 +21,14 @@ from typing import Any, Final, Literal
 import fastavro
 
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.validation import (
+    MAX_EVENT_ATTRIBUTION_SOURCE_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_RECOMMENDATION_ID_LENGTH,
+    NO_VALUE,
+    constraint_message,
+)
 
 # --- Dataset types and domains ---------------------------------------------------------------------
 # CreateDataset.datasetType: "One of the following (case insensitive) values" (L20914).
@@ -57,14 +65,11 @@ MAX_TEXTUAL_FIELDS: Final = 1  # "You can add at most 1 textual field" (L4172, q
 # Optional Item interactions columns (EVENT_TYPE, EVENT_VALUE, custom metadata) plus distinct event
 # types in the data (L4437, quota L19686); checked when training, see check_event_type_budget.
 MAX_INTERACTIONS_COLUMNS_AND_EVENT_TYPES: Final = 10
-MAX_ID_LENGTH: Final = 256  # USER_ID / ITEM_ID / ACTION_ID (L4945, L4980, L5050, quotas L19700+)
+# MAX_ID_LENGTH, MAX_EVENT_TYPE_LENGTH, ...: member limits the services share, from tailor_shared.validation.
 MAX_CATEGORICAL_LENGTH: Final = 1000  # categorical values, import fails if longer (L4063, L19688)
 MAX_IMPRESSION_LENGTH: Final = 1000  # impression values incl. the '|' separators (L4063)
 MAX_TEXTUAL_LENGTH: Final = 20000  # textual values are truncated, not rejected (L4176)
 MAX_TEXTUAL_LENGTH_ZH_JA: Final = 7000  # Chinese and Japanese text (L4176)
-MAX_EVENT_TYPE_LENGTH: Final = 256  # PutEvents eventType 1..256 (L28675)
-MAX_RECOMMENDATION_ID_LENGTH: Final = 40  # PutEvents recommendationId 1..40 (L28675)
-MAX_EVENT_ATTRIBUTION_SOURCE_LENGTH: Final = 1024  # eventAttributionSource <= 1024 (L28675)
 CATEGORICAL_SEPARATOR: Final = "|"  # multi-valued categorical and impression values (L4947, L4086)
 
 # Reserved keywords "can't be in your data" (L4323): the ingest path rejects them as values.
@@ -339,8 +344,9 @@ def normalize_dataset_type(dataset_type: str) -> str:
         if isinstance(dataset_type, str) and dataset_type.casefold() == canonical.casefold():
             return canonical
     raise InvalidInputException(
-        f"Value '{dataset_type}' at 'datasetType' failed to satisfy constraint: Member must be one of "
-        f"[{', '.join(DATASET_TYPES)}] (case insensitive)"
+        constraint_message(
+            dataset_type, "datasetType", f"Member must be one of [{', '.join(DATASET_TYPES)}] (case insensitive)"
+        )
     )
 
 
@@ -350,8 +356,7 @@ def normalize_domain(domain: str | None) -> str | None:
         return None
     if domain not in DOMAINS:
         raise InvalidInputException(
-            f"Value '{domain}' at 'domain' failed to satisfy constraint: Member must satisfy enum value "
-            f"set: [{', '.join(DOMAINS)}]"
+            constraint_message(domain, "domain", f"Member must satisfy enum value set: [{', '.join(DOMAINS)}]")
         )
     return domain
 
@@ -467,11 +472,10 @@ def parse_schema(schema: str, domain: str | None = None) -> ParsedSchema:
     the dataset type the record name names (for ``domain``'s dataset groups when a domain is given)."""
     domain = normalize_domain(domain)
     if not isinstance(schema, str) or not schema.strip():
-        raise InvalidInputException("Value at 'schema' failed to satisfy constraint: Member must not be null")
+        raise InvalidInputException(constraint_message(NO_VALUE, "schema", "Member must not be null"))
     if len(schema) > MAX_SCHEMA_LENGTH:
         raise InvalidInputException(
-            "Value at 'schema' failed to satisfy constraint: Member must have length less than or equal "
-            f"to {MAX_SCHEMA_LENGTH}"
+            constraint_message(NO_VALUE, "schema", f"Member must have length less than or equal to {MAX_SCHEMA_LENGTH}")
         )
     try:
         raw = json.loads(schema)

@@ -13,6 +13,7 @@ from typing import Any
 
 from tailor_shared import arns
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.validation import validation_error
 
 #: NAME: "Minimum length of 1. Maximum length of 63." Pattern ``^[a-zA-Z0-9][a-zA-Z0-9\-_]*``.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*")
@@ -38,8 +39,7 @@ def invalid(message: str) -> InvalidInputException:
 
 
 def constraint(value: Any, path: str, rule: str) -> InvalidInputException:
-    shown = "null" if value is None else f"'{value}'"
-    return invalid(f"1 validation error detected: Value {shown} at '{path}' failed to satisfy constraint: {rule}")
+    return validation_error(value, path, rule)
 
 
 def tag_chars_ok(text: str) -> bool:

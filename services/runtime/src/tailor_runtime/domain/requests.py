@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.validation import MAX_ID_LENGTH, NO_VALUE, validation_error
 
 MAX_RESULTS = 500  # GetRecommendations numResults max (L29334-29580)
 MAX_RESULTS_WITH_METADATA = 50
@@ -16,7 +17,6 @@ MAX_METADATA_COLUMNS = 10
 MAX_CONTEXT_ENTRIES = 150
 MAX_CONTEXT_KEY = 150
 MAX_CONTEXT_VALUE = 1000
-MAX_ID_LENGTH = 256
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
 
 
@@ -27,10 +27,7 @@ def num_results(request: Mapping[str, Any], with_metadata: bool) -> int:
     limit = MAX_RESULTS_WITH_METADATA if with_metadata else MAX_RESULTS
     if not isinstance(value, int) or value < 0 or value > limit:
         extra = " when metadataColumns are requested" if with_metadata else ""
-        raise InvalidInputException(
-            f"1 validation error detected: Value '{value}' at 'numResults' failed to satisfy constraint: "
-            f"Member must have value between 0 and {limit}{extra}"
-        )
+        raise validation_error(value, "numResults", f"Member must have value between 0 and {limit}{extra}")
     return value
 
 
@@ -41,10 +38,7 @@ def identifier(request: Mapping[str, Any], field: str, required: bool) -> str | 
             raise InvalidInputException(f"{field} is required for this campaign's recipe")
         return None
     if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
-        raise InvalidInputException(
-            f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_ID_LENGTH}"
-        )
+        raise validation_error(NO_VALUE, field, f"Member must have length less than or equal to {MAX_ID_LENGTH}")
     return value
 
 
