@@ -61,3 +61,42 @@ def test_torch_only_in_trainer(service: str) -> None:
     for path in _py_files(ROOT / "services" / service / "src"):
         assert "torch" not in _imports(path), f"{path.relative_to(ROOT)} imports torch"
     assert "torch" not in (ROOT / "services" / service / "pyproject.toml").read_text()
+
+
+_METRIC_TYPES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
+
+
+def _declares_metrics(path: Path) -> bool:
+    """Whether a module constructs a prometheus_client metric (imports one of its metric types)."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "prometheus_client"
+            and any(alias.name in _METRIC_TYPES for alias in node.names)
+        ):
+            return True
+        if isinstance(node, ast.Import) and any(alias.name == "prometheus_client" for alias in node.names):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_metrics_declared_once_per_service_in_its_metrics_module(service: str) -> None:
+    """DESIGN.md: metrics are declared once per service — in ``tailor_<service>/metrics.py`` — and domain
+    modules (no I/O) never touch them."""
+    package = ROOT / "services" / service / "src" / f"tailor_{service}"
+    assert (package / "metrics.py").is_file(), f"tailor_{service} has no metrics.py"
+    for path in _py_files(package):
+        rel = path.relative_to(package)
+        if rel == Path("metrics.py"):
+            continue
+        assert not _declares_metrics(path), f"{path.relative_to(ROOT)} declares metrics outside metrics.py"
+        if rel.parts[0] == "domain" or rel.name == "domain.py":
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    bad = node.module == f"tailor_{service}.metrics" or (
+                        node.module == f"tailor_{service}" and any(a.name == "metrics" for a in node.names)
+                    )
+                    assert not bad, f"{path.relative_to(ROOT)} (domain) imports the service's metrics"
+            assert "prometheus_client" not in _imports(path), f"{path.relative_to(ROOT)} (domain) imports metrics"

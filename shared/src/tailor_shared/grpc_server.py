@@ -30,7 +30,9 @@ _REQUESTS: dict[str, Counter] = {}
 _LATENCY: dict[str, Histogram] = {}
 
 
-def _request_metrics(service: str) -> tuple[Counter, Histogram]:
+def request_metrics(service: str) -> tuple[Counter, Histogram]:
+    """The request count and latency of one gRPC service (``tailor_<service>_grpc_*``), created once per
+    process: the interceptor and the service's own ``metrics`` module get the same two objects."""
     if service not in _REQUESTS:
         _REQUESTS[service] = Counter(
             metric_name(service, "grpc_requests", "total"), "gRPC requests by method and code", ["method", "code"]
@@ -48,7 +50,7 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
     """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency."""
 
     def __init__(self, service: str) -> None:
-        self._requests, self._latency = _request_metrics(service)
+        self._requests, self._latency = request_metrics(service)
 
     async def intercept_service(
         self,

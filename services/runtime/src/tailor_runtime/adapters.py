@@ -20,25 +20,18 @@ from typing import Any
 import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
-from prometheus_client import Histogram
 from redis.exceptions import RedisError
 
+from tailor_runtime.metrics import REDIS_CALL_SECONDS
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_shared.kafka import OutgoingRecord, Producer, producer_config
-from tailor_shared.metrics import metric_name
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
 
 log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_S = 2.0
-REDIS_SECONDS = Histogram(
-    metric_name("runtime", "redis_call", "seconds"),
-    "One Redis round trip of the runtime (script call), by outcome",
-    ["outcome"],
-    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 2.0),
-)
 METADATA_CHUNK = 500  # item hashes per script call: a few milliseconds of Redis time each
 
 # KEYS: user_state_commands' keys in order — per subject (user, then session): history, all-types window,
@@ -105,10 +98,10 @@ class RedisState:
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 reply = await script(keys=keys, args=args)
-            REDIS_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
             return json.loads(reply)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
 
     async def user_state(
@@ -154,9 +147,9 @@ class RedisState:
                 pipe.hgetall(keys.trend(size_s, current))
                 pipe.hgetall(keys.trend(size_s, current - size_s))
                 now, before = await pipe.execute()
-            REDIS_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
         return _counts(now), _counts(before)
 

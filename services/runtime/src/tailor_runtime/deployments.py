@@ -19,28 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import Counter, Gauge
 
 from tailor_runtime.adapters import Outbox, RedisState
 from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
+from tailor_runtime.metrics import MODEL_INFO, MODEL_LOADS, MODELS_LOADED
 from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
 from tailor_shared.jobs import StatusUpdate
-from tailor_shared.metrics import metric_name
 from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 
 log = logging.getLogger(__name__)
-
-LOADS = Counter(metric_name("runtime", "model_loads", "total"), "Model loads by outcome", ["outcome"])
-LOADED = Gauge(metric_name("runtime", "models_loaded", "count"), "Solution versions loaded in this process")
-MODEL = Gauge(
-    metric_name("runtime", "model", "info"),
-    "1 per served campaign or recommender, labelled with the model it serves (solution version / generation)",
-    ["resource", "version"],
-)
 
 LIVE = ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "UPDATE PENDING", "UPDATE IN_PROGRESS")
 RECOMMENDER_SERVED = (
@@ -137,16 +128,16 @@ class Registry:
                 retrying = (arn, version) in self._waiting
                 try:
                     self.deployments[arn] = await self._load(arn, version, body)
-                    LOADS.labels("ok").inc()
+                    MODEL_LOADS.labels("ok").inc()
                 except ServiceUnavailableException as err:
                     # Redis (item metadata) is unreachable: not the model's fault. Retry on the next sync and
                     # don't report the campaign; requests get UNAVAILABLE meanwhile ("not deployed yet").
-                    LOADS.labels("retry").inc()
+                    MODEL_LOADS.labels("retry").inc()
                     if not retrying:
                         log.warning("cannot load %s for %s yet: %s", version, arn, err.message)
                     continue
                 except Exception as err:  # a broken model must not take the runtime down
-                    LOADS.labels("error").inc()
+                    MODEL_LOADS.labels("error").inc()
                     self._failed[arn] = version
                     log.exception("cannot load %s for %s", version, arn)
                     await self._say(StatusUpdate(arn, _failed_status(body), f"Model could not be loaded: {err}"))
@@ -155,10 +146,10 @@ class Registry:
                 current.campaign_config = _serving_config(body)  # UpdateCampaign / UpdateRecommender
             if _ready_to_report(body):
                 await self._say(StatusUpdate(arn, "ACTIVE"))
-        LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
-        MODEL.clear()
+        MODELS_LOADED.set(len({d.solution_version_arn for d in self.deployments.values()}))
+        MODEL_INFO.clear()
         for arn, dep in self.deployments.items():
-            MODEL.labels(arn, dep.solution_version_arn).set(1)
+            MODEL_INFO.labels(arn, dep.solution_version_arn).set(1)
 
     async def _say(self, update: StatusUpdate) -> None:
         await self._outbox.status(update)

@@ -1,4 +1,5 @@
-"""The stream's Prometheus metrics, declared once per process (served on the Faust web port's /metrics)."""
+"""Every Prometheus metric of the stream (``tailor_stream_*``), declared here once; served on the Faust web
+port's /metrics (``TAILOR_STREAM_PORT``). See docs/specs/metrics.md."""
 
 from __future__ import annotations
 

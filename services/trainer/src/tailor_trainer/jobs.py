@@ -16,13 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram
 
 from tailor_shared import recipes
 from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.jobs import JobRecord, StatusUpdate
-from tailor_shared.metrics import metric_name
 from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
@@ -38,17 +36,9 @@ from tailor_trainer.domain import (
     TrainingStopped,
     train_solution_version,
 )
+from tailor_trainer.metrics import EPOCHS, JOB_DURATION, JOBS, LAST_LOSS
 
 log = logging.getLogger(__name__)
-
-JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcome", ["outcome"])
-EPOCHS = Counter(metric_name("trainer", "epochs", "total"), "Training epochs completed")
-LOSS = Gauge(metric_name("trainer", "last_loss", "ratio"), "Training loss of the latest epoch")
-DURATION = Histogram(
-    metric_name("trainer", "job_duration", "seconds"),
-    "Training job wall time",
-    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
-)
 
 Report = Callable[[StatusUpdate], None]
 
@@ -106,7 +96,7 @@ class TrainingJobs:
             self._report(StatusUpdate(arn, "CREATE FAILED", f"Internal error during training: {err}"))
             return
         finally:
-            DURATION.observe(time.monotonic() - started)
+            JOB_DURATION.observe(time.monotonic() - started)
         hours = (time.monotonic() - started) / 3600
         fields: dict[str, Any] = {"trainingHours": round(hours, 6), "metrics": dict(model.metrics)}
         if model.tuned_hpo_params:
@@ -166,7 +156,7 @@ class TrainingJobs:
 
         def progress(event: ProgressEvent) -> None:
             EPOCHS.inc()
-            LOSS.set(event.loss)
+            LAST_LOSS.set(event.loss)
             log.info(
                 "epoch",
                 extra={
@@ -259,7 +249,7 @@ class TrainingJobs:
             self._report(StatusUpdate(arn, failed, f"Internal error during training: {err}"))
             return
         finally:
-            DURATION.observe(time.monotonic() - started)
+            JOB_DURATION.observe(time.monotonic() - started)
         JOBS.labels("active").inc()
         fields = {"_model": generation, "_modelFor": stamp, "modelMetrics": dict(model.metrics)}
         self._report(StatusUpdate(arn, working, fields=fields))

@@ -1,0 +1,27 @@
+"""Every Prometheus metric of the trainer (``tailor_trainer_*``), declared here once; served on the
+metrics port's /metrics (``TAILOR_TRAINER_METRICS_PORT``).
+
+Not to be confused with :mod:`tailor_trainer.domain.metrics`, the offline evaluation metrics of a
+solution version (precision@K, NDCG, ...). Also exported by a trainer process, declared in the shared
+library: the gRPC request count and latency of its health endpoint
+(:func:`tailor_shared.grpc_server.request_metrics`, below) and the shared Kafka producer's ``tailor_kafka_*``
+counters (``tailor_shared.kafka``). See docs/specs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from tailor_shared.grpc_server import request_metrics
+from tailor_shared.metrics import metric_name
+
+GRPC_REQUESTS, GRPC_LATENCY = request_metrics("trainer")
+
+JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcome", ["outcome"])
+EPOCHS = Counter(metric_name("trainer", "epochs", "total"), "Training epochs completed")
+LAST_LOSS = Gauge(metric_name("trainer", "last_loss", "ratio"), "Training loss of the latest epoch")
+JOB_DURATION = Histogram(
+    metric_name("trainer", "job_duration", "seconds"),
+    "Training job wall time",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
