@@ -15,8 +15,9 @@ import pytest
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import seed
 from tailor_ingest.adapters import TopicGuard
+from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
-from tailor_ingest.handlers import SERVICE_NAME, Catalog, EventsServicer
+from tailor_ingest.handlers import SERVICE_NAME, EventsServicer
 from tailor_ingest.server import build, start_view
 from tailor_shared import localstack
 from tailor_shared.avro import AvroCodec

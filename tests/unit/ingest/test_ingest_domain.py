@@ -31,7 +31,9 @@ def event(**overrides: Any) -> events_pb2.Event:
 def put_events(*events: events_pb2.Event, **request: Any) -> list[domain.PreparedRow]:
     fields: dict[str, Any] = {"tracking_id": "t-1", "session_id": "s-1", "user_id": "u-1"}
     fields.update(request)
-    return domain.put_events(events_pb2.PutEventsRequest(event_list=events, **fields), PLANS["Interactions"], next_id)
+    call = events_pb2.PutEventsRequest(event_list=events, **fields)
+    domain.check_put_events(call)  # as the handler does, once, before resolving the tracker
+    return domain.put_events(call, PLANS["Interactions"], next_id)
 
 
 def rejected(call: Callable[[], object]) -> str:
@@ -223,6 +225,7 @@ def action_event(**overrides: Any) -> events_pb2.ActionInteraction:
 
 def put_actions(*items: events_pb2.ActionInteraction) -> list[domain.PreparedRow]:
     request = events_pb2.PutActionInteractionsRequest(tracking_id="t", action_interactions=items)
+    domain.check_put_action_interactions(request)
     return domain.put_action_interactions(request, PLANS["Action_Interactions"], next_id)
 
 

@@ -7,18 +7,16 @@ so a rejected call writes nothing; it answers only after Kafka acknowledged ever
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest import domain
 from tailor_ingest.adapters import TopicGuard
+from tailor_ingest.catalog import Catalog
 from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row
-from tailor_shared.resource_view import ResourceView
-from tailor_shared.resources import ResourceReader, ResourceRecord
 from tailor_shared.topics import dataset_topic_spec
 
 SERVICE_NAME = "tailor.events.v1.PersonalizeEvents"
@@ -27,59 +25,6 @@ SERVICE_NAME = "tailor.events.v1.PersonalizeEvents"
 def new_event_id() -> str:
     """32 hex chars like ``records.new_event_id`` (uuid4().hex), a few microseconds cheaper per event."""
     return os.urandom(16).hex()
-
-
-#: The resource types a target is resolved from (see ``domain.dataset_target``).
-_RESOLVED_FROM = frozenset({"eventTracker", "dataset", "datasetGroup", "schema"})
-
-
-class Catalog:
-    """Tracking ids and dataset ARNs -> targets, cached until any resource changes (the view tells us)."""
-
-    def __init__(self, view: ResourceReader, prefix: str) -> None:
-        self._view = view
-        self._prefix = prefix
-        self._generation = 0
-        self._cache: dict[tuple[str, str], tuple[int, domain.Target]] = {}
-        self._lock = threading.Lock()
-
-    def attach(self, view: ResourceView) -> None:
-        view.add_listener(self._changed)
-
-    def _changed(self, _arn: str, record: ResourceRecord | None) -> None:
-        if record is not None and record.resource_type not in _RESOLVED_FROM:
-            return  # e.g. a solution version's progress: no target depends on it
-        with self._lock:
-            self._generation += 1
-            self._cache.clear()
-
-    def _get(self, kind: str, key: str, resolve: Callable[[], domain.Target]) -> domain.Target:
-        generation = self._generation
-        hit = self._cache.get((kind, key))
-        if hit is not None and hit[0] == generation:
-            return hit[1]
-        target = resolve()
-        with self._lock:
-            if self._generation == generation:
-                self._cache[(kind, key)] = (generation, target)
-        return target
-
-    def event_tracker(self, tracking_id: str) -> domain.Target:
-        return self._get(
-            "events", tracking_id, lambda: domain.resolve_event_tracker(self._view, tracking_id, self._prefix)
-        )
-
-    def action_tracker(self, tracking_id: str) -> domain.Target:
-        return self._get(
-            "actions", tracking_id, lambda: domain.resolve_action_tracker(self._view, tracking_id, self._prefix)
-        )
-
-    def dataset(self, dataset_arn: str, dataset_type: str) -> domain.Target:
-        return self._get(
-            dataset_type,
-            dataset_arn,
-            lambda: domain.resolve_dataset(self._view, dataset_arn, dataset_type, self._prefix),
-        )
 
 
 class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
@@ -115,7 +60,7 @@ class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
     async def PutEvents(
         self, request: events_pb2.PutEventsRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.PutEventsResponse:
-        domain.check_put_events(request)
+        domain.check_put_events(request)  # before the lookup: a bad trackingId is a validation error
         target = self._catalog.event_tracker(request.tracking_id)
         await self._write(target, domain.put_events(request, target.plan, new_event_id))
         return events_pb2.PutEventsResponse()

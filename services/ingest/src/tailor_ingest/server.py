@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from tailor.events.v1 import events_pb2_grpc
 from tailor_ingest.adapters import TopicGuard
+from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
-from tailor_ingest.handlers import SERVICE_NAME, Catalog, EventsServicer
+from tailor_ingest.handlers import SERVICE_NAME, EventsServicer
 from tailor_ingest.worker import JobWorker
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.kafka import Producer
