@@ -26,8 +26,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import free_port, pct
 
-from tailor_shared.client import Client
 from tailor_shared.resource_view import ResourceView
+from tailor_tools.client import Client
 
 SCHEMA = json.dumps(
     {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailor_shared.client import health_serving
+from tailor_tools.client import health_serving
 
 #: The gRPC health service name each service reports SERVING under.
 HEALTH = {

@@ -36,16 +36,16 @@ from confluent_kafka.admin import AdminClient
 from harness import free_port
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
-from tailor_ingest import seed
 from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.domain import dataset_target
 from tailor_ingest.importer import Importer, ImportRequest
-from tailor_shared.client import health_serving
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import dataset_topic_spec
+from tailor_tools import seed
+from tailor_tools.client import health_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 RATINGS = ROOT.parent / "shared" / "datasets" / "ml-latest-small" / "ratings.csv"

@@ -34,7 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
         "Trainer quality on ml-latest-small (T1)",
         ["bench/trainer_quality.py", "--dataset", "ml-latest-small"],
     ),
-    "demo": ("Demo wall time (E1)", ["-m", "tailor_shared.cli", "demo", "--no-start"]),
+    "demo": ("Demo wall time (E1)", ["-m", "tailor_tools.cli", "demo", "--no-start"]),
 }
 
 

@@ -10,7 +10,7 @@ the machine: runtime, Redis, Kafka, the stream worker and the load client.
 What runs, under a unique topic prefix:
 
 * control, ingest, stream and runtime processes; a dataset group with a synthetic catalogue
-  (``tailor_shared.synthetic``: 10,000 items with CATEGORY/PRICE/CREATION_TIMESTAMP, 1,000 users) imported
+  (``tailor_tools.synthetic``: 10,000 items with CATEGORY/PRICE/CREATION_TIMESTAMP, 1,000 users) imported
   from CSV. The UP-v2 model is trained in this process with the trainer's own code
   (``train_solution_version`` + ``artifacts.export``) for one epoch — serving cost depends on the graph and
   the catalogue, not on how long it trained — copied into the model store as the solution version's model,
@@ -57,11 +57,11 @@ from confluent_kafka import Producer as RawProducer
 from harness import Proc, free_port, pct, proc_cpu, redis_cpu, start_service, wait_serving
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from tailor_shared import localstack, synthetic
-from tailor_shared.client import Client
 from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_shared.model_store import model_dir
 from tailor_shared.redis_keys import Keys
+from tailor_tools import localstack, synthetic
+from tailor_tools.client import Client
 
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"

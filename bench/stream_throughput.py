@@ -40,14 +40,14 @@ from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
-from tailor_shared import localstack
 from tailor_shared import redis_keys as rk
-from tailor_shared.client import Client
 from tailor_shared.kafka import OutgoingRecord
 from tailor_shared.records import new_event_id
-from tailor_stream import workload as wl
 from tailor_stream.processor import close_redis
 from tailor_stream.rebuild import wipe
+from tailor_tools import localstack
+from tailor_tools import workload as wl
+from tailor_tools.client import Client
 
 EVENT_TYPES = ("click", "view", "purchase")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tailor_shared import localstack
-from tailor_shared.client import health_serving
 from tailor_shared.errors import ResourceNotFoundException
+from tailor_tools import localstack
+from tailor_tools.client import health_serving
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tailor_shared import demo, localstack
+from tailor_tools import demo, localstack
 from tests.conftest import RunningService
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from tailor.control.v1 import control_pb2
-from tailor_shared import localstack
-from tailor_shared.client import Client
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
+from tailor_tools import localstack
+from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from tailor.control.v1 import control_pb2, control_pb2_grpc
-from tailor_shared.client import Client
 from tailor_shared.errors import (
     ERROR_TYPE_METADATA_KEY,
     InvalidInputException,
@@ -21,6 +20,7 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration

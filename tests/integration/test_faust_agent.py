@@ -13,8 +13,8 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from tailor_shared import localstack
 from tailor_shared.kafka import TopicSpec, ensure_topics
+from tailor_tools import localstack
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,11 @@ import grpc
 import pytest
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
-from tailor_ingest import seed
 from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.handlers import SERVICE_NAME, EventsServicer
 from tailor_ingest.server import build, start_view
-from tailor_shared import localstack
 from tailor_shared.avro import AvroCodec
 from tailor_shared.dataset_reader import count_records, read_dataset
 from tailor_shared.errors import ERROR_TYPE_METADATA_KEY
@@ -27,6 +25,7 @@ from tailor_shared.grpc_server import GrpcService, start_server
 from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row, new_event_id
 from tailor_shared.topics import dataset_topic, dataset_topic_spec
+from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
 

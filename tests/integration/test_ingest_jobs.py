@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
-from tailor_ingest import seed
 from tailor_ingest.adapters import BulkProducer, TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.server import build
-from tailor_shared import arns, localstack
+from tailor_shared import arns
 from tailor_shared.avro import AvroCodec
 from tailor_shared.dataset_reader import DatasetSnapshot, count_records, import_start_marker, read_dataset
 from tailor_shared.grpc_server import start_server
 from tailor_shared.jobs import JobRecord
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.topics import dataset_topic, dataset_topic_spec
+from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
 

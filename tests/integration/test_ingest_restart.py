@@ -22,10 +22,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
-from tailor_ingest import seed
-from tailor_shared import localstack
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.topics import dataset_topic
+from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
 

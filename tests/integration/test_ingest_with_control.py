@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tailor_shared.client import Client
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import ResourceNotFoundException
+from tailor_tools.client import Client
 from tests.conftest import RunningService
 
 pytestmark = pytest.mark.integration

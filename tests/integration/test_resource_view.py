@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from tailor_shared import localstack
 from tailor_shared.resource_view import ResourceView, resources_topic
 from tailor_shared.resources import ResourceRecord
+from tailor_tools import localstack
 
 pytestmark = pytest.mark.integration
 

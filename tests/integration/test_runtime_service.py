@@ -29,8 +29,6 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from tailor_shared import localstack, synthetic
-from tailor_shared.client import Client
 from tailor_shared.errors import (
     InvalidInputException,
     ResourceNotFoundException,
@@ -38,6 +36,8 @@ from tailor_shared.errors import (
 )
 from tailor_shared.redis_keys import Keys
 from tailor_shared.topics import impressions_topic
+from tailor_tools import localstack, synthetic
+from tailor_tools.client import Client
 from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, wait_grpc_serving
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
-from tailor_shared import localstack
 from tailor_shared.kafka import PRODUCED, OutgoingRecord, TopicSpec, ensure_topics
 from tailor_shared.kafka import Producer as TailorProducer
+from tailor_tools import localstack
 
 pytestmark = pytest.mark.integration
 

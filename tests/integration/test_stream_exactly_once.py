@@ -21,13 +21,14 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from tailor_shared import localstack
 from tailor_shared import redis_keys as rk
-from tailor_stream import workload as wl
 from tailor_stream.domain import OpsConfig
 from tailor_stream.processor import close_redis
 from tailor_stream.rebuild import wipe
 from tailor_stream.snapshot import diff, read_snapshot
+from tailor_tools import localstack
+from tailor_tools import workload as wl
+from tests.support import stream_oracle as oracle
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +103,7 @@ async def test_sigkill_mid_stream_then_restart_equals_one_clean_pass_and_rebuild
         second = _spawn(env, log)
         await asyncio.to_thread(producer.join, 60)
         topics = [shop.topic(t) for t in wl.SCHEMAS]
-        expected = wl.expected_offsets(topic_prefix, wl.high_watermarks(stack.kafka_bootstrap, topics))
+        expected = oracle.expected_offsets(topic_prefix, wl.high_watermarks(stack.kafka_bootstrap, topics))
         deadline = time.monotonic() + 90
         while True:
             stored = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.offsets())).items()}
@@ -112,7 +113,7 @@ async def test_sigkill_mid_stream_then_restart_equals_one_clean_pass_and_rebuild
             await asyncio.sleep(0.05)
 
         after_crash = await read_snapshot(redis, topic_prefix)
-        single_pass = wl.reference_snapshot(shop, records, OpsConfig(), now)
+        single_pass = oracle.reference_snapshot(shop, records, OpsConfig(), now)
         got = {k: v for k, v in after_crash.items() if k != keys.offsets()}
         assert got == single_pass, "\n".join(diff(got, single_pass))
 

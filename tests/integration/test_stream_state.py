@@ -13,18 +13,19 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer
 from prometheus_client import REGISTRY
 
-from tailor_shared import localstack
 from tailor_shared import redis_keys as rk
 from tailor_shared.kafka import OutgoingRecord, ensure_topics
 from tailor_shared.records import new_event_id
 from tailor_shared.topics import dataset_topic_spec, dead_letter_topic
 from tailor_stream import metrics  # noqa: F401  (registers the metrics)
-from tailor_stream import workload as wl
 from tailor_stream.config import StreamSettings
 from tailor_stream.model import Snapshot
 from tailor_stream.processor import StreamProcessor, close_redis
 from tailor_stream.rebuild import wipe
 from tailor_stream.snapshot import diff, read_snapshot
+from tailor_tools import localstack
+from tailor_tools import workload as wl
+from tests.support import stream_oracle as oracle
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ async def wait_applied(
 ) -> None:
     """Until every record now on the topics is applied (the offsets hashes reached the end offsets)."""
     expected = await asyncio.to_thread(
-        lambda: wl.expected_offsets(prefix, wl.high_watermarks(stack.kafka_bootstrap, topics))
+        lambda: oracle.expected_offsets(prefix, wl.high_watermarks(stack.kafka_bootstrap, topics))
     )
     deadline = time.monotonic() + 60
     got: dict[str, dict[str, str]] = {}
@@ -114,7 +115,7 @@ async def test_state_equals_the_reference_model_and_new_dataset_groups_are_follo
     await wait_applied(redis, stack, topic_prefix, [shop.topic(t) for t in wl.SCHEMAS], processor)
 
     got = without_offsets(await read_snapshot(redis, topic_prefix, "shop"))
-    want = wl.reference_snapshot(shop, records, processor.settings.ops, now)
+    want = oracle.reference_snapshot(shop, records, processor.settings.ops, now)
     assert got == want, "\n".join(diff(got, want))
     stats = got[rk.Keys(topic_prefix, "shop").stats()][1]
     assert int(stats["duplicates"]) > 0 and int(stats["action_events"]) > 0

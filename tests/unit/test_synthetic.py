@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tailor_shared.synthetic import generate, to_csv
+from tailor_tools.synthetic import generate, to_csv
 
 
 def test_deterministic_and_structured() -> None:

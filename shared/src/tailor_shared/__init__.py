@@ -1,1 +1,1 @@
-"""Tailor common library: config, logging, errors, gRPC bootstrap, Kafka, Avro, local stack."""
+"""Tailor common library: config, logging, errors, gRPC bootstrap, Kafka, Avro, Redis keys, resource view."""

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tailor_control.domain.memory import InMemoryControlPlane
+from tests.support.control_plane import InMemoryControlPlane
 
 _UP = "arn:aws:personalize:::recipe/aws-user-personalization"
 _ECOMM_FOR_YOU = "arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tailor_control.domain import Quotas
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import (
     InvalidInputException,
     LimitExceededException,
@@ -13,6 +12,7 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 RECIPE = "arn:aws:personalize:::recipe/"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import (
     InvalidInputException,
     ResourceInUseException,
@@ -12,6 +11,7 @@ from tailor_shared.errors import (
     TooManyTagKeysException,
     TooManyTagsException,
 )
+from tests.support.control_plane import InMemoryControlPlane
 
 RECIPE = "arn:aws:personalize:::recipe/"
 

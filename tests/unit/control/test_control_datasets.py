@@ -7,7 +7,6 @@ import json
 import pytest
 
 from tailor_control.domain import Quotas
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import (
     InvalidInputException,
     LimitExceededException,
@@ -16,6 +15,7 @@ from tailor_shared.errors import (
     ResourceNotFoundException,
     TooManyTagsException,
 )
+from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 KMS = "arn:aws:kms:us-west-2:123456789012:key/1234"

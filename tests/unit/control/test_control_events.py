@@ -7,7 +7,6 @@ import json
 import pytest
 
 from tailor_control.domain import Quotas
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import (
     InvalidInputException,
     LimitExceededException,
@@ -15,6 +14,7 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 ACCOUNT_PREFIX = "arn:aws:personalize:us-west-2:123456789012:"

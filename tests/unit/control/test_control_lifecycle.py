@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tailor_control.domain import OPERATIONS, Context, Delete, Effects, Put, advance, apply_job_status, handle
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.resources import InMemoryResources, ResourceRecord
+from tests.support.control_plane import InMemoryControlPlane
 
 CTX = Context(region="us-west-2", account_id="123456789012", now=100.0)
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_shared.errors import InvalidInputException, InvalidNextTokenException
+from tests.support.control_plane import InMemoryControlPlane
 
 
 def _groups(plane: InMemoryControlPlane, count: int) -> list[str]:

@@ -11,8 +11,8 @@ from google.protobuf import json_format
 
 from tailor.control.v1 import control_pb2
 from tailor_control.domain import OPERATIONS
-from tailor_control.domain.memory import InMemoryControlPlane
 from tailor_control.domain.shapes import to_proto_json
+from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 RECIPE = "arn:aws:personalize:::recipe/"

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tailor_ingest import domain, seed
+from tailor_ingest import domain
 from tailor_ingest.importer import _Buffer, list_input_files
 from tailor_shared import schemas
 from tailor_shared.avro import AvroCodec
 from tailor_shared.dataset_reader import _generations, _keep_mask, _Scan
 from tailor_shared.records import RowContext, encode_row
+from tailor_tools import seed
 
 PLANS = {t: domain.DatasetPlan.build(schemas.validate_schema(json.dumps(s), t)) for t, s in seed.SCHEMAS.items()}
 INTERACTIONS = PLANS["Interactions"]

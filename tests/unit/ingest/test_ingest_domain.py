@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from tailor.events.v1 import events_pb2
-from tailor_ingest import domain, seed
+from tailor_ingest import domain
 from tailor_shared import schemas
 from tailor_shared.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
 from tailor_shared.resources import InMemoryResources
+from tailor_tools import seed
 
 PLANS = {t: domain.DatasetPlan.build(schemas.validate_schema(json.dumps(s), t)) for t, s in seed.SCHEMAS.items()}
 IDS = iter(range(1_000_000))

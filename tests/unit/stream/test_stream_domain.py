@@ -11,7 +11,6 @@ from tailor_shared import redis_keys as rk
 from tailor_shared.records import DecodedRecord
 from tailor_shared.resources import InMemoryResources
 from tailor_shared.topics import H_EVENT_ID, H_SESSION_ID, H_SOURCE
-from tailor_stream import workload as wl
 from tailor_stream.domain import (
     BadRecord,
     Batch,
@@ -25,6 +24,7 @@ from tailor_stream.domain import (
 )
 from tailor_stream.lua import decode_result, encode_batch
 from tailor_stream.processor import Resolver, dataset_topics_regex
+from tailor_tools import workload as wl
 
 NOW = 1_700_000_000
 KEYS = rk.Keys("p", "g")

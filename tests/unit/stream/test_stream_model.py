@@ -13,7 +13,6 @@ import pytest
 from tailor_shared import redis_keys as rk
 from tailor_shared.records import DecodedRecord, decode_record
 from tailor_shared.topics import H_EVENT_ID, H_SESSION_ID, H_SOURCE
-from tailor_stream import workload as wl
 from tailor_stream.domain import (
     Batch,
     InteractionOp,
@@ -26,6 +25,7 @@ from tailor_stream.domain import (
     field_kinds,
 )
 from tailor_stream.model import StateModel
+from tailor_tools import workload as wl
 
 NOW = 1_700_000_000
 KEYS = rk.Keys("t", "g")

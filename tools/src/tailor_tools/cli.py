@@ -20,8 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tailor_shared import localstack
 from tailor_shared.config import CommonSettings
+from tailor_tools import localstack
 
 SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
 
@@ -59,7 +59,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from tailor_shared import demo
+    from tailor_tools import demo
 
     cfg = localstack.StackConfig.from_env()
     if not args.no_start:

@@ -3,7 +3,7 @@
 Creates a dataset group, schemas and datasets; imports a catalogue and interaction history; trains
 user-personalization-v2, SIMS and popularity-count; deploys campaigns; creates a filter and a promotion;
 prints a user's recommendations; sends live PutEvents for that user; prints them again and how long the
-change took. Default data is generated (``tailor_shared.synthetic``); ``--data`` takes a MovieLens folder.
+change took. Default data is generated (``tailor_tools.synthetic``); ``--data`` takes a MovieLens folder.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from tqdm import tqdm
 
-from tailor_shared import synthetic
-from tailor_shared.client import Client
 from tailor_shared.config import DEFAULT_PORTS
 from tailor_shared.jobs import StatusUpdate, job_status_topic
+from tailor_tools import synthetic
+from tailor_tools.client import Client
 
 ROLE = "arn:aws:iam::000000000000:role/TailorDemo"
 RECIPES = {

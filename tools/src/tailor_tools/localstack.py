@@ -386,7 +386,7 @@ def _service_ready(name: str, env: Mapping[str, str]) -> bool:
                 return bool(resp.status == 200)
         except OSError:
             return False
-    from tailor_shared.client import health_serving
+    from tailor_tools.client import health_serving
 
     return health_serving(f"127.0.0.1:{port}")
 

@@ -3,6 +3,8 @@
 The stream's tests and ``bench/stream_throughput.py`` use it to stand up what the control service would
 create (dataset group, schemas, datasets on the resources topic; the dataset topics) without depending on
 the control service, and to produce rows exactly as ``docs/specs/topics.md`` says direct producers do.
+What the stream should make of them (its reference model) needs the stream's internals, so it lives with
+the tests (``tests/support/stream_oracle.py``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,12 @@ from confluent_kafka import Producer as RawProducer
 from confluent_kafka import TopicPartition
 
 from tailor_shared import arns
-from tailor_shared import redis_keys as rk
 from tailor_shared.avro import AvroCodec
 from tailor_shared.kafka import OutgoingRecord, ensure_topics
-from tailor_shared.records import RowContext, decode_record, encode_row
+from tailor_shared.records import RowContext, encode_row
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
 from tailor_shared.topics import DATASET_KINDS, SOURCE_PUT, dataset_topic, dataset_topic_spec
-from tailor_stream.domain import Batch, OpsConfig, TopicPartitionState, build_op, field_kinds, parse_dataset_topic
-from tailor_stream.model import Snapshot, StateModel
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
 _NS = "com.amazonaws.personalize.schema"
@@ -275,25 +274,6 @@ def to_records(group: DatasetGroup, events: list[Event]) -> list[OutgoingRecord]
     ]
 
 
-def reference_snapshot(group: DatasetGroup, records: list[OutgoingRecord], config: OpsConfig, now: float) -> Snapshot:
-    """The state the reference model reaches from these records (in production order), without the
-    offsets hash (the model has no real partitions)."""
-    keys = rk.Keys(group.prefix, group.name)
-    codecs = {c.fingerprint: c for c in group.codecs.values()}
-    kinds = {group.codecs[t].fingerprint: field_kinds(s) for t, s in group.schemas.items()}
-    types = {group.topic(t): t for t in group.schemas}
-    model = StateModel()
-    for i, rec in enumerate(records):
-        decoded = decode_record(rec.headers, rec.value, codecs)
-        op = build_op(
-            keys, types[rec.topic], decoded, rec.key, rec.value, kinds[decoded.schema_fingerprint or ""], config, now
-        )
-        model.apply(Batch(keys, config, [TopicPartitionState("ref:0", False, i)], [(0, i, op)]))
-    snap = model.snapshot(now)
-    snap.pop(keys.offsets(), None)
-    return snap
-
-
 def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> end offset, for every partition of the topics."""
     consumer = RawConsumer({"bootstrap.servers": bootstrap, "group.id": "watermarks", "enable.auto.commit": False})
@@ -307,15 +287,3 @@ def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], 
         return out
     finally:
         consumer.close()
-
-
-def expected_offsets(prefix: str, highs: Mapping[tuple[str, int], int]) -> dict[str, dict[str, str]]:
-    """Offsets-hash key -> the fields the stream must reach once it consumed everything up to ``highs``."""
-    out: dict[str, dict[str, str]] = {}
-    for (topic, partition), high in highs.items():
-        parsed = parse_dataset_topic(prefix, topic)
-        if parsed is None or high == 0:
-            continue
-        key = rk.Keys(prefix, parsed.dataset_group).offsets()
-        out.setdefault(key, {})[f"{parsed.suffix}:{partition}"] = str(high - 1)
-    return out
