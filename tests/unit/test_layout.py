@@ -4,6 +4,8 @@ each other or on tests; domain modules do no I/O; torch stays in the trainer."""
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,86 @@ def test_metrics_declared_once_per_service_in_its_metrics_module(service: str) -
                     )
                     assert not bad, f"{path.relative_to(ROOT)} (domain) imports the service's metrics"
             assert "prometheus_client" not in _imports(path), f"{path.relative_to(ROOT)} (domain) imports metrics"
+
+
+# --- developer tooling (tools/, tailor_tools) stays out of the shipped packages ----------------------------
+
+#: Modules that are developer tooling and belong in ``tailor_tools``, never in ``tailor_shared``.
+TOOLING_MODULES = ("cli", "demo", "localstack", "client", "synthetic")
+#: Test and benchmark helpers that belong in ``tailor_tools`` or ``tests/support``, never in a service.
+HELPER_MODULES = ("workload", "seed", "memory", "fakes")
+
+
+def _manifest(path: Path) -> dict[str, object]:
+    data = tomllib.loads(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _requirement_names(manifest: dict[str, object]) -> set[str]:
+    """The distribution names a pyproject.toml's [project] dependencies and optional dependencies list."""
+    project = manifest.get("project", {})
+    assert isinstance(project, dict)
+    reqs = list(project.get("dependencies", []))
+    for extra in dict(project.get("optional-dependencies", {})).values():
+        reqs.extend(extra)
+    return {re.split(r"[\s\[<>=!~;@]", str(r), maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+
+def _service_manifests() -> list[Path]:
+    found = sorted((ROOT / "services").glob("*/pyproject.toml"))
+    assert {p.parent.name for p in found} >= set(SERVICES), "every service is a distribution"
+    return found
+
+
+def test_no_service_or_shared_distribution_depends_on_tools() -> None:
+    for path in [*_service_manifests(), ROOT / "shared" / "pyproject.toml"]:
+        deps = _requirement_names(_manifest(path))
+        assert "tailor-tools" not in deps, f"{path.relative_to(ROOT)} depends on tailor-tools"
+
+
+def test_tools_is_a_workspace_member_that_owns_the_tailor_command() -> None:
+    tools = _manifest(ROOT / "tools" / "pyproject.toml")
+    project = tools["project"]
+    assert isinstance(project, dict)
+    assert project["name"] == "tailor-tools"
+    assert _requirement_names(tools) & {f"tailor-{s}" for s in SERVICES} == set(), "tools depends on shared only"
+    assert "tailor-shared" in _requirement_names(tools)
+    assert dict(project.get("scripts", {})).get("tailor", "").startswith("tailor_tools."), "tools owns `tailor`"
+    for path in [*_service_manifests(), ROOT / "shared" / "pyproject.toml"]:
+        project = _manifest(path).get("project", {})
+        assert isinstance(project, dict)
+        assert "tailor" not in dict(project.get("scripts", {})), f"{path.relative_to(ROOT)} declares `tailor`"
+
+
+def test_no_shipped_module_imports_tailor_tools() -> None:
+    bases = [ROOT / "shared" / "src", *(ROOT / "services" / s / "src" for s in SERVICES)]
+    files = [p for base in bases for p in _py_files(base)]
+    assert files
+    for path in files:
+        assert "tailor_tools" not in _imports(path), f"{path.relative_to(ROOT)} imports tailor_tools"
+
+
+def test_shared_holds_no_tooling_modules() -> None:
+    package = ROOT / "shared" / "src" / "tailor_shared"
+    for name in TOOLING_MODULES:
+        assert not (package / f"{name}.py").exists(), f"tailor_shared/{name}.py is tooling: it belongs in tools/"
+        assert not (package / name).is_dir(), f"tailor_shared/{name}/ is tooling: it belongs in tools/"
+
+
+def test_tools_imports_no_service() -> None:
+    services = {f"tailor_{s}" for s in SERVICES}
+    files = _py_files(ROOT / "tools" / "src")
+    assert files, "expected tools/src"
+    for path in files:
+        bad = _imports(path) & (services | {"tests", "conftest"})
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: tools start services only as processes"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_hold_no_test_or_benchmark_helpers(service: str) -> None:
+    for path in _py_files(ROOT / "services" / service / "src"):
+        stem = path.stem if path.name != "__init__.py" else path.parent.name
+        assert stem not in HELPER_MODULES, (
+            f"{path.relative_to(ROOT)} is a test/benchmark helper: it belongs in tools/ or tests/support/"
+        )
