@@ -43,7 +43,8 @@ _ESCAPES = {"%": "%25", ":": "%3A", "*": "%2A"}
 
 
 def escape(part: str) -> str:
-    """Percent-encode the characters that structure key names; identical to ``esc`` in the stream's Lua."""
+    """Percent-encode the characters that structure key names. The one Python definition; the stream's
+    ``apply_batch.lua`` has the same ``esc`` (tests/integration/test_stream_lua.py checks they agree)."""
     if "%" not in part and ":" not in part and "*" not in part:
         return part
     return "".join(_ESCAPES.get(ch, ch) for ch in part)

@@ -11,16 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tailor_shared.redis_keys import TREND_RETAIN_SIZES
+from tailor_shared.redis_keys import TREND_RETAIN_SIZES, escape
 from tailor_stream.domain import Batch, BatchResult, InteractionOp, MetadataOp
 
 Snapshot = dict[str, tuple[str, Any]]
-
-_ESC = {"%": "%25", ":": "%3A", "*": "%2A"}
-
-
-def _esc(value: str) -> str:
-    return "".join(_ESC.get(ch, ch) for ch in value)
 
 
 def _zkey(item: tuple[str, float]) -> tuple[float, bytes]:
@@ -207,10 +201,10 @@ class StateModel:
                     base = f"{ns}:ix:{op.entity}:{name}:"
                     if prev is not None:
                         for v in _parts(prev, kind):
-                            self._srem(base + _esc(v), op.entity_id)
+                            self._srem(base + escape(v), op.entity_id)
                     if new is not None:
                         for v in _parts(new, kind):
-                            self._sadd(base + _esc(v), op.entity_id)
+                            self._sadd(base + escape(v), op.entity_id)
                 elif kind == "n":
                     nkey = f"{ns}:nx:{op.entity}:{name}"
                     if new is not None:
