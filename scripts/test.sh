@@ -16,7 +16,7 @@ trap stop_stack EXIT
 rc=0
 echo "== codegen is fresh"; bash scripts/codegen.sh --check || rc=1
 echo "== ruff";  uv run ruff check . || rc=1
-echo "== mypy";  uv run mypy shared/src services tests bench || rc=1
+echo "== mypy";  uv run mypy shared/src services tests bench tools/src || rc=1
 echo "== pytest"
 uv run pytest -q -p no:cacheprovider "$@"
 prc=$?

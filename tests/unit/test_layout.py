@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
@@ -185,3 +186,11 @@ def test_services_hold_no_test_or_benchmark_helpers(service: str) -> None:
         assert stem not in HELPER_MODULES, (
             f"{path.relative_to(ROOT)} is a test/benchmark helper: it belongs in tools/ or tests/support/"
         )
+
+
+def test_pre_commit_ruff_is_the_locked_ruff() -> None:
+    """The ruff pre-commit hook runs the same ruff as ``uv run ruff`` (make lint, make test)."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    revs = {repo["repo"]: repo["rev"] for repo in config["repos"] if "rev" in repo}
+    locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    assert revs["https://github.com/astral-sh/ruff-pre-commit"] == f"v{locked['ruff']}"
