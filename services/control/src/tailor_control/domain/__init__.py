@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tailor_control.domain import ops_batch, ops_catalog, ops_data, ops_deploy, ops_events, ops_training
+from tailor_control.domain import ops_batch, ops_catalog, ops_data, ops_deploy, ops_events, ops_read, ops_training
 from tailor_control.domain.common import REGISTRY
 from tailor_control.domain.lifecycle import advance, apply_job_status
 from tailor_control.domain.model import Change, Context, Delete, Effects, Job, Outcome, Put, Quotas
@@ -20,7 +20,7 @@ from tailor_control.domain.validate import Request
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.resources import ResourceReader
 
-_LOADED = (ops_batch, ops_catalog, ops_data, ops_deploy, ops_events, ops_training)  # register operations
+_LOADED = (ops_batch, ops_catalog, ops_data, ops_deploy, ops_events, ops_read, ops_training)  # register operations
 
 #: Every control-plane operation ``handle`` accepts (api.md §11: the 70 "Amazon Personalize" operations).
 OPERATIONS: frozenset[str] = frozenset(REGISTRY)

@@ -1,5 +1,5 @@
 """Helpers every operation shares: look-ups that raise Personalize's errors, record construction,
-Describe/List responses, and the operation registry that ``handle`` dispatches through."""
+list order, and the operation registry that ``handle`` dispatches through."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 from tailor_control.domain import model as m
-from tailor_control.domain import shapes
-from tailor_control.domain.paging import paginate
 from tailor_control.domain.validate import Request
 from tailor_shared.errors import (
     InvalidInputException,
@@ -139,11 +137,7 @@ def require_deletable(record: ResourceRecord, what: str, extra: Iterable[str] = 
     require_status(record, (m.ACTIVE, m.CREATE_FAILED, *extra), what)
 
 
-# --- Describe / List ------------------------------------------------------------------------------------
-
-
-def describe(record: ResourceRecord) -> dict[str, Any]:
-    return {shapes.DESCRIBE_KEY[record.resource_type]: shapes.describe(record.resource_type, record.body)}
+# --- list order (the generic Describe*/List* are in ``ops_read``) ----------------------------------------
 
 
 def sort_key(record: ResourceRecord) -> tuple[float, str]:
@@ -152,21 +146,3 @@ def sort_key(record: ResourceRecord) -> tuple[float, str]:
 
 def newest_first(records: Iterable[ResourceRecord]) -> list[ResourceRecord]:
     return sorted(records, key=sort_key, reverse=True)
-
-
-def list_response(
-    records: Iterable[ResourceRecord],
-    req: Request,
-    *,
-    operation_: str,
-    member: str,
-    resource_type: str,
-    scope: str | None,
-) -> m.Outcome:
-    """One page of Summary shapes, newest first, under ``member`` (e.g. ``datasetGroups``)."""
-    ordered = newest_first(records)
-    page, token = paginate(ordered, req, operation=operation_, scope=scope, key=sort_key)
-    response: dict[str, Any] = {member: [shapes.summary(resource_type, r.body) for r in page]}
-    if token is not None:
-        response["nextToken"] = token
-    return m.Outcome(response)

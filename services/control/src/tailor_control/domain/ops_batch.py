@@ -7,11 +7,9 @@ from typing import Any
 from tailor_control.domain import catalog
 from tailor_control.domain import model as m
 from tailor_control.domain.common import (
-    describe,
     ensure_absent,
     get,
     limit,
-    list_response,
     new_record,
     operation,
     require_active,
@@ -119,24 +117,6 @@ def create_batch_inference_job(req: Request, view: ResourceReader, ctx: m.Contex
     return m.Outcome({"batchInferenceJobArn": arn}, (m.Put(record),), (job,))
 
 
-@operation("DescribeBatchInferenceJob")
-def describe_batch_inference_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("batchInferenceJobArn"), m.BATCH_INFERENCE_JOB)))
-
-
-@operation("ListBatchInferenceJobs")
-def list_batch_inference_jobs(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    version_arn = req.arn("solutionVersionArn")
-    return list_response(
-        view.list(m.BATCH_INFERENCE_JOB, version_arn),
-        req,
-        operation_="ListBatchInferenceJobs",
-        member="batchInferenceJobs",
-        resource_type=m.BATCH_INFERENCE_JOB,
-        scope=version_arn,
-    )
-
-
 @operation("CreateBatchSegmentJob")
 def create_batch_segment_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
     job_name = req.req_name("jobName")
@@ -171,21 +151,3 @@ def create_batch_segment_job(req: Request, view: ResourceReader, ctx: m.Context)
     record = new_record(m.BATCH_SEGMENT_JOB, arn, body, ctx, parent_arn=version_arn, tags=tags, status_=m.BATCH_PENDING)
     job = m.Job("BATCH_SEGMENT", arn, m.BATCH_SEGMENT_JOB, {**record.body, "recipeArn": recipe.arn if recipe else None})
     return m.Outcome({"batchSegmentJobArn": arn}, (m.Put(record),), (job,))
-
-
-@operation("DescribeBatchSegmentJob")
-def describe_batch_segment_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("batchSegmentJobArn"), m.BATCH_SEGMENT_JOB)))
-
-
-@operation("ListBatchSegmentJobs")
-def list_batch_segment_jobs(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    version_arn = req.arn("solutionVersionArn")
-    return list_response(
-        view.list(m.BATCH_SEGMENT_JOB, version_arn),
-        req,
-        operation_="ListBatchSegmentJobs",
-        member="batchSegmentJobs",
-        resource_type=m.BATCH_SEGMENT_JOB,
-        scope=version_arn,
-    )

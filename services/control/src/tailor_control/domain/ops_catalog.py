@@ -1,56 +1,14 @@
-"""The read-only catalogue (recipes, algorithms, feature transformations; api.md §1.16) and tagging
-(api.md §1.17)."""
+"""Tagging (api.md §1.17). The read-only catalogue's Describe*/List* (api.md §1.16) are table entries in
+``ops_read``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tailor_control.domain import catalog
 from tailor_control.domain import model as m
 from tailor_control.domain.common import not_found, operation, status, with_tags
-from tailor_control.domain.paging import paginate
 from tailor_control.domain.tags import as_tag_list, check_tag_count, parse_tag_keys, parse_tags
 from tailor_control.domain.validate import Request
 from tailor_shared.errors import InvalidInputException, ResourceInUseException
 from tailor_shared.resources import ResourceReader, ResourceRecord
-
-# --- catalogue ------------------------------------------------------------------------------------------
-
-
-@operation("DescribeRecipe")
-def describe_recipe(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome({"recipe": catalog.describe_recipe(req.req_arn("recipeArn"))})
-
-
-@operation("ListRecipes")
-def list_recipes(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    domain = req.enum("domain", m.DOMAINS)
-    provider = req.enum("recipeProvider", ("SERVICE",), default="SERVICE")
-    recipes = catalog.list_recipes(domain, str(provider))
-    indexed = list(enumerate(recipes))
-    page, token = paginate(
-        indexed,
-        req,
-        operation="ListRecipes",
-        scope=domain,
-        key=lambda pair: (float(-pair[0]), str(pair[1].get("recipeArn", ""))),
-    )
-    response: dict[str, Any] = {"recipes": [r for _, r in page]}
-    if token is not None:
-        response["nextToken"] = token
-    return m.Outcome(response)
-
-
-@operation("DescribeAlgorithm")
-def describe_algorithm(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome({"algorithm": catalog.describe_algorithm(req.req_arn("algorithmArn"))})
-
-
-@operation("DescribeFeatureTransformation")
-def describe_feature_transformation(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    arn = req.req_arn("featureTransformationArn")
-    return m.Outcome({"featureTransformation": catalog.describe_feature_transformation(arn)})
-
 
 # --- tags -----------------------------------------------------------------------------------------------
 

@@ -6,11 +6,9 @@ from typing import Any
 
 from tailor_control.domain import model as m
 from tailor_control.domain.common import (
-    describe,
     ensure_absent,
     get,
     limit,
-    list_response,
     live,
     mark_deleting,
     new_record,
@@ -79,23 +77,6 @@ def delete_dataset_group(req: Request, view: ResourceReader, ctx: m.Context) -> 
     return mark_deleting(record, ctx)
 
 
-@operation("DescribeDatasetGroup")
-def describe_dataset_group(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("datasetGroupArn"), m.DATASET_GROUP)))
-
-
-@operation("ListDatasetGroups")
-def list_dataset_groups(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return list_response(
-        view.list(m.DATASET_GROUP),
-        req,
-        operation_="ListDatasetGroups",
-        member="datasetGroups",
-        resource_type=m.DATASET_GROUP,
-        scope=None,
-    )
-
-
 # --- Schema ---------------------------------------------------------------------------------------------
 
 
@@ -126,18 +107,6 @@ def delete_schema(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outco
             raise ResourceInUseException(f"Schema {record.arn} is used by dataset {dataset.arn}.")
     # No status to pass through DELETE PENDING: the schema goes at once.
     return m.Outcome({}, (m.Delete(record.arn),))
-
-
-@operation("DescribeSchema")
-def describe_schema(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("schemaArn"), m.SCHEMA)))
-
-
-@operation("ListSchemas")
-def list_schemas(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return list_response(
-        view.list(m.SCHEMA), req, operation_="ListSchemas", member="schemas", resource_type=m.SCHEMA, scope=None
-    )
 
 
 # --- Dataset --------------------------------------------------------------------------------------------
@@ -221,24 +190,6 @@ def _referenced_by_metric_attribution(view: ResourceReader, dataset: ResourceRec
             if "ITEMS." in str(metric.get("expression", "")).upper():
                 return True
     return False
-
-
-@operation("DescribeDataset")
-def describe_dataset(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("datasetArn"), m.DATASET)))
-
-
-@operation("ListDatasets")
-def list_datasets(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.DATASET, group_arn),
-        req,
-        operation_="ListDatasets",
-        member="datasets",
-        resource_type=m.DATASET,
-        scope=group_arn,
-    )
 
 
 @operation("UpdateDataset")
@@ -338,24 +289,6 @@ def create_dataset_import_job(req: Request, view: ResourceReader, ctx: m.Context
     return m.Outcome({"datasetImportJobArn": arn}, (m.Put(record),), (job,))
 
 
-@operation("DescribeDatasetImportJob")
-def describe_dataset_import_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("datasetImportJobArn"), m.DATASET_IMPORT_JOB)))
-
-
-@operation("ListDatasetImportJobs")
-def list_dataset_import_jobs(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    dataset_arn = req.arn("datasetArn")
-    return list_response(
-        view.list(m.DATASET_IMPORT_JOB, dataset_arn),
-        req,
-        operation_="ListDatasetImportJobs",
-        member="datasetImportJobs",
-        resource_type=m.DATASET_IMPORT_JOB,
-        scope=dataset_arn,
-    )
-
-
 # --- DatasetExportJob -----------------------------------------------------------------------------------
 
 
@@ -395,24 +328,6 @@ def create_dataset_export_job(req: Request, view: ResourceReader, ctx: m.Context
     return m.Outcome({"datasetExportJobArn": arn}, (m.Put(record),), (job,))
 
 
-@operation("DescribeDatasetExportJob")
-def describe_dataset_export_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("datasetExportJobArn", loose=True), m.DATASET_EXPORT_JOB)))
-
-
-@operation("ListDatasetExportJobs")
-def list_dataset_export_jobs(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    dataset_arn = req.arn("datasetArn")
-    return list_response(
-        view.list(m.DATASET_EXPORT_JOB, dataset_arn),
-        req,
-        operation_="ListDatasetExportJobs",
-        member="datasetExportJobs",
-        resource_type=m.DATASET_EXPORT_JOB,
-        scope=dataset_arn,
-    )
-
-
 # --- DataDeletionJob ------------------------------------------------------------------------------------
 
 
@@ -436,21 +351,3 @@ def create_data_deletion_job(req: Request, view: ResourceReader, ctx: m.Context)
     record = new_record(m.DATA_DELETION_JOB, arn, body, ctx, parent_arn=group_arn, tags=tags, status_=m.DDJ_PENDING)
     job = m.Job("DATA_DELETION", arn, m.DATA_DELETION_JOB, dict(record.body))
     return m.Outcome({"dataDeletionJobArn": arn}, (m.Put(record),), (job,))
-
-
-@operation("DescribeDataDeletionJob")
-def describe_data_deletion_job(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("dataDeletionJobArn"), m.DATA_DELETION_JOB)))
-
-
-@operation("ListDataDeletionJobs")
-def list_data_deletion_jobs(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.DATA_DELETION_JOB, group_arn),
-        req,
-        operation_="ListDataDeletionJobs",
-        member="dataDeletionJobs",
-        resource_type=m.DATA_DELETION_JOB,
-        scope=group_arn,
-    )

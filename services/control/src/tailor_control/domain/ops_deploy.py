@@ -12,11 +12,9 @@ from typing import Any
 from tailor_control.domain import catalog
 from tailor_control.domain import model as m
 from tailor_control.domain.common import (
-    describe,
     ensure_absent,
     get,
     limit,
-    list_response,
     live,
     mark_deleting,
     new_record,
@@ -184,24 +182,6 @@ def delete_campaign(req: Request, view: ResourceReader, ctx: m.Context) -> m.Out
     return mark_deleting(record, ctx)
 
 
-@operation("DescribeCampaign")
-def describe_campaign(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("campaignArn"), m.CAMPAIGN)))
-
-
-@operation("ListCampaigns")
-def list_campaigns(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    solution_arn = req.arn("solutionArn", loose=True)
-    return list_response(
-        view.list(m.CAMPAIGN, solution_arn),
-        req,
-        operation_="ListCampaigns",
-        member="campaigns",
-        resource_type=m.CAMPAIGN,
-        scope=solution_arn,
-    )
-
-
 # --- Recommender ----------------------------------------------------------------------------------------
 
 
@@ -300,26 +280,3 @@ def delete_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.
     record = get(view, req.req_arn("recommenderArn"), m.RECOMMENDER)
     require_deletable(record, "Recommender", extra=(m.INACTIVE,))
     return mark_deleting(record, ctx)
-
-
-@operation("DescribeRecommender")
-def describe_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    record = get(view, req.req_arn("recommenderArn"), m.RECOMMENDER)
-    response = describe(record)
-    if status(record) in (m.CREATE_PENDING, m.CREATE_IN_PROGRESS, *m.DELETING):
-        # "modelMetrics is null while being created or deleted" (Recommender.modelMetrics).
-        response["recommender"].pop("modelMetrics", None)
-    return m.Outcome(response)
-
-
-@operation("ListRecommenders")
-def list_recommenders(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.RECOMMENDER, group_arn),
-        req,
-        operation_="ListRecommenders",
-        member="recommenders",
-        resource_type=m.RECOMMENDER,
-        scope=group_arn,
-    )

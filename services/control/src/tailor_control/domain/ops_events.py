@@ -8,11 +8,9 @@ from typing import Any
 
 from tailor_control.domain import model as m
 from tailor_control.domain.common import (
-    describe,
     ensure_absent,
     get,
     limit,
-    list_response,
     live,
     mark_deleting,
     new_record,
@@ -22,7 +20,6 @@ from tailor_control.domain.common import (
     status,
     updated,
 )
-from tailor_control.domain.paging import paginate
 from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, constraint, s3_data_config
 from tailor_shared import arns, filters, schemas
@@ -32,7 +29,7 @@ from tailor_shared.errors import (
     ResourceAlreadyExistsException,
     ResourceInUseException,
 )
-from tailor_shared.resources import ResourceReader, ResourceRecord
+from tailor_shared.resources import ResourceReader
 
 # --- EventTracker ---------------------------------------------------------------------------------------
 
@@ -65,24 +62,6 @@ def delete_event_tracker(req: Request, view: ResourceReader, ctx: m.Context) -> 
     record = get(view, req.req_arn("eventTrackerArn"), m.EVENT_TRACKER)
     require_deletable(record, "Event tracker")
     return mark_deleting(record, ctx)
-
-
-@operation("DescribeEventTracker")
-def describe_event_tracker(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("eventTrackerArn"), m.EVENT_TRACKER)))
-
-
-@operation("ListEventTrackers")
-def list_event_trackers(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.EVENT_TRACKER, group_arn),
-        req,
-        operation_="ListEventTrackers",
-        member="eventTrackers",
-        resource_type=m.EVENT_TRACKER,
-        scope=group_arn,
-    )
 
 
 # --- Filter ---------------------------------------------------------------------------------------------
@@ -139,25 +118,6 @@ def delete_filter(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outco
             if job.body.get("filterArn") == record.arn and status(job) in m.PENDING_OR_IN_PROGRESS:
                 raise ResourceInUseException(f"Filter {record.arn} is used by batch job {job.arn}, which is running.")
     return mark_deleting(record, ctx)
-
-
-@operation("DescribeFilter")
-def describe_filter(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("filterArn"), m.FILTER)))
-
-
-@operation("ListFilters")
-def list_filters(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    # The response member is "Filters" with a capital F (api.md §10.12).
-    return list_response(
-        view.list(m.FILTER, group_arn),
-        req,
-        operation_="ListFilters",
-        member="Filters",
-        resource_type=m.FILTER,
-        scope=group_arn,
-    )
 
 
 # --- MetricAttribution ----------------------------------------------------------------------------------
@@ -299,40 +259,3 @@ def delete_metric_attribution(req: Request, view: ResourceReader, ctx: m.Context
     record = get(view, req.req_arn("metricAttributionArn"), m.METRIC_ATTRIBUTION)
     require_deletable(record, "Metric attribution")
     return mark_deleting(record, ctx)
-
-
-@operation("DescribeMetricAttribution")
-def describe_metric_attribution(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("metricAttributionArn", loose=True), m.METRIC_ATTRIBUTION)))
-
-
-@operation("ListMetricAttributions")
-def list_metric_attributions(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.METRIC_ATTRIBUTION, group_arn),
-        req,
-        operation_="ListMetricAttributions",
-        member="metricAttributions",
-        resource_type=m.METRIC_ATTRIBUTION,
-        scope=group_arn,
-    )
-
-
-@operation("ListMetricAttributionMetrics")
-def list_metric_attribution_metrics(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    # Printed "Required: No" (api.md §10.11); without it there is no attribution to list (ADR 0002).
-    record: ResourceRecord = get(view, req.req_arn("metricAttributionArn", loose=True), m.METRIC_ATTRIBUTION)
-    metrics = [dict(mt) for mt in record.body.get("metrics") or []]
-    indexed = list(enumerate(metrics))
-    page, token = paginate(
-        indexed,
-        req,
-        operation="ListMetricAttributionMetrics",
-        scope=record.arn,
-        key=lambda pair: (float(-pair[0]), str(pair[1]["metricName"])),
-    )
-    response: dict[str, Any] = {"metrics": [mt for _, mt in page]}
-    if token is not None:
-        response["nextToken"] = token
-    return m.Outcome(response)

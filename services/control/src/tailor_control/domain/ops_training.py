@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tailor_control.domain import catalog, shapes
+from tailor_control.domain import catalog
 from tailor_control.domain import model as m
 from tailor_control.domain.common import (
-    describe,
     ensure_absent,
     get,
     limit,
-    list_response,
     live,
     mark_deleting,
     new_record,
@@ -299,29 +297,6 @@ def latest_active_version(view: ResourceReader, solution_arn: str) -> ResourceRe
     return next((v for v in newest_first(view.list(m.SOLUTION_VERSION, solution_arn)) if status(v) == m.ACTIVE), None)
 
 
-@operation("DescribeSolution")
-def describe_solution(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    record = get(view, req.req_arn("solutionArn"), m.SOLUTION)
-    response = describe(record)
-    latest = latest_version(view, record.arn)
-    if latest is not None:
-        response["solution"]["latestSolutionVersion"] = shapes.summary(m.SOLUTION_VERSION, latest.body)
-    return m.Outcome(response)
-
-
-@operation("ListSolutions")
-def list_solutions(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    group_arn = req.arn("datasetGroupArn")
-    return list_response(
-        view.list(m.SOLUTION, group_arn),
-        req,
-        operation_="ListSolutions",
-        member="solutions",
-        resource_type=m.SOLUTION,
-        scope=group_arn,
-    )
-
-
 # --- SolutionVersion ------------------------------------------------------------------------------------
 
 
@@ -398,26 +373,6 @@ def create_solution_version(req: Request, view: ResourceReader, ctx: m.Context) 
         view, solution, ctx, training_mode=str(mode), training_type="MANUAL", name=name, tags=tags
     )
     return m.Outcome({"solutionVersionArn": record.arn}, (m.Put(record),), (job,))
-
-
-@operation("DescribeSolutionVersion")
-def describe_solution_version(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    return m.Outcome(describe(get(view, req.req_arn("solutionVersionArn"), m.SOLUTION_VERSION)))
-
-
-@operation("ListSolutionVersions")
-def list_solution_versions(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
-    solution_arn = req.arn("solutionArn")
-    if solution_arn is not None:
-        get(view, solution_arn, m.SOLUTION)  # this List alone raises ResourceNotFoundException (api.md §10.20)
-    return list_response(
-        view.list(m.SOLUTION_VERSION, solution_arn),
-        req,
-        operation_="ListSolutionVersions",
-        member="solutionVersions",
-        resource_type=m.SOLUTION_VERSION,
-        scope=solution_arn,
-    )
 
 
 @operation("GetSolutionMetrics")
