@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from tailor_shared.arns import ARN_MAX_LENGTH, ARN_PATTERN
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException
 from tailor_shared.schemas import (
     ACTION_INTERACTIONS,
@@ -62,8 +63,6 @@ HPO_MANUAL: Final = "MANUAL"
 HPO_AUTOMATIC: Final = "AUTOMATIC"
 HPO_NONE: Final = "NONE"
 
-_ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
-_MAX_ARN_LENGTH: Final = 256
 # String-to-string maps (algorithmHyperParameters, featureTransformationParameters, itemExplorationConfig):
 # "Maximum number of 100 items", key <= 256, value <= 1000 (L34196, L30764).
 _MAX_MAP_ENTRIES: Final = 100
@@ -797,10 +796,10 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
 
 # --- Lookups (DescribeRecipe / ListRecipes / DescribeAlgorithm / DescribeFeatureTransformation) -----
 def _check_arn(arn: object, member: str) -> str:
-    if not isinstance(arn, str) or len(arn) > _MAX_ARN_LENGTH or not _ARN_PATTERN.fullmatch(arn):
+    if not isinstance(arn, str) or len(arn) > ARN_MAX_LENGTH or not ARN_PATTERN.fullmatch(arn):
         rule = (
-            f"Member must satisfy regular expression pattern: {_ARN_PATTERN.pattern} and have length less "
-            f"than or equal to {_MAX_ARN_LENGTH}"
+            f"Member must satisfy regular expression pattern: {ARN_PATTERN.pattern} and have length less "
+            f"than or equal to {ARN_MAX_LENGTH}"
         )
         raise InvalidInputException(constraint_message(arn, member, rule))
     return arn

@@ -24,10 +24,11 @@ NAME_MAX = 63
 S3_PATH_PATTERN = re.compile(r"(s3|http|https|file)://.+")
 S3_PATH_PATTERN_TEXT = "(s3|http|https)://.+"
 S3_PATH_MAX = 256
-ARN_PATTERN_TEXT = r"arn:([a-z\d-]+):personalize:.*:.*:.+"
-LOOSE_ARN_PATTERN_TEXT = r"arn:([a-z\d-]+):personalize:.*:.*"
-ROLE_PATTERN_TEXT = r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
-KMS_PATTERN_TEXT = r"arn:aws.*:kms:.*:[0-9]{12}:key/.*"
+# The ARN patterns as messages print them; the compiled patterns and lengths are tailor_shared.arns'.
+ARN_PATTERN_TEXT = arns.ARN_PATTERN.pattern
+LOOSE_ARN_PATTERN_TEXT = arns.LOOSE_ARN_PATTERN.pattern
+ROLE_PATTERN_TEXT = arns.ROLE_ARN_PATTERN.pattern
+KMS_PATTERN_TEXT = arns.KMS_ARN_PATTERN.pattern
 #: SMAP: "Map Entries: Maximum number of 100 items", key max 256, value max 1000.
 SMAP_MAX_ENTRIES = 100
 SMAP_KEY_MAX = 256

@@ -16,6 +16,7 @@ from tailor.events.v1 import events_pb2
 from tailor_ingest.domain.errors import constraint, member_path
 from tailor_ingest.domain.fields import MAX_EPOCH_SECONDS, DatasetPlan
 from tailor_shared import schemas
+from tailor_shared.arns import ARN_MAX_LENGTH, ARN_PATTERN
 from tailor_shared.validation import (
     MAX_EVENT_ATTRIBUTION_SOURCE_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
@@ -255,13 +256,14 @@ class EntityKind:
 ITEMS_KIND: Final = EntityKind(schemas.ITEMS, "items", "itemId", "ITEM_ID", MAX_ITEM_PROPERTIES_LENGTH)
 USERS_KIND: Final = EntityKind(schemas.USERS, "users", "userId", "USER_ID", MAX_USER_PROPERTIES_LENGTH)
 ACTIONS_KIND: Final = EntityKind(schemas.ACTIONS, "actions", "actionId", "ACTION_ID", MAX_ACTION_PROPERTIES_LENGTH)
-_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
 
 
 def check_put_entities(kind: EntityKind, dataset_arn: str, count: int) -> None:
-    _string(dataset_arn, "", "datasetArn", 256, required=True)
-    if not _ARN.fullmatch(dataset_arn):
-        raise constraint(dataset_arn, "datasetArn", f"Member must satisfy regular expression pattern: {_ARN.pattern}")
+    _string(dataset_arn, "", "datasetArn", ARN_MAX_LENGTH, required=True)
+    if not ARN_PATTERN.fullmatch(dataset_arn):
+        raise constraint(
+            dataset_arn, "datasetArn", f"Member must satisfy regular expression pattern: {ARN_PATTERN.pattern}"
+        )
     _count(count, kind.list_member)
 
 

@@ -87,31 +87,25 @@ def resolve_event_tracker(view: ResourceReader, tracking_id: str, prefix: str) -
         raise ResourceNotFoundException(f"Could not find an event tracker with trackingId {tracking_id}.")
     _require_active(tracker, "Event tracker")
     group_arn = str(tracker.body.get("datasetGroupArn") or tracker.parent_arn or "")
-    dataset = next(
-        (
-            d
-            for d in view.list("dataset")
-            if d.body.get("datasetGroupArn") == group_arn and d.body.get("datasetType") == schemas.INTERACTIONS
-        ),
-        None,
-    )
-    if dataset is None:
-        raise ResourceNotFoundException(f"Dataset group {group_arn} has no Item interactions dataset.")
-    _require_active(dataset, "Dataset")
-    return dataset_target(view, dataset, prefix)
+    missing = f"Dataset group {group_arn} has no Item interactions dataset."
+    return _active_dataset(view, "datasetGroupArn", group_arn, schemas.INTERACTIONS, missing, prefix)
 
 
 def resolve_action_tracker(view: ResourceReader, tracking_id: str, prefix: str) -> Target:
     """PutActionInteractions: the tracking ID is the Action interactions dataset's own (L14244)."""
+    missing = f"Could not find an Action interactions dataset with trackingId {tracking_id}."
+    return _active_dataset(view, "trackingId", tracking_id, schemas.ACTION_INTERACTIONS, missing, prefix)
+
+
+def _active_dataset(
+    view: ResourceReader, member: str, value: str, dataset_type: str, missing: str, prefix: str
+) -> Target:
+    """The target of the ``dataset_type`` dataset whose ``member`` is ``value``; it must be ACTIVE."""
     dataset = next(
-        (
-            d
-            for d in view.list("dataset")
-            if d.body.get("trackingId") == tracking_id and d.body.get("datasetType") == schemas.ACTION_INTERACTIONS
-        ),
+        (d for d in view.list("dataset") if d.body.get(member) == value and d.body.get("datasetType") == dataset_type),
         None,
     )
     if dataset is None:
-        raise ResourceNotFoundException(f"Could not find an Action interactions dataset with trackingId {tracking_id}.")
+        raise ResourceNotFoundException(missing)
     _require_active(dataset, "Dataset")
     return dataset_target(view, dataset, prefix)
