@@ -15,19 +15,29 @@ import ast
 import copy
 import fnmatch
 import hashlib
+import http.server
 import importlib
 import json
+import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
+import threading
 import tomllib
 from collections.abc import Iterator, Mapping
+from concurrent import futures
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import grpc
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import HealthServicer
 from kubernetes_validate.utils import SchemaNotFoundError  # type: ignore[import-untyped]
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
@@ -47,6 +57,8 @@ PLANNED_VARS: dict[str, frozenset[str]] = {"TAILOR_MODEL_STORE": frozenset({"tra
 K8S_VERSION = "1.30"
 KAFKA_IMAGE = "apache/kafka:4.1.2"
 REDIS_IMAGE = "redis:7"
+#: The one image template every service is built from (per-service differences are build arguments).
+DOCKERFILE = "services/Dockerfile"
 
 Doc = dict[str, Any]
 
@@ -158,6 +170,13 @@ def _service_ports(service: str, settings: CommonSettings) -> list[int]:
     return [settings.grpc_port] if service in HTTP_SERVICES else [settings.grpc_port, settings.metrics_port]
 
 
+def build_args(service: str) -> dict[str, str]:
+    """The build arguments docker-compose.yml passes the image template for ``service``."""
+    args = compose_services()[service]["build"].get("args", {})
+    assert isinstance(args, dict), f"{service}: build.args as a mapping"
+    return {str(k): str(v) for k, v in args.items()}
+
+
 def _healthcheck_text(svc: Doc) -> str:
     test = svc["healthcheck"]["test"]
     return " ".join(test) if isinstance(test, list) else str(test)
@@ -177,9 +196,12 @@ def test_compose_has_kafka_redis_and_every_service() -> None:
         svc = services[service]
         build = svc["build"]
         assert build["context"] == "."
-        assert build["dockerfile"] == f"services/{service}/Dockerfile"
+        assert build["dockerfile"] == DOCKERFILE, f"{service}: every image is built from the one template"
         assert (ROOT / build["dockerfile"]).is_file()
+        assert build_args(service)["SERVICE"] == service
         assert str(svc["image"]).startswith(f"tailor/{service}:")
+    leftovers = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("services/*/Dockerfile"))
+    assert not leftovers, f"one template ({DOCKERFILE}), no per-service Dockerfiles: {leftovers}"
 
 
 def test_compose_healthchecks_and_dependencies() -> None:
@@ -330,13 +352,84 @@ def test_dockerignore_keeps_the_context_small() -> None:
     for path in (".venv", ".tailor", "tests", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"):
         assert _ignored(path, patterns), f".dockerignore should exclude {path}"
     assert _ignored("shared/src/tailor_shared/__pycache__/config.cpython-311.pyc", patterns)
+    assert _ignored("tools/src/tailor_tools/cli.py", patterns), "developer tooling stays out of the images"
+    assert not _ignored("tools/pyproject.toml", patterns), "uv needs every workspace member's manifest"
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """``${NAME}`` / ``$NAME`` replaced as Docker (or the shell, for RUN and ``sh -c``) does; unset -> empty."""
+    return _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
+
+
+def render_dockerfile(path: Path, args: Mapping[str, str]) -> list[list[tuple[str, str]]]:
+    """The stages of ``path`` built with the build arguments ``args``: each stage's ARGs (given or default)
+    and ENVs substituted into the instructions that follow. Exec-form CMD and HEALTHCHECK stay as written
+    (Docker does not substitute them); ``sh -c`` commands are expanded by :func:`shell_command`."""
+    out: list[list[tuple[str, str]]] = []
+    for stage in stages(dockerfile_instructions(path)):
+        values: dict[str, str] = {}
+        rendered: list[tuple[str, str]] = []
+        for keyword, rest in stage:
+            if keyword in {"CMD", "HEALTHCHECK"}:
+                rendered.append((keyword, rest))
+                continue
+            rest = substitute(rest, values)
+            if keyword == "ARG":
+                name, has_default, default = rest.partition("=")
+                values[name] = args.get(name, default if has_default else "")
+            elif keyword == "ENV":
+                for pair in shlex.split(rest):
+                    key, _, value = pair.partition("=")
+                    values[key] = value
+            rendered.append((keyword, rest))
+        out.append(rendered)
+    return out
+
+
+def stage_env(stage: list[tuple[str, str]]) -> dict[str, str]:
+    """The environment a (rendered) stage leaves in its image."""
+    env: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword == "ENV":
+            env.update(pair.partition("=")[::2] for pair in shlex.split(rest))
+    return env
+
+
+def shell_command(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """The argv a CMD finally runs: ``/bin/sh -c "exec ..."`` expanded with the image's environment."""
+    if argv[:2] in (["/bin/sh", "-c"], ["sh", "-c"]):
+        argv = shlex.split(substitute(argv[2], env))
+        if argv[:1] == ["exec"]:
+            argv = argv[1:]
+    return argv
+
+
+def _probe(final: list[tuple[str, str]]) -> list[str]:
+    health = [rest for keyword, rest in final if keyword == "HEALTHCHECK"]
+    assert len(health) == 1
+    return _exec_form(health[0][health[0].index("CMD ") + 4 :])
+
+
+def _workspace_members() -> list[str]:
+    """Every uv workspace member (its directory, relative to the root)."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    found = {
+        str(p.relative_to(ROOT)) for pattern in globs for p in ROOT.glob(pattern) if (p / "pyproject.toml").is_file()
+    }
+    assert {"shared", "tools", *(f"services/{s}" for s in SERVICES)} <= found
+    return sorted(found)
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile(service: str) -> None:
-    path = ROOT / "services" / service / "Dockerfile"
-    instructions = dockerfile_instructions(path)
-    all_stages = stages(instructions)
+    path = ROOT / DOCKERFILE
+    args = build_args(service)
+    declared = {rest.partition("=")[0] for keyword, rest in dockerfile_instructions(path) if keyword == "ARG"}
+    assert set(args) <= declared, f"docker-compose.yml passes {sorted(set(args) - declared)}: not ARGs of {path}"
+    all_stages = render_dockerfile(path, args)
     assert len(all_stages) >= 2, "multi-stage: a uv builder and a slim run stage"
     for stage in all_stages:
         image = stage[0][1].split()[0]
@@ -345,23 +438,31 @@ def test_dockerfile(service: str) -> None:
 
     runs = [rest for keyword, rest in builder if keyword == "RUN"]
     assert any(re.search(r"pip install .*\buv\b", r) for r in runs), "uv is installed with pip in the builder"
-    syncs = [shlex.split(r) for r in runs if r.startswith("uv sync")]
+    syncs = [shlex.split(r.partition("&&")[0]) for r in runs if r.startswith("uv sync")]
     assert syncs, "the builder runs uv sync"
     for argv in syncs:
         assert {"--frozen", "--no-dev"} <= set(argv), argv
         assert argv[argv.index("--package") + 1] == f"tailor-{service}", argv
-    # Only this service's code (and shared) goes into the image; the others contribute their manifests.
+    # Only this service's code (and shared) goes into the image; the other members (tools/ included)
+    # contribute only their manifests, which uv needs to read the workspace.
     patterns = _dockerignore_patterns()
-    for keyword, rest in instructions:
+    copied: set[str] = set()
+    for keyword, rest in builder:
         if keyword != "COPY" or rest.startswith("--from"):
             continue
         *sources, _dest = (arg for arg in rest.split() if not arg.startswith("--"))
         for source in sources:
+            copied.add(source.rstrip("/"))
             assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
             assert not _ignored(source.rstrip("/"), patterns), f"COPY {source} is excluded by .dockerignore"
             match = re.match(r"services/([a-z]+)/?(.*)$", source)
             if match and match.group(1) != service:
                 assert match.group(2) == "pyproject.toml", f"COPY {source}: another service's code"
+            if source.startswith("tools"):
+                assert source == "tools/pyproject.toml", f"COPY {source}: developer tooling in a service image"
+    missing = [m for m in _workspace_members() if f"{m}/pyproject.toml" not in copied and m not in copied]
+    assert not missing, f"uv needs every member's pyproject.toml: {missing} not copied"
+    assert "tailor-tools" not in dependency_closure(f"tailor-{service}"), "the image would install tailor-tools"
     assert any(k == "COPY" and rest.startswith("--from=") and "/app/.venv" in rest for k, rest in final)
 
     users = [rest for keyword, rest in final if keyword == "USER"]
@@ -369,24 +470,75 @@ def test_dockerfile(service: str) -> None:
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, f"USER {users[-1]}: numeric and non-root (runAsNonRoot can verify it)"
 
+    env = stage_env(final)
     cmd = [rest for keyword, rest in final if keyword == "CMD"]
-    assert [_exec_form(c) for c in cmd][-1:] == [["python", "-m", f"tailor_{service}"]]
+    assert cmd, "the run stage sets CMD"
+    assert shell_command(_exec_form(cmd[-1]), env) == ["python", "-m", f"tailor_{service}"]
 
-    health = [rest for keyword, rest in final if keyword == "HEALTHCHECK"]
-    assert len(health) == 1
-    probe = _exec_form(health[0][health[0].index("CMD ") + 4 :])
+    probe = _probe(final)
     assert probe[:2] == ["python", "-c"]
     compile(probe[2], f"{service} HEALTHCHECK", "exec")
-    default_port = DEFAULT_PORTS[service][0]
-    assert f"TAILOR_{service.upper()}_PORT" in probe[2] and str(default_port) in probe[2]
-    assert ("/health" in probe[2]) if service in HTTP_SERVICES else ("grpc_health" in probe[2])
+    assert env.get("SERVICE") == service
+    assert env.get("SERVICE_HEALTH") == ("http" if service in HTTP_SERVICES else "grpc")
 
     exposed = {int(p) for keyword, rest in final if keyword == "EXPOSE" for p in rest.split()}
     settings, _ = load_settings(service, {})
     assert exposed == set(_service_ports(service, common(settings)))
 
-    env_keys = {m.group(1) for keyword, rest in final if keyword == "ENV" for m in re.finditer(r"(\w+)=", rest)}
-    check_env_read(service, {k: "0.0.0.0" for k in env_keys if k.startswith("TAILOR_")}, f"{path} ENV")
+    check_env_read(service, {k: "0.0.0.0" for k in env if k.startswith("TAILOR_")}, f"{path} ENV")
+
+    # The directory the service writes exists in the image, owned by its user (a named volume mounted
+    # there starts with that owner).
+    for key, value in compose_env(compose_services()[service]).items():
+        if value.startswith("/"):
+            assert args.get("DATA_DIR") == value, f"{service}: {key}={value} but DATA_DIR={args.get('DATA_DIR')}"
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_healthcheck_probes_the_service_port(service: str) -> None:
+    """The image's HEALTHCHECK, run against a server on the port the service reads (TAILOR_<SERVICE>_PORT):
+    healthy while the server answers, unhealthy once it is gone."""
+    final = render_dockerfile(ROOT / DOCKERFILE, build_args(service))[-1]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")}
+    env.update({**stage_env(final), "PATH": os.environ["PATH"], f"TAILOR_{service.upper()}_PORT": str(port)})
+    probe = [sys.executable, *_probe(final)[1:]]
+    if service in HTTP_SERVICES:
+        httpd = http.server.HTTPServer(("127.0.0.1", port), _Health)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert subprocess.run(probe, env=env, timeout=30).returncode == 0
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    else:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health = HealthServicer()
+        health.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        server.start()
+        try:
+            assert subprocess.run(probe, env=env, timeout=30).returncode == 0
+        finally:
+            server.stop(None).wait()
+    assert subprocess.run(probe, env=env, timeout=30, capture_output=True).returncode != 0
 
 
 def test_heavy_dependencies_stay_in_their_images() -> None:
