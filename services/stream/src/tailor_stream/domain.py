@@ -1,7 +1,8 @@
 """Pure core of the stream: a decoded dataset record becomes one state operation (no I/O).
 
 An operation says exactly what to write and carries every key part already escaped, so the Lua script
-(``lua.py``) and the in-memory reference model (``model.py``) apply the same thing. The rules:
+(``apply_batch.lua``, fed by ``lua.py``) and the in-memory reference model (``model.py``) apply the same
+thing. The rules:
 
 * Interactions and action interactions belong to a *subject*: the user, or the anonymous session when the
   row has no ``USER_ID`` (or one equal to the session id). A user event that carries a session id links
