@@ -27,21 +27,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import free_port, pct
 
 from tailor_shared.resource_view import ResourceView
+from tailor_shared.schemas import avro_record
 from tailor_tools.client import Client
 
-SCHEMA = json.dumps(
-    {
-        "type": "record",
-        "name": "Interactions",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "ITEM_ID", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"},
-        ],
-        "version": "1.0",
-    }
-)
+SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP"))
 
 
 def start_control(prefix: str, bootstrap: str, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:

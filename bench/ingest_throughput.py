@@ -43,37 +43,24 @@ from tailor_ingest.importer import Importer, ImportRequest
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
+from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic_spec
 from tailor_tools import seed
 from tailor_tools.client import health_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 RATINGS = ROOT.parent / "shared" / "datasets" / "ml-latest-small" / "ratings.csv"
-RATINGS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
-EVENTS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-    ],
-    "version": "1.0",
-}
+RATINGS_SCHEMA = avro_record(
+    "Interactions", "USER_ID", "ITEM_ID", {"name": "EVENT_VALUE", "type": ["null", "float"]}, "TIMESTAMP"
+)
+EVENTS_SCHEMA = avro_record(
+    "Interactions",
+    "USER_ID",
+    "ITEM_ID",
+    "TIMESTAMP",
+    "EVENT_TYPE",
+    {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
+)
 
 
 @dataclass

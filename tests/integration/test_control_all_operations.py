@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer
 from tailor.control.v1 import control_pb2
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
+from tailor_shared.schemas import avro_record
 from tailor_tools import localstack
 from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
@@ -31,27 +32,15 @@ S3_OUT = {"s3DataDestination": {"path": "s3://bucket/out/"}}
 BATCH_IO = {"jobInput": {"s3DataSource": {"path": "s3://bucket/in.json"}}, "jobOutput": S3_OUT}
 
 
-def _schema(name: str, fields: list[dict[str, Any]]) -> str:
-    return json.dumps({"type": "record", "name": name, "namespace": "com.amazonaws.personalize.schema",
-                       "fields": fields, "version": "1.0"})  # fmt: skip
-
-
-INTERACTIONS = _schema(
-    "Interactions",
-    [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-)
+INTERACTIONS = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"))
 ITEMS_FIELDS: list[dict[str, Any]] = [
     {"name": "ITEM_ID", "type": "string"},
     {"name": "GENRE", "type": ["null", "string"], "categorical": True},
     {"name": "PRICE", "type": ["null", "float"]},
 ]
-ITEMS = _schema("Items", ITEMS_FIELDS)
-ITEMS_V2 = _schema("Items", [*ITEMS_FIELDS, {"name": "BRAND", "type": ["null", "string"], "categorical": True}])
+ITEMS = json.dumps(avro_record("Items", *ITEMS_FIELDS))
+BRAND: dict[str, Any] = {"name": "BRAND", "type": ["null", "string"], "categorical": True}
+ITEMS_V2 = json.dumps(avro_record("Items", *ITEMS_FIELDS, BRAND))
 
 
 class RecordingClient:

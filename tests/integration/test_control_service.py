@@ -20,22 +20,13 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from tailor_shared.schemas import avro_record
 from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
+INTERACTIONS_SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP")
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tailor_shared.dataset_reader import DatasetSnapshot, count_records, import_
 from tailor_shared.grpc_server import start_server
 from tailor_shared.jobs import JobRecord
 from tailor_shared.records import RowContext, encode_row
+from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic, dataset_topic_spec
 from tailor_tools import localstack, seed
 
@@ -36,18 +37,8 @@ def async_stub(channel: grpc.aio.Channel) -> events_pb2_grpc.PersonalizeEventsAs
     return cast("events_pb2_grpc.PersonalizeEventsAsyncStub", events_pb2_grpc.PersonalizeEventsStub(channel))
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
-RATINGS_SCHEMA: dict[str, Any] = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
+EVENT_VALUE: dict[str, Any] = {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None}
+RATINGS_SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", EVENT_VALUE, "TIMESTAMP")
 SCHEMAS = {"Interactions": RATINGS_SCHEMA, "Items": seed.SCHEMAS["Items"], "Actions": seed.SCHEMAS["Actions"]}
 HEADER = ["USER_ID", "ITEM_ID", "EVENT_VALUE", "TIMESTAMP"]
 

@@ -14,24 +14,14 @@ import pytest
 
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import ResourceNotFoundException
+from tailor_shared.schemas import avro_record
 from tailor_tools.client import Client
 from tests.conftest import RunningService
 
 pytestmark = pytest.mark.integration
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
-SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
+SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
 
 
 def retry_until_visible(call: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -42,6 +42,7 @@ from tailor_shared.filters import (
     parse_filter_expression,
     parse_filter_value,
 )
+from tailor_shared.schemas import avro_record
 
 # --- hand-made data -----------------------------------------------------------------------------------
 
@@ -1183,30 +1184,19 @@ def test_unknown_candidate_metadata_is_treated_as_empty() -> None:
 
 # --- schema-aware checks at CreateFilter ---------------------------------------------------------------
 
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "GENRES", "type": ["null", "string"], "categorical": True},
-        {"name": "TITLE", "type": "string"},
-        {"name": "DESCRIPTION", "type": ["string", "null"], "textual": True},
-        {"name": "PRICE", "type": "float"},
-        {"name": "CREATION_TIMESTAMP", "type": "long"},
-        {"name": "AVAILABLE", "type": "boolean"},
-    ],
-    "version": "1.0",
-}
-USERS_SCHEMA = {
-    "type": "record",
-    "name": "Users",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "age", "type": "int"},
-        {"name": "MEMBERSHIP", "type": "string", "categorical": True},
-    ],
-}
+ITEMS_SCHEMA = avro_record(
+    "Items",
+    "ITEM_ID",
+    {"name": "GENRES", "type": ["null", "string"], "categorical": True},
+    {"name": "TITLE", "type": "string"},
+    {"name": "DESCRIPTION", "type": ["string", "null"], "textual": True},
+    {"name": "PRICE", "type": "float"},
+    {"name": "CREATION_TIMESTAMP", "type": "long"},
+    {"name": "AVAILABLE", "type": "boolean"},
+)
+USERS_SCHEMA = avro_record(
+    "Users", "USER_ID", {"name": "age", "type": "int"}, {"name": "MEMBERSHIP", "type": "string", "categorical": True}
+)
 
 
 def _field_types() -> dict[str, FieldType]:

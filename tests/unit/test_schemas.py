@@ -19,6 +19,7 @@ from tailor_shared.schemas import (
     USERS,
     VIDEO_ON_DEMAND,
     ParsedSchema,
+    avro_record,
     camel_case,
     check_event_type_budget,
     check_schema_for_dataset,
@@ -28,12 +29,6 @@ from tailor_shared.schemas import (
     validate_schema,
 )
 
-NS = "com.amazonaws.personalize.schema"
-
-
-def record(name: str, *fields: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "record", "name": name, "namespace": NS, "fields": list(fields), "version": "1.0"}
-
 
 def f(name: str, avro_type: Any, **attrs: Any) -> dict[str, Any]:
     return {"name": name, "type": avro_type, **attrs}
@@ -41,7 +36,7 @@ def f(name: str, avro_type: Any, **attrs: Any) -> dict[str, Any]:
 
 # --- The guide's schemas ---------------------------------------------------------------------------
 # Interactions schema example (custom), L4866-L4920.
-CUSTOM_INTERACTIONS = record(
+CUSTOM_INTERACTIONS = avro_record(
     "Interactions",
     f("USER_ID", "string"),
     f("ITEM_ID", "string"),
@@ -53,9 +48,11 @@ CUSTOM_INTERACTIONS = record(
     f("IMPRESSION", "string"),
 )
 # Minimal Item interactions schema, L2932-L2951 and L7698-L7716 (also the CloudFormation sample L18670).
-MINIMAL_INTERACTIONS = record("Interactions", f("USER_ID", "string"), f("ITEM_ID", "string"), f("TIMESTAMP", "long"))
+MINIMAL_INTERACTIONS = avro_record(
+    "Interactions", f("USER_ID", "string"), f("ITEM_ID", "string"), f("TIMESTAMP", "long")
+)
 # Interactions with a non-null EVENT_VALUE, L5240-L5265.
-INTERACTIONS_WITH_EVENT_VALUE = record(
+INTERACTIONS_WITH_EVENT_VALUE = avro_record(
     "Interactions",
     f("USER_ID", "string"),
     f("ITEM_ID", "string"),
@@ -64,9 +61,9 @@ INTERACTIONS_WITH_EVENT_VALUE = record(
     f("TIMESTAMP", "long"),
 )
 # Users schema example (custom), L4953-L4966 (its first lines are cut off in the seed).
-CUSTOM_USERS = record("Users", f("USER_ID", "string"), f("AGE", "int"), f("GENDER", "string", categorical=True))
+CUSTOM_USERS = avro_record("Users", f("USER_ID", "string"), f("AGE", "int"), f("GENDER", "string", categorical=True))
 # Items dataset schema example (custom), L4996-L5020.
-CUSTOM_ITEMS = record(
+CUSTOM_ITEMS = avro_record(
     "Items",
     f("ITEM_ID", "string"),
     f("GENRES", ["null", "string"], categorical=True),
@@ -74,7 +71,7 @@ CUSTOM_ITEMS = record(
     f("DESCRIPTION", ["null", "string"], textual=True),
 )
 # Actions dataset schema example (custom), L5056-L5085.
-CUSTOM_ACTIONS = record(
+CUSTOM_ACTIONS = avro_record(
     "Actions",
     f("ACTION_ID", "string"),
     f("VALUE", ["null", "long"]),
@@ -83,7 +80,7 @@ CUSTOM_ACTIONS = record(
     f("REPEAT_FREQUENCY", ["long", "null"]),
 )
 # Action interactions dataset schema example (custom), L5120-L5135 (record name cut off in the seed).
-CUSTOM_ACTION_INTERACTIONS = record(
+CUSTOM_ACTION_INTERACTIONS = avro_record(
     "Action_Interactions",
     f("USER_ID", "string"),
     f("ACTION_ID", "string"),
@@ -92,19 +89,19 @@ CUSTOM_ACTION_INTERACTIONS = record(
 )
 # Domain default schemas: VIDEO_ON_DEMAND Interactions (getting started, L2337-L2360), Users (L4468-L4485),
 # Items (L4529-L4560); ECOMMERCE Interactions (L4636-L4660), Users (L4688-L4705), Items (L4750-L4775).
-DOMAIN_INTERACTIONS = record(
+DOMAIN_INTERACTIONS = avro_record(
     "Interactions", f("USER_ID", "string"), f("ITEM_ID", "string"), f("EVENT_TYPE", "string"), f("TIMESTAMP", "long")
 )
-VOD_USERS = record("Users", f("USER_ID", "string"), f("SUBSCRIPTION_MODEL", "string", categorical=True))
-VOD_ITEMS = record(
+VOD_USERS = avro_record("Users", f("USER_ID", "string"), f("SUBSCRIPTION_MODEL", "string", categorical=True))
+VOD_ITEMS = avro_record(
     "Items", f("ITEM_ID", "string"), f("GENRES", ["string"], categorical=True), f("CREATION_TIMESTAMP", "long")
 )
-ECOMM_USERS = record("Users", f("USER_ID", "string"), f("MEMBERSHIP_STATUS", "string", categorical=True))
-ECOMM_ITEMS = record(
+ECOMM_USERS = avro_record("Users", f("USER_ID", "string"), f("MEMBERSHIP_STATUS", "string", categorical=True))
+ECOMM_ITEMS = avro_record(
     "Items", f("ITEM_ID", "string"), f("PRICE", "float"), f("CATEGORY_L1", ["string"], categorical=True)
 )
 # A VOD Items schema using every reserved keyword of L4500-L4507.
-VOD_ITEMS_FULL = record(
+VOD_ITEMS_FULL = avro_record(
     "Items",
     f("ITEM_ID", "string"),
     f("GENRES", "string", categorical=True),
@@ -164,6 +161,17 @@ def test_guide_domain_schemas_are_valid_for_their_domain(
     assert parsed.dataset_type == dataset_type
 
 
+def test_avro_record_writes_plain_columns_as_the_guide_does() -> None:
+    written = avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP")
+    assert written == MINIMAL_INTERACTIONS  # the guide's minimal schema, L2932-L2951
+    parsed = parse_schema(json.dumps(written))
+    assert (parsed.dataset_type, parsed.namespace) == (INTERACTIONS, "com.amazonaws.personalize.schema")
+    custom = avro_record("Actions", "ACTION_ID", f("VALUE", ["null", "long"]))
+    assert custom["fields"] == [f("ACTION_ID", "string"), f("VALUE", ["null", "long"])]
+    with pytest.raises(KeyError):
+        avro_record("Items", "PRICE")  # only the plain columns go by name
+
+
 def test_custom_interactions_roles_and_limits() -> None:
     parsed = validate_schema(js(CUSTOM_INTERACTIONS), INTERACTIONS)
     roles = {x.name: x.role for x in parsed.fields}
@@ -213,7 +221,7 @@ def test_camel_case_matches_put_examples() -> None:
 
 
 def test_used_in_training_flags() -> None:
-    schema = record(
+    schema = avro_record(
         "Users",
         f("USER_ID", "string"),
         f("AGE", "int"),
@@ -241,7 +249,7 @@ def test_dataset_type_is_case_insensitive() -> None:
 
 def test_expiration_timestamp_is_accepted_in_both_spellings() -> None:
     for name in ("ACTION_EXPIRATION_TIMESTAMP", "EXPIRATION_TIMESTAMP"):
-        schema = record(
+        schema = avro_record(
             "Actions", f("ACTION_ID", "string"), f("TIER", "int"), f("VALUE", "long"), f(name, ["null", "long"])
         )
         parsed = validate_schema(js(schema), ACTIONS)
@@ -250,7 +258,7 @@ def test_expiration_timestamp_is_accepted_in_both_spellings() -> None:
 
 
 def test_avro_default_matching_first_type_is_accepted() -> None:
-    schema = record(
+    schema = avro_record(
         "Users", f("USER_ID", "string"), f("AGE", ["null", "int"], default=None), f("SCORE", "double", default=1)
     )
     parsed = validate_schema(js(schema), USERS)
@@ -285,9 +293,9 @@ def many(prefix: str, count: int) -> list[dict[str, Any]]:
     return [f(f"{prefix}{i}", "int") for i in range(count)]
 
 
-USERS_BASE = record("Users", f("USER_ID", "string"), f("AGE", "int"))
-ITEMS_BASE = record("Items", f("ITEM_ID", "string"), f("PRICE", "float"))
-ACTIONS_BASE = record("Actions", f("ACTION_ID", "string"), f("LEVEL", "string", categorical=True))
+USERS_BASE = avro_record("Users", f("USER_ID", "string"), f("AGE", "int"))
+ITEMS_BASE = avro_record("Items", f("ITEM_ID", "string"), f("PRICE", "float"))
+ACTIONS_BASE = avro_record("Actions", f("ACTION_ID", "string"), f("LEVEL", "string", categorical=True))
 
 BAD_SCHEMAS: list[tuple[str, Any, str | None, str | None, str]] = [
     # (id, schema (dict or raw string), dataset type, domain, expected message fragment)
@@ -475,12 +483,18 @@ BAD_SCHEMAS: list[tuple[str, Any, str | None, str | None, str]] = [
     ("users-boolean-only", replaced(USERS_BASE, "AGE", type="boolean"), None, None, "at least one metadata field"),
     (
         "items-only-creation-timestamp",
-        record("Items", f("ITEM_ID", "string"), f("CREATION_TIMESTAMP", "long")),
+        avro_record("Items", f("ITEM_ID", "string"), f("CREATION_TIMESTAMP", "long")),
         None,
         None,
         "at least one metadata field (a categorical or textual string",
     ),
-    ("actions-no-metadata", record("Actions", f("ACTION_ID", "string"), f("VALUE", "long")), None, None, "metadata"),
+    (
+        "actions-no-metadata",
+        avro_record("Actions", f("ACTION_ID", "string"), f("VALUE", "long")),
+        None,
+        None,
+        "metadata",
+    ),
     ("users-26-metadata", with_fields(USERS_BASE, *many("M", 25)), None, None, "at most 25 metadata fields; found 26"),
     ("items-101-metadata", with_fields(ITEMS_BASE, *many("M", 100)), None, None, "at most 100 metadata fields"),
     ("actions-11-metadata", with_fields(ACTIONS_BASE, *many("M", 10)), None, None, "at most 10 metadata fields"),

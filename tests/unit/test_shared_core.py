@@ -21,6 +21,7 @@ from tailor_shared.errors import (
 from tailor_shared.kafka import OutgoingRecord, Producer
 from tailor_shared.logs import JsonFormatter
 from tailor_shared.metrics import metric_name
+from tailor_shared.schemas import avro_record
 
 
 def test_settings_from_env_parses_types_and_defaults() -> None:
@@ -68,18 +69,13 @@ def test_errors_carry_personalize_names_and_grpc_codes() -> None:
     assert ERRORS_BY_CODE["ResourceInUseException"].grpc_status == grpc.StatusCode.FAILED_PRECONDITION
 
 
-SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-    ],
-    "version": "1.0",
-}
+SCHEMA = avro_record(
+    "Interactions",
+    "USER_ID",
+    "ITEM_ID",
+    "TIMESTAMP",
+    {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
+)
 
 
 def test_avro_round_trip_and_fingerprint() -> None:

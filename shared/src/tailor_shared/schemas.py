@@ -694,3 +694,25 @@ def check_event_type_budget(parsed: ParsedSchema, distinct_event_types: int) -> 
             f"{distinct_event_types} distinct event types; together they can be at most "
             f"{MAX_INTERACTIONS_COLUMNS_AND_EVENT_TYPES}."
         )
+
+
+# --- Writing schemas ---------------------------------------------------------------------------------
+# The namespace and version the guide's schema examples use (L4866-L4920, L7698-L7716).
+AVRO_NAMESPACE: Final = "com.amazonaws.personalize.schema"
+# Columns written the same way in every schema: the ids and EVENT_TYPE are strings, TIMESTAMP is a long.
+_PLAIN_COLUMNS: Final[dict[str, str]] = {
+    "USER_ID": "string",
+    "ITEM_ID": "string",
+    "ACTION_ID": "string",
+    "EVENT_TYPE": "string",
+    "TIMESTAMP": "long",
+}
+
+
+def avro_record(name: str, *fields: str | dict[str, Any]) -> dict[str, Any]:
+    """A dataset schema as the guide writes one: an Avro record named for its dataset type (L7695) in the
+    guide's namespace, version 1.0, with ``fields`` in order. A field is its Avro definition, or just the
+    name of a plain column (USER_ID, ITEM_ID, ACTION_ID, EVENT_TYPE, TIMESTAMP). ``json.dumps`` the result
+    for CreateSchema; ``parse_schema`` is what checks it."""
+    written = [{"name": f, "type": _PLAIN_COLUMNS[f]} if isinstance(f, str) else dict(f) for f in fields]
+    return {"type": "record", "name": name, "namespace": AVRO_NAMESPACE, "fields": written, "version": "1.0"}

@@ -10,33 +10,20 @@ import json
 
 import pytest
 
+from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
 
 _UP = "arn:aws:personalize:::recipe/aws-user-personalization"
 _ECOMM_FOR_YOU = "arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you"
 
 
-def _avro(name: str, fields: list[dict[str, object]]) -> str:
-    return json.dumps(
-        {"type": "record", "name": name, "namespace": "com.amazonaws.personalize.schema", "fields": fields}
-    )
-
-
-_INTERACTIONS_SCHEMA = _avro(
-    "Interactions",
-    [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-    ],
-)
+_INTERACTIONS_SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"))
 _ITEMS_FIELDS: list[dict[str, object]] = [
     {"name": "ITEM_ID", "type": "string"},
     {"name": "GENRE", "type": ["null", "string"], "categorical": True},
     {"name": "PRICE", "type": ["null", "float"]},
 ]
-_ITEMS_SCHEMA = _avro("Items", _ITEMS_FIELDS)
+_ITEMS_SCHEMA = json.dumps(avro_record("Items", *_ITEMS_FIELDS))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from tailor_shared.errors import (
     ResourceNotFoundException,
     TooManyTagsException,
 )
+from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
@@ -23,7 +24,7 @@ ACCOUNT_PREFIX = "arn:aws:personalize:us-west-2:123456789012:"
 
 
 def schema(name: str, fields: list[dict[str, object]]) -> str:
-    return json.dumps({"type": "record", "name": name, "namespace": "n", "fields": fields})
+    return json.dumps(avro_record(name, *fields))
 
 
 ITEMS_FIELDS: list[dict[str, object]] = [

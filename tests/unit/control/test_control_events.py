@@ -14,6 +14,7 @@ from tailor_shared.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
@@ -109,7 +110,7 @@ def test_distinct_filter_fields_per_filter_and_group(plane: InMemoryControlPlane
     fields: list[dict[str, object]] = [{"name": "ITEM_ID", "type": "string"}]
     fields += [{"name": f"C{i}", "type": ["null", "string"], "categorical": True} for i in range(12)]
 
-    schema = json.dumps({"type": "record", "name": "Items", "namespace": "n", "fields": fields})
+    schema = json.dumps(avro_record("Items", *fields))
     schema_arn = plane.call("CreateSchema", {"name": "wide", "schema": schema})["schemaArn"]
     plane.call(
         "CreateDataset", {"name": "i", "datasetGroupArn": group, "datasetType": "Items", "schemaArn": schema_arn}
@@ -217,18 +218,7 @@ def test_metric_attribution_rules(plane: InMemoryControlPlane, group: str, items
 
 
 def test_metric_attribution_needs_event_type_column(plane: InMemoryControlPlane, group: str) -> None:
-    schema = json.dumps(
-        {
-            "type": "record",
-            "name": "Interactions",
-            "namespace": "n",
-            "fields": [
-                {"name": "USER_ID", "type": "string"},
-                {"name": "ITEM_ID", "type": "string"},
-                {"name": "TIMESTAMP", "type": "long"},
-            ],
-        }
-    )
+    schema = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP"))
     schema_arn = plane.call("CreateSchema", {"name": "plain", "schema": schema})["schemaArn"]
     plane.call(
         "CreateDataset", {"name": "i", "datasetGroupArn": group, "datasetType": "Interactions", "schemaArn": schema_arn}

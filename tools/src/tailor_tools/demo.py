@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from tailor_shared.config import DEFAULT_PORTS
 from tailor_shared.jobs import StatusUpdate, job_status_topic
+from tailor_shared.schemas import avro_record
 from tailor_tools import synthetic
 from tailor_tools.client import Client
 
@@ -108,13 +109,7 @@ def movielens_data(folder: Path, workdir: Path) -> DemoData:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"])
         w.writerows(rows)
-    items_schema = {
-        "type": "record",
-        "name": "Items",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [{"name": "ITEM_ID", "type": "string"}, {"name": "GENRES", "type": "string", "categorical": True}],
-        "version": "1.0",
-    }
+    items_schema = avro_record("Items", "ITEM_ID", {"name": "GENRES", "type": "string", "categorical": True})
     users = sorted({r[0] for r in rows}, key=lambda u: (len(u), u))
     return DemoData(
         items_csv,

@@ -22,76 +22,52 @@ from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, job_to
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
+from tailor_shared.schemas import avro_record
 
 #: Small schemas per dataset type (the guide's examples, L4798-L5120).
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Interactions": {
-        "type": "record",
-        "name": "Interactions",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "ITEM_ID", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"},
-            {"name": "EVENT_TYPE", "type": "string"},
-            {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-            {"name": "IMPRESSION", "type": ["null", "string"], "default": None},
-            {"name": "RECOMMENDATION_ID", "type": ["null", "string"], "default": None},
-            {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"], "default": None},
-            {"name": "DEVICE", "type": ["null", "string"], "categorical": True, "default": None},
-            {"name": "NUM_RATINGS", "type": ["null", "int"], "default": None},
-        ],
-        "version": "1.0",
-    },
-    "Items": {
-        "type": "record",
-        "name": "Items",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "ITEM_ID", "type": "string"},
-            {"name": "GENRES", "type": ["null", "string"], "categorical": True},
-            {"name": "PRICE", "type": ["null", "float"]},
-            {"name": "CREATION_TIMESTAMP", "type": "long"},
-            {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True},
-        ],
-        "version": "1.0",
-    },
-    "Users": {
-        "type": "record",
-        "name": "Users",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "AGE", "type": ["null", "int"]},
-            {"name": "MEMBERSHIP_TYPE", "type": ["null", "string"], "categorical": True},
-        ],
-        "version": "1.0",
-    },
-    "Actions": {
-        "type": "record",
-        "name": "Actions",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "ACTION_ID", "type": "string"},
-            {"name": "VALUE", "type": ["null", "long"]},
-            {"name": "MEMBERSHIP_LEVEL", "type": ["null", "string"], "categorical": True},
-            {"name": "REPEAT_FREQUENCY", "type": ["long", "null"]},
-        ],
-        "version": "1.0",
-    },
-    "Action_Interactions": {
-        "type": "record",
-        "name": "Action_Interactions",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "ACTION_ID", "type": "string"},
-            {"name": "EVENT_TYPE", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"},
-            {"name": "IMPRESSION", "type": ["null", "string"], "default": None},
-        ],
-        "version": "1.0",
-    },
+    "Interactions": avro_record(
+        "Interactions",
+        "USER_ID",
+        "ITEM_ID",
+        "TIMESTAMP",
+        "EVENT_TYPE",
+        {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
+        {"name": "IMPRESSION", "type": ["null", "string"], "default": None},
+        {"name": "RECOMMENDATION_ID", "type": ["null", "string"], "default": None},
+        {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"], "default": None},
+        {"name": "DEVICE", "type": ["null", "string"], "categorical": True, "default": None},
+        {"name": "NUM_RATINGS", "type": ["null", "int"], "default": None},
+    ),
+    "Items": avro_record(
+        "Items",
+        "ITEM_ID",
+        {"name": "GENRES", "type": ["null", "string"], "categorical": True},
+        {"name": "PRICE", "type": ["null", "float"]},
+        {"name": "CREATION_TIMESTAMP", "type": "long"},
+        {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True},
+    ),
+    "Users": avro_record(
+        "Users",
+        "USER_ID",
+        {"name": "AGE", "type": ["null", "int"]},
+        {"name": "MEMBERSHIP_TYPE", "type": ["null", "string"], "categorical": True},
+    ),
+    "Actions": avro_record(
+        "Actions",
+        "ACTION_ID",
+        {"name": "VALUE", "type": ["null", "long"]},
+        {"name": "MEMBERSHIP_LEVEL", "type": ["null", "string"], "categorical": True},
+        {"name": "REPEAT_FREQUENCY", "type": ["long", "null"]},
+    ),
+    "Action_Interactions": avro_record(
+        "Action_Interactions",
+        "USER_ID",
+        "ACTION_ID",
+        "EVENT_TYPE",
+        "TIMESTAMP",
+        {"name": "IMPRESSION", "type": ["null", "string"], "default": None},
+    ),
 }
 
 

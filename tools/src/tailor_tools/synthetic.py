@@ -15,43 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tailor_shared.schemas import avro_record
+
 CATEGORIES = ("books", "music", "movies", "games", "outdoor", "kitchen", "toys", "fashion", "garden", "tech")
 EVENT_TYPES = ("view", "click", "purchase")
 
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "CATEGORY", "type": "string", "categorical": True},
-        {"name": "PRICE", "type": "float"},
-        {"name": "CREATION_TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
-USERS_SCHEMA = {
-    "type": "record",
-    "name": "Users",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "SEGMENT", "type": "string", "categorical": True},
-    ],
-    "version": "1.0",
-}
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
+ITEMS_SCHEMA = avro_record(
+    "Items",
+    "ITEM_ID",
+    {"name": "CATEGORY", "type": "string", "categorical": True},
+    {"name": "PRICE", "type": "float"},
+    {"name": "CREATION_TIMESTAMP", "type": "long"},
+)
+USERS_SCHEMA = avro_record("Users", "USER_ID", {"name": "SEGMENT", "type": "string", "categorical": True})
+INTERACTIONS_SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
 
 
 @dataclass(frozen=True)

@@ -25,63 +25,41 @@ from tailor_shared.kafka import OutgoingRecord, ensure_topics
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
+from tailor_shared.schemas import avro_record
 from tailor_shared.topics import DATASET_KINDS, SOURCE_PUT, dataset_topic, dataset_topic_spec
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
-_NS = "com.amazonaws.personalize.schema"
-
-
-def _schema(name: str, fields: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "record", "name": name, "namespace": _NS, "fields": fields, "version": "1.0"}
-
-
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Interactions": _schema(
+    "Interactions": avro_record(
         "Interactions",
-        [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "ITEM_ID", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"},
-            {"name": "EVENT_TYPE", "type": "string"},
-            {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-        ],
+        "USER_ID",
+        "ITEM_ID",
+        "TIMESTAMP",
+        "EVENT_TYPE",
+        {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
     ),
-    "Items": _schema(
+    "Items": avro_record(
         "Items",
-        [
-            {"name": "ITEM_ID", "type": "string"},
-            {"name": "GENRES", "type": ["null", "string"], "categorical": True, "default": None},
-            {"name": "BRAND", "type": ["null", "string"], "default": None},
-            {"name": "PRICE", "type": ["null", "float"], "default": None},
-            {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True, "default": None},
-            {"name": "CREATION_TIMESTAMP", "type": ["null", "long"], "default": None},
-        ],
+        "ITEM_ID",
+        {"name": "GENRES", "type": ["null", "string"], "categorical": True, "default": None},
+        {"name": "BRAND", "type": ["null", "string"], "default": None},
+        {"name": "PRICE", "type": ["null", "float"], "default": None},
+        {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True, "default": None},
+        {"name": "CREATION_TIMESTAMP", "type": ["null", "long"], "default": None},
     ),
-    "Users": _schema(
+    "Users": avro_record(
         "Users",
-        [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "MEMBERSHIP", "type": ["null", "string"], "categorical": True, "default": None},
-            {"name": "AGE", "type": ["null", "int"], "default": None},
-        ],
+        "USER_ID",
+        {"name": "MEMBERSHIP", "type": ["null", "string"], "categorical": True, "default": None},
+        {"name": "AGE", "type": ["null", "int"], "default": None},
     ),
-    "Actions": _schema(
+    "Actions": avro_record(
         "Actions",
-        [
-            {"name": "ACTION_ID", "type": "string"},
-            {"name": "CATEGORY", "type": ["null", "string"], "categorical": True, "default": None},
-            {"name": "ACTION_EXPIRATION_TIMESTAMP", "type": ["null", "long"], "default": None},
-        ],
+        "ACTION_ID",
+        {"name": "CATEGORY", "type": ["null", "string"], "categorical": True, "default": None},
+        {"name": "ACTION_EXPIRATION_TIMESTAMP", "type": ["null", "long"], "default": None},
     ),
-    "Action_Interactions": _schema(
-        "Action_Interactions",
-        [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "ACTION_ID", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"},
-            {"name": "EVENT_TYPE", "type": "string"},
-        ],
-    ),
+    "Action_Interactions": avro_record("Action_Interactions", "USER_ID", "ACTION_ID", "TIMESTAMP", "EVENT_TYPE"),
 }
 
 
