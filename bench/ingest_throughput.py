@@ -45,7 +45,7 @@ from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic_spec
-from tailor_tools import seed
+from tailor_tools import seed, workload
 from tailor_tools.client import health_serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,14 +53,7 @@ RATINGS = ROOT.parent / "shared" / "datasets" / "ml-latest-small" / "ratings.csv
 RATINGS_SCHEMA = avro_record(
     "Interactions", "USER_ID", "ITEM_ID", {"name": "EVENT_VALUE", "type": ["null", "float"]}, "TIMESTAMP"
 )
-EVENTS_SCHEMA = avro_record(
-    "Interactions",
-    "USER_ID",
-    "ITEM_ID",
-    "TIMESTAMP",
-    "EVENT_TYPE",
-    {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None},
-)
+EVENTS_SCHEMA = workload.SCHEMAS["Interactions"]  # events with a type and a value, as the stream workload's
 
 
 @dataclass

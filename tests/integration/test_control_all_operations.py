@@ -23,6 +23,7 @@ from tailor_shared.schemas import avro_record
 from tailor_tools import localstack
 from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
+from tests.support.schemas import INTERACTIONS, ITEMS, ITEMS_FIELDS
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +33,6 @@ S3_OUT = {"s3DataDestination": {"path": "s3://bucket/out/"}}
 BATCH_IO = {"jobInput": {"s3DataSource": {"path": "s3://bucket/in.json"}}, "jobOutput": S3_OUT}
 
 
-INTERACTIONS = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"))
-ITEMS_FIELDS: list[dict[str, Any]] = [
-    {"name": "ITEM_ID", "type": "string"},
-    {"name": "GENRE", "type": ["null", "string"], "categorical": True},
-    {"name": "PRICE", "type": ["null", "float"]},
-]
-ITEMS = json.dumps(avro_record("Items", *ITEMS_FIELDS))
 BRAND: dict[str, Any] = {"name": "BRAND", "type": ["null", "string"], "categorical": True}
 ITEMS_V2 = json.dumps(avro_record("Items", *ITEMS_FIELDS, BRAND))
 

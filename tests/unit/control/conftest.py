@@ -6,24 +6,13 @@ itself exercises the happy paths.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
+from tests.support.schemas import INTERACTIONS, ITEMS
 
 _UP = "arn:aws:personalize:::recipe/aws-user-personalization"
 _ECOMM_FOR_YOU = "arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you"
-
-
-_INTERACTIONS_SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"))
-_ITEMS_FIELDS: list[dict[str, object]] = [
-    {"name": "ITEM_ID", "type": "string"},
-    {"name": "GENRE", "type": ["null", "string"], "categorical": True},
-    {"name": "PRICE", "type": ["null", "float"]},
-]
-_ITEMS_SCHEMA = json.dumps(avro_record("Items", *_ITEMS_FIELDS))
 
 
 @pytest.fixture
@@ -80,12 +69,12 @@ def group(plane: InMemoryControlPlane) -> str:
 
 @pytest.fixture
 def interactions(plane: InMemoryControlPlane, group: str) -> str:
-    return _make_dataset(plane, group, "Interactions", _INTERACTIONS_SCHEMA, "interactions")
+    return _make_dataset(plane, group, "Interactions", INTERACTIONS, "interactions")
 
 
 @pytest.fixture
 def items(plane: InMemoryControlPlane, group: str, interactions: str) -> str:
-    return _make_dataset(plane, group, "Items", _ITEMS_SCHEMA, "items")
+    return _make_dataset(plane, group, "Items", ITEMS, "items")
 
 
 @pytest.fixture
@@ -108,7 +97,7 @@ def campaign(plane: InMemoryControlPlane, version: str) -> str:
 @pytest.fixture
 def domain_group(plane: InMemoryControlPlane) -> str:
     arn = _make_group(plane, "shop", "ECOMMERCE")
-    _make_dataset(plane, arn, "Interactions", _INTERACTIONS_SCHEMA, "shop-interactions", domain="ECOMMERCE")
+    _make_dataset(plane, arn, "Interactions", INTERACTIONS, "shop-interactions", domain="ECOMMERCE")
     return arn
 
 

@@ -17,6 +17,7 @@ from tailor_shared.errors import (
 )
 from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
+from tests.support.schemas import ITEMS_FIELDS
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 KMS = "arn:aws:kms:us-west-2:123456789012:key/1234"
@@ -27,11 +28,6 @@ def schema(name: str, fields: list[dict[str, object]]) -> str:
     return json.dumps(avro_record(name, *fields))
 
 
-ITEMS_FIELDS: list[dict[str, object]] = [
-    {"name": "ITEM_ID", "type": "string"},
-    {"name": "GENRE", "type": ["null", "string"], "categorical": True},
-    {"name": "PRICE", "type": ["null", "float"]},
-]
 USERS = schema("Users", [{"name": "USER_ID", "type": "string"}, {"name": "AGE", "type": ["null", "int"]}])
 
 

@@ -12,20 +12,11 @@ from google.protobuf import json_format
 from tailor.control.v1 import control_pb2
 from tailor_control.domain import OPERATIONS
 from tailor_control.domain.shapes import to_proto_json
-from tailor_shared.schemas import avro_record
 from tests.support.control_plane import InMemoryControlPlane
+from tests.support.schemas import INTERACTIONS, ITEMS
 
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
 RECIPE = "arn:aws:personalize:::recipe/"
-INTERACTIONS = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"))
-ITEMS = json.dumps(
-    avro_record(
-        "Items",
-        "ITEM_ID",
-        {"name": "GENRE", "type": ["null", "string"], "categorical": True},
-        {"name": "PRICE", "type": ["null", "float"]},
-    )
-)
 
 
 class ProtoPlane:
