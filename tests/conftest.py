@@ -6,6 +6,7 @@ if it cannot, the tests that need it fail with the reason — they never skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,20 +20,82 @@ from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_tools import localstack
 from tailor_tools.client import health_serving
 
+#: Every topic prefix a test uses starts with this, so what a run leaves behind can be found.
+TEST_PREFIX = "test-"
+
+
+def leftovers(cfg: localstack.StackConfig) -> tuple[set[str], set[str]]:
+    """The test topics and test Redis keys on the stack now."""
+    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+    topics = {t for t in admin.list_topics(timeout=30).topics if t.startswith(TEST_PREFIX)}
+    client = redis.Redis.from_url(cfg.redis_url)
+    try:
+        keys = {k.decode() for k in client.scan_iter(match="test[-:]*", count=1000)}
+    finally:
+        client.close()
+    return topics, keys
+
+
+def purge_prefix(cfg: localstack.StackConfig, prefix: str, timeout: float = 60) -> None:
+    """Delete what a test made under ``prefix``: its topics (``prefix.*``, Faust's ``prefix-*``), consumer
+    groups and Redis keys (``prefix:*``). Call it after the test's services have stopped; it waits until the
+    broker no longer lists the topics, so a later test or the end-of-session check never sees them."""
+    assert prefix.startswith(TEST_PREFIX) and len(prefix) > len(TEST_PREFIX), prefix
+    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+
+    def mine(name: str) -> bool:
+        return name.startswith((f"{prefix}.", f"{prefix}-")) or name == prefix
+
+    groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result().valid if mine(g.group_id)]
+    if groups:
+        for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
+            with contextlib.suppress(KafkaException):  # a group whose member is still leaving goes with its topics
+                future.result()
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = [t for t in admin.list_topics(timeout=30).topics if mine(t)]
+        if not topics:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topics of {prefix} still listed after {timeout}s: {sorted(topics)}")
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):  # already being deleted
+                future.result()
+        time.sleep(0.2)
+    client = redis.Redis.from_url(cfg.redis_url)
+    try:
+        batch = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        while batch:
+            client.unlink(*batch[:1000])
+            batch = batch[1000:] or list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    finally:
+        client.close()
+
 
 @pytest.fixture(scope="session")
-def stack() -> localstack.StackConfig:
+def stack() -> Iterator[localstack.StackConfig]:
+    """The real stack. At the end of the session, nothing this run made may be left on it: a test that
+    leaves topics or keys behind fails the run here."""
     cfg = localstack.StackConfig.from_env()
     try:
         localstack.up(cfg)
     except localstack.StackError as err:
         pytest.fail(f"the local stack (Kafka + Redis) could not start: {err}", pytrace=False)
-    return cfg
+    before_topics, before_keys = leftovers(cfg)
+    yield cfg
+    after_topics, after_keys = leftovers(cfg)
+    new_topics, new_keys = sorted(after_topics - before_topics), sorted(after_keys - before_keys)
+    assert not new_topics and not new_keys, (
+        f"the tests left {len(new_topics)} topics and {len(new_keys)} Redis keys behind: "
+        f"{new_topics[:20]} {new_keys[:20]}"
+    )
 
 
 @pytest.fixture
@@ -42,8 +105,12 @@ def unique() -> str:
 
 
 @pytest.fixture
-def topic_prefix(unique: str) -> str:
-    return f"test-{unique}"
+def topic_prefix(stack: localstack.StackConfig, unique: str) -> Iterator[str]:
+    """This test's topic and Redis-key prefix; what the test made under it is deleted afterwards (fixtures that
+    start services under it depend on this one, so they stop first)."""
+    prefix = f"{TEST_PREFIX}{unique}"
+    yield prefix
+    purge_prefix(stack, prefix)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from tailor_tools import demo, localstack
 from tests.conftest import RunningService
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 def test_demo_flow_end_to_end(

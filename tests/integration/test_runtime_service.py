@@ -38,7 +38,7 @@ from tailor_shared.redis_keys import Keys
 from tailor_shared.topics import impressions_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
-from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, wait_grpc_serving
+from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, purge_prefix, wait_grpc_serving
 
 pytestmark = pytest.mark.integration
 
@@ -270,15 +270,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             client.close()
         for svc in services.values():
             svc.stop()
-        _delete_keys(stack.redis_url, f"{prefix}:*")
-
-
-def _delete_keys(url: str, pattern: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=pattern, count=5000))
-    for start in range(0, len(keys), 1000):
-        client.delete(*keys[start : start + 1000])
-    client.close()
+        purge_prefix(stack, prefix)
 
 
 def put_events(world: World, user: str, events: list[tuple[str, str]]) -> None:

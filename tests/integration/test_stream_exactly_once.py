@@ -54,10 +54,10 @@ def _env(stack: localstack.StackConfig, prefix: str, tmp_path: Path, port: int) 
 
 
 def _spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tailor_stream", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-    )
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "tailor_stream", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def _http_get(url: str) -> bytes:
