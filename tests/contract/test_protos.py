@@ -109,8 +109,7 @@ OPERATION_MEMBERS: dict[str, tuple[str, str]] = {
         "metricAttributionArn",
     ),
     "CreateSolution": (
-        "datasetGroupArn eventType name performAutoML performAutoTraining performHPO recipeArn"
-        " solutionConfig tags",
+        "datasetGroupArn eventType name performAutoML performAutoTraining performHPO recipeArn solutionConfig tags",
         "solutionArn",
     ),
     "DeleteSolution": ("solutionArn", ""),
@@ -161,8 +160,7 @@ OPERATION_MEMBERS: dict[str, tuple[str, str]] = {
     "PutActionInteractions": ("actionInteractions trackingId", ""),
     # PersonalizeRuntime
     "GetRecommendations": (
-        "campaignArn context filterArn filterValues itemId metadataColumns numResults promotions"
-        " recommenderArn userId",
+        "campaignArn context filterArn filterValues itemId metadataColumns numResults promotions recommenderArn userId",
         "itemList recommendationId",
     ),
     "GetPersonalizedRanking": (
@@ -204,20 +202,16 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
     "control.BatchSegmentJobInput": "s3DataSource",
     "control.BatchSegmentJobOutput": "s3DataDestination",
     "control.BatchSegmentJobSummary": (
-        "batchSegmentJobArn creationDateTime failureReason jobName lastUpdatedDateTime solutionVersionArn"
-        " status"
+        "batchSegmentJobArn creationDateTime failureReason jobName lastUpdatedDateTime solutionVersionArn status"
     ),
     "control.Campaign": (
         "campaignArn campaignConfig creationDateTime failureReason lastUpdatedDateTime latestCampaignUpdate"
         " minProvisionedTPS name solutionVersionArn status"
     ),
-    "control.CampaignConfig": (
-        "enableMetadataWithRecommendations itemExplorationConfig syncWithLatestSolutionVersion"
-    ),
+    "control.CampaignConfig": ("enableMetadataWithRecommendations itemExplorationConfig syncWithLatestSolutionVersion"),
     "control.CampaignSummary": "campaignArn creationDateTime failureReason lastUpdatedDateTime name status",
     "control.CampaignUpdateSummary": (
-        "campaignConfig creationDateTime failureReason lastUpdatedDateTime minProvisionedTPS"
-        " solutionVersionArn status"
+        "campaignConfig creationDateTime failureReason lastUpdatedDateTime minProvisionedTPS solutionVersionArn status"
     ),
     "control.CategoricalHyperParameterRange": "name values",
     "control.ContinuousHyperParameterRange": "maxValue minValue name",
@@ -242,8 +236,7 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
         "creationDateTime datasetExportJobArn failureReason jobName lastUpdatedDateTime status"
     ),
     "control.DatasetGroup": (
-        "creationDateTime datasetGroupArn domain failureReason kmsKeyArn lastUpdatedDateTime name roleArn"
-        " status"
+        "creationDateTime datasetGroupArn domain failureReason kmsKeyArn lastUpdatedDateTime name roleArn status"
     ),
     "control.DatasetGroupSummary": (
         "creationDateTime datasetGroupArn domain failureReason lastUpdatedDateTime name status"
@@ -266,8 +259,7 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
     ),
     "control.DefaultIntegerHyperParameterRange": "isTunable maxValue minValue name",
     "control.EventTracker": (
-        "accountId creationDateTime datasetGroupArn eventTrackerArn lastUpdatedDateTime name status"
-        " trackingId"
+        "accountId creationDateTime datasetGroupArn eventTrackerArn lastUpdatedDateTime name status trackingId"
     ),
     "control.EventTrackerSummary": "creationDateTime eventTrackerArn lastUpdatedDateTime name status",
     "control.FeatureTransformation": (
@@ -275,8 +267,7 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
     ),
     "control.FieldsForThemeGeneration": "itemName",
     "control.Filter": (
-        "creationDateTime datasetGroupArn failureReason filterArn filterExpression lastUpdatedDateTime name"
-        " status"
+        "creationDateTime datasetGroupArn failureReason filterArn filterExpression lastUpdatedDateTime name status"
     ),
     "control.FilterSummary": (
         "creationDateTime datasetGroupArn failureReason filterArn lastUpdatedDateTime name status"
@@ -308,16 +299,12 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
         " modelMetrics name recipeArn recommenderArn recommenderConfig status"
     ),
     "control.RecommenderConfig": (
-        "enableMetadataWithRecommendations itemExplorationConfig minRecommendationRequestsPerSecond"
-        " trainingDataConfig"
+        "enableMetadataWithRecommendations itemExplorationConfig minRecommendationRequestsPerSecond trainingDataConfig"
     ),
     "control.RecommenderSummary": (
-        "creationDateTime datasetGroupArn lastUpdatedDateTime name recipeArn recommenderArn"
-        " recommenderConfig status"
+        "creationDateTime datasetGroupArn lastUpdatedDateTime name recipeArn recommenderArn recommenderConfig status"
     ),
-    "control.RecommenderUpdateSummary": (
-        "creationDateTime failureReason lastUpdatedDateTime recommenderConfig status"
-    ),
+    "control.RecommenderUpdateSummary": ("creationDateTime failureReason lastUpdatedDateTime recommenderConfig status"),
     "control.S3DataConfig": "kmsKeyArn path",
     "control.Solution": (
         "autoMLResult creationDateTime datasetGroupArn eventType lastUpdatedDateTime latestSolutionVersion"
@@ -334,8 +321,7 @@ DATA_TYPE_MEMBERS: dict[str, str] = {
         " trainingMode trainingType tunedHPOParams"
     ),
     "control.SolutionVersionSummary": (
-        "creationDateTime failureReason lastUpdatedDateTime solutionVersionArn status trainingMode"
-        " trainingType"
+        "creationDateTime failureReason lastUpdatedDateTime solutionVersionArn status trainingMode trainingType"
     ),
     "control.ThemeGenerationConfig": "fieldsForThemeGeneration",
     "control.TrainingDataConfig": "excludedDatasetColumns",
@@ -651,9 +637,7 @@ def test_create_solution_request_json() -> None:
                 "algorithmHyperParameterRanges": {
                     "integerHyperParameterRanges": [{"name": "bptt", "minValue": 0, "maxValue": 40}],
                     "continuousHyperParameterRanges": [{"name": "lr", "minValue": -0.5, "maxValue": 0.0}],
-                    "categoricalHyperParameterRanges": [
-                        {"name": "recency_mask", "values": ["true", "false"]}
-                    ],
+                    "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}],
                 },
             },
             "optimizationObjective": {"itemAttribute": "PRICE", "objectiveSensitivity": "MEDIUM"},
@@ -668,9 +652,7 @@ def test_create_solution_request_json() -> None:
     assert request.perform_auto_training is False
     ranges = request.solution_config.hpo_config.algorithm_hyper_parameter_ranges
     assert ranges.integer_hyper_parameter_ranges[0].HasField("min_value")  # 0 is present, not absent
-    assert request.solution_config.training_data_config.excluded_dataset_columns["ITEMS"].values == [
-        "DESCRIPTION"
-    ]
+    assert request.solution_config.training_data_config.excluded_dataset_columns["ITEMS"].values == ["DESCRIPTION"]
 
 
 def test_describe_solution_version_response_json() -> None:
@@ -855,9 +837,7 @@ def test_catalogue_json() -> None:
                 "integerHyperParameterRanges": [
                     {"name": "popularity_discount_factor", "minValue": 0, "maxValue": 1000, "isTunable": True}
                 ],
-                "continuousHyperParameterRanges": [
-                    {"name": "x", "minValue": 0.0, "maxValue": 1.0, "isTunable": False}
-                ],
+                "continuousHyperParameterRanges": [{"name": "x", "minValue": 0.0, "maxValue": 1.0, "isTunable": False}],
                 "categoricalHyperParameterRanges": [{"name": "c", "values": ["a"], "isTunable": False}],
             },
             "defaultResourceConfig": {"maxNumberOfTrainingJobs": "20", "maxParallelTrainingJobs": "5"},
@@ -1023,9 +1003,7 @@ def test_grpc_round_trip_in_process() -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = runtime_pb2_grpc.PersonalizeRuntimeStub(channel)
-            response = stub.GetRecommendations(
-                runtime_pb2.GetRecommendationsRequest(user_id="u1"), timeout=10
-            )
+            response = stub.GetRecommendations(runtime_pb2.GetRecommendationsRequest(user_id="u1"), timeout=10)
             assert [item.item_id for item in response.item_list] == ["u1-top"]
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetPersonalizedRanking(runtime_pb2.GetPersonalizedRankingRequest(), timeout=10)

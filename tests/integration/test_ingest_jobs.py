@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 def async_stub(channel: grpc.aio.Channel) -> events_pb2_grpc.PersonalizeEventsAsyncStub:
     return cast("events_pb2_grpc.PersonalizeEventsAsyncStub", events_pb2_grpc.PersonalizeEventsStub(channel))
 
+
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 EVENT_VALUE: dict[str, Any] = {"name": "EVENT_VALUE", "type": ["null", "float"], "default": None}
 RATINGS_SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", EVENT_VALUE, "TIMESTAMP")
@@ -63,23 +64,33 @@ class Env:
         else:
             arn = arns.dataset_export_job_arn("us-east-1", "000000000000", f"{self.prefix}-{name}")
             job_type, resource_type, arn_field = "DATASET_EXPORT", "datasetExportJob", "datasetExportJobArn"
-        body = {arn_field: arn, "datasetArn": self.group.dataset_arn(dataset_type), "jobName": name,
-                "datasetGroupArn": self.group.group_arn, "datasetType": dataset_type,
-                "schemaArn": self.group.schema_arns[dataset_type], "status": "CREATE PENDING", **payload}
+        body = {
+            arn_field: arn,
+            "datasetArn": self.group.dataset_arn(dataset_type),
+            "jobName": name,
+            "datasetGroupArn": self.group.group_arn,
+            "datasetType": dataset_type,
+            "schemaArn": self.group.schema_arns[dataset_type],
+            "status": "CREATE PENDING",
+            **payload,
+        }
         return JobRecord(job_type, arn, resource_type, body, time.time())
 
     async def run(self, job: JobRecord) -> list[dict[str, Any]]:
         seed.submit_job(self.bootstrap, self.prefix, job)
         return await asyncio.to_thread(seed.wait_for_status, self.bootstrap, self.prefix, job.resource_arn)
 
-    async def run_import(self, name: str, location: Path | str, mode: str = "FULL",
-                         dataset_type: str = "Interactions") -> list[dict[str, Any]]:
+    async def run_import(
+        self, name: str, location: Path | str, mode: str = "FULL", dataset_type: str = "Interactions"
+    ) -> list[dict[str, Any]]:
         where = location if isinstance(location, str) else f"file://{location}"
-        return await self.run(self.job("import", name, dataset_type,
-                                       {"dataSource": {"dataLocation": where}, "importMode": mode}))
+        return await self.run(
+            self.job("import", name, dataset_type, {"dataSource": {"dataLocation": where}, "importMode": mode})
+        )
 
-    async def run_export(self, name: str, destination: Path, mode: str | None,
-                         dataset_type: str = "Items") -> list[dict[str, Any]]:
+    async def run_export(
+        self, name: str, destination: Path, mode: str | None, dataset_type: str = "Items"
+    ) -> list[dict[str, Any]]:
         payload: dict[str, Any] = {"jobOutput": {"s3DataDestination": {"path": f"file://{destination}"}}}
         if mode is not None:
             payload["ingestionMode"] = mode
@@ -89,9 +100,14 @@ class Env:
 @pytest.fixture
 async def env(stack: localstack.StackConfig, topic_prefix: str) -> AsyncIterator[Env]:
     group = seed.seed_group(stack.kafka_bootstrap, topic_prefix, "ml", SCHEMAS)
-    settings = IngestSettings.from_env({"TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-                                        "TAILOR_TOPIC_PREFIX": topic_prefix, "TAILOR_INGEST_PORT": "0",
-                                        "TAILOR_INGEST_PROGRESS_INTERVAL_S": "0.2"})
+    settings = IngestSettings.from_env(
+        {
+            "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "TAILOR_TOPIC_PREFIX": topic_prefix,
+            "TAILOR_INGEST_PORT": "0",
+            "TAILOR_INGEST_PROGRESS_INTERVAL_S": "0.2",
+        }
+    )
     services, hooks = await build(settings)  # gRPC API + the job worker, as `python -m tailor_ingest`
     handle = await start_server(settings.common, services)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
@@ -135,11 +151,17 @@ def has_rating(snapshot: DatasetSnapshot, user: str, item: str, timestamp: int) 
 
 async def put_three_events(env: Env) -> None:
     assert env.group.tracking_id is not None
-    await env.stub.PutEvents(events_pb2.PutEventsRequest(
-        tracking_id=env.group.tracking_id, session_id="s", user_id="put-user",
-        event_list=[events_pb2.Event(event_type="rate", item_id=f"put-{n}", sent_at=1_700_000_000 + n, event_value=5)
-                    for n in range(3)],
-    ))
+    await env.stub.PutEvents(
+        events_pb2.PutEventsRequest(
+            tracking_id=env.group.tracking_id,
+            session_id="s",
+            user_id="put-user",
+            event_list=[
+                events_pb2.Event(event_type="rate", item_id=f"put-{n}", sent_at=1_700_000_000 + n, event_value=5)
+                for n in range(3)
+            ],
+        )
+    )
 
 
 async def test_movielens_imports_full_and_incremental(env: Env, tmp_path: Path) -> None:
@@ -155,7 +177,12 @@ async def test_movielens_imports_full_and_incremental(env: Env, tmp_path: Path) 
     assert first.num_rows == 100_000 + 3
     assert has_rating(first, "196", "242", 881250949)  # the first line of u.data
     assert float(first.columns["EVENT_VALUE"][np.flatnonzero(first.columns["USER_ID"] == "196")[0]]) in (
-        1.0, 2.0, 3.0, 4.0, 5.0)
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+    )
 
     ml_latest_csv(tmp_path / "latest-1000.csv", limit=1000)
     statuses = await env.run_import("latest-incremental", tmp_path / "latest-1000.csv", "INCREMENTAL")
@@ -173,7 +200,9 @@ async def test_movielens_imports_full_and_incremental(env: Env, tmp_path: Path) 
     assert has_rating(third, "1", "1", 964982703)  # the first rating of ratings.csv
     assert sorted(third.columns["ITEM_ID"][third.columns["_source"] == "put"].tolist()) == ["put-0", "put-1", "put-2"]
     assert [(g.import_mode, g.effective) for g in third.imports] == [
-        ("FULL", False), ("INCREMENTAL", False), ("FULL", True)
+        ("FULL", False),
+        ("INCREMENTAL", False),
+        ("FULL", True),
     ]
     # A snapshot at earlier offsets still sees the dataset as it was then.
     again = env.snapshot("Interactions", offsets=second.offsets)
@@ -184,8 +213,11 @@ async def test_items_incremental_replaces_by_id_and_exports_follow_the_duplicate
     env: Env, tmp_path: Path
 ) -> None:
     header = ["ITEM_ID", "GENRES", "PRICE", "CREATION_TIMESTAMP"]
-    write_csv(tmp_path / "items.csv", header, [["i1", "Drama", "1.5", "100"], ["i2", "Horror|Comedy", "", "200"],
-                                               ["i3", "", "3", "300"]])
+    write_csv(
+        tmp_path / "items.csv",
+        header,
+        [["i1", "Drama", "1.5", "100"], ["i2", "Horror|Comedy", "", "200"], ["i3", "", "3", "300"]],
+    )
     assert (await env.run_import("items-full", tmp_path / "items.csv", dataset_type="Items"))[-1]["status"] == "ACTIVE"
     write_csv(tmp_path / "more.csv", header, [["i2", "Horror", "9.25", "201"], ["i4", "Kids", "", "400"]])
     statuses = await env.run_import("items-more", tmp_path / "more.csv", "INCREMENTAL", dataset_type="Items")
@@ -196,10 +228,17 @@ async def test_items_incremental_replaces_by_id_and_exports_follow_the_duplicate
 
     put = json.dumps({"genres": "Put", "creationTimestamp": 500})
     for _ in range(2):  # an exact duplicate: exported once
-        await env.stub.PutItems(events_pb2.PutItemsRequest(dataset_arn=env.group.dataset_arn("Items"),
-                                                           items=[events_pb2.Item(item_id="i1", properties=put)]))
-    await env.stub.PutItems(events_pb2.PutItemsRequest(dataset_arn=env.group.dataset_arn("Items"), items=[
-        events_pb2.Item(item_id="i1", properties=json.dumps({"genres": "Put2", "creationTimestamp": 501}))]))
+        await env.stub.PutItems(
+            events_pb2.PutItemsRequest(
+                dataset_arn=env.group.dataset_arn("Items"), items=[events_pb2.Item(item_id="i1", properties=put)]
+            )
+        )
+    await env.stub.PutItems(
+        events_pb2.PutItemsRequest(
+            dataset_arn=env.group.dataset_arn("Items"),
+            items=[events_pb2.Item(item_id="i1", properties=json.dumps({"genres": "Put2", "creationTimestamp": 501}))],
+        )
+    )
 
     def exported(folder: Path, name: str) -> list[list[str]]:
         [part] = sorted((folder / name).glob("*.csv"))
@@ -213,18 +252,25 @@ async def test_items_incremental_replaces_by_id_and_exports_follow_the_duplicate
 
     assert (await env.run_export("exp-bulk", tmp_path / "out", "BULK"))[-1]["status"] == "ACTIVE"
     bulk_rows = exported(tmp_path / "out", "exp-bulk")[1:]
-    assert sorted(bulk_rows) == [["i1", "Drama", "1.5", "100", ""], ["i2", "Horror", "9.25", "201", ""],
-                                 ["i2", "Horror|Comedy", "", "200", ""], ["i3", "", "3.0", "300", ""],
-                                 ["i4", "Kids", "", "400", ""]]
+    assert sorted(bulk_rows) == [
+        ["i1", "Drama", "1.5", "100", ""],
+        ["i2", "Horror", "9.25", "201", ""],
+        ["i2", "Horror|Comedy", "", "200", ""],
+        ["i3", "", "3.0", "300", ""],
+        ["i4", "Kids", "", "400", ""],
+    ]
 
     assert (await env.run_export("exp-all", tmp_path / "out", "ALL"))[-1]["status"] == "ACTIVE"
     all_rows = exported(tmp_path / "out", "exp-all")[1:]
     # ALL: only the newest record per item (the later PutItems beats the bulk row of i1).
-    assert sorted(all_rows) == [["i1", "Put2", "", "501", ""], ["i2", "Horror", "9.25", "201", ""],
-                                ["i3", "", "3.0", "300", ""], ["i4", "Kids", "", "400", ""]]
+    assert sorted(all_rows) == [
+        ["i1", "Put2", "", "501", ""],
+        ["i2", "Horror", "9.25", "201", ""],
+        ["i3", "", "3.0", "300", ""],
+        ["i4", "Kids", "", "400", ""],
+    ]
     # An exported file imports back unchanged (same CSV dialect both ways).
-    statuses = await env.run_import("reimport", tmp_path / "out" / "exp-all" / "part-00000.csv",
-                                    dataset_type="Items")
+    statuses = await env.run_import("reimport", tmp_path / "out" / "exp-all" / "part-00000.csv", dataset_type="Items")
     assert statuses[-1]["status"] == "ACTIVE", statuses[-1]
 
     failed = await env.run_export("exp-actions", tmp_path / "out", "ALL", dataset_type="Actions")
@@ -288,19 +334,34 @@ async def test_a_retried_import_replaces_its_interrupted_attempt(env: Env, tmp_p
     for p in producer.partitions(topic):
         marker = import_start_marker(topic, p, job.resource_arn, "FULL")
         producer.produce(topic, marker.value or b"", marker.key, list(marker.headers), partition=p)
-    ctx = RowContext(env.group.dataset_arn("Interactions"), env.group.schema_arns["Interactions"], source="bulk",
-                     import_job_arn=job.resource_arn)
+    ctx = RowContext(
+        env.group.dataset_arn("Interactions"),
+        env.group.schema_arns["Interactions"],
+        source="bulk",
+        import_job_arn=job.resource_arn,
+    )
     for n in range(700):
-        record = encode_row(topic, "Interactions", codec,
-                            {"USER_ID": f"u{n}", "ITEM_ID": "stale", "EVENT_VALUE": 1.0, "TIMESTAMP": 1}, ctx)
+        record = encode_row(
+            topic,
+            "Interactions",
+            codec,
+            {"USER_ID": f"u{n}", "ITEM_ID": "stale", "EVENT_VALUE": 1.0, "TIMESTAMP": 1},
+            ctx,
+        )
         producer.produce(topic, record.value or b"", record.key, list(record.headers))
     producer.flush_or_raise()
     assert env.snapshot("Interactions").num_rows == 0  # an unfinished import is invisible
 
     write_csv(tmp_path / "r.csv", HEADER, [[f"u{n}", f"i{n}", "3", "1600000000"] for n in range(1100)])
-    statuses = await env.run(JobRecord(job.job_type, job.resource_arn, job.resource_type,
-                                       {**job.payload, "dataSource": {"dataLocation": f"file://{tmp_path}/r.csv"},
-                                        "importMode": "FULL"}, time.time()))
+    statuses = await env.run(
+        JobRecord(
+            job.job_type,
+            job.resource_arn,
+            job.resource_type,
+            {**job.payload, "dataSource": {"dataLocation": f"file://{tmp_path}/r.csv"}, "importMode": "FULL"},
+            time.time(),
+        )
+    )
     assert statuses[-1]["status"] == "ACTIVE"
     snapshot = env.snapshot("Interactions")
     assert snapshot.num_rows == 1100 and "stale" not in set(snapshot.columns["ITEM_ID"].tolist())

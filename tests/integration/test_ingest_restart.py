@@ -39,10 +39,17 @@ def free_port() -> int:
 
 
 def spawn(stack: localstack.StackConfig, prefix: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "TAILOR_TOPIC_PREFIX": prefix,
-           "TAILOR_INGEST_PORT": str(port), "TAILOR_INGEST_METRICS_PORT": "0", "TAILOR_INGEST_WORKER": "false"}
-    return subprocess.Popen([sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "TAILOR_TOPIC_PREFIX": prefix,
+        "TAILOR_INGEST_PORT": str(port),
+        "TAILOR_INGEST_METRICS_PORT": "0",
+        "TAILOR_INGEST_WORKER": "false",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
 
 
 async def wait_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -79,9 +86,15 @@ class Load:
                 ids = [f"w{w}-c{n}-e{k}" for k in range(EVENTS_PER_CALL)]
                 n += 1
                 request = events_pb2.PutEventsRequest(
-                    tracking_id=self.tracking_id, session_id=f"s{w}", user_id=f"u{w}",
-                    event_list=[events_pb2.Event(event_id=i, event_type="click", item_id=f"i{n % 97}",
-                                                 sent_at=1_700_000_000 + n) for i in ids],
+                    tracking_id=self.tracking_id,
+                    session_id=f"s{w}",
+                    user_id=f"u{w}",
+                    event_list=[
+                        events_pb2.Event(
+                            event_id=i, event_type="click", item_id=f"i{n % 97}", sent_at=1_700_000_000 + n
+                        )
+                        for i in ids
+                    ],
                 )
                 self.attempted.update(ids)
                 try:
@@ -96,8 +109,9 @@ class Load:
         await asyncio.gather(*(self.worker(w) for w in range(CONCURRENCY)))
 
 
-async def restart_under_load(stack: localstack.StackConfig, prefix: str, tmp_path: Path, sig: signal.Signals
-                             ) -> tuple[Load, list[str]]:
+async def restart_under_load(
+    stack: localstack.StackConfig, prefix: str, tmp_path: Path, sig: signal.Signals
+) -> tuple[Load, list[str]]:
     group = seed.seed_group(stack.kafka_bootstrap, prefix, "live", {"Interactions": seed.SCHEMAS["Interactions"]})
     assert group.tracking_id is not None
     port = free_port()
@@ -122,8 +136,14 @@ async def restart_under_load(stack: localstack.StackConfig, prefix: str, tmp_pat
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 30)
     topic = dataset_topic(prefix, "live", "Interactions")
-    snapshot = read_dataset(stack.kafka_bootstrap, topic, "Interactions", seed.SCHEMAS["Interactions"],
-                            meta_columns=True, dedupe_event_ids=False)
+    snapshot = read_dataset(
+        stack.kafka_bootstrap,
+        topic,
+        "Interactions",
+        seed.SCHEMAS["Interactions"],
+        meta_columns=True,
+        dedupe_event_ids=False,
+    )
     return load, snapshot.columns["_event_id"].tolist()
 
 

@@ -54,10 +54,15 @@ def test_control_dispatches_imports_and_exports_to_the_ingest_worker(
         tracker = personalize.call("CreateEventTracker", name="web", datasetGroupArn=group_arn)
         personalize.wait_for("DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
 
-        retry_until_visible(lambda: events.call(
-            "PutEvents", trackingId=tracker["trackingId"], sessionId="s1", userId="u1",
-            eventList=[{"eventType": "click", "itemId": "i1", "sentAt": 1_700_000_000}],
-        ))
+        retry_until_visible(
+            lambda: events.call(
+                "PutEvents",
+                trackingId=tracker["trackingId"],
+                sessionId="s1",
+                userId="u1",
+                eventList=[{"eventType": "click", "itemId": "i1", "sentAt": 1_700_000_000}],
+            )
+        )
 
         data = tmp_path / "clicks.csv"
         with data.open("w", newline="") as f:
@@ -65,33 +70,55 @@ def test_control_dispatches_imports_and_exports_to_the_ingest_worker(
             writer.writerow(["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"])
             writer.writerows([f"u{n % 40}", f"i{n % 300}", "click", 1_600_000_000 + n] for n in range(1500))
         job_arn = personalize.call(
-            "CreateDatasetImportJob", jobName="clicks-1", datasetArn=dataset_arn, roleArn=ROLE,
+            "CreateDatasetImportJob",
+            jobName="clicks-1",
+            datasetArn=dataset_arn,
+            roleArn=ROLE,
             dataSource={"dataLocation": f"file://{data}"},
         )["datasetImportJobArn"]
-        job = personalize.wait_for("DescribeDatasetImportJob", "datasetImportJob", timeout=120,
-                                   datasetImportJobArn=job_arn)
+        job = personalize.wait_for(
+            "DescribeDatasetImportJob", "datasetImportJob", timeout=120, datasetImportJobArn=job_arn
+        )
         assert job["status"] == "ACTIVE"
 
         bad = tmp_path / "bad.csv"
         bad.write_text("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1600000000\n")
         failed_arn = personalize.call(
-            "CreateDatasetImportJob", jobName="clicks-2", datasetArn=dataset_arn, roleArn=ROLE,
-            dataSource={"dataLocation": f"file://{bad}"}, importMode="INCREMENTAL",
+            "CreateDatasetImportJob",
+            jobName="clicks-2",
+            datasetArn=dataset_arn,
+            roleArn=ROLE,
+            dataSource={"dataLocation": f"file://{bad}"},
+            importMode="INCREMENTAL",
         )["datasetImportJobArn"]
-        failed = personalize.wait_for("DescribeDatasetImportJob", "datasetImportJob", ("CREATE FAILED",),
-                                      timeout=120, datasetImportJobArn=failed_arn)
+        failed = personalize.wait_for(
+            "DescribeDatasetImportJob",
+            "datasetImportJob",
+            ("CREATE FAILED",),
+            timeout=120,
+            datasetImportJobArn=failed_arn,
+        )
         assert "Input CSV is missing the following columns:[EVENT_TYPE]" in failed["failureReason"]
 
-        snapshot = read_dataset(ingest.env["TAILOR_KAFKA_BOOTSTRAP"], f"{ingest.env['TAILOR_TOPIC_PREFIX']}.shop"
-                                ".interactions", "Interactions", SCHEMA)
+        snapshot = read_dataset(
+            ingest.env["TAILOR_KAFKA_BOOTSTRAP"],
+            f"{ingest.env['TAILOR_TOPIC_PREFIX']}.shop.interactions",
+            "Interactions",
+            SCHEMA,
+        )
         assert snapshot.num_rows == 1500 + 1
 
         export_arn = personalize.call(
-            "CreateDatasetExportJob", jobName="clicks-export", datasetArn=dataset_arn, roleArn=ROLE,
-            ingestionMode="ALL", jobOutput={"s3DataDestination": {"path": f"file://{tmp_path}/export/"}},
+            "CreateDatasetExportJob",
+            jobName="clicks-export",
+            datasetArn=dataset_arn,
+            roleArn=ROLE,
+            ingestionMode="ALL",
+            jobOutput={"s3DataDestination": {"path": f"file://{tmp_path}/export/"}},
         )["datasetExportJobArn"]
-        exported = personalize.wait_for("DescribeDatasetExportJob", "datasetExportJob", timeout=120,
-                                        datasetExportJobArn=export_arn)
+        exported = personalize.wait_for(
+            "DescribeDatasetExportJob", "datasetExportJob", timeout=120, datasetExportJobArn=export_arn
+        )
         assert exported["status"] == "ACTIVE"
         with (tmp_path / "export" / "clicks-export" / "part-00000.csv").open(newline="") as f:
             rows = list(csv.reader(f))

@@ -38,8 +38,15 @@ def test_header_maps_columns_and_fills_absent_nullable_fields() -> None:
     layout = domain.csv_layout(HEADER, INTERACTIONS)
     row = layout.convert(["u1", "i1", "1700000000", "click", "4.5", "i1|i2", "phone|tv"])
     assert row == {
-        "USER_ID": "u1", "ITEM_ID": "i1", "TIMESTAMP": 1_700_000_000, "EVENT_TYPE": "click", "EVENT_VALUE": 4.5,
-        "IMPRESSION": "i1|i2", "RECOMMENDATION_ID": None, "EVENT_ATTRIBUTION_SOURCE": None, "DEVICE": "phone|tv",
+        "USER_ID": "u1",
+        "ITEM_ID": "i1",
+        "TIMESTAMP": 1_700_000_000,
+        "EVENT_TYPE": "click",
+        "EVENT_VALUE": 4.5,
+        "IMPRESSION": "i1|i2",
+        "RECOMMENDATION_ID": None,
+        "EVENT_ATTRIBUTION_SOURCE": None,
+        "DEVICE": "phone|tv",
         "NUM_RATINGS": None,
     }
 
@@ -197,8 +204,9 @@ def test_export_rules() -> None:
 
 
 # --- the reader's import generations ------------------------------------------------------------------------
-def scan_with(rows: list[tuple[int, int, int]], completed: dict[str, tuple[str, int, int]],
-              starts: dict[tuple[str, int], int]) -> _Scan:
+def scan_with(
+    rows: list[tuple[int, int, int]], completed: dict[str, tuple[str, int, int]], starts: dict[tuple[str, int], int]
+) -> _Scan:
     """rows: (group, partition, offset); groups 1..n are jobs j1..jn."""
     scan = _Scan(["X"])
     for group, partition, offset in rows:
@@ -213,12 +221,19 @@ def scan_with(rows: list[tuple[int, int, int]], completed: dict[str, tuple[str, 
 
 def test_full_import_replaces_earlier_bulk_rows_but_never_put_rows() -> None:
     rows = [(0, 0, 0), (1, 0, 1), (1, 0, 2), (2, 0, 3), (3, 0, 4), (4, 0, 5)]
-    completed = {"j1": ("FULL", 2, 100), "j2": ("INCREMENTAL", 1, 200), "j3": ("FULL", 1, 300),
-                 "j4": ("INCREMENTAL", 1, 400)}
+    completed = {
+        "j1": ("FULL", 2, 100),
+        "j2": ("INCREMENTAL", 1, 200),
+        "j3": ("FULL", 1, 300),
+        "j4": ("INCREMENTAL", 1, 400),
+    }
     scan = scan_with(rows, completed, {})
     generations = _generations(scan)
     assert [(g.import_job_arn, g.effective) for g in generations] == [
-        ("j1", False), ("j2", False), ("j3", True), ("j4", True)
+        ("j1", False),
+        ("j2", False),
+        ("j3", True),
+        ("j4", True),
     ]
     assert _keep_mask(scan, generations, ("put", "bulk")).tolist() == [True, False, False, False, True, True]
     assert _keep_mask(scan, generations, ("bulk",)).tolist() == [False, False, False, False, True, True]

@@ -233,7 +233,11 @@ def put_actions(*items: events_pb2.ActionInteraction) -> list[domain.PreparedRow
 def test_put_action_interactions_rows() -> None:
     rows = put_actions(action_event(user_id="u1", impression=["a1", "a2"]), action_event(event_type="not_taken"))
     assert rows[0].values == {
-        "USER_ID": "u1", "ACTION_ID": "a1", "EVENT_TYPE": "Taken", "TIMESTAMP": 1_700_000_000, "IMPRESSION": "a1|a2"
+        "USER_ID": "u1",
+        "ACTION_ID": "a1",
+        "EVENT_TYPE": "Taken",
+        "TIMESTAMP": 1_700_000_000,
+        "IMPRESSION": "a1|a2",
     }
     assert rows[1].values["USER_ID"] == "" and rows[1].session_id == "s1"
 
@@ -274,7 +278,10 @@ def test_put_items_converts_properties_by_field_type() -> None:
     props = json.dumps({"genres": "Horror|Action", "price": "9.5", "creationTimestamp": "1700000000"})
     [row] = put(domain.ITEMS_KIND, ("i1", props))
     assert row.values == {
-        "ITEM_ID": "i1", "GENRES": "Horror|Action", "PRICE": 9.5, "CREATION_TIMESTAMP": 1_700_000_000,
+        "ITEM_ID": "i1",
+        "GENRES": "Horror|Action",
+        "PRICE": 9.5,
+        "CREATION_TIMESTAMP": 1_700_000_000,
         "DESCRIPTION": None,
     }
 
@@ -291,20 +298,44 @@ def test_textual_values_are_truncated_not_rejected() -> None:
         (domain.ITEMS_KIND, [("i1", "{}")], "items.1.member.properties", "Missing key 'creationTimestamp'"),
         (domain.ITEMS_KIND, [("i1", '{"creationTimestamp": 1}'), ("", "{}")], "items.2.member.itemId", "not be null"),
         (domain.ITEMS_KIND, [(LONG, "{}")], "items.1.member.itemId", "less than or equal to 256"),
-        (domain.ITEMS_KIND, [("i1", '{"itemId": "i2", "creationTimestamp": 1}')], "items.1.member.properties",
-         "pass it as itemId"),
-        (domain.ITEMS_KIND, [("i1", '{"creationTimestamp": 1700000000000}')], "items.1.member.properties",
-         "epoch time in seconds"),
-        (domain.ITEMS_KIND, [("i1", json.dumps({"creationTimestamp": 1, "genres": "g" * 32000}))],
-         "items.1.member.properties", "less than or equal to 32000"),
-        (domain.USERS_KIND, [("u1", json.dumps({"membershipType": "m" * 24000}))], "users.1.member.properties",
-         "less than or equal to 24000"),
+        (
+            domain.ITEMS_KIND,
+            [("i1", '{"itemId": "i2", "creationTimestamp": 1}')],
+            "items.1.member.properties",
+            "pass it as itemId",
+        ),
+        (
+            domain.ITEMS_KIND,
+            [("i1", '{"creationTimestamp": 1700000000000}')],
+            "items.1.member.properties",
+            "epoch time in seconds",
+        ),
+        (
+            domain.ITEMS_KIND,
+            [("i1", json.dumps({"creationTimestamp": 1, "genres": "g" * 32000}))],
+            "items.1.member.properties",
+            "less than or equal to 32000",
+        ),
+        (
+            domain.USERS_KIND,
+            [("u1", json.dumps({"membershipType": "m" * 24000}))],
+            "users.1.member.properties",
+            "less than or equal to 24000",
+        ),
         (domain.USERS_KIND, [("u1", '{"age": "old"}')], "users.1.member.properties", "not a valid int"),
         (domain.USERS_KIND, [("u1", '{"unknown": 1}')], "users.1.member.properties", "does not match a field"),
-        (domain.ACTIONS_KIND, [("a1", '{"value": 11, "repeatFrequency": 1}')], "actions.1.member.properties",
-         "between 1 and 10"),
-        (domain.ACTIONS_KIND, [("a1", '{"value": 5, "repeatFrequency": 31}')], "actions.1.member.properties",
-         "between 0 and 30"),
+        (
+            domain.ACTIONS_KIND,
+            [("a1", '{"value": 11, "repeatFrequency": 1}')],
+            "actions.1.member.properties",
+            "between 1 and 10",
+        ),
+        (
+            domain.ACTIONS_KIND,
+            [("a1", '{"value": 5, "repeatFrequency": 31}')],
+            "actions.1.member.properties",
+            "between 0 and 30",
+        ),
         (domain.ACTIONS_KIND, [("a1", '{"value": "0"}')], "actions.1.member.properties", "between 1 and 10"),
     ],
 )
@@ -323,10 +354,15 @@ def test_entity_calls_take_one_to_ten_records_and_a_dataset_arn() -> None:
 
 
 def test_put_actions_and_users_rows() -> None:
-    [action] = put(domain.ACTIONS_KIND, ("a1", '{"value": "10", "membershipLevel": "Deluxe|Premium", '
-                                               '"repeatFrequency": 7}'))
-    assert action.values == {"ACTION_ID": "a1", "VALUE": 10, "MEMBERSHIP_LEVEL": "Deluxe|Premium",
-                             "REPEAT_FREQUENCY": 7}
+    [action] = put(
+        domain.ACTIONS_KIND, ("a1", '{"value": "10", "membershipLevel": "Deluxe|Premium", "repeatFrequency": 7}')
+    )
+    assert action.values == {
+        "ACTION_ID": "a1",
+        "VALUE": 10,
+        "MEMBERSHIP_LEVEL": "Deluxe|Premium",
+        "REPEAT_FREQUENCY": 7,
+    }
     [user] = put(domain.USERS_KIND, ("u1", ""))
     assert user.values == {"USER_ID": "u1", "AGE": None, "MEMBERSHIP_TYPE": None}
 

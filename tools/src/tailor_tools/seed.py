@@ -101,8 +101,9 @@ def group_records(
     now = time.time()
     group_arn = arns.dataset_group_arn(region, account, name)
     records = [
-        ResourceRecord(group_arn, "datasetGroup",
-                       _body(group_arn, "datasetGroupArn", now, status, name=name, domain=domain)),
+        ResourceRecord(
+            group_arn, "datasetGroup", _body(group_arn, "datasetGroupArn", now, status, name=name, domain=domain)
+        ),
     ]
     datasets: dict[str, str] = {}
     schema_arns: dict[str, str] = {}
@@ -112,8 +113,11 @@ def group_records(
         schema_name = f"{name}-{dataset_type.lower().replace('_', '-')}"
         schema_arn = arns.schema_arn(region, account, schema_name)
         records.append(
-            ResourceRecord(schema_arn, "schema", _body(schema_arn, "schemaArn", now, None, name=schema_name,
-                                                       schema=text, domain=domain))
+            ResourceRecord(
+                schema_arn,
+                "schema",
+                _body(schema_arn, "schemaArn", now, None, name=schema_name, schema=text, domain=domain),
+            )
         )
         dataset_arn = arns.dataset_arn(region, account, name, dataset_type)
         extra: dict[str, Any] = {}
@@ -124,8 +128,17 @@ def group_records(
             ResourceRecord(
                 dataset_arn,
                 "dataset",
-                _body(dataset_arn, "datasetArn", now, status, datasetGroupArn=group_arn, datasetType=dataset_type,
-                      name=f"{name}-{dataset_type.lower()}", schemaArn=schema_arn, **extra),
+                _body(
+                    dataset_arn,
+                    "datasetArn",
+                    now,
+                    status,
+                    datasetGroupArn=group_arn,
+                    datasetType=dataset_type,
+                    name=f"{name}-{dataset_type.lower()}",
+                    schemaArn=schema_arn,
+                    **extra,
+                ),
                 parent_arn=group_arn,
             )
         )
@@ -139,8 +152,16 @@ def group_records(
             ResourceRecord(
                 tracker_arn,
                 "eventTracker",
-                _body(tracker_arn, "eventTrackerArn", now, status, accountId=account, datasetGroupArn=group_arn,
-                      name=f"{name}-tracker", trackingId=tracking_id),
+                _body(
+                    tracker_arn,
+                    "eventTrackerArn",
+                    now,
+                    status,
+                    accountId=account,
+                    datasetGroupArn=group_arn,
+                    name=f"{name}-tracker",
+                    trackingId=tracking_id,
+                ),
                 parent_arn=group_arn,
             )
         )
@@ -172,8 +193,9 @@ def publish(bootstrap: str, prefix: str, records: tuple[ResourceRecord, ...] | l
         raise ServiceUnavailableException(f"cannot write resource records: {failures or 'timeout'}")
 
 
-def seed_group(bootstrap: str, prefix: str, name: str, schemas: Mapping[str, Mapping[str, Any] | str],
-               **options: Any) -> SeededGroup:
+def seed_group(
+    bootstrap: str, prefix: str, name: str, schemas: Mapping[str, Mapping[str, Any] | str], **options: Any
+) -> SeededGroup:
     group = group_records(name, schemas, **options)
     publish(bootstrap, prefix, group.records)
     return group
@@ -195,7 +217,10 @@ def submit_job(bootstrap: str, prefix: str, job: JobRecord) -> None:
 
 
 def wait_for_status(
-    bootstrap: str, prefix: str, resource_arn: str, final: tuple[str, ...] = ("ACTIVE", "CREATE FAILED"),
+    bootstrap: str,
+    prefix: str,
+    resource_arn: str,
+    final: tuple[str, ...] = ("ACTIVE", "CREATE FAILED"),
     timeout_s: float = 120.0,
 ) -> list[dict[str, Any]]:
     """Every status report for ``resource_arn`` on ``<prefix>.job-status`` up to the first final one."""

@@ -123,9 +123,7 @@ class StatusReporter:
                 failures.append(err.str())
 
         with self._lock:
-            self._producer.produce(
-                self._topic, update.to_json(), update.resource_arn.encode(), on_delivery=on_delivery
-            )
+            self._producer.produce(self._topic, update.to_json(), update.resource_arn.encode(), on_delivery=on_delivery)
             remaining = int(self._producer.flush(timeout))
         if remaining or failures:
             raise ServiceUnavailableException(

@@ -104,8 +104,15 @@ class Exporter:
             log.exception("export job crashed", extra={"job": job.resource_arn})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", f"Export failed: {exc!r}"))
             return True
-        log.info("export job done", extra={"job": job.resource_arn, "rows": result.rows, "files": len(result.files),
-                                           "seconds": round(result.seconds, 3)})
+        log.info(
+            "export job done",
+            extra={
+                "job": job.resource_arn,
+                "rows": result.rows,
+                "files": len(result.files),
+                "seconds": round(result.seconds, 3),
+            },
+        )
         self._report(StatusUpdate(job.resource_arn, "ACTIVE", fields={"_recordsExported": result.rows}))
         return True
 

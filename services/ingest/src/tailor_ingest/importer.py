@@ -117,8 +117,9 @@ class _Buffer:
 class _Writer:
     """Second pass of an input too large to buffer: encode and produce as rows are read."""
 
-    def __init__(self, produce: Callable[[bytes, bytes], None], encode: Callable[[dict[str, Any]], bytes],
-                 key_field: str) -> None:
+    def __init__(
+        self, produce: Callable[[bytes, bytes], None], encode: Callable[[dict[str, Any]], bytes], key_field: str
+    ) -> None:
         self.produce = produce
         self.encode = encode
         self.key_field = key_field
@@ -177,8 +178,13 @@ class Importer:
             return True
         log.info(
             "import job done",
-            extra={"job": job.resource_arn, "rows": result.rows, "files": result.files,
-                   "seconds": round(time.perf_counter() - started, 3), "rows_per_s": round(result.rows_per_second)},
+            extra={
+                "job": job.resource_arn,
+                "rows": result.rows,
+                "files": result.files,
+                "seconds": round(time.perf_counter() - started, 3),
+                "rows_per_s": round(result.rows_per_second),
+            },
         )
         self._report(
             StatusUpdate(
@@ -197,20 +203,23 @@ class Importer:
         total = sum(os.path.getsize(f) for f in files)
         domain.check_import_size(request.mode, total)
         key_field = KEY_FIELDS[target.dataset_type]
-        progress = _ProgressClock(request.job_arn, total, self._report, self._settings.progress_interval_s,
-                                  self._should_stop)
+        progress = _ProgressClock(
+            request.job_arn, total, self._report, self._settings.progress_interval_s, self._should_stop
+        )
         buffer = _Buffer(target.codec.encode, key_field, self._settings.import_buffer_bytes)
         with paused_gc():
             rows = self._read(files, target, buffer, progress, phase=0)
         domain.check_record_count(target.dataset_type, request.mode, rows)
         assert buffer.first_row is not None
-        headers = list(encode_row(
-            target.topic,
-            target.dataset_type,
-            target.codec,
-            buffer.first_row,
-            RowContext(target.dataset_arn, target.schema_arn, source=SOURCE_BULK, import_job_arn=request.job_arn),
-        ).headers)
+        headers = list(
+            encode_row(
+                target.topic,
+                target.dataset_type,
+                target.codec,
+                buffer.first_row,
+                RowContext(target.dataset_arn, target.schema_arn, source=SOURCE_BULK, import_job_arn=request.job_arn),
+            ).headers
+        )
         producer = BulkProducer(self._settings.common.kafka_bootstrap)
         self._topics.ensure(dataset_topic_spec(self._settings.prefix, target.dataset_group_name, target.dataset_type))
         partitions = producer.partitions(target.topic)
@@ -248,8 +257,9 @@ class Importer:
         producer.flush_or_raise()
         return ImportResult(rows, len(files), total, time.perf_counter() - started, not buffer.overflowed)
 
-    def _read(self, files: Sequence[str], target: domain.Target, sink: _Buffer | _Writer, progress: _ProgressClock,
-              phase: int) -> int:
+    def _read(
+        self, files: Sequence[str], target: domain.Target, sink: _Buffer | _Writer, progress: _ProgressClock, phase: int
+    ) -> int:
         """Parse and check every record of every file (bulk format rules, L5200-5299)."""
         count = 0
         done_bytes = 0
@@ -274,8 +284,9 @@ class Importer:
                         add(convert(cells))
                         count += 1
                         if count % _CHECK_EVERY == 0:
-                            progress.tick((done_bytes + raw.tell()) / max(progress.total, 1), rows_done=count,
-                                          phase=phase)
+                            progress.tick(
+                                (done_bytes + raw.tell()) / max(progress.total, 1), rows_done=count, phase=phase
+                            )
                 except domain.RowError as err:
                     raise domain.ImportFailure(domain.row_failure(name, reader.line_num, count + 1, err)) from None
                 except csv.Error as err:
@@ -292,8 +303,9 @@ class _ProgressClock:
     """Progress for logs and control (``_progressPercent`` in the status fields), at most every few seconds;
     also where a stopping worker interrupts a long job."""
 
-    def __init__(self, job_arn: str, total: int, report: Report, interval_s: float,
-                 should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self, job_arn: str, total: int, report: Report, interval_s: float, should_stop: Callable[[], bool]
+    ) -> None:
         self.job_arn = job_arn
         self.total = total
         self._report = report
@@ -311,6 +323,7 @@ class _ProgressClock:
         percent = domain.progress_percent(phase, fraction)
         log.info("import progress", extra={"job": self.job_arn, "percent": percent, "rows": rows_done})
         self._report(
-            StatusUpdate(self.job_arn, "CREATE IN_PROGRESS",
-                         fields={"_progressPercent": percent, "_recordsProcessed": rows_done})
+            StatusUpdate(
+                self.job_arn, "CREATE IN_PROGRESS", fields={"_progressPercent": percent, "_recordsProcessed": rows_done}
+            )
         )

@@ -30,7 +30,7 @@ _FINISHED = frozenset({"ACTIVE", "CREATE FAILED"})
 
 
 def runner_kind(job: JobRecord) -> str | None:
-    """"import", "export" or None (not ours). Control names jobs by operation or by kind; accept both."""
+    """ "import", "export" or None (not ours). Control names jobs by operation or by kind; accept both."""
     if job.job_type in domain.IMPORT_JOB_TYPES or job.resource_type == "datasetImportJob":
         return "import"
     if job.job_type in domain.EXPORT_JOB_TYPES or job.resource_type == "datasetExportJob":
