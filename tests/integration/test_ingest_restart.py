@@ -47,9 +47,8 @@ def spawn(stack: localstack.StackConfig, prefix: str, port: int, log: Path) -> s
         "TAILOR_INGEST_METRICS_PORT": "0",
         "TAILOR_INGEST_WORKER": "false",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "tailor_ingest"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def wait_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
