@@ -6,7 +6,6 @@ if it cannot, the tests that need it fail with the reason — they never skip.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tailor_shared.errors import ResourceNotFoundException
@@ -43,40 +41,10 @@ def leftovers(cfg: localstack.StackConfig) -> tuple[set[str], set[str]]:
     return topics, keys
 
 
-def purge_prefix(cfg: localstack.StackConfig, prefix: str, timeout: float = 60) -> None:
-    """Delete what a test made under ``prefix``: its topics (``prefix.*``, Faust's ``prefix-*``), consumer
-    groups and Redis keys (``prefix:*``). Call it after the test's services have stopped; it waits until the
-    broker no longer lists the topics, so a later test or the end-of-session check never sees them."""
+def purge_prefix(cfg: localstack.StackConfig, prefix: str) -> None:
+    """Delete what a test made under ``prefix`` (call it after the test's services have stopped)."""
     assert prefix.startswith(TEST_PREFIX) and len(prefix) > len(TEST_PREFIX), prefix
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
-
-    def mine(name: str) -> bool:
-        return name.startswith((f"{prefix}.", f"{prefix}-")) or name == prefix
-
-    groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result().valid if mine(g.group_id)]
-    if groups:
-        for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
-            with contextlib.suppress(KafkaException):  # a group whose member is still leaving goes with its topics
-                future.result()
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = [t for t in admin.list_topics(timeout=30).topics if mine(t)]
-        if not topics:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"topics of {prefix} still listed after {timeout}s: {sorted(topics)}")
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            with contextlib.suppress(KafkaException):  # already being deleted
-                future.result()
-        time.sleep(0.2)
-    client = redis.Redis.from_url(cfg.redis_url)
-    try:
-        batch = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        while batch:
-            client.unlink(*batch[:1000])
-            batch = batch[1000:] or list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    finally:
-        client.close()
+    localstack.purge_prefix(cfg, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -120,3 +120,30 @@ def test_redis_pipeline_round_trip(redis_client: redis.Redis[bytes], unique: str
     assert redis_client.lrange(key, 0, -1) == [b"c", b"b"]
     assert redis_client.hgetall(f"test:{unique}:meta") == {b"genre": b"comedy", b"year": b"1999"}
     assert 0 < redis_client.ttl(key) <= 60
+
+
+def test_purge_prefix_deletes_exactly_that_prefix(stack: localstack.StackConfig, topic_prefix: str) -> None:
+    """What tests and `tailor local purge` use to clean up: a prefix's topics, Faust-style topics, consumer
+    groups and Redis keys go; a sibling whose name merely starts with the same characters stays."""
+    mine, sibling = f"{topic_prefix}-x", f"{topic_prefix}-xy"
+    topics = [f"{mine}.a.interactions", f"{mine}-stream-__assignor-__leader", f"{sibling}.a.interactions"]
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(t, partitions=1) for t in topics])
+    consumer = Consumer(
+        {"bootstrap.servers": stack.kafka_bootstrap, "group.id": f"{mine}-group", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topics[0]])
+    consumer.poll(2)
+    consumer.close()
+    client = redis.Redis.from_url(stack.redis_url)
+    client.set(f"{mine}:{{a}}:k1", "1")
+    client.set(f"{mine}:{{a}}:k2", "1")
+    client.set(f"{sibling}:{{a}}:k", "1")
+
+    purged = localstack.purge_prefix(stack, mine)
+
+    left = set(AdminClient({"bootstrap.servers": stack.kafka_bootstrap}).list_topics(timeout=10).topics)
+    assert not left & set(topics[:2]) and topics[2] in left
+    assert (purged.topics, purged.keys) == (2, 2)
+    assert purged.groups == 1
+    assert client.get(f"{sibling}:{{a}}:k") == b"1" and not client.exists(f"{mine}:{{a}}:k1", f"{mine}:{{a}}:k2")
+    client.close()

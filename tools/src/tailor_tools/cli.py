@@ -6,6 +6,7 @@ Examples::
     tailor local status      # PID, address and readiness of each component
     tailor local logs kafka  # tail a component's log
     tailor local down        # stop them by PID
+    tailor local purge test  # delete the topics, consumer groups and Redis keys under a topic prefix
     tailor local up --with-services   # ... and the five services as processes
     tailor demo              # the whole flow with generated data, progress bars, live events
     tailor serve control     # run one service in the foreground (same as python -m tailor_control)
@@ -53,7 +54,14 @@ def _cmd_local(args: argparse.Namespace) -> int:
             print(f"{comp.name:6} pid={pid!s:8} {comp.address:28} {'ready' if comp.ready else 'DOWN'}")
         return 0 if ok else 3
     if args.action == "logs":
-        print(localstack.logs(cfg, args.component, args.lines))
+        print(localstack.logs(cfg, args.component or "kafka", args.lines))
+        return 0
+    if args.action == "purge":
+        if args.component is None:
+            print("error: say which topic prefix to purge, e.g. `tailor local purge test`", file=sys.stderr)
+            return 2
+        purged = localstack.purge_prefix(cfg, args.component)
+        print(f"purged {args.component}: {purged.topics} topics, {purged.groups} consumer groups, {purged.keys} keys")
         return 0
     raise AssertionError(args.action)
 
@@ -95,8 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         "TAILOR_KAFKA_PORT (9092), TAILOR_KAFKA_CONTROLLER_PORT (9093), TAILOR_REDIS_PORT (6379), "
         "TAILOR_KAFKA_HEAP (512m).",
     )
-    local.add_argument("action", choices=["up", "down", "status", "logs"], help="what to do")
-    local.add_argument("component", nargs="?", default="kafka", help="for logs: kafka, redis or a service name")
+    local.add_argument("action", choices=["up", "down", "status", "logs", "purge"], help="what to do")
+    local.add_argument(
+        "component",
+        nargs="?",
+        default=None,
+        help="for logs: kafka (default), redis or a service name; for purge: the topic prefix whose topics, "
+        "consumer groups and Redis keys to delete (`test` clears what old test runs left)",
+    )
     local.add_argument("-n", "--lines", type=int, default=50, help="for logs: how many lines")
     local.add_argument(
         "--with-services", action="store_true", help="for up: also start control, ingest, stream, trainer and runtime"

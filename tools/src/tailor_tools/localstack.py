@@ -7,6 +7,7 @@ into ``<state>/kafka-libs``; Redis is Debian's ``redis-server``. Processes are t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tailor_shared.config import env_int
@@ -352,6 +354,54 @@ def up(cfg: StackConfig) -> dict[str, str]:
 
 def down(cfg: StackConfig) -> dict[str, str]:
     return {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis")}
+
+
+def _belongs(name: str, prefix: str) -> bool:
+    """Topics, consumer groups and Redis keys of a prefix: ``<prefix>.…`` (topics), ``<prefix>-…`` (Faust's
+    internal topics and groups), ``<prefix>:…`` (Redis keys)."""
+    return name == prefix or (name.startswith(prefix) and name[len(prefix)] in ".-:")
+
+
+@dataclass(frozen=True)
+class Purged:
+    topics: int
+    groups: int
+    keys: int
+
+
+def purge_prefix(cfg: StackConfig, prefix: str, timeout: float = 60.0) -> Purged:
+    """Delete everything stored under a topic prefix: its topics, consumer groups and Redis keys.
+
+    For tests (each deletes what it made) and for developers clearing old runs (``tailor local purge``).
+    Call it once the processes using the prefix have stopped: it waits until the broker no longer lists the
+    topics, so nobody sees them after it returns."""
+    if not prefix or any(ch in prefix for ch in "*?[]\\"):
+        raise ValueError(f"not a topic prefix: {prefix!r}")
+    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+    groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result().valid]
+    groups = [g for g in groups if _belongs(g, prefix)]
+    if groups:
+        for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
+            with contextlib.suppress(KafkaException):  # a member still leaving: the group goes with its offsets
+                future.result()
+    deadline = time.monotonic() + timeout
+    deleted: set[str] = set()
+    while topics := [t for t in admin.list_topics(timeout=30).topics if _belongs(t, prefix)]:
+        if time.monotonic() > deadline:
+            raise StackError(f"topics of {prefix} still listed after {timeout:.0f}s: {sorted(topics)[:10]}")
+        deleted.update(topics)
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):  # already being deleted
+                future.result()
+        time.sleep(0.2)
+    client = redis.Redis.from_url(cfg.redis_url)
+    keys = 0
+    try:
+        while batch := [k for k in client.scan_iter(match=f"{prefix}[-.:]*", count=1000)][:5000]:
+            keys += int(client.unlink(*batch))
+    finally:
+        client.close()
+    return Purged(len(deleted), len(groups), keys)
 
 
 def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
