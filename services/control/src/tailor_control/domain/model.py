@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceRecord
 
 
@@ -67,11 +68,11 @@ Change = Put | Delete
 class Job:
     """Work for a worker (trainer / ingest): it reports back through ``apply_job_status``.
 
-    ``job_type`` is the Personalize operation that started the work (e.g. ``CreateSolutionVersion``,
-    ``StopRecommender``); ``payload`` is the resource body at the time, plus anything the worker needs.
+    ``job_type`` says what to do and so which worker does it (``tailor_shared.jobs.OWNERS``); ``payload``
+    is the resource body at the time, plus anything the worker needs.
     """
 
-    job_type: str
+    job_type: JobType
     resource_arn: str
     resource_type: str
     payload: Mapping[str, Any]

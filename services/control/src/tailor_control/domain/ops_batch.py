@@ -20,6 +20,7 @@ from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, item_exploration_config, s3_data_config
 from tailor_shared import arns
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 #: "The maximum number of users per segment is 5 million." (CreateBatchSegmentJob.numResults)
@@ -112,7 +113,10 @@ def create_batch_inference_job(req: Request, view: ResourceReader, ctx: m.Contex
         m.BATCH_INFERENCE_JOB, arn, body, ctx, parent_arn=version_arn, tags=tags, status_=m.BATCH_PENDING
     )
     job = m.Job(
-        "BATCH_INFERENCE", arn, m.BATCH_INFERENCE_JOB, {**record.body, "recipeArn": recipe.arn if recipe else None}
+        JobType.BATCH_INFERENCE,
+        arn,
+        m.BATCH_INFERENCE_JOB,
+        {**record.body, "recipeArn": recipe.arn if recipe else None},
     )
     return m.Outcome({"batchInferenceJobArn": arn}, (m.Put(record),), (job,))
 
@@ -149,5 +153,7 @@ def create_batch_segment_job(req: Request, view: ResourceReader, ctx: m.Context)
         "roleArn": role,
     }
     record = new_record(m.BATCH_SEGMENT_JOB, arn, body, ctx, parent_arn=version_arn, tags=tags, status_=m.BATCH_PENDING)
-    job = m.Job("BATCH_SEGMENT", arn, m.BATCH_SEGMENT_JOB, {**record.body, "recipeArn": recipe.arn if recipe else None})
+    job = m.Job(
+        JobType.BATCH_SEGMENT, arn, m.BATCH_SEGMENT_JOB, {**record.body, "recipeArn": recipe.arn if recipe else None}
+    )
     return m.Outcome({"batchSegmentJobArn": arn}, (m.Put(record),), (job,))

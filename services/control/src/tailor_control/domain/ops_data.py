@@ -22,6 +22,7 @@ from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, data_source, s3_data_config
 from tailor_shared import arns, schemas
 from tailor_shared.errors import InvalidInputException, ResourceAlreadyExistsException, ResourceInUseException
+from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 # --- DatasetGroup ---------------------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def create_dataset_import_job(req: Request, view: ResourceReader, ctx: m.Context
     }
     record = new_record(m.DATASET_IMPORT_JOB, arn, body, ctx, parent_arn=dataset_arn, tags=tags)
     job = m.Job(
-        "DATASET_IMPORT",
+        JobType.DATASET_IMPORT,
         arn,
         m.DATASET_IMPORT_JOB,
         {
@@ -316,7 +317,7 @@ def create_dataset_export_job(req: Request, view: ResourceReader, ctx: m.Context
     }
     record = new_record(m.DATASET_EXPORT_JOB, arn, body, ctx, parent_arn=dataset_arn, tags=tags)
     job = m.Job(
-        "DATASET_EXPORT",
+        JobType.DATASET_EXPORT,
         arn,
         m.DATASET_EXPORT_JOB,
         {
@@ -349,5 +350,5 @@ def create_data_deletion_job(req: Request, view: ResourceReader, ctx: m.Context)
     body = {"datasetGroupArn": group_arn, "dataSource": source, "jobName": job_name, "roleArn": role}
     # Data deletion jobs have their own vocabulary: PENDING > IN_PROGRESS > COMPLETED -or- FAILED (L20693).
     record = new_record(m.DATA_DELETION_JOB, arn, body, ctx, parent_arn=group_arn, tags=tags, status_=m.DDJ_PENDING)
-    job = m.Job("DATA_DELETION", arn, m.DATA_DELETION_JOB, dict(record.body))
+    job = m.Job(JobType.DATA_DELETION, arn, m.DATA_DELETION_JOB, dict(record.body))
     return m.Outcome({"dataDeletionJobArn": arn}, (m.Put(record),), (job,))

@@ -30,6 +30,7 @@ from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, excluded_dataset_columns, item_exploration_config
 from tailor_shared import arns
 from tailor_shared.errors import InvalidInputException, ResourceInUseException
+from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 # --- Campaign -------------------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def create_campaign(req: Request, view: ResourceReader, ctx: m.Context) -> m.Out
     limit(len(campaigns_in_group(view, group_arn)), ctx.quotas.active_campaigns_per_group, "active campaigns")
     body = {"name": name, "solutionVersionArn": version.arn, "minProvisionedTPS": tps, "campaignConfig": config}
     record = new_record(m.CAMPAIGN, arn, body, ctx, parent_arn=solution.arn, tags=tags)
-    job = m.Job("CAMPAIGN_DEPLOY", arn, m.CAMPAIGN, {**record.body, "solutionArn": solution.arn})
+    job = m.Job(JobType.CAMPAIGN_DEPLOY, arn, m.CAMPAIGN, {**record.body, "solutionArn": solution.arn})
     return m.Outcome({"campaignArn": arn}, (m.Put(record),), (job,))
 
 
@@ -135,7 +136,7 @@ def start_campaign_update(
     record = updated(
         campaign, ctx.now, status=m.UPDATE_PENDING, latestCampaignUpdate=update, _updateFromStatus=status(campaign)
     )
-    job = m.Job("CAMPAIGN_UPDATE", campaign.arn, m.CAMPAIGN, {**record.body, "solutionArn": solution_arn})
+    job = m.Job(JobType.CAMPAIGN_UPDATE, campaign.arn, m.CAMPAIGN, {**record.body, "solutionArn": solution_arn})
     return record, job
 
 
@@ -229,7 +230,7 @@ def create_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.
     limit(len(live(view.list(m.RECOMMENDER, group_arn))), ctx.quotas.recommenders_per_group, "recommenders")
     body = {"name": name, "datasetGroupArn": group_arn, "recipeArn": recipe_arn, "recommenderConfig": config}
     record = new_record(m.RECOMMENDER, arn, body, ctx, parent_arn=group_arn, tags=tags)
-    job = m.Job("RECOMMENDER_CREATE", arn, m.RECOMMENDER, dict(record.body))
+    job = m.Job(JobType.RECOMMENDER_CREATE, arn, m.RECOMMENDER, dict(record.body))
     return m.Outcome({"recommenderArn": arn}, (m.Put(record),), (job,))
 
 
@@ -251,7 +252,7 @@ def update_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.
     changed = updated(
         record, ctx.now, status=m.UPDATE_PENDING, latestRecommenderUpdate=update, _updateFromStatus=status(record)
     )
-    job = m.Job("RECOMMENDER_UPDATE", record.arn, m.RECOMMENDER, {**changed.body, "retrain": retrain})
+    job = m.Job(JobType.RECOMMENDER_UPDATE, record.arn, m.RECOMMENDER, {**changed.body, "retrain": retrain})
     return m.Outcome({"recommenderArn": record.arn}, (m.Put(changed),), (job,))
 
 
@@ -261,7 +262,7 @@ def start_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.O
     # INACTIVE > START PENDING > START IN_PROGRESS > ACTIVE (L9536).
     require_status(record, (m.INACTIVE,), "Recommender")
     changed = updated(record, ctx.now, status=m.START_PENDING)
-    job = m.Job("RECOMMENDER_START", record.arn, m.RECOMMENDER, dict(changed.body))
+    job = m.Job(JobType.RECOMMENDER_START, record.arn, m.RECOMMENDER, dict(changed.body))
     return m.Outcome({"recommenderArn": record.arn}, (m.Put(changed),), (job,))
 
 
@@ -271,7 +272,7 @@ def stop_recommender(req: Request, view: ResourceReader, ctx: m.Context) -> m.Ou
     # "Stops a recommender that is ACTIVE." ACTIVE > STOP PENDING > STOP IN PROGRESS > INACTIVE (L9532).
     require_status(record, (m.ACTIVE,), "Recommender")
     changed = updated(record, ctx.now, status=m.STOP_PENDING)
-    job = m.Job("RECOMMENDER_STOP", record.arn, m.RECOMMENDER, dict(changed.body))
+    job = m.Job(JobType.RECOMMENDER_STOP, record.arn, m.RECOMMENDER, dict(changed.body))
     return m.Outcome({"recommenderArn": record.arn}, (m.Put(changed),), (job,))
 
 

@@ -25,6 +25,7 @@ from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, constraint, excluded_dataset_columns
 from tailor_shared import arns, recipes
 from tailor_shared.errors import InvalidInputException, ResourceInUseException
+from tailor_shared.jobs.protocol import JobType
 from tailor_shared.recipes import Recipe
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
@@ -333,7 +334,7 @@ def new_solution_version(
         "trainingType": training_type,
     }
     record = new_record(m.SOLUTION_VERSION, arn, body, ctx, parent_arn=solution.arn, tags=tags)
-    return record, m.Job("SOLUTION_VERSION", arn, m.SOLUTION_VERSION, dict(record.body))
+    return record, m.Job(JobType.SOLUTION_VERSION, arn, m.SOLUTION_VERSION, dict(record.body))
 
 
 def pending_versions(view: ResourceReader) -> int:
@@ -390,11 +391,11 @@ def stop_solution_version_creation(req: Request, view: ResourceReader, ctx: m.Co
     current = status(record)
     if current == m.CREATE_PENDING:
         stopped = updated(record, ctx.now, status=m.CREATE_STOPPED)
-        job = m.Job("SOLUTION_VERSION_STOP", record.arn, m.SOLUTION_VERSION, dict(stopped.body))
+        job = m.Job(JobType.SOLUTION_VERSION_STOP, record.arn, m.SOLUTION_VERSION, dict(stopped.body))
         return m.Outcome({}, (m.Put(stopped),), (job,))
     if current == m.CREATE_IN_PROGRESS:
         stopping = updated(record, ctx.now, status=m.CREATE_STOPPING)
-        job = m.Job("SOLUTION_VERSION_STOP", record.arn, m.SOLUTION_VERSION, dict(stopping.body))
+        job = m.Job(JobType.SOLUTION_VERSION_STOP, record.arn, m.SOLUTION_VERSION, dict(stopping.body))
         return m.Outcome({}, (m.Put(stopping),), (job,))
     raise ResourceInUseException(
         f"Solution version {record.arn} is {current}; only a CREATE PENDING or CREATE IN_PROGRESS version "
