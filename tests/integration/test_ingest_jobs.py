@@ -24,7 +24,7 @@ from tailor_shared import arns
 from tailor_shared.avro import AvroCodec
 from tailor_shared.dataset_reader import DatasetSnapshot, count_records, import_start_marker, read_dataset
 from tailor_shared.grpc_server import start_server
-from tailor_shared.jobs import JobRecord
+from tailor_shared.jobs import JobRecord, JobType
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic, dataset_topic_spec
@@ -60,10 +60,10 @@ class Env:
     def job(self, kind: str, name: str, dataset_type: str, payload: dict[str, Any]) -> JobRecord:
         if kind == "import":
             arn = arns.dataset_import_job_arn("us-east-1", "000000000000", f"{self.prefix}-{name}")
-            job_type, resource_type, arn_field = "DATASET_IMPORT", "datasetImportJob", "datasetImportJobArn"
+            job_type, resource_type, arn_field = JobType.DATASET_IMPORT, "datasetImportJob", "datasetImportJobArn"
         else:
             arn = arns.dataset_export_job_arn("us-east-1", "000000000000", f"{self.prefix}-{name}")
-            job_type, resource_type, arn_field = "DATASET_EXPORT", "datasetExportJob", "datasetExportJobArn"
+            job_type, resource_type, arn_field = JobType.DATASET_EXPORT, "datasetExportJob", "datasetExportJobArn"
         body = {
             arn_field: arn,
             "datasetArn": self.group.dataset_arn(dataset_type),

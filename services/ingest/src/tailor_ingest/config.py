@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+from tailor_shared.jobs import Owner, jobs_group
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class IngestSettings:
 
     @property
     def jobs_group(self) -> str:
-        return self.worker_group or f"{self.common.topic_prefix}.ingest-jobs"
+        return self.worker_group or jobs_group(self.common.topic_prefix, Owner.INGEST)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:

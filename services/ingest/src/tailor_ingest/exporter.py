@@ -88,7 +88,7 @@ class Exporter:
         self._view = view
         self._report = report
 
-    def run(self, job: JobRecord) -> bool:
+    def run(self, job: JobRecord) -> None:
         try:
             self._report(StatusUpdate(job.resource_arn, "CREATE IN_PROGRESS"))
             request = ExportRequest.from_job(job)
@@ -96,14 +96,14 @@ class Exporter:
         except domain.ImportFailure as failure:
             log.info("export job failed", extra={"job": job.resource_arn, "reason": failure.reason})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", failure.reason))
-            return True
+            return
         except PersonalizeError as err:
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", err.message))
-            return True
+            return
         except Exception as exc:
             log.exception("export job crashed", extra={"job": job.resource_arn})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", f"Export failed: {exc!r}"))
-            return True
+            return
         log.info(
             "export job done",
             extra={
@@ -114,7 +114,6 @@ class Exporter:
             },
         )
         self._report(StatusUpdate(job.resource_arn, "ACTIVE", fields={"_recordsExported": result.rows}))
-        return True
 
     def execute(self, request: ExportRequest) -> ExportResult:
         started = time.perf_counter()

@@ -24,7 +24,7 @@ from tailor_ingest.adapters import BulkProducer, TopicGuard
 from tailor_ingest.config import IngestSettings
 from tailor_shared.dataset_reader import import_start_marker, paused_gc
 from tailor_shared.errors import PersonalizeError
-from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.jobs import JobInterrupted, JobRecord, StatusUpdate
 from tailor_shared.records import KEY_FIELDS, RowContext, encode_row, import_complete_marker
 from tailor_shared.resources import ResourceReader
 from tailor_shared.topics import SOURCE_BULK, dataset_topic_spec
@@ -145,8 +145,8 @@ class Importer:
         self._report = report
         self._should_stop = should_stop
 
-    def run(self, job: JobRecord) -> bool:
-        """Run and report; returns False when aborted (the job must be delivered again)."""
+    def run(self, job: JobRecord) -> None:
+        """Run and report; raises ``JobInterrupted`` when aborted (the job must be delivered again)."""
         started = time.perf_counter()
         dataset_type = str(job.payload.get("datasetType") or "dataset")
         try:
@@ -160,22 +160,22 @@ class Importer:
             result = self.execute(request, target)
         except Aborted:
             log.warning("import job aborted; it will run again", extra={"job": job.resource_arn})
-            return False
+            raise JobInterrupted(job.resource_arn) from None
         except domain.ImportFailure as failure:
             reason = domain.import_failure(dataset_type, failure.reason)
             log.info("import job failed", extra={"job": job.resource_arn, "reason": reason})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", reason))
-            return True
+            return
         except PersonalizeError as err:
             reason = domain.import_failure(dataset_type, err.message)
             log.warning("import job failed", extra={"job": job.resource_arn, "reason": reason})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", reason))
-            return True
+            return
         except Exception as exc:
             log.exception("import job crashed", extra={"job": job.resource_arn})
             reason = domain.import_failure(dataset_type, repr(exc))
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", reason))
-            return True
+            return
         log.info(
             "import job done",
             extra={
@@ -193,7 +193,6 @@ class Importer:
                 fields={"_progressPercent": 100.0, "_recordsImported": result.rows, "_bytesRead": result.bytes},
             )
         )
-        return True
 
     # --- the work ---------------------------------------------------------------------------------------------
     def execute(self, request: ImportRequest, target: domain.Target) -> ImportResult:

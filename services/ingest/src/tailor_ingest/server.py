@@ -10,8 +10,9 @@ from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.handlers import SERVICE_NAME, EventsServicer
-from tailor_ingest.worker import JobWorker
+from tailor_ingest.worker import start_worker
 from tailor_shared.grpc_server import GrpcService
+from tailor_shared.jobs import JobWorker, StatusReporter
 from tailor_shared.kafka import Producer
 from tailor_shared.resource_view import ResourceView
 
@@ -32,8 +33,8 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
     servicer = EventsServicer(catalog, producer, topics, settings.prefix)
     worker: JobWorker | None = None
     if settings.run_worker:
-        worker = JobWorker(settings, view, topics)
-        await asyncio.to_thread(worker.start)
+        reporter = StatusReporter(producer, settings.prefix)
+        worker = await asyncio.to_thread(start_worker, settings, view, topics, reporter)
 
     async def stop() -> None:
         # Runs after the gRPC server drained its in-flight calls: every acknowledged write is delivered.
@@ -49,10 +50,13 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
 async def run_worker_only(settings: IngestSettings, stop: asyncio.Event) -> None:
     """``python -m tailor_ingest import-worker``: the job worker without the gRPC API."""
     view = await start_view(settings)
-    worker = JobWorker(settings, view, TopicGuard(settings.common.kafka_bootstrap))
-    await asyncio.to_thread(worker.start)
+    producer = Producer(settings.common.kafka_bootstrap)
+    reporter = StatusReporter(producer, settings.prefix)
+    topics = TopicGuard(settings.common.kafka_bootstrap)
+    worker = await asyncio.to_thread(start_worker, settings, view, topics, reporter)
     try:
         await stop.wait()
     finally:
         await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(producer.close)
         await asyncio.to_thread(view.stop)

@@ -24,8 +24,7 @@ from redis.exceptions import RedisError
 
 from tailor_runtime.metrics import REDIS_CALL_SECONDS
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.jobs import StatusUpdate, job_status_topic
-from tailor_shared.kafka import OutgoingRecord, Producer, producer_config
+from tailor_shared.kafka import producer_config
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
 
@@ -71,7 +70,7 @@ end
 return "[" .. table.concat(parts, ",") .. "]"
 """
 
-_ITEMS_SUFFIX = DATASET_KINDS["Items"][0] + ":"
+_ITEMS_SUFFIX = DATASET_KINDS["Items"][0]
 
 
 def _counts(raw: Mapping[bytes, bytes]) -> dict[str, float]:
@@ -161,7 +160,8 @@ class RedisState:
         except (RedisError, TimeoutError, OSError) as err:
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
         fields = ((k.decode(), v.decode()) for k, v in offsets.items())
-        return tuple(sorted((k, v) for k, v in fields if k.startswith(_ITEMS_SUFFIX)))
+        # Fields are ``items:<p>`` (legacy dataset) or ``items.<incarnation>:<p>`` (redis-keys.md).
+        return tuple(sorted((k, v) for k, v in fields if k.partition(":")[0].partition(".")[0] == _ITEMS_SUFFIX))
 
     async def close(self) -> None:
         await self._redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
@@ -200,22 +200,6 @@ class Impressions:
         remaining = self._producer.flush(timeout)
         if remaining:
             log.error("impressions undelivered at shutdown", extra={"undelivered": remaining})
-
-
-class Outbox:
-    """Kafka writes that must not slow a response: impressions are produced without waiting for the ack
-    (a failed delivery is logged), campaign status reports are awaited."""
-
-    def __init__(self, producer: Producer, impressions: Impressions, prefix: str) -> None:
-        self._producer = producer
-        self._impressions = impressions
-        self._status = job_status_topic(prefix)
-
-    def impression(self, recommendation_id: str, body: Mapping[str, Any]) -> None:
-        self._impressions.send(recommendation_id, body)
-
-    async def status(self, update: StatusUpdate) -> None:
-        await self._producer.send(OutgoingRecord(self._status, update.to_json(), update.resource_arn.encode()))
 
 
 def impressions_for(bootstrap: str, prefix: str) -> Impressions:

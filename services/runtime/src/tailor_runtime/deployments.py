@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tailor_runtime.adapters import Outbox, RedisState
+from tailor_runtime.adapters import RedisState
 from tailor_runtime.domain.filtering import ItemIndex
 from tailor_runtime.domain.model import ServingModel
 from tailor_runtime.metrics import MODEL_INFO, MODEL_LOADS, MODELS_LOADED
 from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
-from tailor_shared.jobs import StatusUpdate
+from tailor_shared.jobs import StatusReporter, StatusUpdate
 from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
@@ -85,14 +85,14 @@ class Registry:
         store: Path,
         loader: ModelLoader,
         state: RedisState,
-        outbox: Outbox,
+        status: StatusReporter,
         prefix: str,
     ) -> None:
         self._view = view
         self._store = store
         self._loader = loader
         self._state = state
-        self._outbox = outbox
+        self._status = status
         self._prefix = prefix
         self.deployments: dict[str, Deployment] = {}
         self._failed: dict[str, str] = {}
@@ -152,7 +152,7 @@ class Registry:
             MODEL_INFO.labels(arn, dep.solution_version_arn).set(1)
 
     async def _say(self, update: StatusUpdate) -> None:
-        await self._outbox.status(update)
+        await self._status.send(update)
 
     async def _load(self, campaign_arn: str, version_arn: str, body: dict[str, object]) -> Deployment:
         """Load what ``campaign_arn`` (a campaign or a recommender) serves: ``version_arn`` is a solution

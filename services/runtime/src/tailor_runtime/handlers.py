@@ -18,7 +18,7 @@ import numpy as np
 from google.protobuf import json_format
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from tailor_runtime.adapters import Outbox, RedisState
+from tailor_runtime.adapters import Impressions, RedisState
 from tailor_runtime.deployments import Deployment, Registry
 from tailor_runtime.domain import requests
 from tailor_runtime.domain.filtering import FilterInputs, filter_mask
@@ -52,11 +52,11 @@ TREND_CACHE_S = 1.0  # how stale Trending-Now may be: far below its 30-minute sh
 
 
 class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
-    def __init__(self, view: ResourceReader, registry: Registry, state: RedisState, outbox: Outbox) -> None:
+    def __init__(self, view: ResourceReader, registry: Registry, state: RedisState, impressions: Impressions) -> None:
         self._view = view
         self._registry = registry
         self._state = state
-        self._outbox = outbox
+        self._impressions = impressions
 
     # --- RPCs ----------------------------------------------------------------------------------------
     async def GetRecommendations(
@@ -136,7 +136,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             seed=rid,
         )
         items = [self._item(dep, r, columns) for r in ranked]
-        self._outbox.impression(rid, _impression(rid, dep, user_id, items))
+        self._impressions.send(rid, _impression(rid, dep, user_id, items))
         return runtime_pb2.GetRecommendationsResponse(item_list=items, recommendation_id=rid)
 
     async def GetPersonalizedRanking(
@@ -174,7 +174,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             if item not in index.position:
                 out.append(runtime_pb2.PredictedItem(item_id=item))
         rid = f"RID-{uuid.uuid4()}"
-        self._outbox.impression(rid, _impression(rid, dep, user_id, out))
+        self._impressions.send(rid, _impression(rid, dep, user_id, out))
         return runtime_pb2.GetPersonalizedRankingResponse(personalized_ranking=out, recommendation_id=rid)
 
     async def GetActionRecommendations(

@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from tailor.runtime.v1 import runtime_pb2_grpc
-from tailor_runtime.adapters import Outbox, RedisState, impressions_for
+from tailor_runtime.adapters import RedisState, impressions_for
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.deployments import Registry
 from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
 from tailor_runtime.models import load_model
 from tailor_shared.grpc_server import GrpcService
+from tailor_shared.jobs import StatusReporter
 from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import impressions_topic
@@ -46,8 +47,8 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     state = RedisState(common.redis_url, settings.history_length)
     producer = Producer(common.kafka_bootstrap)
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
-    outbox = Outbox(producer, impressions, common.topic_prefix)
-    registry = Registry(view, Path(settings.model_store), load_model, state, outbox, common.topic_prefix)
+    reporter = StatusReporter(producer, common.topic_prefix)
+    registry = Registry(view, Path(settings.model_store), load_model, state, reporter, common.topic_prefix)
     await registry.sync()
     tasks = [
         asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),
@@ -64,5 +65,5 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
         producer.close()
         view.stop()
 
-    handlers = RuntimeHandlers(view, registry, state, outbox)
+    handlers = RuntimeHandlers(view, registry, state, impressions)
     return [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, handlers, SERVICE_NAME)], [stop]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_int, env_str
+from tailor_shared.jobs import Owner, jobs_group
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class TrainerSettings:
         return cls(
             common=common,
             model_store=env_str(e, "TAILOR_MODEL_STORE", cls.model_store),
-            worker_group=env_str(e, "TAILOR_TRAINER_WORKER_GROUP", "") or f"{common.topic_prefix}.trainer-jobs",
+            worker_group=env_str(e, "TAILOR_TRAINER_WORKER_GROUP", "")
+            or jobs_group(common.topic_prefix, Owner.TRAINER),
             seed=env_int(e, "TAILOR_TRAINER_SEED", cls.seed),
             torch_threads=env_int(e, "TAILOR_TRAINER_THREADS", cls.torch_threads),
         )

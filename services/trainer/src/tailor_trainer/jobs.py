@@ -20,7 +20,7 @@ import numpy as np
 from tailor_shared import recipes
 from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
 from tailor_shared.errors import PersonalizeError
-from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
 from tailor_shared.model_store import model_dir, recommender_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
@@ -41,6 +41,14 @@ from tailor_trainer.metrics import EPOCHS, JOB_DURATION, JOBS, LAST_LOSS
 log = logging.getLogger(__name__)
 
 Report = Callable[[StatusUpdate], None]
+
+#: The statuses in which the resource of each trainer job still waits for it; in any other, the job is done
+#: (or its resource gone) and a redelivery is skipped.
+RUNNABLE: Mapping[JobType, tuple[str, ...]] = {
+    JobType.SOLUTION_VERSION: ("CREATE PENDING", "CREATE IN_PROGRESS"),
+    JobType.RECOMMENDER_CREATE: ("CREATE PENDING", "CREATE IN_PROGRESS"),
+    JobType.RECOMMENDER_UPDATE: ("UPDATE PENDING", "UPDATE IN_PROGRESS"),
+}
 
 
 class TrainingJobs:
@@ -64,6 +72,19 @@ class TrainingJobs:
             record = self._view.get(arn)
         return record
 
+    def _runnable(self, job: JobRecord) -> ResourceRecord | None:
+        """The job's resource if it still waits for this job, else None (logged)."""
+        record = self._current(job.resource_arn)
+        if record is None or record.body.get("status") not in RUNNABLE[job.job_type]:
+            status = None if record is None else record.body.get("status")
+            log.info("skipping job for %s (status %s)", job.resource_arn, status)
+            return None
+        return record
+
+    def finished(self, job: JobRecord) -> bool:
+        """The worker's check before running a (re)delivered job."""
+        return self._runnable(job) is None
+
     def _stopped(self, arn: str) -> bool:
         """StopSolutionVersionCreation moves the record to CREATE STOPPING; the view sees it at once."""
         record = self._view.get(arn)
@@ -71,9 +92,8 @@ class TrainingJobs:
 
     def run(self, job: JobRecord) -> None:
         arn = job.resource_arn
-        record = self._current(arn)
-        if record is None or record.body.get("status") not in ("CREATE PENDING", "CREATE IN_PROGRESS"):
-            log.info("skipping job for %s (status %s)", arn, None if record is None else record.body.get("status"))
+        record = self._runnable(job)
+        if record is None:
             return
         started = time.monotonic()
         self._report(StatusUpdate(arn, "CREATE IN_PROGRESS"))
@@ -206,12 +226,10 @@ class TrainingJobs:
         """RECOMMENDER_CREATE / RECOMMENDER_UPDATE: train the use case's recipe (ADR 0010). The recommender
         stays CREATE/UPDATE IN_PROGRESS with ``_model`` set; a runtime reports ACTIVE once it serves it."""
         arn = job.resource_arn
-        record = self._current(arn)
-        creating = job.job_type == "RECOMMENDER_CREATE"
-        expected = ("CREATE PENDING", "CREATE IN_PROGRESS") if creating else ("UPDATE PENDING", "UPDATE IN_PROGRESS")
-        if record is None or record.body.get("status") not in expected:
-            log.info("skipping job for %s (status %s)", arn, None if record is None else record.body.get("status"))
+        record = self._runnable(job)
+        if record is None:
             return
+        creating = job.job_type == JobType.RECOMMENDER_CREATE
         working, failed = (
             ("CREATE IN_PROGRESS", "CREATE FAILED") if creating else ("UPDATE IN_PROGRESS", "UPDATE FAILED")
         )

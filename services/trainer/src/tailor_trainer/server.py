@@ -1,4 +1,5 @@
-"""Wires the trainer: a resource view, the job worker thread, and a gRPC health endpoint."""
+"""Wires the trainer: a resource view, its member of the jobs platform (the worker), and a gRPC health
+endpoint."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from tailor_shared.grpc_server import GrpcService
-from tailor_shared.jobs import StatusUpdate, job_status_topic, job_topic_specs
-from tailor_shared.kafka import OutgoingRecord, Producer, ensure_topics
+from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
+from tailor_shared.kafka import Producer, ensure_topics
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer.config import TrainerSettings
 from tailor_trainer.jobs import TrainingJobs
-from tailor_trainer.worker import JobWorker
+
+#: How long a shutdown waits for a running training job; one that is still running stays uncommitted and
+#: is trained again by the next trainer of the group.
+STOP_TIMEOUT_S = 10.0
 
 
 async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]:
@@ -24,20 +28,26 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     view.start()
     await view.ready()
     producer = Producer(common.kafka_bootstrap)
-    status_topic = job_status_topic(common.topic_prefix)
-    loop = asyncio.get_running_loop()
-
-    def report(update: StatusUpdate) -> None:
-        """Called on the worker thread: hand the write to the event loop and wait for the ack."""
-        record = OutgoingRecord(status_topic, update.to_json(), update.resource_arn.encode())
-        asyncio.run_coroutine_threadsafe(producer.send(record), loop).result(timeout=60)
-
-    jobs = TrainingJobs(view, common.kafka_bootstrap, common.topic_prefix, settings.model_store, settings.seed, report)
-    worker = JobWorker(common.kafka_bootstrap, common.topic_prefix, settings.worker_group, jobs)
-    worker.start()
+    reporter = StatusReporter(producer, common.topic_prefix)
+    jobs = TrainingJobs(
+        view, common.kafka_bootstrap, common.topic_prefix, settings.model_store, settings.seed, reporter.report
+    )
+    worker = JobWorker(
+        common.kafka_bootstrap,
+        common.topic_prefix,
+        Owner.TRAINER,
+        {
+            JobType.SOLUTION_VERSION: jobs.run,
+            JobType.RECOMMENDER_CREATE: jobs.run_recommender,
+            JobType.RECOMMENDER_UPDATE: jobs.run_recommender,
+        },
+        finished=jobs.finished,
+        group=settings.worker_group,
+    )
+    await asyncio.to_thread(worker.start)
 
     async def stop() -> None:
-        await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(worker.stop, STOP_TIMEOUT_S)
         producer.close()
         view.stop()
 

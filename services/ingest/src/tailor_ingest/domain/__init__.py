@@ -15,7 +15,6 @@ request from the message alone. Decisions the guide leaves open: docs/adr/0003-i
 from __future__ import annotations
 
 from tailor_ingest.domain.bulk import (
-    IMPORT_JOB_TYPES,
     MAX_IMPORT_BYTES,
     MIN_BULK_INTERACTIONS,
     CsvLayout,
@@ -29,7 +28,6 @@ from tailor_ingest.domain.bulk import (
 )
 from tailor_ingest.domain.errors import FieldError, ImportFailure, constraint
 from tailor_ingest.domain.export import (
-    EXPORT_JOB_TYPES,
     EXPORT_SOURCES,
     check_exportable,
     csv_cell,
@@ -62,9 +60,7 @@ from tailor_ingest.domain.targets import (
 
 __all__ = [
     "ACTIONS_KIND",
-    "EXPORT_JOB_TYPES",
     "EXPORT_SOURCES",
-    "IMPORT_JOB_TYPES",
     "ITEMS_KIND",
     "MAX_EVENT_BYTES",
     "MAX_IMPORT_BYTES",

@@ -10,7 +10,6 @@ from tailor_ingest.domain.errors import FieldError, ImportFailure
 from tailor_ingest.domain.fields import DatasetPlan
 from tailor_shared import schemas
 
-IMPORT_JOB_TYPES: Final = frozenset({"DATASET_IMPORT", "CreateDatasetImportJob"})
 #: "your CSV file must have at minimum 1000 interaction records" (L7629, quota L19691); appending to an
 #: Action interactions dataset needs "at minimum 1000 new ... action interaction records" (L7979).
 MIN_BULK_INTERACTIONS: Final = 1000

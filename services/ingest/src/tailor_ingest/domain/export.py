@@ -9,7 +9,6 @@ from typing import Any, Final
 from tailor_ingest.domain.errors import ImportFailure
 from tailor_shared import schemas, topics
 
-EXPORT_JOB_TYPES: Final = frozenset({"DATASET_EXPORT", "CreateDatasetExportJob"})
 EXPORT_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "BULK": (topics.SOURCE_BULK,),
     "PUT": (topics.SOURCE_PUT,),
