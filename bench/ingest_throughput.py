@@ -44,7 +44,7 @@ from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
-from tailor_shared.topics import dataset_topic_spec
+from tailor_shared.topics import dataset_topic, topic_spec
 from tailor_tools import seed, workload
 from tailor_tools.client import health_serving
 
@@ -304,9 +304,10 @@ async def main_async(args: argparse.Namespace) -> None:
     bootstrap = args.bootstrap
     group = seed.seed_group(bootstrap, prefix, "events", {"Interactions": EVENTS_SCHEMA})
     assert group.tracking_id is not None
-    ensure_topics(bootstrap, [dataset_topic_spec(prefix, "events", "Interactions")])
-    ensure_topics(bootstrap, [dataset_topic_spec(prefix, "raw", "Interactions")])
-    raw_topic = dataset_topic_spec(prefix, "raw", "Interactions").name
+    ensure_topics(bootstrap, [topic_spec(group.topic(prefix, "Interactions"), "Interactions")])
+    # A raw producer's topic (no dataset group behind it): a legacy-layout name is enough.
+    raw_topic = dataset_topic(prefix, "raw", "Interactions")
+    ensure_topics(bootstrap, [topic_spec(raw_topic, "Interactions")])
     levels = [int(c) for c in args.concurrency.split(",")]
     results: list[Result] = []
     logs = Path(tempfile.mkdtemp(prefix="ingest-bench-"))

@@ -57,8 +57,8 @@ from confluent_kafka import Producer as RawProducer
 from harness import Proc, free_port, pct, proc_cpu, redis_cpu, start_service, wait_serving
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from tailor_shared import storage
 from tailor_shared.jobs import StatusUpdate, job_status_topic
-from tailor_shared.model_store import model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
@@ -139,7 +139,7 @@ def _trainer_hash() -> str:
 class World:
     stack: localstack.StackConfig
     prefix: str
-    group: str
+    group: str  # the dataset group's storage name (``Keys.dataset_group``: name and incarnation)
     env: dict[str, str]
     workdir: Path
     data: synthetic.SyntheticData
@@ -209,7 +209,11 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
     )["solutionArn"]
     wait_for(control, "DescribeSolution", "solution", solutionArn=solution)
     version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
-    shutil.copytree(model_path, model_dir(env["TAILOR_MODEL_STORE"], version))
+    # Storage names come from the resource records (their incarnations, ADR 0012), not from the names.
+    with storage.records(stack.kafka_bootstrap, prefix) as view:
+        version_dir = storage.solution_version_dir(view, env["TAILOR_MODEL_STORE"], version)
+        keys = storage.group_keys(view, prefix, dsg)
+    shutil.copytree(model_path, version_dir)
     manifest = json.loads((model_path / "manifest.json").read_text())
     producer = RawProducer({"bootstrap.servers": stack.kafka_bootstrap})
     update = StatusUpdate(version, "ACTIVE", fields={"metrics": manifest.get("metrics", {}), "trainingHours": 0.01})
@@ -227,7 +231,6 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
         wait_for(control, "DescribeFilter", "filter", filterArn=arn)
     # Item metadata must be in Redis before the runtime indexes the catalogue (it re-reads it every 30 s anyway).
     probe = redis.Redis.from_url(stack.redis_url)
-    keys = Keys(prefix, group)
     deadline = time.monotonic() + 120
     while not probe.exists(keys.metadata("item", str(data.items[-1]["ITEM_ID"]))):
         if time.monotonic() > deadline:
@@ -268,7 +271,7 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
     return World(
         stack,
         prefix,
-        group,
+        keys.dataset_group,
         env,
         workdir,
         data,

@@ -41,6 +41,7 @@ from confluent_kafka import Producer as RawProducer
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_shared import redis_keys as rk
+from tailor_shared import storage
 from tailor_shared.kafka import OutgoingRecord
 from tailor_shared.records import new_event_id
 from tailor_stream.processor import close_redis
@@ -110,11 +111,11 @@ async def throughput(
     stack: localstack.StackConfig, workdir: Path, events: int, workers: int, deadline: float, uniform: bool
 ) -> Row:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    group = wl.DatasetGroup(prefix, "shop")
+    group = wl.DatasetGroup(prefix, "shop", incarnated=True)
     group.create(stack.kafka_bootstrap)
     await asyncio.to_thread(wl.produce, stack.kafka_bootstrap, _interactions(group, events, int(time.time()), uniform))
     redis: aioredis.Redis[bytes] = aioredis.Redis.from_url(stack.redis_url)
-    stats = rk.Keys(prefix, "shop").stats()
+    stats = group.keys().stats()
     procs = [_worker(stack, prefix, workdir, n) for n in range(workers)]
     try:
         first_n, first_t, cpu0, rcpu0 = 0, 0.0, 0.0, 0.0
@@ -184,7 +185,8 @@ class _Visibility:
 async def _put_events_world(
     stack: localstack.StackConfig, workdir: Path, prefix: str
 ) -> tuple[list[harness.Proc], str, str, str]:
-    """control + ingest + a stream worker under ``prefix``; a dataset group with an event tracker."""
+    """control + ingest + a stream worker under ``prefix``; a dataset group with an event tracker. Returns the
+    processes, ingest's address, the tracking id and the group's storage name (``Keys.dataset_group``)."""
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "TAILOR_REDIS_URL": stack.redis_url,
@@ -208,7 +210,10 @@ async def _put_events_world(
         control.wait_for("DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
     finally:
         control.close()
-    return procs, procs[1].address, tracker["trackingId"], "shop"
+    # The group's Redis keys are bound to its incarnation, read from its record (ADR 0012).
+    with storage.records(stack.kafka_bootstrap, prefix) as view:
+        group_tag = storage.group_keys(view, prefix, dsg).dataset_group
+    return procs, procs[1].address, tracker["trackingId"], group_tag
 
 
 async def freshness(
@@ -259,9 +264,9 @@ async def freshness(
                 task.add_done_callback(calls.discard)
 
         else:
-            wl_group = wl.DatasetGroup(prefix, "shop")
+            wl_group = wl.DatasetGroup(prefix, "shop", incarnated=True)
             wl_group.create(stack.kafka_bootstrap)
-            group_name = "shop"
+            group_name = wl_group.keys().dataset_group
             procs = [_worker(stack, prefix, workdir, 0)]
             worker_pid = procs[0].pid
             raw = RawProducer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 0})

@@ -24,7 +24,7 @@ from tailor_shared.errors import ERROR_TYPE_METADATA_KEY
 from tailor_shared.grpc_server import GrpcService, start_server
 from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row, new_event_id
-from tailor_shared.topics import dataset_topic, dataset_topic_spec
+from tailor_shared.topics import topic_spec
 from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ class Ingest:
     prefix: str
 
     def topic(self, dataset_type: str) -> str:
-        return dataset_topic(self.prefix, self.group.name, dataset_type)
+        return self.group.topic(self.prefix, dataset_type)
 
     def read(self, dataset_type: str, **options: Any) -> list[dict[str, Any]]:
         snapshot = read_dataset(
@@ -311,7 +311,7 @@ async def test_a_directly_produced_record_reads_back_identically(ingest: Ingest)
     """The docs example of docs/specs/topics.md: an application producing to the topic itself."""
     codec = AvroCodec(json.dumps(seed.SCHEMAS["Interactions"]))
     topic = ingest.topic("Interactions")
-    TopicGuard(ingest.bootstrap).ensure(dataset_topic_spec(ingest.prefix, ingest.group.name, "Interactions"))
+    TopicGuard(ingest.bootstrap).ensure(topic_spec(ingest.topic("Interactions"), "Interactions"))
     row = {
         "USER_ID": "u1",
         "ITEM_ID": "i42",

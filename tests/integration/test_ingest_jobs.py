@@ -27,7 +27,7 @@ from tailor_shared.grpc_server import start_server
 from tailor_shared.jobs import JobRecord, JobType
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.schemas import avro_record
-from tailor_shared.topics import dataset_topic, dataset_topic_spec
+from tailor_shared.topics import topic_spec
 from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ class Env:
     prefix: str
 
     def topic(self, dataset_type: str) -> str:
-        return dataset_topic(self.prefix, self.group.name, dataset_type)
+        return self.group.topic(self.prefix, dataset_type)
 
     def snapshot(self, dataset_type: str, **options: Any) -> DatasetSnapshot:
         return read_dataset(self.bootstrap, self.topic(dataset_type), dataset_type, SCHEMAS[dataset_type], **options)
@@ -329,7 +329,7 @@ async def test_a_retried_import_replaces_its_interrupted_attempt(env: Env, tmp_p
     # An earlier attempt of the same job: start markers and 700 rows, then a crash (no complete marker).
     codec = AvroCodec(json.dumps(RATINGS_SCHEMA))
     topic = env.topic("Interactions")
-    TopicGuard(env.bootstrap).ensure(dataset_topic_spec(env.prefix, env.group.name, "Interactions"))
+    TopicGuard(env.bootstrap).ensure(topic_spec(env.topic("Interactions"), "Interactions"))
     producer = BulkProducer(env.bootstrap)
     for p in producer.partitions(topic):
         marker = import_start_marker(topic, p, job.resource_arn, "FULL")

@@ -23,7 +23,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_shared.dataset_reader import read_dataset
-from tailor_shared.topics import dataset_topic
 from tailor_tools import localstack, seed
 
 pytestmark = pytest.mark.integration
@@ -134,7 +133,7 @@ async def restart_under_load(
         await running
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 30)
-    topic = dataset_topic(prefix, "live", "Interactions")
+    topic = group.topic(prefix, "Interactions")
     snapshot = read_dataset(
         stack.kafka_bootstrap,
         topic,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tailor_shared import storage
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.schemas import avro_record
@@ -100,9 +101,12 @@ def test_control_dispatches_imports_and_exports_to_the_ingest_worker(
         )
         assert "Input CSV is missing the following columns:[EVENT_TYPE]" in failed["failureReason"]
 
+        bootstrap, prefix = ingest.env["TAILOR_KAFKA_BOOTSTRAP"], ingest.env["TAILOR_TOPIC_PREFIX"]
+        with storage.records(bootstrap, prefix) as view:  # the topic of the dataset's incarnation (ADR 0012)
+            topic = storage.dataset_topic(view, prefix, dataset_arn)
         snapshot = read_dataset(
-            ingest.env["TAILOR_KAFKA_BOOTSTRAP"],
-            f"{ingest.env['TAILOR_TOPIC_PREFIX']}.shop.interactions",
+            bootstrap,
+            topic,
             "Interactions",
             SCHEMA,
         )

@@ -29,12 +29,12 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
+from tailor_shared import storage
 from tailor_shared.errors import (
     InvalidInputException,
     ResourceNotFoundException,
     ServiceUnavailableException,
 )
-from tailor_shared.redis_keys import Keys
 from tailor_shared.topics import impressions_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
@@ -217,7 +217,8 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             control.wait_for("DescribeFilter", "filter", filterArn=arn)
         # The stream has applied the Items import once an item's metadata hash is in Redis; the runtime reads
         # item metadata when it loads a model (and every TAILOR_RUNTIME_METADATA_REFRESH_S).
-        keys = Keys(prefix, group_name)
+        with storage.records(stack.kafka_bootstrap, prefix) as view:  # keys of the group's incarnation
+            keys = storage.group_keys(view, prefix, group)
         probe = redis.Redis.from_url(stack.redis_url)
         last_item = str(data.items[-1]["ITEM_ID"])
         poll(lambda: probe.exists(keys.metadata("item", last_item)), bool, timeout=60, interval=0.2)

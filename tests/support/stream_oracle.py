@@ -10,13 +10,14 @@ from tailor_shared.kafka import OutgoingRecord
 from tailor_shared.records import decode_record
 from tailor_stream.domain import Batch, OpsConfig, TopicPartitionState, build_op, field_kinds, parse_dataset_topic
 from tailor_stream.model import Snapshot, StateModel
+from tailor_stream.processor import offsets_field
 from tailor_tools.workload import DatasetGroup
 
 
 def reference_snapshot(group: DatasetGroup, records: list[OutgoingRecord], config: OpsConfig, now: float) -> Snapshot:
     """The state the reference model reaches from these records (in production order), without the
     offsets hash (the model has no real partitions)."""
-    keys = rk.Keys(group.prefix, group.name)
+    keys = group.keys()
     codecs = {c.fingerprint: c for c in group.codecs.values()}
     kinds = {group.codecs[t].fingerprint: field_kinds(s) for t, s in group.schemas.items()}
     types = {group.topic(t): t for t in group.schemas}
@@ -39,6 +40,6 @@ def expected_offsets(prefix: str, highs: Mapping[tuple[str, int], int]) -> dict[
         parsed = parse_dataset_topic(prefix, topic)
         if parsed is None or high == 0:
             continue
-        key = rk.Keys(prefix, parsed.dataset_group).offsets()
-        out.setdefault(key, {})[f"{parsed.suffix}:{partition}"] = str(high - 1)
+        key = rk.Keys(prefix, parsed.group_tag).offsets()
+        out.setdefault(key, {})[offsets_field(parsed, partition)] = str(high - 1)
     return out

@@ -6,7 +6,8 @@ growth rule; no I/O.
 
 Layout rules:
 
-* Every key of a dataset group starts with ``<prefix>:{<datasetGroupName>}:``. The braces are a Redis
+* Every key of a dataset group starts with ``<prefix>:{<group tag>}:``, the tag being ``<name>.<incarnation>``
+  (``group_tag``; ``<name>`` alone for a legacy group, ADR 0012). The braces are a Redis
   Cluster hash tag: all keys of a dataset group live in one slot, so the stream updates them atomically in
   one Lua call per batch and the runtime reads everything one request needs in one pipelined round trip.
 * Variable parts (ids, event types, values) are escaped (``%`` ``:`` ``*`` percent-encoded), so no two
@@ -22,6 +23,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tailor_shared.incarnation import incarnation_of
 
 #: Personalize's filter windows: most recent interactions per user per event type (L15258, L15262).
 ITEM_WINDOW = 100
@@ -89,12 +92,28 @@ def namespace(prefix: str, dataset_group: str) -> str:
     return f"{prefix}:{{{dataset_group}}}"
 
 
+def group_tag(dataset_group_name: str, group_incarnation: str | None) -> str:
+    """A dataset group's storage name, the hash-tagged part of its keys (ADR 0012): ``<name>.<incarnation>``,
+    or ``<name>`` for a legacy group (a record without ``_incarnation``). Group names never contain a dot
+    (``[a-zA-Z0-9][a-zA-Z0-9\\-_]*``), so the tag is unambiguous."""
+    return dataset_group_name if group_incarnation is None else f"{dataset_group_name}.{group_incarnation}"
+
+
 @dataclass(frozen=True)
 class Keys:
-    """Key builder for one dataset group. ``subject`` arguments are ``user_subject``/``session_subject``."""
+    """Key builder for one dataset group. ``subject`` arguments are ``user_subject``/``session_subject``.
+
+    ``dataset_group`` is the group's storage name (``group_tag``); build it from the group's record with
+    ``Keys.for_group`` so that a new dataset group with a reused name never sees an old one's keys."""
 
     prefix: str
     dataset_group: str
+
+    @classmethod
+    def for_group(cls, prefix: str, group: Mapping[str, Any] | Any) -> Keys:
+        """The keys of a dataset group's incarnation, from its record (a ``ResourceRecord`` or its body)."""
+        body = group if isinstance(group, Mapping) else group.body
+        return cls(prefix, group_tag(str(body["name"]), incarnation_of(body)))
 
     @property
     def ns(self) -> str:

@@ -5,7 +5,14 @@ Every service derives names from here; nothing else spells a topic name.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tailor_shared import incarnation, redis_keys
 from tailor_shared.kafka import TopicSpec
+from tailor_shared.schemas import normalize_dataset_type
 
 #: Personalize dataset type -> topic suffix, and partitions per topic.
 DATASET_KINDS: dict[str, tuple[str, int]] = {
@@ -35,21 +42,115 @@ SOURCE_BULK = "bulk"
 MARKER_IMPORT_COMPLETE = "import-complete"
 
 
-def dataset_topic(prefix: str, dataset_group_name: str, dataset_type: str) -> str:
+@dataclass(frozen=True)
+class DatasetTopicName:
+    """The parts of a dataset topic's name (``parse_dataset_topic``)."""
+
+    dataset_group: str  # the dataset group's name
+    dataset_type: str  # Personalize's dataset type, e.g. "Interactions"
+    suffix: str  # the topic suffix, e.g. "interactions"
+    group_incarnation: str | None = None  # None: a legacy (name-only) dataset group
+    dataset_incarnation: str | None = None  # None: a legacy dataset
+
+    @property
+    def group_tag(self) -> str:
+        """The dataset group's storage name (its Redis hash tag, ``redis_keys.group_tag``)."""
+        return redis_keys.group_tag(self.dataset_group, self.group_incarnation)
+
+
+def dataset_topic(
+    prefix: str,
+    dataset_group_name: str,
+    dataset_type: str,
+    *,
+    group_incarnation: str | None = None,
+    dataset_incarnation: str | None = None,
+) -> str:
+    """The topic of one incarnation of a dataset (ADR 0012):
+
+    * ``<prefix>.<group>.<groupInc>.<datasetInc>.<suffix>`` (group and dataset created with incarnations);
+    * ``<prefix>.<group>.<datasetInc>.<suffix>`` (a dataset created in a legacy group);
+    * ``<prefix>.<group>.<suffix>`` (legacy: both records predate incarnations).
+
+    Prefer ``dataset_topic_for``, which takes them from the records."""
     suffix, _ = DATASET_KINDS[dataset_type]
-    return f"{prefix}.{dataset_group_name}.{suffix}"
+    for token in (group_incarnation, dataset_incarnation):
+        if token is not None and not incarnation.is_token(token):
+            raise ValueError(f"bad incarnation {token!r}")
+    if group_incarnation is not None and dataset_incarnation is None:
+        raise ValueError("a dataset of a dataset group with an incarnation has one too")
+    parts = [prefix, dataset_group_name, group_incarnation, dataset_incarnation, suffix]
+    return ".".join(p for p in parts if p is not None)
 
 
-def dataset_topic_spec(prefix: str, dataset_group_name: str, dataset_type: str) -> TopicSpec:
+def dataset_topic_for(prefix: str, group: Mapping[str, Any] | Any, dataset: Mapping[str, Any] | Any) -> str:
+    """The topic of a dataset, from its dataset group's and its own record (``ResourceRecord`` or body)."""
+    group_body = group if isinstance(group, Mapping) else group.body
+    dataset_body = dataset if isinstance(dataset, Mapping) else dataset.body
+    return dataset_topic(
+        prefix,
+        str(group_body["name"]),
+        normalize_dataset_type(str(dataset_body["datasetType"])),
+        group_incarnation=incarnation.incarnation_of(group_body),
+        dataset_incarnation=incarnation.incarnation_of(dataset_body),
+    )
+
+
+def topic_spec(topic: str, dataset_type: str) -> TopicSpec:
+    """How a dataset topic is created: partitions by type, kept forever."""
     _, partitions = DATASET_KINDS[dataset_type]
-    return TopicSpec(dataset_topic(prefix, dataset_group_name, dataset_type), partitions, dict(_KEEP_FOREVER))
+    return TopicSpec(topic, partitions, dict(_KEEP_FOREVER))
+
+
+def dataset_topic_spec(
+    prefix: str,
+    dataset_group_name: str,
+    dataset_type: str,
+    *,
+    group_incarnation: str | None = None,
+    dataset_incarnation: str | None = None,
+) -> TopicSpec:
+    name = dataset_topic(
+        prefix,
+        dataset_group_name,
+        dataset_type,
+        group_incarnation=group_incarnation,
+        dataset_incarnation=dataset_incarnation,
+    )
+    return topic_spec(name, dataset_type)
+
+
+_NAME = "[A-Za-z0-9][A-Za-z0-9_-]*"
+_INC = f"[0-9a-f]{{{incarnation.LENGTH}}}"
 
 
 def dataset_topic_pattern(prefix: str, dataset_type: str) -> str:
-    """A regex matching this dataset type's topic of every dataset group (for consumers that follow new groups)."""
+    """A regex matching this dataset type's topic of every dataset (group) incarnation, legacy names included
+    (for consumers that follow new groups)."""
     suffix, _ = DATASET_KINDS[dataset_type]
     escaped = prefix.replace(".", r"\.")
-    return rf"^{escaped}\.[A-Za-z0-9][A-Za-z0-9_-]*\.{suffix}$"
+    return rf"^{escaped}\.{_NAME}(?:\.{_INC}){{0,2}}\.{suffix}$"
+
+
+_SUFFIX_TO_TYPE = {suffix: dataset_type for dataset_type, (suffix, _) in DATASET_KINDS.items()}
+_NAME_RE = re.compile(f"^{_NAME}$")
+
+
+def parse_dataset_topic(prefix: str, topic: str) -> DatasetTopicName | None:
+    """A dataset topic's name -> its parts (the inverse of ``dataset_topic``); None for any other topic."""
+    head = prefix + "."
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head) :].split(".")
+    if len(parts) < 2 or len(parts) > 4:
+        return None
+    name, *tokens, suffix = parts
+    dataset_type = _SUFFIX_TO_TYPE.get(suffix)
+    if dataset_type is None or not _NAME_RE.match(name) or not all(incarnation.is_token(t) for t in tokens):
+        return None
+    group_inc = tokens[0] if len(tokens) == 2 else None
+    dataset_inc = tokens[-1] if tokens else None
+    return DatasetTopicName(name, dataset_type, suffix, group_inc, dataset_inc)
 
 
 def dead_letter_topic(prefix: str) -> str:

@@ -12,6 +12,7 @@ from tailor.events.v1 import events_pb2
 from tailor_ingest import domain
 from tailor_shared import schemas
 from tailor_shared.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
+from tailor_shared.incarnation import incarnation_of
 from tailor_shared.resources import InMemoryResources
 from tailor_tools import seed
 
@@ -373,9 +374,14 @@ def test_resolution_errors() -> None:
     view = InMemoryResources(group.records)
     assert group.tracking_id is not None and group.action_tracking_id is not None
     target = domain.resolve_event_tracker(view, group.tracking_id, "tailor")
-    assert (target.topic, target.dataset_type) == ("tailor.g1.interactions", "Interactions")
-    assert domain.resolve_action_tracker(view, group.action_tracking_id, "p").topic == "p.g1.action-interactions"
-    assert domain.resolve_dataset(view, group.dataset_arn("Items"), "Items", "p").topic == "p.g1.items"
+    assert (target.topic, target.dataset_type) == (group.topic("tailor", "Interactions"), "Interactions")
+    # The topic is bound to the group's and the dataset's incarnations (ADR 0012).
+    tokens = [incarnation_of(group.record(a)) for a in (group.group_arn, group.dataset_arn("Interactions"))]
+    assert target.topic == f"tailor.g1.{tokens[0]}.{tokens[1]}.interactions"
+    assert domain.resolve_action_tracker(view, group.action_tracking_id, "p").topic == group.topic(
+        "p", "Action_Interactions"
+    )
+    assert domain.resolve_dataset(view, group.dataset_arn("Items"), "Items", "p").topic == group.topic("p", "Items")
     with pytest.raises(ResourceNotFoundException):
         domain.resolve_event_tracker(view, "unknown", "p")
     with pytest.raises(ResourceNotFoundException):

@@ -16,13 +16,14 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from tailor_shared import arns
+from tailor_shared import arns, incarnation
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, job_topic_specs, jobs_topic
 from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
 from tailor_shared.schemas import avro_record
+from tailor_shared.topics import dataset_topic_for
 
 #: Small schemas per dataset type (the guide's examples, L4798-L5120).
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -86,6 +87,13 @@ class SeededGroup:
     def dataset_arn(self, dataset_type: str) -> str:
         return self.dataset_arns[dataset_type]
 
+    def record(self, arn: str) -> ResourceRecord:
+        return next(r for r in self.records if r.arn == arn)
+
+    def topic(self, prefix: str, dataset_type: str) -> str:
+        """The dataset's topic, derived from the group's and the dataset's records (ADR 0012)."""
+        return dataset_topic_for(prefix, self.record(self.group_arn), self.record(self.dataset_arns[dataset_type]))
+
 
 def group_records(
     name: str,
@@ -102,7 +110,9 @@ def group_records(
     group_arn = arns.dataset_group_arn(region, account, name)
     records = [
         ResourceRecord(
-            group_arn, "datasetGroup", _body(group_arn, "datasetGroupArn", now, status, name=name, domain=domain)
+            group_arn,
+            "datasetGroup",
+            _body(group_arn, "datasetGroupArn", now, status, name=name, domain=domain, **_incarnated()),
         ),
     ]
     datasets: dict[str, str] = {}
@@ -138,6 +148,7 @@ def group_records(
                     name=f"{name}-{dataset_type.lower()}",
                     schemaArn=schema_arn,
                     **extra,
+                    **_incarnated(),
                 ),
                 parent_arn=group_arn,
             )
@@ -166,6 +177,11 @@ def group_records(
             )
         )
     return SeededGroup(name, group_arn, datasets, schema_arns, tracking_id, action_tracking, tuple(records))
+
+
+def _incarnated() -> dict[str, str]:
+    """A new storage-owning resource's ``_incarnation``, as control gives it (ADR 0012)."""
+    return {incarnation.FIELD: incarnation.new_incarnation()}
 
 
 def _body(arn: str, arn_field: str, now: float, status: str | None, **members: Any) -> dict[str, Any]:

@@ -21,12 +21,15 @@ from confluent_kafka import TopicPartition
 
 from tailor_shared import arns
 from tailor_shared.avro import AvroCodec
+from tailor_shared.incarnation import FIELD as INCARNATION
+from tailor_shared.incarnation import new_incarnation
 from tailor_shared.kafka import OutgoingRecord, ensure_topics
 from tailor_shared.records import RowContext, encode_row
+from tailor_shared.redis_keys import Keys
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
 from tailor_shared.schemas import avro_record
-from tailor_shared.topics import DATASET_KINDS, SOURCE_PUT, dataset_topic, dataset_topic_spec
+from tailor_shared.topics import DATASET_KINDS, SOURCE_PUT, dataset_topic_for, topic_spec
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -65,24 +68,48 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class DatasetGroup:
-    """One dataset group with every dataset type, named ``name`` under a topic prefix."""
+    """One dataset group with every dataset type, named ``name`` under a topic prefix. ``incarnated`` gives
+    the group and its datasets ``_incarnation`` tokens as control does (ADR 0012); without, they are legacy
+    records (name-only topics and keys)."""
 
     prefix: str
     name: str
     schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: SCHEMAS)
+    incarnated: bool = False
 
     def __post_init__(self) -> None:
         self.arn = arns.dataset_group_arn(REGION, ACCOUNT, self.name)
         self.codecs = {t: AvroCodec(s) for t, s in self.schemas.items()}
         self.schema_arns = {t: arns.schema_arn(REGION, ACCOUNT, f"{self.name}-{t.lower()}") for t in self.schemas}
         self.dataset_arns = {t: arns.dataset_arn(REGION, ACCOUNT, self.name, t) for t in self.schemas}
+        self.incarnation = new_incarnation() if self.incarnated else None
+        self.dataset_incarnations = {t: new_incarnation() if self.incarnated else None for t in DATASET_KINDS}
+
+    def _group_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "datasetGroupArn": self.arn, "status": "ACTIVE"}
+        if self.incarnation is not None:
+            body[INCARNATION] = self.incarnation
+        return body
+
+    def _dataset_body(self, dataset_type: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "datasetArn": self.dataset_arns.get(dataset_type),
+            "datasetGroupArn": self.arn,
+            "datasetType": dataset_type,
+            "schemaArn": self.schema_arns.get(dataset_type),
+            "name": f"{self.name}-{dataset_type.lower()}",
+            "status": "ACTIVE",
+        }
+        if self.dataset_incarnations[dataset_type] is not None:
+            body[INCARNATION] = self.dataset_incarnations[dataset_type]
+        return body
+
+    def keys(self) -> Keys:
+        """The group's Redis keys (``redis_keys.Keys.for_group``)."""
+        return Keys.for_group(self.prefix, self._group_body())
 
     def resources(self) -> list[ResourceRecord]:
-        out = [
-            ResourceRecord(
-                self.arn, "datasetGroup", {"name": self.name, "datasetGroupArn": self.arn, "status": "ACTIVE"}
-            )
-        ]
+        out = [ResourceRecord(self.arn, "datasetGroup", self._group_body())]
         for t, schema in self.schemas.items():
             out.append(
                 ResourceRecord(
@@ -95,23 +122,17 @@ class DatasetGroup:
                     },
                 )
             )
-            body = {
-                "datasetArn": self.dataset_arns[t],
-                "datasetGroupArn": self.arn,
-                "datasetType": t,
-                "schemaArn": self.schema_arns[t],
-                "name": f"{self.name}-{t.lower()}",
-                "status": "ACTIVE",
-            }
+            body = self._dataset_body(t)
             out.append(ResourceRecord(self.dataset_arns[t], "dataset", body, parent_arn=self.arn))
         return out
 
     def topic(self, dataset_type: str) -> str:
-        return dataset_topic(self.prefix, self.name, dataset_type)
+        """The dataset's topic, derived from the records (``topics.dataset_topic_for``)."""
+        return dataset_topic_for(self.prefix, self._group_body(), self._dataset_body(dataset_type))
 
     def create(self, bootstrap: str, *, resources: bool = True) -> None:
         """Create the dataset topics, then publish the resources (as CreateDataset would)."""
-        ensure_topics(bootstrap, [dataset_topic_spec(self.prefix, self.name, t) for t in DATASET_KINDS])
+        ensure_topics(bootstrap, [topic_spec(self.topic(t), t) for t in DATASET_KINDS])
         if resources:
             publish_resources(bootstrap, self.prefix, self.resources())
 

@@ -26,8 +26,9 @@ from tailor_runtime.domain.model import ServingModel
 from tailor_runtime.metrics import MODEL_INFO, MODEL_LOADS, MODELS_LOADED
 from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
+from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import StatusReporter, StatusUpdate
-from tailor_shared.model_store import model_dir, recommender_model_dir
+from tailor_shared.model_store import recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 
@@ -160,7 +161,7 @@ class Registry:
         recommender = _is_recommender(campaign_arn)
         if recommender:
             group = str(body.get("datasetGroupArn") or "")
-            directory = recommender_model_dir(self._store, campaign_arn, version_arn)
+            directory = recommender_model_dir(self._store, campaign_arn, version_arn, incarnation_of(body))
         else:
             version = self._view.get(version_arn)
             if version is None or version.body.get("status") != "ACTIVE":
@@ -169,7 +170,7 @@ class Registry:
             if not group:
                 solution = self._view.get(str(version.body.get("solutionArn")))
                 group = str(solution.body.get("datasetGroupArn")) if solution else ""
-            directory = model_dir(self._store, version_arn)
+            directory = version_model_dir(self._store, version)
         started = time.perf_counter()
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:
@@ -177,7 +178,10 @@ class Registry:
         parsed = arns.parse(group)
         if parsed is None or parsed.resource_type != "datasetGroup":
             raise RuntimeError(f"solution version {version_arn} has no dataset group")
-        keys = Keys(self._prefix, parsed.resource_id)
+        group_record = self._view.get(group)
+        if group_record is None:
+            raise RuntimeError(f"the dataset group {group} of {campaign_arn} no longer exists")
+        keys = Keys.for_group(self._prefix, group_record)  # this incarnation's keys (ADR 0012)
         try:
             items_version = await self._state.items_version(keys)
             index = await self._index(model, keys)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tailor_shared import redis_keys as rk
+from tailor_shared import topics
 from tailor_shared.records import DecodedRecord
-from tailor_shared.topics import DATASET_KINDS, SOURCE_BULK
+from tailor_shared.topics import SOURCE_BULK
 
 Kind = Literal["c", "s", "n", "x"]  # categorical, plain string, numeric, not indexed
 
@@ -33,7 +34,6 @@ METADATA_TYPES: dict[str, tuple[str, str]] = {
     "Actions": ("action", "ACTION_ID"),
 }
 INTERACTION_TYPES: dict[str, str] = {"Interactions": "ITEM_ID", "Action_Interactions": "ACTION_ID"}
-_SUFFIX_TO_TYPE = {suffix: dataset_type for dataset_type, (suffix, _) in DATASET_KINDS.items()}
 _NUMERIC = frozenset({"int", "long", "float", "double"})
 
 
@@ -45,23 +45,13 @@ class BadRecord(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class DatasetTopic:
-    dataset_group: str
-    dataset_type: str
-    suffix: str
+#: A dataset topic's parts: group name and incarnation, dataset type and incarnation (ADR 0012).
+DatasetTopic = topics.DatasetTopicName
 
 
 def parse_dataset_topic(prefix: str, topic: str) -> DatasetTopic | None:
-    """``<prefix>.<datasetGroup>.<suffix>`` -> its parts; None for any other topic."""
-    head = prefix + "."
-    if not topic.startswith(head):
-        return None
-    dataset_group, _, suffix = topic[len(head) :].rpartition(".")
-    dataset_type = _SUFFIX_TO_TYPE.get(suffix)
-    if not dataset_group or "." in dataset_group or dataset_type is None:
-        return None
-    return DatasetTopic(dataset_group, dataset_type, suffix)
+    """A dataset topic's name -> its parts (``tailor_shared.topics``); None for any other topic."""
+    return topics.parse_dataset_topic(prefix, topic)
 
 
 def field_kinds(schema: str | Mapping[str, Any]) -> dict[str, Kind]:

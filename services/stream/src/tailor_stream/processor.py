@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tailor_shared import redis_keys as rk
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import ServiceUnavailableException
+from tailor_shared.incarnation import incarnation_of
 from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
 from tailor_shared.records import SchemaCodecs, decode_record
 from tailor_shared.resource_view import ResourceView
@@ -74,7 +75,11 @@ def dataset_topics_regex(prefix: str) -> str:
 
 
 def offsets_field(topic: DatasetTopic, partition: int) -> str:
-    return f"{topic.suffix}:{partition}"
+    """``<suffix>.<datasetIncarnation>:<partition>``, or ``<suffix>:<partition>`` for a legacy dataset: a
+    dataset created again in the same group has a new topic, read from its beginning (ADR 0012)."""
+    if topic.dataset_incarnation is None:
+        return f"{topic.suffix}:{partition}"
+    return f"{topic.suffix}.{topic.dataset_incarnation}:{partition}"
 
 
 class Resolver:
@@ -84,9 +89,10 @@ class Resolver:
     def __init__(self, resources: ResourceReader) -> None:
         self._resources = resources
         self.codecs = SchemaCodecs(resources)
-        self._groups: dict[str, str] = {}
+        self._groups: dict[tuple[str, str | None], str] = {}
+        self._groups_at: int | None = None
+        self._live: dict[tuple[str, str, str | None], bool] = {}
         self._checked: set[tuple[str, str, str]] = set()
-        self._missing_groups: dict[str, int] = {}
         self._kinds: dict[str, dict[str, Kind]] = {}
 
     def _view_position(self) -> int:
@@ -96,19 +102,42 @@ class Resolver:
             position = len(self._resources) if isinstance(self._resources, Sized) else -1
         return int(position)
 
-    def dataset_group_arn(self, name: str) -> str | None:
-        arn = self._groups.get(name)
-        if arn is not None:
-            return arn
+    def _refresh(self) -> None:
+        """Re-read the live groups whenever the view moved (a group deleted or created, ADR 0012)."""
         position = self._view_position()
-        if self._missing_groups.get(name) == position:
-            return None  # nothing new in the view since the last miss
-        for record in self._resources.list("datasetGroup"):
-            self._groups[str(record.body.get("name"))] = record.arn
-        arn = self._groups.get(name)
-        if arn is None:
-            self._missing_groups[name] = position
-        return arn
+        if position == self._groups_at:
+            return
+        self._groups = {
+            (str(r.body.get("name")), incarnation_of(r)): r.arn for r in self._resources.list("datasetGroup")
+        }
+        self._live.clear()
+        self._groups_at = position
+
+    def dataset_group_arn(self, name: str, incarnation: str | None = None) -> str | None:
+        """The ARN of the live dataset group named ``name`` whose incarnation is ``incarnation`` (None: a
+        legacy group); None when there is none (not yet in the view, or a deleted incarnation's topic)."""
+        self._refresh()
+        return self._groups.get((name, incarnation))
+
+    def dataset_live(self, group_arn: str, topic: DatasetTopic) -> bool:
+        """Is ``topic`` the topic of the group's current dataset of its type? A topic with a dataset
+        incarnation needs that dataset in the view; a legacy topic is refused only once the group holds a
+        dataset of its type with an incarnation (created again since: the legacy topic is a dead one's)."""
+        self._refresh()
+        key = (group_arn, topic.dataset_type, topic.dataset_incarnation)
+        live = self._live.get(key)
+        if live is None:
+            datasets = [
+                d
+                for d in self._resources.list("dataset", group_arn)
+                if str(d.body.get("datasetType", "")).casefold() == topic.dataset_type.casefold()
+            ]
+            if topic.dataset_incarnation is None:
+                live = all(incarnation_of(d) is None for d in datasets)
+            else:
+                live = any(incarnation_of(d) == topic.dataset_incarnation for d in datasets)
+            self._live[key] = live
+        return live
 
     def kinds(self, fingerprint: str) -> dict[str, Kind]:
         kinds = self._kinds.get(fingerprint)
@@ -197,7 +226,7 @@ class Applier:
         topic = self.topic(tp.topic)
         if topic is None:
             return None
-        return rk.Keys(self.prefix, topic.dataset_group), offsets_field(topic, tp.partition)
+        return rk.Keys(self.prefix, topic.group_tag), offsets_field(topic, tp.partition)
 
     async def load_script(self) -> None:
         self.sha = str(await self.redis.script_load(APPLY_BATCH_LUA))  # type: ignore[no-untyped-call]
@@ -260,9 +289,11 @@ class Applier:
 
     # --- processing ------------------------------------------------------------------------------------
     def _op(self, topic: DatasetTopic, msg: Any, now: float) -> Op | None:
-        group_arn = self.resolver.dataset_group_arn(topic.dataset_group)
+        group_arn = self.resolver.dataset_group_arn(topic.dataset_group, topic.group_incarnation)
         if group_arn is None:
-            raise BadRecord("unknown-dataset-group", f"no dataset group named {topic.dataset_group}")
+            raise BadRecord("unknown-dataset-group", f"no live dataset group {topic.group_tag}")
+        if not self.resolver.dataset_live(group_arn, topic):
+            raise BadRecord("unknown-dataset", f"{msg.topic} is not the topic of a live dataset of {group_arn}")
         try:
             decoded = decode_record(msg.headers, msg.value, self.resolver.codecs)
         except KeyError as err:
@@ -273,9 +304,9 @@ class Applier:
             return None
         self.resolver.check_dataset(decoded.headers.get(H_DATASET_ARN), group_arn, topic.dataset_type)
         kinds = self.resolver.kinds(decoded.schema_fingerprint or "")
-        keys = self._keys.get(topic.dataset_group)
+        keys = self._keys.get(topic.group_tag)
         if keys is None:
-            keys = self._keys[topic.dataset_group] = rk.Keys(self.prefix, topic.dataset_group)
+            keys = self._keys[topic.group_tag] = rk.Keys(self.prefix, topic.group_tag)
         return build_op(keys, topic.dataset_type, decoded, msg.key, msg.value, kinds, self.settings.ops, now)
 
     def _dead_letter(self, msg: Any, err: BadRecord) -> OutgoingRecord:
@@ -301,9 +332,9 @@ class Applier:
             if topic is None:
                 continue
             prepared.tps.append(tp)
-            work = groups.get(topic.dataset_group)
+            work = groups.get(topic.group_tag)
             if work is None:
-                work = groups[topic.dataset_group] = _GroupWork(rk.Keys(self.prefix, topic.dataset_group))
+                work = groups[topic.group_tag] = _GroupWork(rk.Keys(self.prefix, topic.group_tag))
             for msg in msgs:
                 try:
                     op = self._op(topic, msg, now)

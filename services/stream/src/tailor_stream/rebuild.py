@@ -51,7 +51,8 @@ async def wipe(redis: aioredis.Redis[bytes], prefix: str, dataset_group: str | N
 
 
 def dataset_partitions(bootstrap: str, prefix: str, dataset_group: str | None) -> list[TopicPartition]:
-    """Every partition of the prefix's dataset topics (of one dataset group if given), from cluster metadata.
+    """Every partition of the prefix's dataset topics (of one dataset group if given: its storage name,
+    ``redis_keys.group_tag``), from cluster metadata.
     Metadata with a topic in error (a broker restarting) is asked again: a rebuild must not skip a topic."""
     pattern = re.compile(dataset_topics_regex(prefix))
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -63,7 +64,7 @@ def dataset_partitions(bootstrap: str, prefix: str, dataset_group: str | None) -
             parsed = parse_dataset_topic(prefix, name)
             if not pattern.match(name) or parsed is None:
                 continue
-            if dataset_group is not None and parsed.dataset_group != dataset_group:
+            if dataset_group is not None and parsed.group_tag != dataset_group:
                 continue
             topic = metadata.topics[name]
             if topic.error is not None or not topic.partitions:
@@ -96,6 +97,11 @@ async def rebuild(
     consumer = AIOKafkaConsumer(**consumer_config(settings, None))
     try:
         await view.ready()
+        if dataset_group is not None:
+            # The live group of that name: its incarnation's keys and topics (ADR 0012).
+            group = next((g for g in view.list("datasetGroup") if g.body.get("name") == dataset_group), None)
+            if group is not None:
+                dataset_group = rk.Keys.for_group(prefix, group).dataset_group
         deleted = await wipe(redis, prefix, dataset_group) if wipe_first else 0
         await consumer.start()
         tps = await asyncio.to_thread(dataset_partitions, common.kafka_bootstrap, prefix, dataset_group)

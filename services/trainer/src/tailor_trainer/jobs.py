@@ -20,12 +20,13 @@ import numpy as np
 from tailor_shared import recipes
 from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
 from tailor_shared.errors import PersonalizeError
+from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
-from tailor_shared.model_store import model_dir, recommender_model_dir
+from tailor_shared.model_store import recommender_model_dir, version_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
-from tailor_shared.topics import dataset_topic
+from tailor_shared.topics import dataset_topic_for
 from tailor_trainer.artifacts import export, load_trainer_state
 from tailor_trainer.domain import (
     DataRuleViolation,
@@ -99,7 +100,7 @@ class TrainingJobs:
         self._report(StatusUpdate(arn, "CREATE IN_PROGRESS"))
         try:
             model, snapshot = self._train(arn, dict(record.body))
-            directory = model_dir(self._store, arn)
+            directory = version_model_dir(self._store, record)
             export(model, directory, snapshot)
         except TrainingStopped:
             JOBS.labels("stopped").inc()
@@ -166,9 +167,7 @@ class TrainingJobs:
         if "Interactions" not in datasets:
             raise DataRuleViolation("The dataset group has no Item interactions dataset")
         snaps = {
-            t: self._snapshot(str(group.body["name"]), t, d.body)
-            for t, d in datasets.items()
-            if t in ("Interactions", "Items")
+            t: self._snapshot(group.body, t, d.body) for t, d in datasets.items() if t in ("Interactions", "Items")
         }
         interactions = _interactions(snaps["Interactions"], _categorical(self._view, datasets["Interactions"].body))
         items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
@@ -252,7 +251,7 @@ class TrainingJobs:
                 None, working,
             )  # fmt: skip
             generation = uuid.uuid4().hex[:12]
-            export(model, recommender_model_dir(self._store, arn, generation), snapshot)
+            export(model, recommender_model_dir(self._store, arn, generation, incarnation_of(body)), snapshot)
         except TrainingStopped:  # the recommender was deleted while it trained
             JOBS.labels("stopped").inc()
             return
@@ -285,7 +284,7 @@ class TrainingJobs:
         ]
         for record in sorted(versions, key=lambda r: float(r.body.get("creationDateTime") or 0), reverse=True):
             try:
-                model = load_trainer_state(model_dir(self._store, record.arn))
+                model = load_trainer_state(version_model_dir(self._store, record))
             except (OSError, ValueError, RuntimeError) as err:
                 log.warning("cannot load the trainer state of %s: %s", record.arn, err)
                 continue
@@ -294,11 +293,12 @@ class TrainingJobs:
                 return model
         return None
 
-    def _snapshot(self, group_name: str, dataset_type: str, dataset: Mapping[str, Any]) -> DatasetSnapshot:
+    def _snapshot(self, group: Mapping[str, Any], dataset_type: str, dataset: Mapping[str, Any]) -> DatasetSnapshot:
         schema = self._view.get(str(dataset.get("schemaArn")))
         if schema is None:
             raise DataRuleViolation(f"The schema of the {dataset_type} dataset no longer exists")
-        topic = dataset_topic(self._prefix, group_name, dataset_type)
+        # The topic of this incarnation of the dataset: never a deleted namesake's (ADR 0012).
+        topic = dataset_topic_for(self._prefix, group, dataset)
         return read_dataset(
             self._bootstrap,
             topic,

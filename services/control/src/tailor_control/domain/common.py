@@ -9,6 +9,7 @@ from typing import Any
 
 from tailor_control.domain import model as m
 from tailor_control.domain.validate import Request
+from tailor_shared import incarnation
 from tailor_shared.errors import (
     InvalidInputException,
     LimitExceededException,
@@ -101,9 +102,13 @@ def new_record(
     tags: Mapping[str, str] | None = None,
     status_: str | None = m.CREATE_PENDING,
 ) -> ResourceRecord:
-    """A fresh record: the ARN field, the given members (None dropped), status and both timestamps."""
+    """A fresh record: the ARN field, the given members (None dropped), status and both timestamps. A
+    resource that owns storage gets a new ``_incarnation`` (ADR 0012): its topics, Redis keys and model
+    directories are named after it, so a resource created again under a reused name starts empty."""
     full: dict[str, Any] = {m.ARN_FIELD[resource_type]: arn}
     full.update({k: v for k, v in body.items() if v is not None})
+    if resource_type in incarnation.OWNERS:
+        full[incarnation.FIELD] = ctx.new_incarnation()
     if status_ is not None:
         full["status"] = status_
     full["creationDateTime"] = ctx.now

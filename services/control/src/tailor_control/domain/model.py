@@ -7,10 +7,11 @@ so every decision is reproducible in tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailor_shared.incarnation import new_incarnation
 from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceRecord
 
@@ -45,6 +46,8 @@ class Context:
     account_id: str
     now: float
     quotas: Quotas = field(default_factory=Quotas)
+    #: Makes the ``_incarnation`` of a new storage-owning resource (ADR 0012); tests may pass a fixed one.
+    new_incarnation: Callable[[], str] = field(default=new_incarnation)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def dataset_target(view: ResourceReader, dataset: ResourceRecord, prefix: str) -
         schema_arn=schema_arn,
         plan=DatasetPlan.build(parsed),
         codec=AvroCodec(text),
-        topic=topics.dataset_topic(prefix, name, dataset_type),
+        topic=topics.dataset_topic_for(prefix, group, dataset),  # bound to both incarnations (ADR 0012)
     )
 
 

@@ -1,0 +1,70 @@
+"""Where a resource's data lives, looked up from its resource records (ADR 0012).
+
+Storage names are bound to a resource's incarnation (the worker-private ``_incarnation`` of its record on
+``<prefix>.control.resources``), which Describe* responses never show. Code outside the services that needs
+a name - a direct Kafka producer, a benchmark, a test - reads the records and derives it here; the
+derivations themselves live in one place each (``topics.dataset_topic_for``, ``redis_keys.Keys.for_group``,
+``model_store``).
+
+```python
+from tailor_shared import storage
+
+with storage.records(bootstrap, prefix) as view:
+    topic = storage.dataset_topic(view, prefix, dataset_arn)
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tailor_shared import model_store, topics
+from tailor_shared.errors import ResourceNotFoundException
+from tailor_shared.incarnation import incarnation_of
+from tailor_shared.redis_keys import Keys
+from tailor_shared.resource_view import ResourceView
+from tailor_shared.resources import ResourceReader, ResourceRecord
+
+
+def _get(view: ResourceReader, arn: str, resource_type: str) -> ResourceRecord:
+    record = view.get(arn)
+    if record is None or record.resource_type != resource_type:
+        raise ResourceNotFoundException(f"Could not find the {resource_type} {arn}.")
+    return record
+
+
+def dataset_topic(view: ResourceReader, prefix: str, dataset_arn: str) -> str:
+    """The Kafka topic of the dataset's current incarnation."""
+    dataset = _get(view, dataset_arn, "dataset")
+    group = _get(view, str(dataset.body.get("datasetGroupArn") or dataset.parent_arn), "datasetGroup")
+    return topics.dataset_topic_for(prefix, group, dataset)
+
+
+def group_keys(view: ResourceReader, prefix: str, dataset_group_arn: str) -> Keys:
+    """The Redis keys of the dataset group's current incarnation."""
+    return Keys.for_group(prefix, _get(view, dataset_group_arn, "datasetGroup"))
+
+
+def solution_version_dir(view: ResourceReader, store: str | Path, solution_version_arn: str) -> Path:
+    """The model directory of a solution version."""
+    return model_store.version_model_dir(store, _get(view, solution_version_arn, "solutionVersion"))
+
+
+def recommender_dir(view: ResourceReader, store: str | Path, recommender_arn: str, generation: str) -> Path:
+    """The directory of one model generation of a recommender."""
+    record = _get(view, recommender_arn, "recommender")
+    return model_store.recommender_model_dir(store, recommender_arn, generation, incarnation_of(record))
+
+
+@contextmanager
+def records(bootstrap: str, prefix: str, timeout: float = 60.0) -> Iterator[ResourceView]:
+    """A started ``ResourceView`` of ``<prefix>.control.resources`` (everything on it at start applied)."""
+    view = ResourceView(bootstrap, prefix)
+    view.start()
+    try:
+        view.wait_ready(timeout)
+        yield view
+    finally:
+        view.stop()
