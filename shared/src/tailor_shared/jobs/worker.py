@@ -140,10 +140,12 @@ class JobWorker:
             _commit(consumer, msg)
             return
         log.info("job started", extra={"job": job.resource_arn, "jobType": job.job_type.value})
-        outcome = self._run_job(consumer, job)
+        outcome, reread = self._run_job(consumer, job, msg)
         if outcome == "done":
             self._failures = 0
             _commit(consumer, msg)
+            if reread:  # a rebalance handed the job's partition back mid-job: don't read the job again
+                _seek(consumer, msg, offset=int(msg.offset() or 0) + 1)
             self.jobs_run += 1
             log.info("job finished", extra={"job": job.resource_arn, "jobType": job.job_type.value})
         elif outcome == "failed":
@@ -152,9 +154,9 @@ class JobWorker:
             log.warning("job interrupted; it will be delivered again", extra={"job": job.resource_arn})
             _seek(consumer, msg)
 
-    def _run_job(self, consumer: Consumer, job: JobRecord) -> str:
+    def _run_job(self, consumer: Consumer, job: JobRecord, msg: Message) -> tuple[str, bool]:
         """Run the handler on its own thread while polling (paused) to keep the group membership; returns
-        "done", "failed" or "interrupted"."""
+        "done", "failed" or "interrupted", and whether the job's own partition was sought back meanwhile."""
         outcome: list[str] = []
         handler = self._handlers[job.job_type]
 
@@ -171,15 +173,17 @@ class JobWorker:
         thread = threading.Thread(target=target, name=f"{self.owner.value}-job", daemon=True)
         _pause(consumer)
         thread.start()
+        reread = False
         while thread.is_alive():
             if self._stop.is_set() and time.monotonic() >= self._grace_until:
-                return "interrupted"  # the job thread dies with the process; nothing was committed
+                return "interrupted", reread  # the job thread dies with the process; nothing was committed
             other = _poll(consumer, 0.2)
             if other is not None:  # a partition assigned during the job: read it again later
+                reread = reread or (other.topic(), other.partition()) == (msg.topic(), msg.partition())
                 _seek(consumer, other)
                 _pause(consumer)
         _resume(consumer)
-        return outcome[0] if outcome else "failed"
+        return (outcome[0] if outcome else "failed"), reread
 
     def _retry_later(self, consumer: Consumer, msg: Message) -> None:
         self._failures += 1
@@ -209,10 +213,12 @@ def _resume(consumer: Consumer) -> None:
     consumer.resume(consumer.assignment())
 
 
-def _seek(consumer: Consumer, msg: Message) -> None:
-    """Read ``msg`` again on the next poll (never drop a job that was not run)."""
+def _seek(consumer: Consumer, msg: Message, offset: int | None = None) -> None:
+    """Read ``msg`` (or ``offset`` of its partition) again on the next poll (never drop a job that was not
+    run)."""
+    where = int(msg.offset() or 0) if offset is None else offset
     try:
-        consumer.seek(TopicPartition(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)))
+        consumer.seek(TopicPartition(str(msg.topic()), int(msg.partition() or 0), where))
     except KafkaException as err:  # the partition moved to another member, which reads from the commit
         log.info("cannot seek back (%s); the partition's new owner reads the job", err)
 
