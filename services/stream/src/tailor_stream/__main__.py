@@ -33,13 +33,24 @@ def _worker(settings: StreamSettings) -> None:
     worker.execute_from_commandline()
 
 
+def _group_tag(bootstrap: str, prefix: str, name: str) -> str:
+    from tailor_shared import storage
+    from tailor_stream.rebuild import live_group_tag
+
+    with storage.records(bootstrap, prefix) as view:
+        return live_group_tag(view, prefix, name)
+
+
 async def _snapshot(settings: StreamSettings, dataset_group: str | None) -> None:
     from tailor_stream.processor import close_redis
     from tailor_stream.snapshot import read_snapshot
 
+    prefix = settings.common.topic_prefix
+    if dataset_group is not None:  # the live incarnation of the group of that name (ADR 0012)
+        dataset_group = await asyncio.to_thread(_group_tag, settings.common.kafka_bootstrap, prefix, dataset_group)
     redis = aioredis.Redis.from_url(settings.common.redis_url)
     try:
-        snap = await read_snapshot(redis, settings.common.topic_prefix, dataset_group)
+        snap = await read_snapshot(redis, prefix, dataset_group)
     finally:
         await close_redis(redis)
     out = {key: [kind, sorted(v) if isinstance(v, frozenset) else v] for key, (kind, v) in snap.items()}

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 from tailor_shared import redis_keys as rk
 from tailor_shared.kafka import Producer
 from tailor_shared.resource_view import ResourceView
+from tailor_shared.resources import ResourceReader
 from tailor_stream.config import StreamSettings
 from tailor_stream.domain import parse_dataset_topic
 from tailor_stream.processor import Applier, Resolver, close_redis, consumer_config, dataset_topics_regex
@@ -76,6 +77,13 @@ def dataset_partitions(bootstrap: str, prefix: str, dataset_group: str | None) -
     raise RuntimeError("cluster metadata kept reporting errors for dataset topics")
 
 
+def live_group_tag(view: ResourceReader, prefix: str, name: str) -> str:
+    """The storage name (``Keys.dataset_group``) of the live dataset group called ``name``: its incarnation's
+    keys and topics (ADR 0012); ``name`` itself when there is none (a legacy group's tag is its name)."""
+    group = next((g for g in view.list("datasetGroup") if g.body.get("name") == name), None)
+    return name if group is None else rk.Keys.for_group(prefix, group).dataset_group
+
+
 @dataclass(frozen=True)
 class RebuildReport:
     deleted_keys: int
@@ -98,10 +106,7 @@ async def rebuild(
     try:
         await view.ready()
         if dataset_group is not None:
-            # The live group of that name: its incarnation's keys and topics (ADR 0012).
-            group = next((g for g in view.list("datasetGroup") if g.body.get("name") == dataset_group), None)
-            if group is not None:
-                dataset_group = rk.Keys.for_group(prefix, group).dataset_group
+            dataset_group = live_group_tag(view, prefix, dataset_group)
         deleted = await wipe(redis, prefix, dataset_group) if wipe_first else 0
         await consumer.start()
         tps = await asyncio.to_thread(dataset_partitions, common.kafka_bootstrap, prefix, dataset_group)
