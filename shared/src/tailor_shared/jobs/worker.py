@@ -148,8 +148,8 @@ class JobWorker:
                 _seek(consumer, msg, offset=int(msg.offset() or 0) + 1)
             self.jobs_run += 1
             log.info("job finished", extra={"job": job.resource_arn, "jobType": job.job_type.value})
-        elif outcome == "failed":
-            self._retry_later(consumer, msg)
+        elif outcome == "failed" or not self._stop.is_set():
+            self._retry_later(consumer, msg)  # (a handler that gave up although the worker goes on: retry too)
         else:
             log.warning("job interrupted; it will be delivered again", extra={"job": job.resource_arn})
             _seek(consumer, msg)
