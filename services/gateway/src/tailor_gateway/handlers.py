@@ -1,0 +1,149 @@
+"""One AWS request in, one AWS response out: route, authenticate, translate, forward over gRPC, translate back.
+
+Framework-free (``server.py`` adapts it to ASGI): the inputs are the method, path, query string, lower-cased
+headers and body bytes; the output an :class:`HttpResponse`. Every failure becomes AWS's error response for
+the service the request addressed (``domain.errors``); nothing here builds an error body by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from botocore.model import ServiceModel
+
+from tailor_gateway import metrics
+from tailor_gateway.adapters import Backends
+from tailor_gateway.domain.errors import error_response
+from tailor_gateway.domain.operations import Operation, Router
+from tailor_shared.errors import PersonalizeError, ServiceUnavailableException, from_rpc_error
+
+log = logging.getLogger(__name__)
+
+CONTROL_SERVICE = "personalize"
+TARGET_HEADER = "x-amz-target"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class AuthError(Exception):
+    """An authentication failure with its AWS code (``InvalidSignatureException``, …) and HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class Authenticator(Protocol):
+    def __call__(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise :class:`AuthError` unless the request is signed by a known credential."""
+
+
+def allow_all(method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
+    """TODO(G2): replaced by tailor_shared.auth's SigV4 verification once it lands."""
+
+
+_HEALTH = HttpResponse(200, (("content-type", "application/json"),), b'{"status":"SERVING"}')
+
+
+class Gateway:
+    def __init__(self, router: Router, backends: Backends, authenticate: Authenticator, timeout_s: float) -> None:
+        self._router = router
+        self._authenticate = authenticate
+        self._timeout = timeout_s
+        self._calls = {id(op): backends.method(op) for op in (*router.by_target.values(), *router.by_path.values())}
+        self._control_model = router.models[CONTROL_SERVICE]
+        self._models = {
+            api: router.models[name]
+            for api, name in (("events", "personalize-events"), ("runtime", "personalize-runtime"))
+        }
+        self._models["control"] = self._control_model
+
+    async def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        if method == "GET" and path in ("/health", "/ping"):
+            return _HEALTH
+        target = headers.get(TARGET_HEADER)
+        if target is not None:
+            op = self._router.for_target(target)
+            if op is None:
+                return self._error(
+                    self._control_model, "UnknownOperationException", f"Unknown operation {target}", request_id
+                )
+        else:
+            op = self._router.for_path(path) if method == "POST" else None
+            if op is None:
+                model = self._control_model if path == "/" else self._models["runtime"]
+                return self._error(
+                    model, "UnknownOperationException", f"No operation at {method} {path}", request_id, 404
+                )
+        started = time.perf_counter()
+        model = self._models[op.api]
+        try:
+            self._authenticate(method, path, query, headers, body)
+        except AuthError as err:
+            metrics.REQUESTS.labels(op.api, op.name, err.code).inc()
+            return self._error(model, err.code, err.message, request_id, err.status)
+        code = "OK"
+        try:
+            response = await self._forward(op, body)
+            out = HttpResponse(200, (("content-type", op.content_type), ("x-amzn-requestid", request_id)), response)
+        except PersonalizeError as err:
+            code = err.code
+            out = self._error(model, err.code, err.message, request_id)
+        except _BadJson as err:
+            code = "SerializationException"
+            out = self._error(model, code, str(err), request_id)
+        metrics.REQUESTS.labels(op.api, op.name, code).inc()
+        metrics.LATENCY.labels(op.api, op.name).observe(time.perf_counter() - started)
+        return out
+
+    async def _forward(self, op: Operation, body: bytes) -> bytes:
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError as err:
+            raise _BadJson(f"Request body is not JSON: {err}") from None
+        if not isinstance(payload, dict):
+            raise _BadJson("Request body must be a JSON object")
+        request = op.request(payload)
+        try:
+            reply = await self._calls[id(op)](request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as err:
+            raise _typed(err) from None
+        if op.model.output_shape is None:
+            return b"{}" if op.protocol == "json" else b""
+        return json.dumps(op.response(reply), separators=(",", ":")).encode()
+
+    @staticmethod
+    def _error(
+        model: ServiceModel, code: str, message: str, request_id: str, status: int | None = None
+    ) -> HttpResponse:
+        err = error_response(model, code, message, status)
+        return HttpResponse(err.status, (*err.headers, ("x-amzn-requestid", request_id)), err.body)
+
+
+class _BadJson(Exception):
+    pass
+
+
+def _typed(err: grpc.aio.AioRpcError) -> PersonalizeError:
+    """The service's typed error; a backend that is down (no Personalize error type) is ServiceUnavailable."""
+    typed = from_rpc_error(err)
+    if typed.code == "InternalFailure" and err.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
+        log.warning("backend unavailable", extra={"status": err.code().name, "details": err.details()})
+        return ServiceUnavailableException(f"Backend unavailable: {err.details()}")
+    return typed

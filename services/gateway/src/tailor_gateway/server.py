@@ -1,0 +1,120 @@
+"""The HTTP shell: a bare ASGI app on uvicorn (httptools parser, uvloop), in front of :class:`Gateway`.
+
+Why this stack: uvicorn with httptools and uvloop is the fastest well-kept Python HTTP/1.1 server we measured
+for small JSON requests (docs/benchmarks.md, "gateway"), and a bare ASGI callable adds nothing per request
+(no router, middleware or request objects: three fixed POST paths and one header decide the operation).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import uvicorn
+
+from tailor_gateway.adapters import Backends, load_models
+from tailor_gateway.config import GatewaySettings
+from tailor_gateway.domain.operations import build_router
+from tailor_gateway.handlers import Authenticator, Gateway, allow_all
+from tailor_shared.metrics import serve_metrics
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class App:
+    """ASGI: lifespan opens the gRPC channels inside the serving loop; each HTTP request goes to the Gateway."""
+
+    def __init__(self, settings: GatewaySettings, authenticate: Authenticator) -> None:
+        self._settings = settings
+        self._authenticate = authenticate
+        self._router = build_router(load_models())
+        self._gateway: Gateway | None = None
+        self._backends: Backends | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._backends = Backends.open(self._settings.backend_addresses)
+                self._gateway = Gateway(self._router, self._backends, self._authenticate, self._settings.call_timeout_s)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._backends is not None:
+                    await self._backends.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        assert self._gateway is not None, "lifespan startup did not run"
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        response = await self._gateway.handle(
+            scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (k.encode(), v.encode())
+                    for k, v in (*response.headers, ("content-length", str(len(response.body))))
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def bind(settings: GatewaySettings) -> socket.socket:
+    """The listening socket (SO_REUSEPORT when several processes share the port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if settings.common.reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.common.grpc_host, settings.common.grpc_port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: GatewaySettings, authenticate: Authenticator = allow_all) -> None:
+    """Run until SIGTERM/SIGINT (uvicorn's handlers: stop accepting, finish requests, close channels)."""
+    metrics_port = serve_metrics(settings.common.metrics_port, settings.common.grpc_host)
+    sock = bind(settings)
+    config = uvicorn.Config(
+        App(settings, authenticate),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    log.info(
+        "serving",
+        extra={
+            "http_port": sock.getsockname()[1],
+            "metrics_port": metrics_port,
+            "backends": settings.backend_addresses,
+        },
+    )
+    uvicorn.Server(config).run(sockets=[sock])
