@@ -86,6 +86,39 @@ class InternalFailure(PersonalizeError):
     grpc_status = grpc.StatusCode.INTERNAL
 
 
+class AuthenticationError(PersonalizeError):
+    """The caller could not be authenticated (AWS Signature Version 4, ``tailor_shared.auth``). AWS answers
+    these before any operation runs, on the HTTP gateway, so they also carry the ``http_status`` it sends."""
+
+    code = "UnrecognizedClientException"
+    grpc_status = grpc.StatusCode.UNAUTHENTICATED
+    http_status: int = 403
+
+
+class MissingAuthenticationTokenException(AuthenticationError):
+    """Neither an ``Authorization`` header nor a presigned query string ("Missing Authentication Token")."""
+
+    code = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignatureException(AuthenticationError):
+    """The signature is malformed: a missing ``Credential``/``SignedHeaders``/``Signature``, no date, ..."""
+
+    code = "IncompleteSignatureException"
+
+
+class UnrecognizedClientException(AuthenticationError):
+    """Unknown access key id, or a session token that is not the configured one."""
+
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(AuthenticationError):
+    """Wrong signature, wrong credential scope, or a signing time more than 15 minutes from the server's."""
+
+    code = "InvalidSignatureException"
+
+
 ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
     cls.code: cls
     for cls in (
@@ -100,6 +133,10 @@ ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
         ThrottlingException,
         ServiceUnavailableException,
         InternalFailure,
+        MissingAuthenticationTokenException,
+        IncompleteSignatureException,
+        UnrecognizedClientException,
+        InvalidSignatureException,
     )
 }
 
