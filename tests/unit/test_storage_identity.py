@@ -262,11 +262,14 @@ def test_the_stream_accepts_only_the_live_incarnations_topics() -> None:
     assert not resolver.dataset_live(GROUP_ARN, _topic(f"p.shop.{G}.{D}.items"))  # no Items dataset
 
 
-def test_the_stream_keeps_reading_legacy_topics_until_a_dataset_is_created_again() -> None:
+def test_the_stream_keeps_reading_legacy_topics_until_their_dataset_is_deleted() -> None:
     legacy = _topic("p.shop.interactions")
-    resolver = Resolver(_view(None, None))
+    view = _view(None, None)
+    resolver = Resolver(view)
     assert resolver.dataset_group_arn("shop", None) == GROUP_ARN
     assert resolver.dataset_live(GROUP_ARN, legacy)
+    view.delete(DATASET_ARN)
+    assert not Resolver(view).dataset_live(GROUP_ARN, legacy)
     # The legacy Interactions dataset was deleted and created again (now with an incarnation) in the legacy
     # group: its old topic is dead, the new one (group part legacy) is live.
     view = _view(None, D)

@@ -120,9 +120,9 @@ class Resolver:
         return self._groups.get((name, incarnation))
 
     def dataset_live(self, group_arn: str, topic: DatasetTopic) -> bool:
-        """Is ``topic`` the topic of the group's current dataset of its type? A topic with a dataset
-        incarnation needs that dataset in the view; a legacy topic is refused only once the group holds a
-        dataset of its type with an incarnation (created again since: the legacy topic is a dead one's)."""
+        """Is ``topic`` the topic of the group's current dataset of its type: is that dataset in the view with
+        the topic's dataset incarnation (None for a legacy topic: a dataset record without one)? The topic of
+        a deleted dataset, or of one created again since, is dead (ADR 0012)."""
         self._refresh()
         key = (group_arn, topic.dataset_type, topic.dataset_incarnation)
         live = self._live.get(key)
@@ -132,10 +132,7 @@ class Resolver:
                 for d in self._resources.list("dataset", group_arn)
                 if str(d.body.get("datasetType", "")).casefold() == topic.dataset_type.casefold()
             ]
-            if topic.dataset_incarnation is None:
-                live = all(incarnation_of(d) is None for d in datasets)
-            else:
-                live = any(incarnation_of(d) == topic.dataset_incarnation for d in datasets)
+            live = any(incarnation_of(d) == topic.dataset_incarnation for d in datasets)
             self._live[key] = live
         return live
 
