@@ -327,7 +327,7 @@ class SigV4Verifier:
         """Authenticate one HTTP request as received and return its :class:`Principal`.
 
         ``path`` is the request-target's path exactly as sent, still percent-encoded (ASGI ``raw_path``, not the
-        decoded ``path``); ``query`` the raw query string without ``?`` (``b""`` decoded as latin-1 is fine);
+        decoded ``path``); ``query`` the raw query string without ``?``; path, query and headers as str or raw bytes;
         ``headers`` every header as received — a mapping or (name, value) pairs, repeated names allowed, and
         ``Host`` must be among them; ``body`` the raw body bytes; ``now`` the server time (default: the clock).
         ``services`` overrides the accepted signing names for this call.
@@ -344,7 +344,6 @@ class SigV4Verifier:
         cred = self.store.get(parts.access_key_id)
         if cred is None:
             raise UnrecognizedClientException(INVALID_TOKEN_MESSAGE)
-        _check_session_token(cred, parts.security_token)
         _check_scope(parts, self.region, accepted)
         _check_time(parts, now)
 
@@ -387,6 +386,8 @@ class SigV4Verifier:
                 extra={"canonical_request": canonical_request, "string_to_sign": string_to_sign},
             )
             raise InvalidSignatureException(SIGNATURE_MISMATCH_MESSAGE)
+        # After the signature: only the key's holder learns whether it is temporary.
+        _check_session_token(cred, parts.security_token)
         return cred.principal
 
 
