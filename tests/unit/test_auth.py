@@ -584,3 +584,21 @@ def test_authentication_errors_join_the_hierarchy_without_changing_it() -> None:
         assert cls.http_status == 403
         assert cls.grpc_status == grpc.StatusCode.UNAUTHENTICATED
     assert InvalidInputException.grpc_status == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_path_is_the_raw_percent_encoded_one(verifier: SigV4Verifier) -> None:
+    """SigV4 (non-S3) double-encodes the path: the verifier must see the path as sent, not the decoded one."""
+    r = sign("POST", ENDPOINT + "/a%20b/c%2Fd", b"{}")
+    assert r.path == "/a%20b/c%2Fd"
+    assert verify(verifier, r) == ALICE_PRINCIPAL
+    with pytest.raises(InvalidSignatureException):
+        verify(verifier, Received(r.method, "/a b/c/d", r.query, r.headers, r.body, r.signed_at))
+
+
+def test_token_problems_are_told_only_to_the_keys_holder(verifier: SigV4Verifier) -> None:
+    """A forged request (wrong secret) carrying a token learns nothing about the key: a plain signature mismatch."""
+    forger = Credential(TEMP.access_key_id, "not-the-temporary-secret", TEMP.account_id, TEMP.principal_arn)
+    with pytest.raises(InvalidSignatureException):
+        verify(verifier, json11(cred=forger))
+    with pytest.raises(InvalidSignatureException):
+        verify(verifier, json11(token="some-sts-token", cred=Credential(ALICE.access_key_id, "x" * 20, "1" * 12, "")))
