@@ -463,3 +463,94 @@ def test_client_errors_are_botocore_client_errors(world: World) -> None:
             datasetGroupArn=f"arn:aws:personalize:{REGION}:000000000000:dataset-group/{world.name}-x"
         )
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# --- SigV4: the gateway verifies every request --------------------------------------------------------------
+
+
+def _auth_error(call: Callable[[], object]) -> tuple[str, int, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call()
+    response = err.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
+
+
+def test_wrong_secret_unknown_key_and_unsigned_requests_are_refused(world: World) -> None:
+    wrong, wrong_events, wrong_runtime = clients(world.endpoint, secret="not-the-dev-secret")
+    unknown, _, _ = clients(world.endpoint, key="AKIANOBODYKNOWSTHIS")
+    unsigned = boto3.client(
+        "personalize",
+        endpoint_url=world.endpoint,
+        region_name=REGION,
+        config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}),
+    )
+    try:
+        code, status, message = _auth_error(wrong.list_recipes)
+        assert (code, status) == ("InvalidSignatureException", 403)
+        assert "signature we calculated does not match" in message
+        assert _auth_error(
+            lambda: wrong_runtime.get_recommendations(campaignArn=world.arns["campaign-up"], userId="u")
+        )[:2] == ("InvalidSignatureException", 403)
+        assert _auth_error(
+            lambda: wrong_events.put_events(
+                trackingId=world.tracking_id,
+                sessionId="s",
+                eventList=[{"eventType": "click", "itemId": "i", "sentAt": dt.datetime.now(dt.UTC)}],
+            )
+        )[:2] == ("InvalidSignatureException", 403)
+        assert _auth_error(unknown.list_recipes)[:2] == ("UnrecognizedClientException", 403)
+        assert _auth_error(unsigned.list_recipes)[:2] == ("MissingAuthenticationTokenException", 403)
+    finally:
+        for client in (wrong, wrong_events, wrong_runtime, unknown, unsigned):
+            client.close()
+
+
+def test_expired_signatures_are_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore signs with the time get_current_datetime gives it: 20 minutes ago is past AWS's 15-minute window."""
+    import botocore.auth
+
+    real: Callable[[], dt.datetime] = botocore.auth.get_current_datetime  # type: ignore[attr-defined]  # not in stubs
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: real() - dt.timedelta(minutes=20))
+    code, status, _message = _auth_error(world.personalize.list_recipes)
+    assert (code, status) == ("InvalidSignatureException", 403)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", real)
+    assert world.personalize.list_recipes()["recipes"]
+
+
+def test_the_aws_cli_works_against_the_gateway(world: World) -> None:
+    """README's `aws personalize ...` example: the AWS CLI (awscli from PyPI) with the development credential."""
+    aws = Path(sys.executable).parent / "aws"
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": DEV_KEY,
+        "AWS_SECRET_ACCESS_KEY": DEV_SECRET,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+    def run(*args: str) -> Any:
+        out = subprocess.run(
+            [str(aws), *args, "--endpoint-url", world.endpoint, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    group = run("personalize", "describe-dataset-group", "--dataset-group-arn", world.arns["group"])
+    assert group["datasetGroup"]["status"] == "ACTIVE"
+    campaign, user = world.arns["campaign-up"], user_of(world, 4)
+    recs = run(
+        "personalize-runtime",
+        "get-recommendations",
+        "--campaign-arn",
+        campaign,
+        "--user-id",
+        user,
+        "--num-results",
+        "3",
+    )
+    assert len(recs["itemList"]) == 3

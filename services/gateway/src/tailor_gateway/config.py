@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tailor_shared.auth import AuthSettings
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 
 
@@ -17,8 +18,8 @@ class GatewaySettings:
     control_address: str = "127.0.0.1:50051"
     events_address: str = "127.0.0.1:50052"
     runtime_address: str = "127.0.0.1:50053"
-    #: Credentials file (YAML: access key id -> secret, account, principal); "" = the documented dev credential.
-    credentials_file: str = ""
+    #: Which credentials SigV4 signatures are verified against (TAILOR_CREDENTIALS_FILE, TAILOR_AUTH_DEV).
+    auth: AuthSettings = field(default_factory=AuthSettings)
     #: Seconds a forwarded gRPC call may take.
     call_timeout_s: float = 60.0
     #: HTTP server processes sharing the port (SO_REUSEPORT).
@@ -33,7 +34,7 @@ class GatewaySettings:
             control_address=env_str(e, "TAILOR_GATEWAY_CONTROL_ADDRESS", cls.control_address),
             events_address=env_str(e, "TAILOR_GATEWAY_EVENTS_ADDRESS", cls.events_address),
             runtime_address=env_str(e, "TAILOR_GATEWAY_RUNTIME_ADDRESS", cls.runtime_address),
-            credentials_file=env_str(e, "TAILOR_GATEWAY_CREDENTIALS", cls.credentials_file),
+            auth=AuthSettings.from_env(e),
             call_timeout_s=env_float(e, "TAILOR_GATEWAY_CALL_TIMEOUT_S", cls.call_timeout_s),
             workers=env_int(e, "TAILOR_GATEWAY_WORKERS", cls.workers),
         )

@@ -21,8 +21,13 @@ from botocore.model import ServiceModel
 from tailor_gateway import metrics
 from tailor_gateway.adapters import Backends
 from tailor_gateway.domain.errors import error_response
-from tailor_gateway.domain.operations import Operation, Router
-from tailor_shared.errors import PersonalizeError, ServiceUnavailableException, from_rpc_error
+from tailor_gateway.domain.operations import APIS, Operation, Router
+from tailor_shared.errors import (
+    AuthenticationError,
+    PersonalizeError,
+    ServiceUnavailableException,
+    from_rpc_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +42,10 @@ class HttpResponse:
     body: bytes
 
 
-class AuthError(Exception):
-    """An authentication failure with its AWS code (``InvalidSignatureException``, …) and HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 403) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
 class Authenticator(Protocol):
-    def __call__(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
-        """Raise :class:`AuthError` unless the request is signed by a known credential."""
-
-
-def allow_all(method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
-    """TODO(G2): replaced by tailor_shared.auth's SigV4 verification once it lands."""
+    def __call__(self, method: str, path: bytes, query: bytes, headers: Mapping[str, str], body: bytes) -> object:
+        """Raise an ``AuthenticationError`` unless a known credential signed the request (SigV4); return who did.
+        ``path`` and ``query`` as received (still percent-encoded)."""
 
 
 _HEALTH = HttpResponse(200, (("content-type", "application/json"),), b'{"status":"SERVING"}')
@@ -64,13 +58,12 @@ class Gateway:
         self._timeout = timeout_s
         self._calls = {id(op): backends.method(op) for op in (*router.by_target.values(), *router.by_path.values())}
         self._control_model = router.models[CONTROL_SERVICE]
-        self._models = {
-            api: router.models[name]
-            for api, name in (("events", "personalize-events"), ("runtime", "personalize-runtime"))
-        }
-        self._models["control"] = self._control_model
+        self._models = {api: router.models[service] for api, (service, _module, _grpc) in APIS.items()}
 
-    async def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    async def handle(
+        self, method: str, path: str, raw_path: bytes, query: bytes, headers: Mapping[str, str], body: bytes
+    ) -> HttpResponse:
+        """``path`` decoded (routing); ``raw_path`` and ``query`` as received (the signature covers those)."""
         request_id = str(uuid.uuid4())
         if method == "GET" and path in ("/health", "/ping"):
             return _HEALTH
@@ -91,10 +84,10 @@ class Gateway:
         started = time.perf_counter()
         model = self._models[op.api]
         try:
-            self._authenticate(method, path, query, headers, body)
-        except AuthError as err:
+            self._authenticate(method, raw_path, query, headers, body)
+        except AuthenticationError as err:
             metrics.REQUESTS.labels(op.api, op.name, err.code).inc()
-            return self._error(model, err.code, err.message, request_id, err.status)
+            return self._error(model, err.code, err.message, request_id, err.http_status)
         code = "OK"
         try:
             response = await self._forward(op, body)

@@ -17,7 +17,8 @@ import uvicorn
 from tailor_gateway.adapters import Backends, load_models
 from tailor_gateway.config import GatewaySettings
 from tailor_gateway.domain.operations import build_router
-from tailor_gateway.handlers import Authenticator, Gateway, allow_all
+from tailor_gateway.handlers import Authenticator, Gateway
+from tailor_shared.auth import SigV4Verifier, load_credentials
 from tailor_shared.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,12 @@ class App:
         assert self._gateway is not None, "lifespan startup did not run"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         response = await self._gateway.handle(
-            scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+            scope["method"],
+            scope["path"],
+            scope.get("raw_path") or scope["path"].encode(),
+            scope["query_string"],
+            headers,
+            body,
         )
         await send(
             {
@@ -94,8 +100,13 @@ def bind(settings: GatewaySettings) -> socket.socket:
     return sock
 
 
-def serve(settings: GatewaySettings, authenticate: Authenticator = allow_all) -> None:
-    """Run until SIGTERM/SIGINT (uvicorn's handlers: stop accepting, finish requests, close channels)."""
+def serve(settings: GatewaySettings) -> None:
+    """Run until SIGTERM/SIGINT (uvicorn's handlers: stop accepting, finish requests, close channels).
+
+    Every request is SigV4-verified against the configured credentials (``tailor_shared.auth``; no credentials
+    configured: ``CredentialsError`` here, before the port opens)."""
+    verifier = SigV4Verifier(load_credentials(settings.auth), settings.common.region)
+    authenticate: Authenticator = verifier.verify
     metrics_port = serve_metrics(settings.common.metrics_port, settings.common.grpc_host)
     sock = bind(settings)
     config = uvicorn.Config(
