@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -142,6 +143,23 @@ def wait_grpc_serving(svc: RunningService, timeout: float = 60) -> None:
     pytest.fail(f"{svc.name} did not become SERVING; log:\n{svc.log()[-4000:]}", pytrace=False)
 
 
+#: Services whose port is HTTP with GET /health (the gateway; the stream's Faust web is waited for by its tests).
+HTTP_HEALTH = frozenset({"gateway"})
+
+
+def wait_http_health(svc: RunningService, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and svc.proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{svc.address}/health", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{svc.name} did not serve /health; log:\n{svc.log()[-4000:]}", pytrace=False)
+
+
 @pytest.fixture
 def spawn_service(
     stack: localstack.StackConfig, tmp_path: Path, topic_prefix: str
@@ -172,6 +190,8 @@ def spawn_service(
         started.append(svc)
         if wait and name in GRPC_HEALTH_NAMES:
             wait_grpc_serving(svc)
+        elif wait and name in HTTP_HEALTH:
+            wait_http_health(svc)
         return svc
 
     yield start

@@ -22,6 +22,13 @@ def test_demo_flow_end_to_end(
 ) -> None:
     services = {name: spawn_service(name, wait=name != "stream") for name in ("control", "ingest", "stream", "trainer")}
     services["runtime"] = spawn_service("runtime")
+    services["gateway"] = spawn_service(
+        "gateway",
+        TAILOR_AUTH_DEV="1",
+        TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
+        TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,
+        TAILOR_GATEWAY_RUNTIME_ADDRESS=services["runtime"].address,
+    )
     lines: list[str] = []
     outcome = demo.run(
         None,
@@ -34,6 +41,7 @@ def test_demo_flow_end_to_end(
         say=lines.append,
         size=(150, 240),
         status_topic=(stack.kafka_bootstrap, topic_prefix),
+        gateway=f"http://{services['gateway'].address}",
     )
     assert len(outcome.before) == 10
     # The promotion: 20 % of 10 slots, from the promoted category, marked with its name.
@@ -55,5 +63,7 @@ def test_demo_flow_end_to_end(
     assert share(ranked_after) > share(ranked_before), "\n".join(lines)
     # The training progress bar had the trainer's epochs to show for the sequence model.
     assert outcome.epoch_reports.get("user-personalization", 0) >= 1, outcome.epoch_reports
+    # The same request with boto3 through the AWS gateway (make demo shows it with the dev credential).
+    assert any("through the AWS gateway" in line for line in lines), "\n".join(lines)
     names = [name for name, _ in outcome.timings.steps]
     assert "training (3 recipes)" in names

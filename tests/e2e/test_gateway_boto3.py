@@ -28,7 +28,14 @@ import pytest
 from botocore.config import Config
 
 from tailor_tools import localstack, synthetic
-from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, purge_prefix, wait_grpc_serving
+from tests.conftest import (
+    GRPC_HEALTH_NAMES,
+    RunningService,
+    free_port,
+    purge_prefix,
+    wait_grpc_serving,
+    wait_http_health,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -85,19 +92,6 @@ def _start(workdir: Path, env: dict[str, str], name: str, **extra: str) -> Runni
             [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
         )
     return RunningService(name, port, metrics, proc, log_path, full_env)
-
-
-def wait_http_health(svc: RunningService, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and svc.proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{svc.address}/health", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{svc.name} did not serve /health; log:\n{svc.log()[-4000:]}", pytrace=False)
 
 
 def wait_status(describe: Callable[..., Any], key: str, timeout: float = 120, **request: str) -> dict[str, Any]:

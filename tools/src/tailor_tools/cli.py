@@ -21,10 +21,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tailor_shared.config import CommonSettings
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings
 from tailor_tools import localstack
 
-SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
+SERVICES = localstack.SERVICES
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
@@ -74,8 +74,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         localstack.up(cfg)
         localstack.start_services(cfg)
     settings = CommonSettings.from_env("demo", 0, 0)
+    gateway_port = os.environ.get("TAILOR_GATEWAY_PORT") or str(DEFAULT_PORTS["gateway"][0])
     outcome = demo.run(
-        args.data, cfg.state_dir / "demo", status_topic=(settings.kafka_bootstrap, settings.topic_prefix)
+        args.data,
+        cfg.state_dir / "demo",
+        status_topic=(settings.kafka_bootstrap, settings.topic_prefix),
+        gateway=f"http://127.0.0.1:{gateway_port}",
     )
     print("\nTimings:")
     for name, seconds in outcome.timings.steps:

@@ -240,6 +240,32 @@ def _print_recs(title: str, items: list[dict[str, Any]], categories: dict[str, s
         print(f"  {n:>2}  {it['itemId']:<14} {category:<12} {score:>9}  {it.get('promotionName', '')}")
 
 
+def _via_gateway(
+    endpoint: str, request: dict[str, Any], categories: dict[str, str], say: Callable[[str], None]
+) -> None:
+    """The same GetRecommendations with boto3, unchanged, through the AWS gateway (SigV4 with the documented
+    development credential, docs/specs/auth.md)."""
+    import boto3
+
+    from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+
+    runtime = boto3.client(
+        "personalize-runtime",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=DEV_ACCESS_KEY_ID,
+        aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+    )
+    try:
+        reply = runtime.get_recommendations(**request)
+    finally:
+        runtime.close()
+    say(f"\nThe same request with boto3 through the AWS gateway ({endpoint}):")
+    say(f"  boto3.client('personalize-runtime', endpoint_url='{endpoint}', region_name='us-east-1',")
+    say(f"               aws_access_key_id='{DEV_ACCESS_KEY_ID}', aws_secret_access_key='{DEV_SECRET_ACCESS_KEY}')")
+    _print_recs("runtime.get_recommendations(...) via the gateway", reply["itemList"], categories)
+
+
 def _ranked(items: list[dict[str, Any]]) -> list[str]:
     return [i["itemId"] for i in items if "promotionName" not in i]
 
@@ -264,9 +290,11 @@ def run(
     say: Callable[[str], None] = print,
     size: tuple[int, int] = (400, 600),
     status_topic: tuple[str, str] | None = None,
+    gateway: str | None = None,
 ) -> Outcome:
     """``addresses``: gRPC address per API ("control", "events", "runtime"); default the local ports.
-    ``status_topic``: (Kafka bootstrap, topic prefix) to show training epochs from the trainer's reports."""
+    ``status_topic``: (Kafka bootstrap, topic prefix) to show training epochs from the trainer's reports.
+    ``gateway``: the AWS gateway's URL; the demo then asks for the same recommendations with boto3 through it."""
     timings = Timings()
     t0 = time.monotonic()
     data = movielens_data(data_dir, workdir) if data_dir else synthetic_data(workdir, n_users=size[0], n_items=size[1])
@@ -423,6 +451,10 @@ def run(
     else:
         say(f"\nThe recommendations changed {changed_after * 1000:.0f} ms after PutEvents returned.")
     timings.steps.append(("event -> changed recommendations", changed_after if changed_after is not None else -1.0))
+    if gateway is not None:
+        started = time.monotonic()
+        _via_gateway(gateway, request, data.items, say)
+        timings.step("the same request with boto3 via the gateway", started)
     timings.step("demo total", t0)
     for c in (control, events, runtime):
         c.close()

@@ -410,8 +410,10 @@ def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
     return "\n".join(f"==> {p} <==\n{_tail(p, lines)}" for p in paths)
 
 
-# --- the five services as processes (tailor local up --with-services) ------------------------------------
-SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
+# --- the services as processes (tailor local up --with-services) -------------------------------------------
+SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway")
+#: Services whose port is HTTP (GET /health) rather than gRPC health.
+HTTP_SERVICES = frozenset({"stream", "gateway"})
 
 
 def service_env(cfg: StackConfig) -> dict[str, str]:
@@ -421,6 +423,15 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("TAILOR_REDIS_URL", cfg.redis_url)
     env.setdefault("TAILOR_MODEL_STORE", str(cfg.state_dir / "models"))
     env.setdefault("TAILOR_STREAM_DATA_DIR", str(cfg.state_dir / "stream"))
+    # The gateway forwards to the local ports and, unless a credentials file is configured, accepts the
+    # documented development credential (docs/specs/auth.md) so that boto3 and the AWS CLI work out of the box.
+    from tailor_shared.config import DEFAULT_PORTS
+
+    for api, service in (("CONTROL", "control"), ("EVENTS", "ingest"), ("RUNTIME", "runtime")):
+        port = env.get(f"TAILOR_{service.upper()}_PORT") or str(DEFAULT_PORTS[service][0])
+        env.setdefault(f"TAILOR_GATEWAY_{api}_ADDRESS", f"127.0.0.1:{port}")
+    if not env.get("TAILOR_CREDENTIALS_FILE"):
+        env.setdefault("TAILOR_AUTH_DEV", "1")
     return env
 
 
@@ -428,7 +439,7 @@ def _service_ready(name: str, env: Mapping[str, str]) -> bool:
     from tailor_shared.config import DEFAULT_PORTS
 
     port = int(env.get(f"TAILOR_{name.upper()}_PORT", DEFAULT_PORTS[name][0]))
-    if name == "stream":
+    if name in HTTP_SERVICES:
         import urllib.request
 
         try:
