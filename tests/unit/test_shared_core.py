@@ -132,3 +132,12 @@ async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
         await handle.stop(0)
+
+
+def test_dataset_topic_retention_is_forever_or_positive() -> None:
+    from tailor_shared.topics import KEEP_FOREVER_MS, topic_spec
+
+    assert topic_spec("t", "Items").config["retention.ms"] == "-1" == str(KEEP_FOREVER_MS)
+    assert topic_spec("t", "Interactions", 86_400_000).config["retention.ms"] == "86400000"
+    with pytest.raises(ValueError, match="forever"):
+        topic_spec("t", "Items", 0)

@@ -52,6 +52,7 @@ class CommonSettings:
     topic_prefix: str = "tailor"
     log_level: str = "INFO"
     reuse_port: bool = False  # several processes serve one gRPC port (SO_REUSEPORT)
+    dataset_retention_ms: int = -1  # retention.ms of dataset topics created from now on; -1 = forever
 
     @classmethod
     def from_env(
@@ -71,6 +72,7 @@ class CommonSettings:
             topic_prefix=env_str(e, "TAILOR_TOPIC_PREFIX", cls.topic_prefix),
             log_level=env_str(e, "TAILOR_LOG_LEVEL", cls.log_level).upper(),
             reuse_port=env_str(e, "TAILOR_GRPC_REUSE_PORT", "false").lower() in ("1", "true", "yes"),
+            dataset_retention_ms=env_int(e, "TAILOR_DATASET_RETENTION_MS", cls.dataset_retention_ms),
         )
 
     @property

@@ -24,7 +24,9 @@ DATASET_KINDS: dict[str, tuple[str, int]] = {
 }
 
 #: The dataset topics are the dataset of record: nothing expires.
-_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+#: Retention of dataset topics: -1 keeps every record, as Personalize keeps a dataset until it is deleted.
+#: ``TAILOR_DATASET_RETENTION_MS`` (CommonSettings.dataset_retention_ms) may shorten it for new topics.
+KEEP_FOREVER_MS = -1
 
 # Record headers (all values UTF-8).
 H_SCHEMA_FP = "tailor-schema-fp"  # fingerprint of the writer schema (AvroCodec.fingerprint)
@@ -96,10 +98,13 @@ def dataset_topic_for(prefix: str, group: Mapping[str, Any] | Any, dataset: Mapp
     )
 
 
-def topic_spec(topic: str, dataset_type: str) -> TopicSpec:
-    """How a dataset topic is created: partitions by type, kept forever."""
+def topic_spec(topic: str, dataset_type: str, retention_ms: int = KEEP_FOREVER_MS) -> TopicSpec:
+    """How a dataset topic is created: partitions by type; kept forever unless a retention is configured."""
     _, partitions = DATASET_KINDS[dataset_type]
-    return TopicSpec(topic, partitions, dict(_KEEP_FOREVER))
+    if retention_ms != KEEP_FOREVER_MS and retention_ms <= 0:
+        raise ValueError(f"dataset retention must be -1 (forever) or a positive number of ms, not {retention_ms}")
+    config = {"retention.ms": str(retention_ms), "retention.bytes": "-1", "cleanup.policy": "delete"}
+    return TopicSpec(topic, partitions, config)
 
 
 def dataset_topic_spec(

@@ -18,15 +18,17 @@ from confluent_kafka import Producer as RawProducer
 
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.kafka import TopicSpec, ensure_topics, producer_config
+from tailor_shared.topics import KEEP_FOREVER_MS, topic_spec
 
 log = logging.getLogger(__name__)
 
 
 class TopicGuard:
-    """Creates each dataset topic the first time this process writes to it (control may have already)."""
+    """Creates each dataset topic the first time this process writes to it, with the configured retention."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, retention_ms: int = KEEP_FOREVER_MS) -> None:
         self._bootstrap = bootstrap
+        self._retention_ms = retention_ms
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
@@ -41,6 +43,9 @@ class TopicGuard:
     async def ensure_async(self, spec: TopicSpec) -> None:
         if spec.name not in self._known:
             await asyncio.to_thread(self.ensure, spec)
+
+    def dataset_spec(self, topic: str, dataset_type: str) -> TopicSpec:
+        return topic_spec(topic, dataset_type, self._retention_ms)
 
 
 class BulkProducer:

@@ -17,7 +17,6 @@ from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.catalog import Catalog
 from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row
-from tailor_shared.topics import topic_spec
 
 SERVICE_NAME = "tailor.events.v1.PersonalizeEvents"
 
@@ -37,7 +36,7 @@ class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
         self._prefix = prefix
 
     async def _write(self, target: domain.Target, rows: Sequence[domain.PreparedRow]) -> None:
-        spec = topic_spec(target.topic, target.dataset_type)
+        spec = self._topics.dataset_spec(target.topic, target.dataset_type)
         await self._topics.ensure_async(spec)
         records = [
             encode_row(

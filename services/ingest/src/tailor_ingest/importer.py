@@ -27,7 +27,7 @@ from tailor_shared.errors import PersonalizeError
 from tailor_shared.jobs import JobInterrupted, JobRecord, StatusUpdate
 from tailor_shared.records import KEY_FIELDS, RowContext, encode_row, import_complete_marker
 from tailor_shared.resources import ResourceReader
-from tailor_shared.topics import SOURCE_BULK, topic_spec
+from tailor_shared.topics import SOURCE_BULK
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class Importer:
             ).headers
         )
         producer = BulkProducer(self._settings.common.kafka_bootstrap)
-        self._topics.ensure(topic_spec(target.topic, target.dataset_type))
+        self._topics.ensure(self._topics.dataset_spec(target.topic, target.dataset_type))
         partitions = producer.partitions(target.topic)
         for p in partitions:
             marker = import_start_marker(target.topic, p, request.job_arn, request.mode)

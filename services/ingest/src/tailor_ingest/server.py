@@ -29,7 +29,7 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
     catalog = Catalog(view, settings.prefix)
     catalog.attach(view)
     producer = Producer(settings.common.kafka_bootstrap, **{"message.timeout.ms": settings.produce_timeout_ms})
-    topics = TopicGuard(settings.common.kafka_bootstrap)
+    topics = TopicGuard(settings.common.kafka_bootstrap, settings.common.dataset_retention_ms)
     servicer = EventsServicer(catalog, producer, topics, settings.prefix)
     worker: JobWorker | None = None
     if settings.run_worker:
@@ -52,7 +52,7 @@ async def run_worker_only(settings: IngestSettings, stop: asyncio.Event) -> None
     view = await start_view(settings)
     producer = Producer(settings.common.kafka_bootstrap)
     reporter = StatusReporter(producer, settings.prefix)
-    topics = TopicGuard(settings.common.kafka_bootstrap)
+    topics = TopicGuard(settings.common.kafka_bootstrap, settings.common.dataset_retention_ms)
     worker = await asyncio.to_thread(start_worker, settings, view, topics, reporter)
     try:
         await stop.wait()
