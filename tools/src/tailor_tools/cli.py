@@ -6,6 +6,7 @@ Examples::
     tailor local status      # PID, address and readiness of each component
     tailor local logs kafka  # tail a component's log
     tailor local down        # stop them by PID
+    tailor local storage     # what each dataset group stores: topic records and bytes, Redis keys and memory
     tailor local purge test  # delete the topics, consumer groups and Redis keys under a topic prefix
     tailor local up --with-services   # ... and the five services as processes
     tailor demo              # the whole flow with generated data, progress bars, live events
@@ -55,6 +56,20 @@ def _cmd_local(args: argparse.Namespace) -> int:
         return 0 if ok else 3
     if args.action == "logs":
         print(localstack.logs(cfg, args.component or "kafka", args.lines))
+        return 0
+    if args.action == "storage":
+        from tailor_tools import usage
+
+        prefix = args.component or CommonSettings.from_env("tools", 0, 0).topic_prefix
+        rows = usage.dataset_group_usage(cfg, prefix)
+        print(f"{'dataset group':40} {'records':>10} {'topic bytes':>12} {'redis keys':>10} {'redis memory':>12}")
+        for row in rows:
+            print(
+                f"{row.name:40} {row.records:>10} {usage.human(row.topic_bytes):>12} {row.redis_keys:>10} "
+                f"{usage.human(row.redis_bytes):>12}"
+            )
+        if not rows:
+            print(f"(no dataset groups under the prefix {prefix})")
         return 0
     if args.action == "purge":
         if args.component is None:
@@ -107,13 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "TAILOR_KAFKA_PORT (9092), TAILOR_KAFKA_CONTROLLER_PORT (9093), TAILOR_REDIS_PORT (6379), "
         "TAILOR_KAFKA_HEAP (512m).",
     )
-    local.add_argument("action", choices=["up", "down", "status", "logs", "purge"], help="what to do")
+    local.add_argument("action", choices=["up", "down", "status", "logs", "storage", "purge"], help="what to do")
     local.add_argument(
         "component",
         nargs="?",
         default=None,
-        help="for logs: kafka (default), redis or a service name; for purge: the topic prefix whose topics, "
-        "consumer groups and Redis keys to delete (`test` clears what old test runs left)",
+        help="for logs: kafka (default), redis or a service name; for storage: the topic prefix (default "
+        "TAILOR_TOPIC_PREFIX); for purge: the topic prefix whose topics, consumer groups and Redis keys to delete "
+        "(`test` clears what old test runs left)",
     )
     local.add_argument("-n", "--lines", type=int, default=50, help="for logs: how many lines")
     local.add_argument(
