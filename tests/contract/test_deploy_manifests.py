@@ -45,9 +45,13 @@ from tailor_shared.jobs import job_topic_specs
 from tailor_shared.topics import DATASET_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("control", "ingest", "stream", "trainer", "runtime")
-#: Services whose port is an HTTP server (Faust web: /health, /metrics) rather than gRPC.
-HTTP_SERVICES = frozenset({"stream"})
+SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway")
+#: Services whose port is an HTTP server (GET /health) rather than gRPC: the stream's Faust web and the gateway.
+HTTP_SERVICES = frozenset({"stream", "gateway"})
+#: HTTP services that serve /metrics on that one port (the others have a metrics port as the gRPC services do).
+METRICS_ON_HTTP_PORT = frozenset({"stream"})
+#: The services that talk to Kafka (all but the gateway, which only forwards to the gRPC services).
+KAFKA_USERS = frozenset(SERVICES) - {"gateway"}
 GRPC_SERVICES = tuple(s for s in SERVICES if s not in HTTP_SERVICES)
 #: The services that talk to Redis (docs/specs/configuration.md).
 REDIS_USERS = frozenset({"stream", "runtime"})
@@ -167,7 +171,7 @@ def _published(svc: Doc) -> dict[int, int]:
 
 
 def _service_ports(service: str, settings: CommonSettings) -> list[int]:
-    return [settings.grpc_port] if service in HTTP_SERVICES else [settings.grpc_port, settings.metrics_port]
+    return [settings.grpc_port] if service in METRICS_ON_HTTP_PORT else [settings.grpc_port, settings.metrics_port]
 
 
 def build_args(service: str) -> dict[str, str]:
@@ -213,7 +217,7 @@ def test_compose_healthchecks_and_dependencies() -> None:
             assert spec == {"condition": "service_healthy"}, f"{name} -> {dep}: wait for it to be healthy"
     for service in SERVICES:
         deps = set(services[service].get("depends_on", {}))
-        assert "kafka" in deps, service
+        assert ("kafka" in deps) == (service in KAFKA_USERS), service
         if service in REDIS_USERS:
             assert "redis" in deps, service
 
@@ -888,7 +892,8 @@ def test_tailor_services_env_ports_and_probes(kustomization: str) -> None:
         assert expected_ports == list(DEFAULT_PORTS[service][: len(expected_ports)])
         readiness, liveness = container["readinessProbe"], container["livenessProbe"]
         if service in HTTP_SERVICES:
-            assert ports == {"http": settings.grpc_port}
+            metrics = {} if service in METRICS_ON_HTTP_PORT else {"metrics": settings.metrics_port}
+            assert ports == {"http": settings.grpc_port, **metrics}, service
             assert readiness["httpGet"]["path"] == "/health"
             for probe in (readiness, liveness):
                 assert _port(container, probe["httpGet"]["port"]) == settings.grpc_port
