@@ -15,6 +15,7 @@ from mode import Service
 from prometheus_client import generate_latest
 
 from tailor_stream.config import StreamSettings
+from tailor_stream.janitor import JanitorService
 from tailor_stream.processor import StreamProcessor
 
 
@@ -22,6 +23,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     common = settings.common
     processor = StreamProcessor(settings)
     state = StateService(processor)
+    janitor = JanitorService(settings, processor)
 
     class StreamApp(faust.App):
         """Starts the processor with the app itself, not after Faust's own consumer group has settled: after a
@@ -30,6 +32,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         async def on_start(self) -> None:
             await super().on_start()
             await self.add_runtime_dependency(state)
+            await self.add_runtime_dependency(janitor)
 
     timeout_s = settings.session_timeout_ms / 1000
     app = StreamApp(

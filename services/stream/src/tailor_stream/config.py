@@ -47,6 +47,9 @@ class StreamSettings:
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
+    janitor_interval_s: float = 30.0  # storage janitor period (ADR 0014); 0 = off
+    janitor_grace_s: float = 60.0  # how long storage must be dead before the janitor deletes it
+    janitor_sweep_s: float = 3600.0  # how often a janitor pass scans every Redis key of the prefix
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
@@ -76,6 +79,9 @@ class StreamSettings:
             topic_refresh_ms=_positive(e, "TAILOR_STREAM_TOPIC_REFRESH_MS", 3000),
             check_interval_s=env_float(e, "TAILOR_STREAM_CHECK_INTERVAL_S", 2.0),
             session_timeout_ms=_positive(e, "TAILOR_STREAM_SESSION_TIMEOUT_MS", 10_000),
+            janitor_interval_s=_not_negative(e, "TAILOR_STREAM_JANITOR_INTERVAL_S", 30.0),
+            janitor_grace_s=_not_negative(e, "TAILOR_STREAM_JANITOR_GRACE_S", 60.0),
+            janitor_sweep_s=_not_negative(e, "TAILOR_STREAM_JANITOR_SWEEP_S", 3600.0),
         )
 
 
@@ -83,4 +89,11 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     value = env_int(env, name, default)
     if value <= 0:
         raise InvalidInputException(f"environment variable {name} must be positive")
+    return value
+
+
+def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env_float(env, name, default)
+    if value < 0:
+        raise InvalidInputException(f"environment variable {name} must not be negative")
     return value

@@ -38,3 +38,16 @@ REWINDS = Counter(
     "Partitions replayed from the beginning because their state was missing in Redis (first start, new "
     "dataset group, or wiped Redis).",
 )
+JANITOR_DELETED = Counter(
+    metric_name("stream", "janitor_deleted", "total"),
+    "What the storage janitor deleted (ADR 0014), by kind: topic (a deleted dataset's topic), redis_key (keys "
+    "of a deleted dataset group, or of a group's state wiped because one of its datasets was deleted), "
+    "group_state (such wipes).",
+    ["kind"],
+)
+JANITOR_PASSES = Counter(
+    metric_name("stream", "janitor_passes", "total"),
+    "Storage janitor passes, by outcome: ok, skipped (no resource records, or the view could not catch up), "
+    "error (Kafka or Redis failed; the next pass tries again).",
+    ["outcome"],
+)

@@ -69,6 +69,24 @@ async def close_redis(client: aioredis.Redis[bytes]) -> None:
     await client.aclose()  # type: ignore[attr-defined]
 
 
+async def delete_group_keys(redis: aioredis.Redis[bytes], keys: rk.Keys, chunk: int = 1000) -> int:
+    """Delete every key of a group tag, the offsets hash last (the "state exists" marker, ADR 0007): a crash
+    midway leaves it, so whoever resumes still finds the namespace. Returns the number of keys deleted."""
+    offsets = keys.offsets().encode()
+    deleted = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=keys.pattern(), count=chunk):
+        if key == offsets:
+            continue
+        batch.append(key)
+        if len(batch) >= chunk:
+            deleted += int(await redis.unlink(*batch))
+            batch.clear()
+    if batch:
+        deleted += int(await redis.unlink(*batch))
+    return deleted + int(await redis.unlink(offsets))
+
+
 def dataset_topics_regex(prefix: str) -> str:
     """One pattern for every dataset type's topic of every dataset group under the prefix."""
     return "|".join(f"(?:{dataset_topic_pattern(prefix, t)})" for t in DATASET_KINDS)
@@ -94,6 +112,7 @@ class Resolver:
         self._live: dict[tuple[str, str, str | None], bool] = {}
         self._checked: set[tuple[str, str, str]] = set()
         self._kinds: dict[str, dict[str, Kind]] = {}
+        self._dead: set[str] = set()  # topics judged dead after a catch-up of the view
 
     def _view_position(self) -> int:
         """Changes whenever the view applied something new (a ResourceView's offset; a fake's size)."""
@@ -135,6 +154,26 @@ class Resolver:
             live = any(incarnation_of(d) == topic.dataset_incarnation for d in datasets)
             self._live[key] = live
         return live
+
+    def live(self, topic: DatasetTopic) -> bool:
+        """Is ``topic`` the topic of a live dataset incarnation (its group's and its own)?"""
+        group_arn = self.dataset_group_arn(topic.dataset_group, topic.group_incarnation)
+        return group_arn is not None and self.dataset_live(group_arn, topic)
+
+    async def confirm_dead(self, names: Sequence[tuple[str, DatasetTopic]]) -> None:
+        """Before a record is dead-lettered because its topic belongs to no live incarnation, make sure the view
+        is not merely behind (a group or dataset created a moment ago): catch it up with the resources topic
+        once, then judge again (ADR 0014). After a catch-up a dead topic stays dead (incarnations are never
+        reused), so each one costs one catch-up per process at most."""
+        unknown = [name for name, topic in names if name not in self._dead and not self.live(topic)]
+        if not unknown:
+            return
+        catch_up = getattr(self._resources, "catch_up", None)
+        if catch_up is not None:
+            await asyncio.to_thread(catch_up)
+        for name, topic in names:
+            if name in unknown and not self.live(topic):
+                self._dead.add(name)
 
     def kinds(self, fingerprint: str) -> dict[str, Kind]:
         kinds = self._kinds.get(fingerprint)
@@ -401,7 +440,22 @@ class Applier:
         self._inflight.difference_update(prepared.tps)
 
     async def process(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        await self.confirm(polled)
         await self.apply(self.prepare(polled))
+
+    async def confirm(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Catch the view up before ``prepare`` would dead-letter records of a topic the view does not know."""
+        names = {tp.topic for tp, msgs in polled.items() if msgs}
+        parsed = [(name, topic) for name in names if (topic := self.topic(name)) is not None]
+        await self.resolver.confirm_dead(parsed)
+
+    def partitions_of(self, group_tag: str) -> list[TopicPartition]:
+        """This process's assigned partitions of one dataset group's topics."""
+        return [
+            tp
+            for tp in self.consumer.assignment()
+            if (topic := self.topic(tp.topic)) is not None and topic.group_tag == group_tag
+        ]
 
     async def _execute(self, payloads: list[tuple[str, str]]) -> list[Any]:
         """One pipelined round trip of EVALSHAs (each one atomic). A missing script (Redis restarted) fails
@@ -555,6 +609,8 @@ class StreamProcessor:
             )
             prepared: Prepared | None = None
             try:
+                if polled:
+                    await applier.confirm(polled)
                 prepared = applier.prepare(polled) if polled else None
                 if pending is not None:
                     task, pending = pending, None
@@ -611,6 +667,25 @@ class StreamProcessor:
             await asyncio.wait_for(self._consumer.commit(offsets), timeout=5.0)
         except Exception as err:  # a rebalance in progress; the next commit catches up
             log.debug("offset commit skipped", extra={"error": repr(err)})
+
+    @property
+    def resources(self) -> ResourceView | None:
+        return self._resources
+
+    async def wipe_group(self, group_tag: str) -> int:
+        """Delete one dataset group's state and replay its live topics into it (ADR 0014 §4: what the stream
+        derived from a deleted dataset must go while the group stays). Under the processor's lock, so no batch
+        of this process lands in between: every key but the offsets hash first, the offsets hash last (it is
+        the marker that the state is stale, so a crash midway leaves the work to the next janitor pass), then
+        this process's partitions of the group are positioned at the beginning and replayed by the loop.
+        Returns the number of keys deleted."""
+        assert self._redis is not None and self.applier is not None
+        async with self.lock:
+            deleted = await delete_group_keys(self._redis, rk.Keys(self.settings.common.topic_prefix, group_tag))
+            tps = self.applier.partitions_of(group_tag)
+            if tps:
+                await self.applier.resync(tps)
+        return deleted
 
     async def wait_assigned(self, timeout_s: float = 60.0) -> None:
         await asyncio.wait_for(self.assigned_once.wait(), timeout_s)

@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_int, env_str
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+from tailor_shared.errors import InvalidInputException
 from tailor_shared.jobs import Owner, jobs_group
 
 
@@ -17,6 +18,8 @@ class TrainerSettings:
     worker_group: str = ""  # default: <prefix>.trainer-jobs
     seed: int = 42
     torch_threads: int = 2
+    janitor_interval_s: float = 60.0  # model-store janitor period (ADR 0014); 0 = off
+    janitor_grace_s: float = 60.0  # how long a directory must be dead before the janitor deletes it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerSettings:
@@ -30,4 +33,13 @@ class TrainerSettings:
             or jobs_group(common.topic_prefix, Owner.TRAINER),
             seed=env_int(e, "TAILOR_TRAINER_SEED", cls.seed),
             torch_threads=env_int(e, "TAILOR_TRAINER_THREADS", cls.torch_threads),
+            janitor_interval_s=_not_negative(e, "TAILOR_TRAINER_JANITOR_INTERVAL_S", cls.janitor_interval_s),
+            janitor_grace_s=_not_negative(e, "TAILOR_TRAINER_JANITOR_GRACE_S", cls.janitor_grace_s),
         )
+
+
+def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env_float(env, name, default)
+    if value < 0:
+        raise InvalidInputException(f"environment variable {name} must not be negative")
+    return value

@@ -25,3 +25,15 @@ JOB_DURATION = Histogram(
     "Training job wall time",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
+JANITOR_DELETED = Counter(
+    metric_name("trainer", "janitor_deleted", "total"),
+    "Model-store directories the janitor deleted (ADR 0014), by kind: version_dir (a deleted solution version's "
+    "model), recommender_dir (a deleted recommender's generations), partial_dir (an unfinished write for a "
+    "deleted resource), solution_dir (an empty solution directory).",
+    ["kind"],
+)
+JANITOR_PASSES = Counter(
+    metric_name("trainer", "janitor_passes", "total"),
+    "Model-store janitor passes, by outcome: ok, skipped (no resource records, or the view could not catch up), error.",
+    ["outcome"],
+)

@@ -11,6 +11,7 @@ from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_to
 from tailor_shared.kafka import Producer, ensure_topics
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer.config import TrainerSettings
+from tailor_trainer.janitor import ModelStoreJanitor
 from tailor_trainer.jobs import TrainingJobs
 
 #: How long a shutdown waits for a running training job; one that is still running stays uncommitted and
@@ -45,8 +46,16 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
         group=settings.worker_group,
     )
     await asyncio.to_thread(worker.start)
+    stopping = asyncio.Event()
+    janitor: asyncio.Task[None] | None = None
+    if settings.janitor_interval_s > 0:
+        store_janitor = ModelStoreJanitor(settings.model_store, view, settings.janitor_grace_s)
+        janitor = asyncio.create_task(store_janitor.run(stopping, settings.janitor_interval_s), name="janitor")
 
     async def stop() -> None:
+        stopping.set()
+        if janitor is not None:
+            await janitor
         await asyncio.to_thread(worker.stop, STOP_TIMEOUT_S)
         producer.close()
         view.stop()
