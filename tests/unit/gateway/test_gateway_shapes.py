@@ -22,7 +22,7 @@ from botocore.serialize import create_serializer
 from google.protobuf.descriptor import FieldDescriptor
 
 from tailor_gateway.adapters import load_models
-from tailor_gateway.domain.codec import STRING_LIST, to_proto, to_wire
+from tailor_gateway.domain.codec import STRING_LIST, to_proto, to_wire, to_wire_reference
 from tailor_gateway.domain.operations import Operation, Router, build_router
 
 Descriptor = Any  # protobuf's Python and upb descriptor classes differ in their stubs
@@ -204,6 +204,8 @@ def test_response_parsed_by_botocore_equals_what_the_service_said(op: Operation)
     # What the gRPC service would answer: the skeleton in protobuf (timestamps as epoch seconds).
     wire_like = json.loads(json.dumps(expected, default=lambda v: v.timestamp()))
     message = to_proto(wire_like, op.response_type())
+    # The fast path equals the reference (protobuf's own JSON mapping) on every operation's full response.
+    assert to_wire(message) == to_wire_reference(message)
     body = json.dumps(op.response(message)).encode()
     parser = create_parser(op.model.service_model.protocol)
     parsed = parser.parse(

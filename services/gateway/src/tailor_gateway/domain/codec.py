@@ -124,6 +124,62 @@ def to_proto(body: dict[str, Any], message: M) -> M:
     return message
 
 
-def to_wire(message: Message) -> dict[str, Any]:
-    """A response message as the AWS JSON body (camelCase, absent members omitted, string-array maps flat)."""
+def to_wire_reference(message: Message) -> dict[str, Any]:
+    """The reference for :func:`to_wire`: protobuf's own JSON mapping, string-array maps flattened."""
     return _to_wire_json(json_format.MessageToDict(message), message.DESCRIPTOR)
+
+
+_SCALARS = frozenset(
+    {
+        FieldDescriptor.TYPE_DOUBLE,
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_BOOL,
+        FieldDescriptor.TYPE_STRING,
+    }
+)
+
+
+@cache
+def _field_kind(field: Any) -> str:
+    """How :func:`to_wire` writes a field: scalar, message, messages, list_map, message_map, scalar_map, or
+    "other" (a type the protos do not use: handed to the reference)."""
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        sub = field.message_type
+        if sub.GetOptions().map_entry:
+            key, value = sub.fields_by_name["key"], sub.fields_by_name["value"]
+            if key.type != FieldDescriptor.TYPE_STRING:
+                return "other"
+            if value.type == FieldDescriptor.TYPE_MESSAGE:
+                return "list_map" if value.message_type.full_name == STRING_LIST else "message_map"
+            return "scalar_map" if value.type in _SCALARS else "other"
+        return "messages" if field.is_repeated else "message"
+    if field.type in _SCALARS:
+        return "scalars" if field.is_repeated else "scalar"
+    return "other"
+
+
+def to_wire(message: Message) -> dict[str, Any]:
+    """A response message as the AWS JSON body (camelCase, absent members omitted, string-array maps flat).
+
+    The fast path of :func:`to_wire_reference` (several times faster on a 25-item GetRecommendations; tested
+    equal on every operation's response): the set fields only, by their JSON names."""
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        kind = _field_kind(field)
+        if kind == "scalar":
+            out[field.json_name] = value
+        elif kind == "messages":
+            out[field.json_name] = [to_wire(m) for m in value]
+        elif kind == "message":
+            out[field.json_name] = to_wire(value)
+        elif kind == "scalars":
+            out[field.json_name] = list(value)
+        elif kind in ("scalar_map",):
+            out[field.json_name] = dict(value)
+        elif kind == "list_map":
+            out[field.json_name] = {k: list(v.values) for k, v in value.items()}
+        elif kind == "message_map":
+            out[field.json_name] = {k: to_wire(v) for k, v in value.items()}
+        else:
+            return to_wire_reference(message)
+    return out
