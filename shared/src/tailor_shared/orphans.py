@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tailor_shared import arns, incarnation, model_store, topics
+from tailor_shared import arns, generations, incarnation, model_store, topics
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
@@ -34,12 +34,16 @@ _OFFSETS_FIELD = re.compile(rf"^([a-z-]+)(?:\.([0-9a-f]{{{incarnation.LENGTH}}})
 
 
 def live_dataset_topics(prefix: str, view: ResourceReader) -> set[str]:
-    """The topic of every dataset in the view (of its group's live incarnation)."""
+    """The topic of every dataset in the view (of its group's live incarnation), plus the generations a running
+    data deletion job still uses (the topic it writes, the one whose tail it copies; ADR 0015)."""
     out: set[str] = set()
+    in_use = generations.incarnations_in_use(view)
     for group in view.list("datasetGroup"):
         for dataset in view.list("dataset", group.arn):
             try:
                 out.add(topics.dataset_topic_for(prefix, group, dataset))
+                for inc in in_use.get(dataset.arn, ()):
+                    out.add(topics.dataset_topic_for(prefix, group, {**dataset.body, incarnation.FIELD: inc}))
             except (KeyError, ValueError):  # a malformed record names no storage
                 continue
     return out
@@ -94,13 +98,16 @@ def stale_offsets_fields(prefix: str, group: ResourceRecord, fields: Iterable[st
     """Fields of a live group's offsets hash that belong to no live dataset of the group: the group's Redis
     still holds state the stream derived from a deleted dataset (ADR 0014 §4). Unparsable fields are ignored."""
     live: set[tuple[str, str | None]] = set()
+    in_use = generations.incarnations_in_use(view)
     for dataset in view.list("dataset", group.arn):
-        try:
-            name = topics.parse_dataset_topic(prefix, topics.dataset_topic_for(prefix, group, dataset))
-        except (KeyError, ValueError):
-            continue
-        if name is not None:
-            live.add((name.suffix, name.dataset_incarnation))
+        bodies = [dataset.body, *({**dataset.body, incarnation.FIELD: inc} for inc in in_use.get(dataset.arn, ()))]
+        for body in bodies:
+            try:
+                name = topics.parse_dataset_topic(prefix, topics.dataset_topic_for(prefix, group, body))
+            except (KeyError, ValueError):
+                continue
+            if name is not None:
+                live.add((name.suffix, name.dataset_incarnation))
     out = []
     for raw in fields:
         found = _OFFSETS_FIELD.match(raw)

@@ -453,3 +453,35 @@ def test_tags_at_create_are_limited(plane: InMemoryControlPlane) -> None:
     tags = [{"tagKey": f"k{i}", "tagValue": "v"} for i in range(51)]
     with pytest.raises(TooManyTagsException, match="at most 50"):
         plane.call("CreateDatasetGroup", {"name": "g", "tags": tags})
+
+
+def test_data_deletion_switch_moves_the_dataset_to_its_new_generation(
+    plane: InMemoryControlPlane, group: str, interactions: str
+) -> None:
+    """ADR 0015: the worker announces generations, then asks for the switch; control rewrites the dataset's
+    _incarnation (and nothing else visible), once, and only from the announced old incarnation."""
+    request = {"datasetGroupArn": group, "dataSource": {"dataLocation": "s3://b/users.csv"}, "roleArn": ROLE}
+    job = plane.call("CreateDataDeletionJob", {**request, "jobName": "forget"})["dataDeletionJobArn"]
+    old = plane.body(interactions)["_incarnation"]
+    visible = {k: v for k, v in plane.body(interactions).items() if not k.startswith("_")}
+    generations = {interactions: {"from": old, "to": "0badcafe"}}
+    plane.report({"resourceArn": job, "status": "IN_PROGRESS", "fields": {"_generations": generations}})
+    assert plane.body(job)["_generations"] == generations
+    assert plane.body(interactions)["_incarnation"] == old  # announced, not switched
+    plane.report({"resourceArn": job, "status": "IN_PROGRESS", "fields": {"_switched": True}})
+    assert plane.body(interactions)["_incarnation"] == "0badcafe"
+    assert {k: v for k, v in plane.body(interactions).items() if not k.startswith("_")} == visible
+    described = plane.call("DescribeDataset", {"datasetArn": interactions})["dataset"]
+    assert "_incarnation" not in described
+    # A repeated report changes nothing; a generation from another incarnation is never applied.
+    assert [c for c in plane.report({"resourceArn": job, "status": "IN_PROGRESS", "fields": {"_switched": True}})
+            if getattr(c, "record", None) is not None and c.record.arn == interactions] == []  # fmt: skip
+    other = plane.call("CreateDataDeletionJob", {**request, "jobName": "again"})["dataDeletionJobArn"]
+    stale = {interactions: {"from": old, "to": "12345678"}}
+    plane.report({"resourceArn": other, "status": "IN_PROGRESS", "fields": {"_generations": stale}})
+    plane.report({"resourceArn": other, "status": "IN_PROGRESS", "fields": {"_switched": True}})
+    assert plane.body(interactions)["_incarnation"] == "0badcafe"
+    plane.report({"resourceArn": job, "status": "COMPLETED", "fields": {"numDeleted": 3}})
+    assert (
+        plane.call("DescribeDataDeletionJob", {"dataDeletionJobArn": job})["dataDeletionJob"]["status"] == "COMPLETED"
+    )

@@ -12,6 +12,7 @@ not a legal transition: a malformed or late report must never break control.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from tailor_control.domain import model as m
@@ -24,7 +25,9 @@ from tailor_control.domain.ops_training import (
     pending_versions,
     schedule_days,
 )
-from tailor_shared import arns
+from tailor_shared import arns, generations
+from tailor_shared.incarnation import FIELD as INCARNATION
+from tailor_shared.incarnation import incarnation_of
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 #: Resources control activates itself: nothing runs in the background for them.
@@ -228,7 +231,11 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     fields = _worker_fields(record.resource_type, update.get("fields"))
     if new == current and current in chain:
         # A progress report (same in-flight status, e.g. "_progressPercent"): merge its fields only.
-        return m.Effects((m.Put(updated(record, ctx.now, **fields)),)) if fields else m.Effects()
+        if not fields:
+            return m.Effects()
+        merged = updated(record, ctx.now, **fields)
+        switch = _deletion_switch(view, merged, ctx) if record.resource_type == m.DATA_DELETION_JOB else []
+        return m.Effects((m.Put(merged), *switch))
     if new not in chain.get(current, frozenset()):
         return m.Effects()
     reason = update.get("failureReason")
@@ -246,6 +253,25 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     if fields and current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
         changed = updated(changed, ctx.now, **fields)
     return m.Effects((m.Put(changed), *extra))
+
+
+def _deletion_switch(view: ResourceReader, job: ResourceRecord, ctx: m.Context) -> list[m.Change]:
+    """A data deletion job's worker wrote the new generation of its group's user datasets and asks for the
+    switch (``_switched``, ADR 0015): each dataset's record now names the new incarnation, so readers and
+    writers move to the rewritten topic at once and the old one is dead. Only a dataset of the job's group
+    still on the generation's old incarnation is switched, so a repeated report changes nothing."""
+    if job.body.get(generations.SWITCHED) is not True or status(job) != m.DDJ_IN_PROGRESS:
+        return []
+    out: list[m.Change] = []
+    for gen in generations.generations_of(job):
+        dataset = view.get(gen.dataset_arn)
+        if dataset is None or dataset.resource_type != m.DATASET or dataset.parent_arn != job.parent_arn:
+            continue
+        if incarnation_of(dataset) != gen.previous:
+            continue
+        # Not a user-visible update: lastUpdatedDateTime stays.
+        out.append(m.Put(replace(dataset, body={**dataset.body, INCARNATION: gen.next})))
+    return out
 
 
 def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:
