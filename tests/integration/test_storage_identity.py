@@ -94,8 +94,10 @@ def test_a_dataset_group_created_again_under_its_name_starts_empty(
 ) -> None:
     control = spawn_service("control")
     ingest = spawn_service("ingest")
-    spawn_service("stream", wait=False)
-    spawn_service("trainer", wait=False)
+    # The janitors are off: this test looks at the deleted incarnation's storage while it still exists
+    # (deleting it is tests/integration/test_deletion.py's subject, ADR 0014).
+    spawn_service("stream", wait=False, TAILOR_STREAM_JANITOR_INTERVAL_S="0")
+    spawn_service("trainer", wait=False, TAILOR_TRAINER_JANITOR_INTERVAL_S="0")
     bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
     personalize = Client(control.address, "control")
     events = Client(ingest.address, "events")
@@ -141,7 +143,7 @@ def test_a_dataset_group_created_again_under_its_name_starts_empty(
             new_keys = storage.group_keys(view, prefix, again)
         assert new_topic != old_topic and new_keys.ns != old_keys.ns
         assert count_records(bootstrap, new_topic) == 0
-        assert count_records(bootstrap, old_topic) == USERS * PER_USER  # still there: deleting it is D2 point 2
+        assert count_records(bootstrap, old_topic) == USERS * PER_USER  # kept (janitor off), and never read
         assert not _keys_of(probe, new_keys)
 
         second = _train(personalize, again, "popular-again")
@@ -157,7 +159,7 @@ def test_a_dataset_group_created_again_under_its_name_starts_empty(
         members = probe.zrange(history, 0, -1, withscores=True)
         assert [rk.parse_history_member(m, score).item_id for m, score in members] == ["i1", "i2", "i3"]
         assert int(probe.hget(new_keys.stats(), "events") or 0) == 3
-        assert _keys_of(probe, old_keys) >= old_state  # untouched, and nobody reads them
+        assert _keys_of(probe, old_keys) >= old_state  # kept (janitor off), and nobody reads them
     finally:
         probe.close()
         personalize.close()
