@@ -71,9 +71,10 @@ class Gateway:
         if target is not None:
             op = self._router.for_target(target)
             if op is None:
-                return self._error(
-                    self._control_model, "UnknownOperationException", f"Unknown operation {target}", request_id
-                )
+                name = target.rpartition(".")[2]
+                known = f"{CONTROL_SERVICE}.{name}" in self._router.unserved
+                message = f"{name} is not implemented by Tailor yet" if known else f"Unknown operation {target}"
+                return self._error(self._control_model, "UnknownOperationException", message, request_id)
         else:
             op = self._router.for_path(path) if method == "POST" else None
             if op is None:
