@@ -99,6 +99,10 @@ class Gateway:
         except _BadJson as err:
             code = "SerializationException"
             out = self._error(model, code, str(err), request_id)
+        except Exception:  # a defect here must still reach the client as AWS's error, not a bare 500 page
+            log.exception("gateway failure", extra={"operation": op.name, "request_id": request_id})
+            code = "InternalFailure"
+            out = self._error(model, code, "An internal error occurred.", request_id)
         metrics.REQUESTS.labels(op.api, op.name, code).inc()
         metrics.LATENCY.labels(op.api, op.name).observe(time.perf_counter() - started)
         return out
