@@ -161,6 +161,23 @@ def test_update_after_a_trainer_restart_starts_from_the_stored_model(
     assert jobs._previous(f"{solution}-other", "x") is None
 
 
+def test_update_never_starts_from_the_in_memory_model_of_a_deleted_version(
+    up_model: TrainedModel, tmp_path: Path
+) -> None:
+    """A solution deleted and created again under its name (same ARN): the model this process trained for the
+    deleted one's version is not where an UPDATE of the new one starts (ADR 0014)."""
+    solution = "arn:aws:personalize:us-east-1:000000000000:solution/s"
+    view = InMemoryResources()
+    old = ResourceRecord(f"{solution}/old", "solutionVersion", {"status": "ACTIVE", "creationDateTime": 1.0}, solution)
+    view.put(old)
+    jobs = TrainingJobs(view, "127.0.0.1:1", "p", str(tmp_path / "models"), 0, lambda _update: None)
+    jobs._latest[solution] = (old.arn, up_model)
+    assert jobs._previous(solution, f"{solution}/next") is up_model
+    view.delete(old.arn)  # DeleteSolution took the version with it
+    assert jobs._previous(solution, f"{solution}/again") is None
+    assert solution not in jobs._latest
+
+
 def test_context_lift_is_exported_and_shifts_the_served_ranking(synthetic_data: Data, tmp_path: Path) -> None:
     """DEVICE context in the Interactions data: "tv" events are on even-numbered items. The trainer exports
     the lift tables; the runtime's model (onnxruntime, no torch) favours those items for a "tv" request."""

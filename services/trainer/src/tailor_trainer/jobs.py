@@ -62,7 +62,7 @@ class TrainingJobs:
         self._store = store
         self._seed = seed
         self._report = report
-        self._latest: dict[str, TrainedModel] = {}
+        self._latest: dict[str, tuple[str, TrainedModel]] = {}  # solution ARN -> (version ARN, its model)
 
     def _current(self, arn: str) -> ResourceRecord | None:
         """The job's resource as control last wrote it. The job can arrive before this process's view has
@@ -145,7 +145,7 @@ class TrainingJobs:
             self._previous(solution.arn, arn) if mode == "UPDATE" else None,
             "CREATE IN_PROGRESS",
         )
-        self._latest[solution.arn] = model
+        self._latest[solution.arn] = (arn, model)
         return model, snapshot
 
     def _fit(
@@ -275,8 +275,11 @@ class TrainingJobs:
     def _previous(self, solution_arn: str, current: str) -> TrainedModel | None:
         """The model an UPDATE starts from: this process's latest for the solution, else (after a restart) the
         newest ACTIVE version of the solution whose model directory keeps a trainer state."""
-        if solution_arn in self._latest:
-            return self._latest[solution_arn]
+        latest = self._latest.pop(solution_arn, None)
+        if latest is not None and self._view.get(latest[0]) is not None:
+            self._latest[solution_arn] = latest
+            return latest[1]
+        # (A model of a deleted version - of a solution deleted and created again under its name - is never used.)
         versions = [
             r
             for r in self._view.list("solutionVersion", parent_arn=solution_arn)
