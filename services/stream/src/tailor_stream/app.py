@@ -15,6 +15,7 @@ from mode import Service
 from prometheus_client import generate_latest
 
 from tailor_stream.config import StreamSettings
+from tailor_stream.deletion import DeletionService
 from tailor_stream.janitor import JanitorService
 from tailor_stream.processor import StreamProcessor
 
@@ -24,6 +25,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     processor = StreamProcessor(settings)
     state = StateService(processor)
     janitor = JanitorService(settings, processor)
+    deletion = DeletionService(settings, processor)
 
     class StreamApp(faust.App):
         """Starts the processor with the app itself, not after Faust's own consumer group has settled: after a
@@ -33,6 +35,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             await super().on_start()
             await self.add_runtime_dependency(state)
             await self.add_runtime_dependency(janitor)
+            await self.add_runtime_dependency(deletion)
 
     timeout_s = settings.session_timeout_ms / 1000
     app = StreamApp(

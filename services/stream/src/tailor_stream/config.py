@@ -47,6 +47,13 @@ class StreamSettings:
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
+    # Data deletion jobs (ADR 0015).
+    deletion_worker: bool = True  # run the data deletion worker in this process
+    deletion_group: str = ""  # its consumer group on <prefix>.jobs (default <prefix>.data-deletion-jobs)
+    s3_root: str | None = None  # local directory that s3://bucket/key input locations map to
+    deletion_quiet_s: float = 2.0  # the old topic's tail is copied until it was quiet this long
+    deletion_tail_max_s: float = 60.0  # ... or this long after the switch at most
+    deletion_hold_grace_s: float = 1.0  # how long stream processes get to pause a group under deletion
     janitor_interval_s: float = 30.0  # storage janitor period (ADR 0014); 0 = off
     janitor_grace_s: float = 60.0  # how long storage must be dead before the janitor deletes it
     janitor_sweep_s: float = 3600.0  # how often a janitor pass scans every Redis key of the prefix
@@ -82,6 +89,13 @@ class StreamSettings:
             janitor_interval_s=_not_negative(e, "TAILOR_STREAM_JANITOR_INTERVAL_S", 30.0),
             janitor_grace_s=_not_negative(e, "TAILOR_STREAM_JANITOR_GRACE_S", 60.0),
             janitor_sweep_s=_not_negative(e, "TAILOR_STREAM_JANITOR_SWEEP_S", 3600.0),
+            deletion_worker=env_str(e, "TAILOR_STREAM_DELETION_WORKER", "true").lower()
+            not in ("0", "false", "no", "off"),
+            deletion_group=env_str(e, "TAILOR_STREAM_DELETION_GROUP", ""),
+            s3_root=env_str(e, "TAILOR_STREAM_S3_ROOT", env_str(e, "TAILOR_INGEST_S3_ROOT", "")) or None,
+            deletion_quiet_s=_not_negative(e, "TAILOR_STREAM_DELETION_QUIET_S", 2.0),
+            deletion_tail_max_s=_not_negative(e, "TAILOR_STREAM_DELETION_TAIL_MAX_S", 60.0),
+            deletion_hold_grace_s=_not_negative(e, "TAILOR_STREAM_DELETION_HOLD_GRACE_S", 1.0),
         )
 
 

@@ -28,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from tailor_shared import generations
 from tailor_shared import redis_keys as rk
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import ServiceUnavailableException
@@ -113,6 +114,7 @@ class Resolver:
         self._checked: set[tuple[str, str, str]] = set()
         self._kinds: dict[str, dict[str, Kind]] = {}
         self._dead: set[str] = set()  # topics judged dead after a catch-up of the view
+        self._held: dict[str, bool] = {}  # group ARN -> a data deletion job holds it (ADR 0015)
 
     def _view_position(self) -> int:
         """Changes whenever the view applied something new (a ResourceView's offset; a fake's size)."""
@@ -130,6 +132,7 @@ class Resolver:
             (str(r.body.get("name")), incarnation_of(r)): r.arn for r in self._resources.list("datasetGroup")
         }
         self._live.clear()
+        self._held.clear()
         self._groups_at = position
 
     def dataset_group_arn(self, name: str, incarnation: str | None = None) -> str | None:
@@ -174,6 +177,27 @@ class Resolver:
         for name, topic in names:
             if name in unknown and not self.live(topic):
                 self._dead.add(name)
+
+    def held(self, topic: DatasetTopic) -> bool:
+        """Is a data deletion job rewriting this topic's dataset group (ADR 0015)? Then nothing of the group is
+        applied until it finished: its new topics are being written and its state is rebuilt from them."""
+        group_arn = self.dataset_group_arn(topic.dataset_group, topic.group_incarnation)
+        if group_arn is None:
+            return False
+        held = self._held.get(group_arn)
+        if held is None:
+            held = self._held[group_arn] = generations.group_held(self._resources, group_arn)
+        return held
+
+    def retired(self, topic: DatasetTopic) -> bool:
+        """Was this the topic of a dataset generation that a data deletion job replaced (ADR 0015)? Its records
+        are in the new generation (or were erased): never replay it."""
+        group_arn = self.dataset_group_arn(topic.dataset_group, topic.group_incarnation)
+        if group_arn is None or topic.dataset_incarnation is None:
+            return False
+        return topic.dataset_incarnation in generations.retired_incarnations(self._resources, group_arn) and not (
+            self.dataset_live(group_arn, topic)
+        )
 
     def kinds(self, fingerprint: str) -> dict[str, Kind]:
         kinds = self._kinds.get(fingerprint)
@@ -250,6 +274,7 @@ class Applier:
         self.known: dict[TopicPartition, int | None] = {}
         self._topics: dict[str, DatasetTopic | None] = {}
         self._inflight: set[TopicPartition] = set()  # in a prepared batch not yet applied
+        self.held: set[TopicPartition] = set()  # paused: a data deletion job holds their group (ADR 0015)
         self._keys: dict[str, rk.Keys] = {}
         self.dead_letter_topic = dead_letter_topic(self.prefix)
 
@@ -300,6 +325,13 @@ class Applier:
         for tp, wm in stored.items():
             if tp not in assigned:
                 continue
+            topic = self.topic(tp.topic)
+            if wm is None and topic is not None and self.resolver.retired(topic):
+                # A generation a data deletion job replaced: its records are in the new topic (ADR 0015).
+                end = (await self.consumer.end_offsets([tp]))[tp]
+                self.consumer.seek(tp, end)
+                self.known[tp] = None
+                continue
             if wm is None and (tp not in self.known or self.known[tp] is not None):
                 metrics.REWINDS.inc()
                 log.info("no state for partition: replaying it from the beginning", extra={"tp": str(tp)})
@@ -316,6 +348,23 @@ class Applier:
         if lost:
             log.warning("stream state is gone from Redis: rebuilding from Kafka", extra={"partitions": len(lost)})
             await self.resync(lost)
+
+    async def release_held(self) -> None:
+        """Resume the partitions a data deletion job held once it is over, positioned from Redis (its group's
+        state was rebuilt: they replay from the beginning; the replaced generation's go to their end)."""
+        if not self.held:
+            return
+        assigned = self.consumer.assignment()
+        released = []
+        for tp in list(self.held):
+            topic = self.topic(tp.topic)
+            if tp not in assigned or topic is None or not self.resolver.held(topic):
+                self.held.discard(tp)
+                if tp in assigned:
+                    released.append(tp)
+        if released:
+            self.consumer.resume(*released)
+            await self.resync(released)
 
     def forget(self, tps: Iterable[TopicPartition]) -> None:
         for tp in tps:
@@ -366,6 +415,12 @@ class Applier:
                 continue
             topic = self.topic(tp.topic)
             if topic is None:
+                continue
+            if self.resolver.held(topic):
+                # Not applied, not dead-lettered: read again once the deletion job is done.
+                self.consumer.seek(tp, msgs[0].offset)
+                self.consumer.pause(tp)
+                self.held.add(tp)
                 continue
             prepared.tps.append(tp)
             work = groups.get(topic.group_tag)
@@ -629,6 +684,7 @@ class StreamProcessor:
                         task, pending = pending, None
                         await task
                     async with self.lock:
+                        await applier.release_held()
                         await applier.check_wiped(consumer.assignment())
                         applier.update_lag(consumer.assignment())
                 self.healthy = True
