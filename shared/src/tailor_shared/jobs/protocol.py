@@ -54,7 +54,7 @@ class Owner(enum.StrEnum):
     INGEST = "ingest"
     TRAINER = "trainer"
     BATCH = "batch"  # batch inference / segment worker: not built yet, its jobs stay pending
-    DATA_DELETION = "data-deletion"  # the deletion worker: not built yet, its jobs stay pending
+    DATA_DELETION = "data-deletion"  # the data deletion worker, hosted by the stream service (ADR 0015)
     FOLLOWS_RESOURCES = "follows-resources"
 
 
