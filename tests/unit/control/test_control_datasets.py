@@ -485,3 +485,17 @@ def test_data_deletion_switch_moves_the_dataset_to_its_new_generation(
     assert (
         plane.call("DescribeDataDeletionJob", {"dataDeletionJobArn": job})["dataDeletionJob"]["status"] == "COMPLETED"
     )
+
+
+def test_a_dataset_is_not_deleted_under_a_running_data_deletion_job(
+    plane: InMemoryControlPlane, group: str, interactions: str
+) -> None:
+    request = {"datasetGroupArn": group, "dataSource": {"dataLocation": "s3://b/users.csv"}, "roleArn": ROLE}
+    job = plane.call("CreateDataDeletionJob", {**request, "jobName": "forget"})["dataDeletionJobArn"]
+    with pytest.raises(ResourceInUseException, match="data deletion job in progress"):
+        plane.call("DeleteDataset", {"datasetArn": interactions})
+    plane.report({"resourceArn": job, "status": "IN_PROGRESS"})
+    with pytest.raises(ResourceInUseException, match="data deletion job in progress"):
+        plane.call("DeleteDataset", {"datasetArn": interactions})
+    plane.report({"resourceArn": job, "status": "FAILED", "failureReason": "bad input"})
+    plane.call("DeleteDataset", {"datasetArn": interactions})

@@ -176,6 +176,9 @@ def delete_dataset(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outc
         raise ResourceInUseException(
             "A recommender or solution version of the dataset group is CREATE PENDING or IN PROGRESS."
         )
+    # A data deletion job rewrites the group's datasets into a new generation (ADR 0015): not under it.
+    if any(status(j) in (m.DDJ_PENDING, m.DDJ_IN_PROGRESS) for j in view.list(m.DATA_DELETION_JOB, group_arn)):
+        raise ResourceInUseException(f"Dataset group {group_arn} has a data deletion job in progress.")
     return mark_deleting(record, ctx)
 
 
