@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tailor_control.domain import Quotas
+from tailor_control.domain.model import Put
 from tailor_shared.errors import (
     InvalidInputException,
     LimitExceededException,
@@ -474,8 +475,8 @@ def test_data_deletion_switch_moves_the_dataset_to_its_new_generation(
     described = plane.call("DescribeDataset", {"datasetArn": interactions})["dataset"]
     assert "_incarnation" not in described
     # A repeated report changes nothing; a generation from another incarnation is never applied.
-    assert [c for c in plane.report({"resourceArn": job, "status": "IN_PROGRESS", "fields": {"_switched": True}})
-            if getattr(c, "record", None) is not None and c.record.arn == interactions] == []  # fmt: skip
+    again = plane.report({"resourceArn": job, "status": "IN_PROGRESS", "fields": {"_switched": True}})
+    assert [c for c in again if isinstance(c, Put) and c.record.arn == interactions] == []
     other = plane.call("CreateDataDeletionJob", {**request, "jobName": "again"})["dataDeletionJobArn"]
     stale = {interactions: {"from": old, "to": "12345678"}}
     plane.report({"resourceArn": other, "status": "IN_PROGRESS", "fields": {"_generations": stale}})
