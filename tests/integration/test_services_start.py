@@ -49,3 +49,19 @@ def test_stream_worker_starts_serves_health_and_metrics_and_stops(
     code, body = _http_get(f"http://127.0.0.1:{svc.port}/metrics")
     assert code == 200 and b"python_info" in body
     assert svc.stop() == 0, svc.log()[-3000:]
+
+
+def test_gateway_starts_serves_health_and_metrics_and_stops(spawn_service: Callable[..., RunningService]) -> None:
+    svc = spawn_service("gateway", TAILOR_AUTH_DEV="1")  # waits for GET /health
+    code, body = _http_get(f"http://127.0.0.1:{svc.port}/health")
+    assert code == 200 and b"SERVING" in body
+    code, body = _http_get(f"http://127.0.0.1:{svc.metrics_port}/metrics")
+    assert code == 200 and b"python_info" in body
+    assert svc.stop() == 0, svc.log()[-3000:]
+    assert "DEVELOPMENT CREDENTIAL ENABLED" in svc.log()
+
+
+def test_gateway_refuses_to_start_without_credentials(spawn_service: Callable[..., RunningService]) -> None:
+    svc = spawn_service("gateway", wait=False, TAILOR_AUTH_DEV="", TAILOR_CREDENTIALS_FILE="")
+    assert svc.proc.wait(60) != 0
+    assert "no credentials configured" in svc.log()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -88,6 +89,15 @@ class App:
         await send({"type": "http.response.body", "body": response.body})
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would die of the signal; a Tailor
+    service drains and exits 0, as the gRPC services do."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 def bind(settings: GatewaySettings) -> socket.socket:
     """The listening socket (SO_REUSEPORT when several processes share the port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -128,4 +138,5 @@ def serve(settings: GatewaySettings) -> None:
             "backends": settings.backend_addresses,
         },
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config).run(sockets=[sock])
+    log.info("stopped")
