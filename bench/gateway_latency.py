@@ -517,7 +517,7 @@ def with_runtime(workdir: Path, levels: Sequence[int], args: argparse.Namespace)
 def report(results: list[Result], costs: dict[str, float], args: argparse.Namespace) -> str:
     lines = [
         f"{args.seconds:.0f} s per cell after {args.warmup:.0f} s warm-up; GetRecommendations, numResults 25; one "
-        "gateway process; latency measured by the client.",
+        f"gateway process; latency measured by the client; load average at the end {os.getloadavg()[0]:.2f}.",
         "",
         "| backend | path | concurrency | req/s | p50 ms | p99 ms | gateway CPU µs/req | backend CPU µs/req |",
         "|---|---|---|---|---|---|---|---|",
