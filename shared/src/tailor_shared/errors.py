@@ -12,6 +12,31 @@ import grpc
 #: Trailing-metadata key carrying the Personalize exception name (as AWS's ``x-amzn-ErrorType``).
 ERROR_TYPE_METADATA_KEY = "x-tailor-error-type"
 
+#: The most UTF-8 bytes an error message keeps. Messages echo inputs, and an input may be 20,000 characters
+#: or more; the message travels as gRPC's ``grpc-message`` trailer (percent-encoded, so up to 3x larger),
+#: and a trailer block over gRPC's 8 KiB metadata limit reaches the client as an untyped RESOURCE_EXHAUSTED.
+MAX_MESSAGE_BYTES = 1024
+_HEAD_BYTES = 700  # what a cut message keeps of its start (the input's start, usually) ...
+_TAIL_BYTES = 240  # ... and of its end (the field name and the constraint, usually)
+
+
+def _utf8_prefix(text: str, budget: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``budget`` bytes."""
+    return text.encode()[:budget].decode(errors="ignore")
+
+
+def shorten_message(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """``message`` unchanged when it fits in ``limit`` UTF-8 bytes; otherwise its start and its end around a
+    marker saying how many characters were cut, in at most ``limit`` bytes."""
+    if len(message) <= limit // 4 or len(message.encode()) <= limit:
+        return message
+    head_budget = limit * _HEAD_BYTES // MAX_MESSAGE_BYTES
+    tail_budget = limit * _TAIL_BYTES // MAX_MESSAGE_BYTES
+    head = _utf8_prefix(message, head_budget)
+    tail = _utf8_prefix(message[::-1], tail_budget)[::-1]
+    cut = len(message) - len(head) - len(tail)
+    return f"{head}...[{cut} characters cut]...{tail}"
+
 
 class PersonalizeError(Exception):
     """Base of every error a client may see; ``code`` names the Personalize exception."""
@@ -20,6 +45,8 @@ class PersonalizeError(Exception):
     grpc_status: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
+        # Cut where every error is built, so no service can send a message gRPC's metadata limit refuses.
+        message = shorten_message(message)
         super().__init__(message)
         self.message = message
 
