@@ -189,16 +189,16 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
 
     # --- helpers -------------------------------------------------------------------------------------
     def _deployment(self, req: Mapping[str, Any]) -> Deployment:
-        arn = req.get("campaignArn") or req.get("recommenderArn")
-        if not arn:
-            raise InvalidInputException("Either campaignArn or recommenderArn is required")
+        field, arn = requests.model_arn(req)
+        expected = requests.MODEL_FIELDS[field]
         dep = self._registry.deployments.get(arn)
-        if dep is not None:
+        if dep is not None and dep.is_recommender == (expected == "recommender"):
             return dep
         record = self._view.get(arn)
-        if record is None:
-            kind = "Campaign" if "campaignArn" in req else "Recommender"
-            raise ResourceNotFoundException(f"{kind} {arn} does not exist.")
+        if record is None or record.resource_type != expected:
+            # A well-formed ARN of another type (a dataset group, a schema, a campaign given as recommenderArn)
+            # names no model: Personalize's lookup finds nothing (404), it is not "still loading".
+            raise ResourceNotFoundException(f"{expected.capitalize()} {arn} does not exist.")
         if record.body.get("status") in ("INACTIVE", "STOP PENDING", "STOP IN_PROGRESS"):
             raise InvalidInputException(f"Recommender {arn} is stopped; start it with StartRecommender")
         raise ServiceUnavailableException(f"{arn} is not deployed on this runtime yet; retry shortly")

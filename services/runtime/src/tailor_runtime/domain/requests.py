@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tailor_shared.arns import ARN_MAX_LENGTH, ARN_PATTERN
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.validation import MAX_ID_LENGTH, NO_VALUE, validation_error
 
@@ -29,6 +30,25 @@ def num_results(request: Mapping[str, Any], with_metadata: bool) -> int:
         extra = " when metadataColumns are requested" if with_metadata else ""
         raise validation_error(value, "numResults", f"Member must have value between 0 and {limit}{extra}")
     return value
+
+
+#: The resource type each model field names (``ResourceRecord.resource_type``).
+MODEL_FIELDS = {"campaignArn": "campaign", "recommenderArn": "recommender"}
+
+
+def model_arn(request: Mapping[str, Any]) -> tuple[str, str]:
+    """The field naming the model (``campaignArn`` first, as Personalize) and its ARN, checked against the
+    ARN constraints the API reference prints (length at most 256, ``arn:([a-z\\d-]+):personalize:.*:.*:.+``):
+    a malformed ARN is AWS's validation error, InvalidInputException."""
+    field = "campaignArn" if request.get("campaignArn") else "recommenderArn"
+    arn = request.get(field)
+    if not arn:
+        raise InvalidInputException("Either campaignArn or recommenderArn is required")
+    if not isinstance(arn, str) or len(arn) > ARN_MAX_LENGTH:
+        raise validation_error(arn, field, f"Member must have length less than or equal to {ARN_MAX_LENGTH}")
+    if ARN_PATTERN.fullmatch(arn) is None:
+        raise validation_error(arn, field, f"Member must satisfy regular expression pattern: {ARN_PATTERN.pattern}")
+    return field, arn
 
 
 def identifier(request: Mapping[str, Any], field: str, required: bool) -> str | None:
