@@ -4,12 +4,29 @@ A write is acknowledged to a client only after the broker confirmed it (idempote
 ``acks=all``): :meth:`Producer.send` resolves when the delivery report arrives. A full local queue
 becomes ``ThrottlingException`` (gRPC RESOURCE_EXHAUSTED) instead of blocking or dropping, and a
 delivery failure becomes ``ServiceUnavailableException``.
+
+Request paths fail fast while Kafka is down (a call with an ``ack_timeout_s``):
+
+- **Bounded wait.** The call waits at most ``ack_timeout_s`` seconds for the acknowledgement, then answers
+  ``ServiceUnavailableException`` (gRPC UNAVAILABLE, retryable). Its records stay queued in the producer: they
+  may still be written until ``message.timeout.ms`` (30 s) has passed, or fail then. The client was not told
+  they were written, so nothing acknowledged can be lost; a retry may write a record twice (at least once).
+- **Broker health.** librdkafka's ``error_cb`` reporting all brokers down, or a bounded wait that ran out,
+  starts a probe (a metadata request, :data:`PROBE_TIMEOUT_S`, every :data:`PROBE_INTERVAL_S`). Once a probe
+  failed, the broker is *known down*: calls with an ``ack_timeout_s`` are refused at once, before anything is
+  produced, until a probe or a delivery succeeds. A false alarm (the broker closing an idle connection) costs
+  one successful probe and refuses nothing.
+
+Calls without an ``ack_timeout_s`` (job status reports, control's resource records, bulk work) keep waiting for the
+delivery report, up to ``message.timeout.ms``, and are never refused by the health signal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +49,17 @@ PRODUCED = Counter(
     metric_name("kafka", "produced_records", "total"), "Records produced to Kafka, by delivery outcome", ["outcome"]
 )
 REFUSED = Counter(metric_name("kafka", "produce_refused", "total"), "Writes refused before Kafka (queue full)")
+UNAVAILABLE = Counter(
+    metric_name("kafka", "produce_unavailable", "total"),
+    "Calls with a deadline answered ServiceUnavailableException: broker known down, or no acknowledgement in time",
+    ["reason"],
+)
+
+#: How long one broker-health probe (a metadata request) may take, and how often a down broker is probed.
+PROBE_TIMEOUT_S = 0.5
+PROBE_INTERVAL_S = 0.5
+#: While nothing is in flight, delivery reports and ``error_cb`` are still served this often.
+IDLE_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -74,39 +102,102 @@ class Producer:
     """
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
-        config = producer_config(bootstrap, **overrides)
+        config = producer_config(bootstrap, **{"error_cb": self._on_error, **overrides})
         self._capacity = int(config["queue.buffering.max.messages"])
         self._producer = _RawProducer(config)
         self._in_flight = 0
         self._closed = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: When a probe first failed (monotonic); None while the broker is not known to be down.
+        self._down_since: float | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     def _start(self) -> asyncio.Event:
         if self._wake is None or self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._serve_reports(self._wake))
+            self._task = self._loop.create_task(self._serve_reports(self._wake))
         return self._wake
 
     async def _serve_reports(self, wake: asyncio.Event) -> None:
         poll = self._producer.poll
         while not self._closed:
             if self._in_flight <= 0:
+                # Idle: still serve error_cb now and then, so the broker-health signal stays current.
                 wake.clear()
-                await wake.wait()
+                try:
+                    await asyncio.wait_for(wake.wait(), IDLE_POLL_S)
+                except TimeoutError:
+                    poll(0)
                 continue
             poll(0)
             await asyncio.sleep(0.0005)
 
-    async def send(self, record: OutgoingRecord) -> Delivered:
-        return (await self.send_many([record]))[0]
+    # --- broker health ------------------------------------------------------------------------------
+    @property
+    def broker_down(self) -> bool:
+        """True once a probe confirmed that no broker answers, until a probe or a delivery succeeds."""
+        return self._down_since is not None
 
-    async def send_many(self, records: Iterable[OutgoingRecord]) -> list[Delivered]:
+    def _on_error(self, err: KafkaError) -> None:
+        # librdkafka's error_cb, inside poll(): on the event loop, or in the thread that runs flush/close.
+        if err.code() == KafkaError._ALL_BROKERS_DOWN and not self._closed and self._loop is not None:
+            log.warning("Kafka: %s", err.str())
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(self._suspect)
+
+    def _suspect(self) -> None:
+        """Something suggests the broker is down: probe it (one probe at a time)."""
+        if self._closed or (self._probe is not None and not self._probe.done()):
+            return
+        self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
+
+    async def _probe_until_up(self) -> None:
+        while not self._closed:
+            if await asyncio.to_thread(self._metadata_answers, PROBE_TIMEOUT_S):
+                if self._down_since is not None:
+                    log.warning("Kafka is reachable again after %.1f s", time.monotonic() - self._down_since)
+                self._down_since = None
+                return
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.error("Kafka is unreachable: requests with a deadline are refused until it answers")
+            await asyncio.sleep(PROBE_INTERVAL_S)
+
+    def _metadata_answers(self, timeout: float) -> bool:
+        try:
+            return bool(self._producer.list_topics(timeout=timeout).brokers)
+        except KafkaException:
+            return False
+
+    def check_available(self) -> None:
+        """Raise ``ServiceUnavailableException`` at once while the broker is known down (for request paths
+        that have more to do before producing, such as creating a topic)."""
+        self._start()
+        if self._down_since is not None:
+            UNAVAILABLE.labels("broker_down").inc()
+            raise ServiceUnavailableException(
+                f"Kafka is unavailable (no broker has answered for {time.monotonic() - self._down_since:.1f} s); "
+                "nothing was written: retry later"
+            )
+
+    async def send(self, record: OutgoingRecord, ack_timeout_s: float | None = None) -> Delivered:
+        return (await self.send_many([record], ack_timeout_s=ack_timeout_s))[0]
+
+    async def send_many(self, records: Iterable[OutgoingRecord], ack_timeout_s: float | None = None) -> list[Delivered]:
         """Produce every record, then wait until all are acknowledged; raise if any delivery failed. A call
-        that would not fit in the local queue is refused whole, so it is never half written."""
+        that would not fit in the local queue is refused whole, so it is never half written.
+
+        With ``ack_timeout_s`` (request paths): refused at once while the broker is known down, and answered
+        ``ServiceUnavailableException`` when the acknowledgement takes longer than ``ack_timeout_s`` seconds — the
+        records were not acknowledged and may still be written later (see the module's docstring)."""
         batch = list(records)
         if not batch:
             return []
+        if ack_timeout_s is not None:
+            self.check_available()
         if len(self._producer) + len(batch) > self._capacity:
             REFUSED.inc()
             raise ThrottlingException("Kafka producer queue is full; retry later")
@@ -124,6 +215,7 @@ class Producer:
                 if err is not None:
                     errors.append(err.str())
                 else:
+                    self._down_since = None
                     results[i] = Delivered(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
                 pending[0] -= 1
                 if pending[0] == 0 and not future.done():
@@ -148,7 +240,18 @@ class Producer:
             raise ServiceUnavailableException(f"Kafka rejected the write: {err}") from None
         finally:
             wake.set()
-        return await future
+        if ack_timeout_s is None:
+            return await future
+        try:
+            return await asyncio.wait_for(future, ack_timeout_s)
+        except TimeoutError:
+            # wait_for cancelled the future; the delivery reports that come later only update counters.
+            UNAVAILABLE.labels("ack_timeout").inc()
+            self._suspect()
+            raise ServiceUnavailableException(
+                f"Kafka did not acknowledge the write within {ack_timeout_s:g} s; it was not acknowledged (it may "
+                "still be written): retry later"
+            ) from None
 
     def send_nowait(self, record: OutgoingRecord) -> None:
         """Produce without waiting for the acknowledgement (records a response must not wait on, such as
@@ -158,7 +261,9 @@ class Producer:
         def report(err: KafkaError | None, msg: Message) -> None:
             self._in_flight -= 1
             PRODUCED.labels("error" if err is not None else "ok").inc()
-            if err is not None:
+            if err is None:
+                self._down_since = None
+            else:
                 log.error("delivery to %s failed: %s", record.topic, err.str())
 
         try:
@@ -181,6 +286,8 @@ class Producer:
         self._closed = True
         if self._wake is not None:
             self._wake.set()
+        if self._probe is not None:
+            self._probe.cancel()
         remaining = self.flush(timeout)
         if remaining:
             log.error("producer closed with undelivered records", extra={"undelivered": remaining})

@@ -23,8 +23,10 @@ class IngestSettings:
     #: An import validates the whole input before writing a row; inputs whose encoded rows fit in this many
     #: bytes are kept in memory, larger ones are read twice (validate, then write).
     import_buffer_bytes: int = 256 * 1024 * 1024
-    #: How long a Put* call waits for Kafka before answering ServiceUnavailableException.
-    produce_timeout_ms: int = 15_000
+    #: How long a Put* call waits for Kafka's acknowledgement before answering ServiceUnavailableException
+    #: (retryable; the records were not acknowledged and may still be written). While the broker is known down
+    #: a Put* call is refused at once (``tailor_shared.kafka``).
+    produce_timeout_ms: int = 1_000
     #: Import progress is reported to control and logged at most this often.
     progress_interval_s: float = 2.0
 
@@ -46,6 +48,6 @@ class IngestSettings:
             worker_group=env_str(e, "TAILOR_INGEST_WORKER_GROUP", ""),
             s3_root=env_str(e, "TAILOR_INGEST_S3_ROOT", "") or None,
             import_buffer_bytes=env_int(e, "TAILOR_INGEST_IMPORT_BUFFER_MB", 256) * 1024 * 1024,
-            produce_timeout_ms=env_int(e, "TAILOR_INGEST_PRODUCE_TIMEOUT_MS", 15_000),
+            produce_timeout_ms=env_int(e, "TAILOR_INGEST_PRODUCE_TIMEOUT_MS", 1_000),
             progress_interval_s=env_float(e, "TAILOR_INGEST_PROGRESS_INTERVAL_S", 2.0),
         )

@@ -29,13 +29,18 @@ def new_event_id() -> str:
 class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
     """PutEvents, PutItems, PutUsers, PutActions, PutActionInteractions."""
 
-    def __init__(self, catalog: Catalog, producer: Producer, topics: TopicGuard, prefix: str) -> None:
+    def __init__(
+        self, catalog: Catalog, producer: Producer, topics: TopicGuard, prefix: str, ack_timeout_s: float = 1.0
+    ) -> None:
         self._catalog = catalog
         self._producer = producer
         self._topics = topics
         self._prefix = prefix
+        self._ack_timeout_s = ack_timeout_s
 
     async def _write(self, target: domain.Target, rows: Sequence[domain.PreparedRow]) -> None:
+        # Fail fast while Kafka is known down (ServiceUnavailableException), before creating a topic.
+        self._producer.check_available()
         spec = self._topics.dataset_spec(target.topic, target.dataset_type)
         await self._topics.ensure_async(spec)
         records = [
@@ -54,7 +59,7 @@ class EventsServicer(events_pb2_grpc.PersonalizeEventsServicer):
             )
             for row in rows
         ]
-        await self._producer.send_many(records)
+        await self._producer.send_many(records, ack_timeout_s=self._ack_timeout_s)
 
     async def PutEvents(
         self, request: events_pb2.PutEventsRequest, context: grpc.aio.ServicerContext

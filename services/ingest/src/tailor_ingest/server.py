@@ -28,9 +28,11 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
     view = await start_view(settings)
     catalog = Catalog(view, settings.prefix)
     catalog.attach(view)
-    producer = Producer(settings.common.kafka_bootstrap, **{"message.timeout.ms": settings.produce_timeout_ms})
+    # Put* calls bound their wait (produce_timeout_ms); job status reports through the same producer wait for
+    # the delivery report (message.timeout.ms, 30 s), so an import rides out a short broker outage.
+    producer = Producer(settings.common.kafka_bootstrap)
     topics = TopicGuard(settings.common.kafka_bootstrap, settings.common.dataset_retention_ms)
-    servicer = EventsServicer(catalog, producer, topics, settings.prefix)
+    servicer = EventsServicer(catalog, producer, topics, settings.prefix, settings.produce_timeout_ms / 1000)
     worker: JobWorker | None = None
     if settings.run_worker:
         reporter = StatusReporter(producer, settings.prefix)
