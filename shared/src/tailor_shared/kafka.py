@@ -142,9 +142,13 @@ class Producer:
         return self._down_since is not None
 
     def _on_error(self, err: KafkaError) -> None:
-        # librdkafka's error_cb, inside poll(): on the event loop, or in the thread that runs flush/close.
-        if err.code() == KafkaError._ALL_BROKERS_DOWN and not self._closed and self._loop is not None:
+        # librdkafka's error_cb, inside poll(): on the event loop, or in the thread that runs flush/close. Having
+        # one replaces librdkafka's own logging of these errors, so every one is logged here.
+        if err.fatal():
+            log.error("Kafka producer fatal error: %s", err.str())
+        else:
             log.warning("Kafka: %s", err.str())
+        if err.code() == KafkaError._ALL_BROKERS_DOWN and not self._closed and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed
                 self._loop.call_soon_threadsafe(self._suspect)
 
