@@ -207,7 +207,8 @@ class StorageJanitor:
 
 class JanitorService(Service):
     """Runs the janitor in the stream worker, once the processor (its view and Redis) is up. Off when
-    ``TAILOR_STREAM_JANITOR_INTERVAL_S`` is 0."""
+    ``TAILOR_STREAM_JANITOR_INTERVAL_S`` is 0. Stopping lets a running pass finish (or gives up after 10 s:
+    a pass cut short only leaves work for the next start) before its Redis connection is closed."""
 
     def __init__(self, settings: StreamSettings, processor: StreamProcessor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -215,13 +216,15 @@ class JanitorService(Service):
         self.processor = processor
         self._stopping = asyncio.Event()
         self._redis: aioredis.Redis[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    @Service.task
-    async def _janitor(self) -> None:
-        if self.settings.janitor_interval_s <= 0:
-            return
+    async def on_start(self) -> None:
+        if self.settings.janitor_interval_s > 0:
+            self._task = asyncio.create_task(self._run(), name="storage-janitor")
+
+    async def _run(self) -> None:
         while self.processor.resources is None or self.processor.applier is None:
-            if self.should_stop:
+            if self._stopping.is_set():
                 return
             await asyncio.sleep(0.2)
         self._redis = aioredis.Redis.from_url(self.settings.common.redis_url)
@@ -230,5 +233,12 @@ class JanitorService(Service):
 
     async def on_stop(self) -> None:
         self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 10.0)
+            except Exception:  # TimeoutError included
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
         if self._redis is not None:
             await close_redis(self._redis)
