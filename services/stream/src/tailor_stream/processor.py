@@ -173,7 +173,12 @@ class Resolver:
             return
         catch_up = getattr(self._resources, "catch_up", None)
         if catch_up is not None:
-            await asyncio.to_thread(catch_up)
+            try:
+                await asyncio.to_thread(catch_up)
+            except ServiceUnavailableException:
+                raise
+            except Exception as err:  # Kafka unreachable: retry the batch later rather than judge from a stale view
+                raise ServiceUnavailableException(f"resource view cannot catch up: {err!r}") from None
         for name, topic in names:
             if name in unknown and not self.live(topic):
                 self._dead.add(name)
