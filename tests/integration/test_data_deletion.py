@@ -24,8 +24,9 @@ import redis
 
 from tailor_shared import redis_keys as rk
 from tailor_shared import storage
-from tailor_shared.dataset_reader import read_dataset, watermarks
+from tailor_shared.dataset_reader import count_records, read_dataset, watermarks
 from tailor_shared.schemas import avro_record
+from tailor_shared.topics import dead_letter_topic
 from tailor_tools.client import Client
 from tests.conftest import RunningService
 from tests.integration.test_ingest_with_control import retry_until_visible
@@ -178,6 +179,9 @@ def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
         assert probe.exists(keys.metadata("user", "u1"), keys.metadata("user", "u2")) == 0
         assert probe.zscore(keys.popularity_count(), "lonely") is None
         assert probe.zscore(keys.popularity_count(), "i4") is not None
+        # The stream held the group while its new generation was written, and never replayed the old one:
+        # nothing was dead-lettered.
+        assert count_records(bootstrap, dead_letter_topic(prefix)) == 0
 
         # --- training: a new solution version trains on the new generation, without them -------------------
         solution = personalize.call(
