@@ -118,6 +118,12 @@ class Registry:
         for arn in list(self.deployments):
             if arn not in targets:
                 del self.deployments[arn]
+        # A deleted campaign or recommender leaves nothing behind: one created again under its name (same ARN)
+        # is loaded afresh even where the deleted one's model had failed to load (ADR 0014).
+        for arn in [a for a in self._failed if self._view.get(a) is None]:
+            del self._failed[arn]
+        for key in [k for k in self._waiting if self._view.get(k[0]) is None]:
+            del self._waiting[key]
         for record in self._view.list("recommender"):
             if record.body.get("status") in RECOMMENDER_STOPPING:  # StopRecommender: nothing served any more
                 await self._say(StatusUpdate(record.arn, "INACTIVE"))
