@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ import pytest
 import redis
 from confluent_kafka.admin import AdminClient
 
+from tailor_shared import incarnation, storage
 from tailor_shared import redis_keys as rk
-from tailor_shared import storage
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.schemas import avro_record
+from tailor_tools import seed
 from tailor_tools.client import Client
 from tests.conftest import RunningService, wait_gone
 from tests.integration.test_ingest_with_control import retry_until_visible
@@ -330,3 +332,40 @@ def test_deleted_campaigns_solutions_and_recommenders_are_unloaded_and_their_mod
             _poll(lambda: not model_dir.parent.exists(), "the deleted solution's directory to go", timeout=30)
         finally:
             runtime.close()
+
+
+def _legacy_group(name: str) -> seed.SeededGroup:
+    """Records of a dataset group and dataset created before incarnations (no ``_incarnation``, ADR 0012 §5)."""
+    group = seed.group_records(name, {"Interactions": INTERACTIONS})
+    legacy = tuple(replace(r, body={k: v for k, v in r.body.items() if k != incarnation.FIELD}) for r in group.records)
+    return replace(group, records=legacy)
+
+
+def test_a_deleted_legacy_group_loses_its_name_only_topic_and_keys(
+    spawn_service: Callable[..., RunningService],
+) -> None:
+    control = spawn_service("control")
+    bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
+    doomed, kept = _legacy_group("oldshop"), _legacy_group("oldkept")
+    seed.publish(bootstrap, prefix, [*doomed.records, *kept.records])
+    ingest = spawn_service("ingest")
+    spawn_service("stream", wait=False, **STREAM_JANITOR)
+    with _clients(control, ingest) as (personalize, events, probe):
+        for g in (doomed, kept):
+            assert g.topic(prefix, "Interactions") == f"{prefix}.{g.name}.interactions"  # the legacy layout
+            assert g.tracking_id is not None
+            _put(events, g.tracking_id, "u0", ["i1", "i2"], time.time() - 10)
+            history = rk.Keys(prefix, g.name).history(rk.user_subject("u0"))
+            _poll(lambda h=history: probe.zcard(h) == 2, f"the stream to apply {g.name}'s events")  # type: ignore[misc]
+        kept_keys = {k: probe.dump(k) for k in _keys_of(probe, rk.Keys(prefix, kept.name))}
+
+        tracker = next(r.arn for r in doomed.records if r.resource_type == "eventTracker")
+        _delete_group(
+            personalize,
+            {"tracker": tracker, "dataset": doomed.dataset_arn("Interactions"), "group": doomed.group_arn},
+        )
+        topic = doomed.topic(prefix, "Interactions")
+        _poll(lambda: topic not in _topics(bootstrap), "the deleted legacy group's topic to go", timeout=30)
+        _poll(lambda: not _keys_of(probe, rk.Keys(prefix, doomed.name)), "its keys to go", timeout=30)
+        assert kept.topic(prefix, "Interactions") in _topics(bootstrap)
+        assert {k: probe.dump(k) for k in _keys_of(probe, rk.Keys(prefix, kept.name))} == kept_keys
