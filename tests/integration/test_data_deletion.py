@@ -13,7 +13,9 @@ their output is not covered.
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -204,3 +206,64 @@ def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
         probe.close()
         personalize.close()
         events.close()
+
+
+def test_events_written_while_a_deletion_runs_are_kept_across_the_switch(
+    spawn_service: Callable[..., RunningService],
+) -> None:
+    """PutEvents keep arriving while the job rewrites the topic: every acknowledged event of a kept user is in
+    the new generation (written to the old topic and copied with its tail, or written to the new one after the
+    switch), and none of the deleted user's events from before the job is."""
+    control = spawn_service("control")
+    ingest = spawn_service("ingest")
+    spawn_service("stream", wait=False)
+    bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
+    personalize = Client(control.address, "control")
+    try:
+        clicks = personalize.call("CreateSchema", name="clicks", schema=json.dumps(INTERACTIONS))["schemaArn"]
+        group = personalize.call("CreateDatasetGroup", name="live")["datasetGroupArn"]
+        personalize.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group)
+        dataset = personalize.call(
+            "CreateDataset", name="clicks", schemaArn=clicks, datasetGroupArn=group, datasetType="Interactions"
+        )["datasetArn"]
+        personalize.wait_for("DescribeDataset", "dataset", datasetArn=dataset)
+        tracker = personalize.call("CreateEventTracker", name="web", datasetGroupArn=group)
+        personalize.wait_for("DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+        acknowledged: dict[str, list[str]] = {"u1": [], "u5": []}
+        stop = threading.Event()
+
+        def writer() -> None:
+            events = Client(ingest.address, "events")
+            try:
+                n = 0
+                while not stop.is_set():
+                    for user in ("u1", "u5"):
+                        item = f"{user}-e{n}"
+                        event = {"eventType": "click", "itemId": item, "sentAt": time.time()}
+                        request = {"trackingId": tracker["trackingId"], "userId": user, "sessionId": f"s-{user}",
+                                   "eventList": [event]}  # fmt: skip
+                        retry_until_visible(functools.partial(events.call, "PutEvents", **request))
+                        acknowledged[user].append(item)
+                    n += 1
+            finally:
+                events.close()
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        _poll(lambda: len(acknowledged["u5"]) >= 200, "events before the job")
+        before_job = list(acknowledged["u1"])
+        users_csv = control.log_path.parent / "forget-u1.csv"
+        users_csv.write_text("USER_ID\nu1\n")
+        job = _deletion(personalize, group, "forget-live", f"file://{users_csv}")
+        assert job["status"] == "COMPLETED", job.get("failureReason")
+        time.sleep(1.0)
+        stop.set()
+        thread.join(30)
+        with storage.records(bootstrap, prefix) as view:
+            topic = storage.dataset_topic(view, prefix, dataset)
+        items = read_dataset(bootstrap, topic, "Interactions", INTERACTIONS).columns["ITEM_ID"].tolist()
+        assert set(acknowledged["u5"]) <= set(items), sorted(set(acknowledged["u5"]) - set(items))[:10]
+        assert not set(before_job) & set(items)
+        assert len(acknowledged["u5"]) > len(before_job) + 10  # writes really went on during the job
+    finally:
+        personalize.close()
