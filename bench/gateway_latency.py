@@ -411,6 +411,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", default="1,16")
+    parser.add_argument("--rounds", type=int, default=3, help="direct/gateway pairs per cell; medians reported")
     parser.add_argument("--with-runtime", action="store_true", help="also against the real runtime (minutes more)")
     parser.add_argument("--http-stacks", action="store_true", help="also compare uvicorn and aiohttp bare")
     parser.add_argument("--serve-echo", type=int, default=0, help=argparse.SUPPRESS)
@@ -477,7 +478,7 @@ def measure(
     args: argparse.Namespace,
 ) -> list[Result]:
     out = []
-    for concurrency in levels:
+    for concurrency in [c for _round in range(args.rounds) for c in levels]:
         # Alternate the two paths so that drift of this shared machine hits both alike; signatures made fresh.
         out.append(
             run_cell(
@@ -514,35 +515,45 @@ def with_runtime(workdir: Path, levels: Sequence[int], args: argparse.Namespace)
         runtime_latency.cleanup(world)
 
 
+def _median(values: Sequence[float]) -> float:
+    return pct(values, 0.5)
+
+
 def report(results: list[Result], costs: dict[str, float], args: argparse.Namespace) -> str:
     lines = [
-        f"{args.seconds:.0f} s per cell after {args.warmup:.0f} s warm-up; GetRecommendations, numResults 25; one "
-        f"gateway process; latency measured by the client; load average at the end {os.getloadavg()[0]:.2f}.",
+        f"{args.rounds} rounds of {args.seconds:.0f} s per cell after {args.warmup:.0f} s warm-up, the two paths "
+        "alternating; medians over the rounds. GetRecommendations, numResults 25; one gateway process; latency "
+        f"measured by the client; load average at the end {os.getloadavg()[0]:.2f}.",
         "",
         "| backend | path | concurrency | req/s | p50 ms | p99 ms | gateway CPU µs/req | backend CPU µs/req |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    cells: dict[tuple[str, str, int], list[Result]] = {}
     for r in results:
-        gateway_cpu = f"{r.gateway_cpu_us:.0f}" if r.path == "gateway" else "-"
+        cells.setdefault((r.backend, r.path, r.concurrency), []).append(r)
+    for (backend, path, concurrency), rs in cells.items():
+        gateway_cpu = f"{_median([r.gateway_cpu_us for r in rs]):.0f}" if path == "gateway" else "-"
         lines.append(
-            f"| {r.backend} | {r.path} | {r.concurrency} | {r.rps:,.0f} | {pct(r.latencies, 0.5) * 1e3:.3f} | "
-            f"{pct(r.latencies, 0.99) * 1e3:.3f} | {gateway_cpu} | {r.backend_cpu_us:.0f} |"
+            f"| {backend} | {path} | {concurrency} | {_median([r.rps for r in rs]):,.0f} | "
+            f"{_median([pct(r.latencies, 0.5) for r in rs]) * 1e3:.3f} | "
+            f"{_median([pct(r.latencies, 0.99) for r in rs]) * 1e3:.3f} | {gateway_cpu} | "
+            f"{_median([r.backend_cpu_us for r in rs]):.0f} |"
         )
     lines += [
         "",
-        "| backend | concurrency | added p50 ms | added p99 ms | gateway / direct throughput |",
+        "| backend | concurrency | added p50 ms | added p99 ms | gateway / direct throughput (each round) |",
         "|---|---|---|---|---|",
     ]
-    for backend in dict.fromkeys(r.backend for r in results):
-        for concurrency in dict.fromkeys(r.concurrency for r in results):
-            pair = {r.path: r for r in results if r.backend == backend and r.concurrency == concurrency}
-            if len(pair) != 2:
-                continue
-            d, g = pair["direct"], pair["gateway"]
-            lines.append(
-                f"| {backend} | {concurrency} | {(pct(g.latencies, 0.5) - pct(d.latencies, 0.5)) * 1e3:+.3f} | "
-                f"{(pct(g.latencies, 0.99) - pct(d.latencies, 0.99)) * 1e3:+.3f} | {g.rps / d.rps:.0%} |"
-            )
+    for backend, _path, concurrency in [k for k in cells if k[1] == "direct"]:
+        direct, gateway = cells[(backend, "direct", concurrency)], cells.get((backend, "gateway", concurrency), [])
+        pairs = list(zip(direct, gateway, strict=False))
+        if not pairs:
+            continue
+        p50 = _median([(pct(g.latencies, 0.5) - pct(d.latencies, 0.5)) * 1e3 for d, g in pairs])
+        p99 = _median([(pct(g.latencies, 0.99) - pct(d.latencies, 0.99)) * 1e3 for d, g in pairs])
+        ratios = [g.rps / d.rps for d, g in pairs]
+        each = ", ".join(f"{r:.0%}" for r in ratios)
+        lines.append(f"| {backend} | {concurrency} | {p50:+.3f} | {p99:+.3f} | {_median(ratios):.0%} ({each}) |")
     lines += ["", "| gateway step, in process | µs per request |", "|---|---|"]
     lines += [f"| {name} | {us:.1f} |" for name, us in costs.items()]
     return "\n".join(lines)
