@@ -4,7 +4,7 @@ retention applies to the topics ingest creates."""
 from __future__ import annotations
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from tailor_ingest.adapters import TopicGuard
 from tailor_shared.config import CommonSettings
