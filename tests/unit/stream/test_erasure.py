@@ -37,7 +37,7 @@ def test_locations_and_the_size_limit(tmp_path: Path) -> None:
     assert erasure.local_path("s3://bucket/dir/u.csv", "/srv/objects/") == "/srv/objects/bucket/dir/u.csv"
     with pytest.raises(erasure.DeletionInputError, match="TAILOR_STREAM_S3_ROOT"):
         erasure.local_path("s3://bucket/u.csv", None)
-    with pytest.raises(erasure.DeletionInputError, match="Invalid data location"):
+    with pytest.raises(erasure.DeletionInputError, match="Invalid Data location"):
         erasure.local_path("https://example.com/u.csv", None)
     erasure.check_total_size([erasure.MAX_INPUT_BYTES])
     with pytest.raises(erasure.DeletionInputError, match="50 MB"):

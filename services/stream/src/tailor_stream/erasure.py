@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from tailor_shared import locations
 
 #: "The maximum total size of your data deletion input file or files is 50 MB." (L15010)
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -27,33 +28,11 @@ class DeletionInputError(Exception):
 
 
 def local_path(location: str, s3_root: str | None) -> str:
-    """A data location -> a local path: ``file://`` URLs and absolute paths as they are, ``s3://bucket/key``
-    under ``s3_root`` (the same mapping as import jobs, ADR 0003)."""
-    if location.startswith("file://"):
-        rest = location[len("file://") :]
-        if rest.startswith("localhost/"):
-            rest = rest[len("localhost") :]
-        if not rest.startswith("/"):
-            raise DeletionInputError(f"Invalid data location {location}: use file:///absolute/path.")
-        return _unquote(rest)
-    if location.startswith("s3://"):
-        if not s3_root:
-            raise DeletionInputError(
-                f"Invalid data location {location}: this Tailor installation reads file:// locations; set "
-                "TAILOR_STREAM_S3_ROOT to map s3://bucket/key to a local directory."
-            )
-        return s3_root.rstrip("/") + "/" + _unquote(location[len("s3://") :])
-    if location.startswith("/"):
-        return location
-    raise DeletionInputError(f"Invalid data location {location}: use an s3:// or file:// location.")
-
-
-def _unquote(text: str) -> str:
-    if "%" not in text:
-        return text
-    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode()).decode(
-        "utf-8", "replace"
-    )
+    """A data location -> a local path (the same mapping as import jobs, ``tailor_shared.locations``)."""
+    try:
+        return locations.local_path(location, s3_root, "TAILOR_STREAM_S3_ROOT")
+    except locations.InvalidLocation as err:
+        raise DeletionInputError(str(err)) from None
 
 
 def check_total_size(sizes: Iterable[int]) -> None:
