@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from tailor_shared import incarnation, storage
 from tailor_shared import redis_keys as rk
@@ -52,6 +54,18 @@ def _poll(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
 
 def _topics(bootstrap: str) -> set[str]:
     return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics)
+
+
+def _usage(stream: RunningService, tag: str) -> tuple[float | None, float | None]:
+    """The stream's storage gauges for a group tag: (records, Redis keys); None where the series is absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stream.port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("group") == tag:
+                found[sample.name] = sample.value
+    return found.get("tailor_stream_dataset_group_records"), found.get("tailor_stream_dataset_group_redis_keys_count")
 
 
 def _keys_of(client: redis.Redis[bytes], keys: rk.Keys) -> set[bytes]:
@@ -133,12 +147,19 @@ def test_a_deleted_dataset_group_loses_its_topics_and_keys_and_a_live_one_keeps_
 ) -> None:
     control = spawn_service("control")
     ingest = spawn_service("ingest")
-    spawn_service("stream", wait=False, **STREAM_JANITOR)
+    stream = spawn_service("stream", wait=False, **STREAM_JANITOR)
     bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
     with _clients(control, ingest) as (personalize, events, probe):
         doomed, kept = _two_groups_with_state(personalize, events, probe, bootstrap, prefix)
         kept_keys = {k: probe.dump(k) for k in _keys_of(probe, kept["keys"])}
         assert kept_keys and _keys_of(probe, doomed["keys"])
+        # The storage each group uses is reported (records on its topics, keys from the janitor's sweep).
+        doomed_tag, kept_tag = doomed["keys"].dataset_group, kept["keys"].dataset_group
+        _poll(
+            lambda: _usage(stream, kept_tag) == (20.0, float(len(kept_keys))) and _usage(stream, doomed_tag)[0] == 20,
+            "the storage gauges of both groups",
+            timeout=30,
+        )
 
         _delete_group(personalize, doomed)
         deleted_at = time.monotonic()
@@ -148,6 +169,7 @@ def test_a_deleted_dataset_group_loses_its_topics_and_keys_and_a_live_one_keeps_
 
         assert kept["topic"] in _topics(bootstrap)
         assert {k: probe.dump(k) for k in _keys_of(probe, kept["keys"])} == kept_keys  # untouched
+        _poll(lambda: _usage(stream, doomed_tag) == (None, None), "the deleted group's storage series to go")
         # The kept group still works: a new event lands in its state.
         _put(events, kept["trackingId"], "u0", ["i9"], time.time())
         _poll(lambda: probe.zcard(kept["keys"].history(rk.user_subject("u0"))) == 5, "a new event of the kept group")

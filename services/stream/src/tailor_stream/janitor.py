@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from mode import Service
 
 from tailor_shared import orphans
@@ -59,6 +59,25 @@ class PassReport:
 
 def list_topic_names(bootstrap: str) -> set[str]:
     return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics)
+
+
+def topic_records(bootstrap: str, names: list[str], timeout: float = 30.0) -> dict[str, int]:
+    """Records on each topic now: the sum over its partitions of high minus low watermark."""
+    if not names:
+        return {}
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    metadata = admin.list_topics(timeout=timeout).topics
+    partitions = [TopicPartition(n, p) for n in names if n in metadata for p in metadata[n].partitions]
+    if not partitions:
+        return {}
+    ends: list[dict[int, int]] = []
+    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):  # type: ignore[no-untyped-call]
+        futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=timeout)
+        ends.append({i: futures[tp].result(timeout=timeout).offset for i, tp in enumerate(partitions)})
+    out = dict.fromkeys(names, 0)
+    for i, tp in enumerate(partitions):
+        out[tp.topic] += max(0, ends[1][i] - ends[0][i])
+    return out
 
 
 def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> list[str]:
@@ -97,6 +116,8 @@ class StorageJanitor:
         self._tags = orphans.Grace(settings.janitor_grace_s)
         self._stale = orphans.Grace(settings.janitor_grace_s)
         self._next_sweep = 0.0
+        self._key_counts: dict[str, int] = {}  # keys per group tag, from the last full sweep
+        self._reported: set[str] = set()
 
     async def _tags_now(self) -> set[str]:
         now = time.monotonic()
@@ -105,11 +126,16 @@ class StorageJanitor:
             pattern = f"{self.prefix}:{{*"
         else:  # every namespace the stream wrote has an offsets hash, deleted last
             pattern = f"{self.prefix}:{{*}}:offsets"
+        sweeping = pattern.endswith("{*")
         tags: set[str] = set()
+        counts: dict[str, int] = {}
         async for key in self.redis.scan_iter(match=pattern, count=1000):
             tag = orphans.tag_of_key(self.prefix, key.decode() if isinstance(key, bytes) else key)
             if tag is not None:
                 tags.add(tag)
+                counts[tag] = counts.get(tag, 0) + 1
+        if sweeping:
+            self._key_counts = counts
         return tags
 
     async def _offsets_fields(self, tags: set[str]) -> dict[str, list[str]]:
@@ -170,6 +196,7 @@ class StorageJanitor:
             if tag in fields and orphans.stale_offsets_fields(self.prefix, group, fields[tag], self.view):
                 stale.append(tag)
         report.stale_groups = stale
+        await self._report_usage(live, dataset_topics - set(report.dead_topics))
         for tag in self._stale.due(stale, now):
             if tag in dead_topic_tags:
                 continue  # a dead topic of the group was still listed: it goes first (the stream could replay it)
@@ -184,6 +211,23 @@ class StorageJanitor:
                 extra={"tag": tag, "keys": deleted},
             )
         return report
+
+    async def _report_usage(self, live: dict[str, Any], live_topics: set[str]) -> None:
+        """The storage each live dataset group uses, as gauges; a deleted group's series are removed."""
+        records = await asyncio.to_thread(topic_records, self.bootstrap, sorted(live_topics))
+        per_group = dict.fromkeys(live, 0)
+        for topic, n in records.items():
+            tag = orphans.group_tag_of_topic(self.prefix, topic)
+            if tag in per_group:
+                per_group[tag] += n
+        for tag, n in per_group.items():
+            metrics.GROUP_RECORDS.labels(tag).set(n)
+            metrics.GROUP_REDIS_KEYS.labels(tag).set(self._key_counts.get(tag, 0))
+        for tag in self._reported - set(per_group):
+            for gauge in (metrics.GROUP_RECORDS, metrics.GROUP_REDIS_KEYS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(tag)
+        self._reported = set(per_group)
 
     async def _wipe(self, tag: str) -> int:
         if self.processor is not None:

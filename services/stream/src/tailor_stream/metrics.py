@@ -51,3 +51,16 @@ JANITOR_PASSES = Counter(
     "error (Kafka or Redis failed; the next pass tries again).",
     ["outcome"],
 )
+
+GROUP_RECORDS = Gauge(
+    metric_name("stream", "dataset_group", "records"),
+    "Records on a live dataset group's dataset topics (high minus low watermark; D2's storage report, refreshed "
+    "by every storage janitor pass), by group storage tag (<name>.<incarnation>, ADR 0012).",
+    ["group"],
+)
+GROUP_REDIS_KEYS = Gauge(
+    metric_name("stream", "dataset_group_redis_keys", "count"),
+    "Redis keys of a dataset group's storage tag, counted by the janitor's full key sweep "
+    "(every TAILOR_STREAM_JANITOR_SWEEP_S).",
+    ["group"],
+)
