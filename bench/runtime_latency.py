@@ -428,7 +428,7 @@ class Baseline(runtime_pb2_grpc.PersonalizeRuntimeServicer):
 
     def __init__(self, mode: str, redis_url: str, prefix: str, group: str, model: Path) -> None:
         from tailor_runtime.adapters import RedisState
-        from tailor_runtime.models import load_model
+        from tailor_shared.scoring.loader import load_model
 
         self._mode = mode
         self._keys = Keys(prefix, group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tailor_runtime.domain.ranking import (
+from tailor_shared.scoring.ranking import (
     REASON_POPULAR,
     REASON_PROMOTED,
     Exploration,

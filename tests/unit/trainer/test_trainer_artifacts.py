@@ -183,7 +183,7 @@ def test_context_lift_is_exported_and_shifts_the_served_ranking(synthetic_data: 
     the lift tables; the runtime's model (onnxruntime, no torch) favours those items for a "tv" request."""
     from dataclasses import replace
 
-    from tailor_runtime.models import LoadedModel
+    from tailor_shared.scoring.loader import LoadedModel
 
     inter, items = synthetic_data
     even = np.asarray([int(str(i)[1:]) % 2 == 0 for i in inter.item_id])

@@ -21,8 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from tailor_runtime.adapters import RedisState
-from tailor_runtime.domain.filtering import ItemIndex
-from tailor_runtime.domain.model import ServingModel
 from tailor_runtime.metrics import MODEL_INFO, MODEL_LOADS, MODELS_LOADED
 from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
@@ -31,6 +29,8 @@ from tailor_shared.jobs import StatusReporter, StatusUpdate
 from tailor_shared.model_store import recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
+from tailor_shared.scoring.filtering import ItemIndex
+from tailor_shared.scoring.model import ServingModel
 
 log = logging.getLogger(__name__)
 

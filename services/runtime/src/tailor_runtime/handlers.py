@@ -14,40 +14,26 @@ from collections.abc import Mapping
 from typing import Any
 
 import grpc
-import numpy as np
 from google.protobuf import json_format
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_runtime.adapters import Impressions, RedisState
 from tailor_runtime.deployments import Deployment, Registry
 from tailor_runtime.domain import requests
-from tailor_runtime.domain.filtering import FilterInputs, filter_mask
-from tailor_runtime.domain.ranking import (
-    Exploration,
-    Promotion,
-    Ranked,
-    Values,
-    exploration_eligible,
-    rank_input_list,
-    recommend,
-    related_ranking,
-    trending_ranking,
-)
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
 from tailor_shared.filters import (
     BoundFilter,
-    Dataset,
     bind_filter_values,
-    iter_bound_conditions,
     parse_filter_expression,
 )
 from tailor_shared.filters import FilterExpression as ParsedFilter
 from tailor_shared.redis_keys import UserState
 from tailor_shared.resources import ResourceReader
+from tailor_shared.scoring import answer
+from tailor_shared.scoring.answer import V2_RECIPES
+from tailor_shared.scoring.ranking import Exploration, Ranked, Values, trending_ranking
 
 SERVICE_NAME = "tailor.runtime.v1.PersonalizeRuntime"
-V2_RECIPES = ("aws-user-personalization-v2", "aws-personalized-ranking-v2")
-EXPLORATION_PERIOD_S = 7200  # explored items change with Personalize's automatic update cadence, not per request
 TREND_CACHE_S = 1.0  # how stale Trending-Now may be: far below its 30-minute shortest discovery frequency
 
 
@@ -81,59 +67,28 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             if b is not None and b.filter.requires_user_id and user_id is None:
                 raise InvalidInputException("The filter uses the user's data: the request needs a userId")
         state = await self._user_state(dep, user_id, bound, promo_bound)
-
-        index = dep.index
-        consumed: list[int] = []
-        if dep.auto_exclude_event_type and user_id is not None:  # e.g. Recommended for you drops purchases
-            window = state.windows.get(dep.auto_exclude_event_type.casefold(), [])
-            consumed = [index.position[i] for i in window if i in index.position]
-        scored = True
-        scores: Values
-        seen: list[int] = []
-        exploration = None
-        if model.recipe_type == "USER_PERSONALIZATION":
-            exploration = _exploration(dep, user_id)
-            history = _history(dep, user_id, state)
-            scores = _with_context(model.score_history(history), model.context_shift(context))
-            if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
-                seen = history
-        elif model.recipe_type == "RELATED_ITEMS":
-            assert item_id is not None
-            pos = index.position.get(item_id)
-            scores = related_ranking(None if pos is None else model.score_related(pos), model.popularity, pos)
-            scored = False
-        elif model.trend_seconds is not None:
-            scores, scored = await self._trending(dep, model.trend_seconds), False
-        else:
-            scores, scored = model.popularity, False
-        current_item = index.metadata.get(item_id) if item_id else None
-        inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
-        mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
-        if seen:
-            mask[seen] = False
-        if consumed:
-            mask[consumed] = False
-        promotion = None
-        if promos and promo_bound is not None:
-            promo_mask = filter_mask(promo_bound, index, inputs)
-            if seen:
-                promo_mask[seen] = False
-            if consumed:
-                promo_mask[consumed] = False
-            promotion = Promotion(promos[0]["name"], int(promos[0]["percentPromotedItems"]), promo_mask)
+        trend = None
+        if model.recipe_type not in ("USER_PERSONALIZATION", "RELATED_ITEMS") and model.trend_seconds is not None:
+            trend = await self._trending(dep, model.trend_seconds)
         rid = f"RID-{uuid.uuid4()}"
-        v2 = model.recipe_arn.endswith(V2_RECIPES)
-        ranked = recommend(
-            scores,
-            mask,
-            n,
-            normalise=scored and model.recipe_type == "USER_PERSONALIZATION",
-            popularity=model.popularity,
-            backfill_popular=v2,
-            show_reasons=v2,
-            promotion=promotion,
-            exploration=exploration,
+        ranked = answer.recommendations(
+            model,
+            dep.index,
+            user_id=user_id,
+            item_id=item_id,
+            state=state,
+            bound=bound,
+            num_results=n,
+            context=context,
+            exploration=_exploration(dep, user_id) if model.recipe_type == "USER_PERSONALIZATION" else None,
             seed=rid,
+            promotion=(
+                answer.PromotionRequest(promos[0]["name"], int(promos[0]["percentPromotedItems"]), promo_bound)
+                if promos and promo_bound is not None
+                else None
+            ),
+            trend_values=trend,
+            auto_exclude_event_type=dep.auto_exclude_event_type,
         )
         items = [self._item(dep, r, columns) for r in ranked]
         self._impressions.send(rid, _impression(rid, dep, user_id, items))
@@ -153,26 +108,16 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         context = requests.context(req)
         bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
         state = await self._user_state(dep, user_id, bound, None)
-        index = dep.index
-        scores = _with_context(dep.model.score_history(_history(dep, user_id, state)), dep.model.context_shift(context))
-        keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
-        known = [(i, index.position[it]) for i, it in enumerate(inputs_list) if it in index.position]
-        if keep is not None:
-            known = [(i, p) for i, p in known if keep[p]]
-        # Items without interactions data come after the scored ones, without a score (L6450); items the
-        # model doesn't know at all go to the end (L12222). Both keep their input order. The filter can only
-        # judge items in the model's catalogue; unknown items are returned as they are.
-        unscored = dep.model.unscored
-        cold: list[tuple[int, int]] = []
-        if unscored is not None:
-            cold = [(i, p) for i, p in known if unscored[p]]
-            known = [(i, p) for i, p in known if not unscored[p]]
-        ranked = rank_input_list(np.array([scores[p] for _, p in known], dtype=np.float32))
-        out = [self._item(dep, Ranked(known[j][1], score), columns) for j, score in ranked]
-        out.extend(self._item(dep, Ranked(p, None), columns) for _, p in cold)
-        for item in inputs_list:
-            if item not in index.position:
-                out.append(runtime_pb2.PredictedItem(item_id=item))
+        ranked_items = answer.personalized_ranking(
+            dep.model, dep.index, user_id=user_id, state=state, bound=bound, input_list=inputs_list, context=context
+        )
+        position = dep.index.position
+        out = [
+            self._item(dep, Ranked(position[item], score), columns)
+            if item in position
+            else runtime_pb2.PredictedItem(item_id=item)
+            for item, score in ranked_items
+        ]
         rid = f"RID-{uuid.uuid4()}"
         self._impressions.send(rid, _impression(rid, dep, user_id, out))
         return runtime_pb2.GetPersonalizedRankingResponse(personalized_ranking=out, recommendation_id=rid)
@@ -230,24 +175,11 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
     async def _user_state(self, dep: Deployment, user_id: str | None, *filters: BoundFilter | None) -> UserState:
         if user_id is None:
             return UserState([], {}, frozenset(), {})
-        types: set[str] = set()
-        for b in filters:
-            if b is None:
-                continue
-            for e in b.expressions:
-                if e.dataset is Dataset.INTERACTIONS:
-                    for c in iter_bound_conditions(e.where):
-                        types.update(getattr(c.value, "values", ()))
+        event_types, wildcard = answer.state_event_types(*filters)
+        types = set(event_types)
         if dep.auto_exclude_event_type:
             types.add(dep.auto_exclude_event_type)
         types.discard("*")
-        wildcard = any(
-            getattr(c.value, "wildcard", False)
-            for b in filters
-            if b is not None
-            for e in b.expressions
-            for c in iter_bound_conditions(e.where)
-        )
         state = await self._state.user_state(dep.keys, user_id, sorted(types), any_type=wildcard)
         if wildcard:
             state.windows.setdefault("*", list(state.any_type_items))
@@ -282,35 +214,14 @@ def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
 
 
 def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
-    """The campaign's item exploration (UP: its itemExplorationConfig over the defaults; UP-v2: the defaults,
-    service-managed). The draw is seeded per campaign, user and automatic-update period (ADR 0009 §18)."""
-    data = dep.model.exploration
-    if data is None:
-        return None
-    config = dict(data.defaults)
-    if data.configurable:
-        given = dep.campaign_config.get("itemExplorationConfig")
-        if isinstance(given, dict):
-            config.update({str(k): str(v) for k, v in given.items()})
-    weight = float(config.get("explorationWeight", "0"))
-    if weight <= 0:
-        return None
-    cutoff = float(config.get("explorationItemAgeCutOff", "30"))
-    eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
-    period = int(time.time() // EXPLORATION_PERIOD_S)
-    return Exploration(weight, eligible, data.interactions, f"{dep.campaign_arn}|{user_id}|{period}")
+    """The campaign's item exploration, drawn as a batch job on the same solution version draws it (ADR 0016)."""
+    return answer.exploration_for(
+        dep.model, _dict(dep.campaign_config.get("itemExplorationConfig")), dep.solution_version_arn, user_id
+    )
 
 
-def _with_context(scores: Values, shift: Values | None) -> Values:
-    """Logits plus the context's lift (ADR 0006: the naive-Bayes update), before softmax and ranking."""
-    return scores if shift is None else scores + shift
-
-
-def _history(dep: Deployment, user_id: str | None, state: UserState) -> list[int]:
-    """Training-time items of the user (if the model knows them) followed by their newer live events."""
-    position = dep.index.position
-    live = [(position[e.item_id], e.timestamp) for e in reversed(state.history) if e.item_id in position]
-    return dep.model.user_history(user_id, live)
+def _dict(value: object) -> Mapping[str, object] | None:
+    return value if isinstance(value, dict) else None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,11 +17,11 @@ from tailor_runtime.adapters import RedisState, impressions_for
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.deployments import Registry
 from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
-from tailor_runtime.models import load_model
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import StatusReporter
 from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
 from tailor_shared.resource_view import ResourceView
+from tailor_shared.scoring.loader import load_model
 from tailor_shared.topics import impressions_topic
 
 log = logging.getLogger(__name__)

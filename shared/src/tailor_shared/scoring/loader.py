@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from tailor_runtime.domain.model import ExplorationData
+from tailor_shared.scoring.model import ExplorationData
 
 FORMAT = "tailor-model"
 FORMAT_VERSION = 1

@@ -1,0 +1,189 @@
+"""One recommendation request answered end to end, given what was read for it: the online runtime's
+GetRecommendations / GetPersonalizedRanking and the batch worker's lines both call these (ADR 0016), so a batch
+line equals the online answer for the same request on a campaign of the same solution version.
+
+Pure: the caller reads the user's state (``tailor_shared.redis_keys.UserState``) and, for Trending-Now, the
+trend values; validation of the request's fields stays with each caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tailor_shared.filters import BoundFilter, Dataset, iter_bound_conditions
+from tailor_shared.redis_keys import UserState
+from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
+from tailor_shared.scoring.model import ServingModel
+from tailor_shared.scoring.ranking import (
+    Exploration,
+    Promotion,
+    Ranked,
+    Values,
+    exploration_eligible,
+    rank_input_list,
+    recommend,
+    related_ranking,
+)
+
+V2_RECIPES = ("aws-user-personalization-v2", "aws-personalized-ranking-v2")
+EXPLORATION_PERIOD_S = 7200  # explored items change with Personalize's automatic update cadence, not per request
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    name: str
+    percent: int
+    bound: BoundFilter
+
+
+def state_event_types(*filters: BoundFilter | None) -> tuple[list[str], bool]:
+    """The event types whose windows the filters read, and whether one reads every type's (``IN ("*")``)."""
+    types: set[str] = set()
+    wildcard = False
+    for b in filters:
+        if b is None:
+            continue
+        for e in b.expressions:
+            for c in iter_bound_conditions(e.where):
+                wildcard = wildcard or bool(getattr(c.value, "wildcard", False))
+                if e.dataset is Dataset.INTERACTIONS:
+                    types.update(getattr(c.value, "values", ()))
+    types.discard("*")
+    return sorted(types), wildcard
+
+
+def exploration_for(
+    model: ServingModel, config: Mapping[str, object] | None, scope: str, user_id: str | None, now: float | None = None
+) -> Exploration | None:
+    """Item exploration (UP: ``config``, the campaign's or batch job's itemExplorationConfig, over the model's
+    defaults; UP-v2: the defaults, service-managed). The draw is seeded per solution version (``scope``), user and
+    automatic-update period, so every path that serves the version draws the same items (ADR 0009 §18, 0016)."""
+    data = model.exploration
+    if data is None:
+        return None
+    settings = dict(data.defaults)
+    if data.configurable and isinstance(config, Mapping):
+        settings.update({str(k): str(v) for k, v in config.items()})
+    weight = float(settings.get("explorationWeight", "0"))
+    if weight <= 0:
+        return None
+    cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
+    eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    period = int((time.time() if now is None else now) // EXPLORATION_PERIOD_S)
+    return Exploration(weight, eligible, data.interactions, f"{scope}|{user_id}|{period}")
+
+
+def with_context(scores: Values, shift: Values | None) -> Values:
+    """Logits plus the context's lift (ADR 0006: the naive-Bayes update), before softmax and ranking."""
+    return scores if shift is None else scores + shift
+
+
+def history(model: ServingModel, index: ItemIndex, user_id: str | None, state: UserState) -> list[int]:
+    """Training-time items of the user (if the model knows them) followed by their newer live events."""
+    position = index.position
+    live = [(position[e.item_id], e.timestamp) for e in reversed(state.history) if e.item_id in position]
+    return model.user_history(user_id, live)
+
+
+def recommendations(
+    model: ServingModel,
+    index: ItemIndex,
+    *,
+    user_id: str | None,
+    item_id: str | None,
+    state: UserState,
+    bound: BoundFilter | None,
+    num_results: int,
+    context: Mapping[str, str],
+    exploration: Exploration | None,
+    seed: str,
+    promotion: PromotionRequest | None = None,
+    trend_values: Values | None = None,
+    auto_exclude_event_type: str | None = None,
+) -> list[Ranked]:
+    """GetRecommendations' item list (USER_PERSONALIZATION, RELATED_ITEMS, POPULAR_ITEMS; ``trend_values`` for
+    Trending-Now). ``state`` holds the filters' windows (see ``state_event_types``); ``seed`` places promotions."""
+    consumed: list[int] = []
+    if auto_exclude_event_type and user_id is not None:  # e.g. Recommended for you drops purchases
+        window = state.windows.get(auto_exclude_event_type.casefold(), [])
+        consumed = [index.position[i] for i in window if i in index.position]
+    scored = True
+    scores: Values
+    seen: list[int] = []
+    if model.recipe_type == "USER_PERSONALIZATION":
+        past = history(model, index, user_id, state)
+        scores = with_context(model.score_history(past), model.context_shift(context))
+        if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
+            seen = past
+    elif model.recipe_type == "RELATED_ITEMS":
+        pos = index.position.get(item_id) if item_id is not None else None
+        scores = related_ranking(None if pos is None else model.score_related(pos), model.popularity, pos)
+        scored = False
+        exploration = None
+    elif trend_values is not None:
+        scores, scored, exploration = trend_values, False, None
+    else:
+        scores, scored, exploration = model.popularity, False, None
+    current_item = index.metadata.get(item_id) if item_id else None
+    inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
+    mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
+    if seen:
+        mask[seen] = False
+    if consumed:
+        mask[consumed] = False
+    promoted = None
+    if promotion is not None:
+        promo_mask = filter_mask(promotion.bound, index, inputs)
+        if seen:
+            promo_mask[seen] = False
+        if consumed:
+            promo_mask[consumed] = False
+        promoted = Promotion(promotion.name, promotion.percent, promo_mask)
+    v2 = model.recipe_arn.endswith(V2_RECIPES)
+    return recommend(
+        scores,
+        mask,
+        num_results,
+        normalise=scored and model.recipe_type == "USER_PERSONALIZATION",
+        popularity=model.popularity,
+        backfill_popular=v2,
+        show_reasons=v2,
+        promotion=promoted,
+        exploration=exploration,
+        seed=seed,
+    )
+
+
+def personalized_ranking(
+    model: ServingModel,
+    index: ItemIndex,
+    *,
+    user_id: str | None,
+    state: UserState,
+    bound: BoundFilter | None,
+    input_list: Sequence[str],
+    context: Mapping[str, str],
+) -> list[tuple[str, float | None]]:
+    """GetPersonalizedRanking's list: (item id, score or None), best first."""
+    scores = with_context(model.score_history(history(model, index, user_id, state)), model.context_shift(context))
+    keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
+    known = [(i, index.position[it]) for i, it in enumerate(input_list) if it in index.position]
+    if keep is not None:
+        known = [(i, p) for i, p in known if keep[p]]
+    # Items without interactions data come after the scored ones, without a score (L6450); items the model
+    # doesn't know at all go to the end (L12222). Both keep their input order. The filter can only judge items
+    # in the model's catalogue; unknown items are returned as they are.
+    unscored = model.unscored
+    cold: list[tuple[int, int]] = []
+    if unscored is not None:
+        cold = [(i, p) for i, p in known if unscored[p]]
+        known = [(i, p) for i, p in known if not unscored[p]]
+    ranked = rank_input_list(np.array([scores[p] for _, p in known], dtype=np.float32))
+    out: list[tuple[str, float | None]] = [(index.item_ids[known[j][1]], score) for j, score in ranked]
+    out.extend((index.item_ids[p], None) for _, p in cold)
+    out.extend((item, None) for item in input_list if item not in index.position)
+    return out
