@@ -448,6 +448,12 @@ def test_unknown_operation_is_aws_s_error(world: World) -> None:
         assert err.value.code == 400
         body = json.loads(err.value.read())
     assert body["__type"] == "UnknownOperationException"
+    huge = urllib.request.Request(world.endpoint + "/recommendations", data=b"x" * (5 * 1024 * 1024))
+    with pytest.raises(urllib.error.HTTPError) as too_large:
+        urllib.request.urlopen(huge, timeout=30)
+    with too_large.value:
+        assert too_large.value.code == 413
+        assert too_large.value.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
     # botocore's model is newer than the protos: its UpdateSolution is answered, not left hanging.
     with pytest.raises(botocore.exceptions.ClientError) as newer:
         world.personalize.update_solution(solutionArn=world.arns["solution-up"], performAutoTraining=False)

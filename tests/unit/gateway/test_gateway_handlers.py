@@ -141,3 +141,12 @@ async def test_events_answer_an_empty_body_and_health_answers() -> None:
     assert (status, body) == (200, None)
     health = await gw.handle("GET", "/health", b"/health", b"", {}, b"")
     assert health.status == 200
+
+
+def test_too_large_bodies_are_refused_in_the_api_s_protocol() -> None:
+    gw, _ = gateway({})
+    control = gw.too_large({"x-amz-target": "AmazonPersonalize.CreateSchema"}, 10)
+    runtime = gw.too_large({}, 10)
+    assert control.status == runtime.status == 413
+    assert json.loads(control.body)["__type"] == "RequestEntityTooLargeException"
+    assert dict(runtime.headers)["x-amzn-errortype"] == "RequestEntityTooLargeException"

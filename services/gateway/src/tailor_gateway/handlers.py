@@ -107,6 +107,12 @@ class Gateway:
         metrics.LATENCY.labels(op.api, op.name).observe(time.perf_counter() - started)
         return out
 
+    def too_large(self, headers: Mapping[str, str], limit: int) -> HttpResponse:
+        """The answer to a request body over ``limit`` bytes (HTTP 413), in the addressed API's error protocol."""
+        model = self._control_model if TARGET_HEADER in headers else self._models["runtime"]
+        message = f"Request body is larger than {limit} bytes."
+        return self._error(model, "RequestEntityTooLargeException", message, str(uuid.uuid4()), 413)
+
     async def _forward(self, op: Operation, body: bytes) -> bytes:
         try:
             payload = json.loads(body) if body else {}

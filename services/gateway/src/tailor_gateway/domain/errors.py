@@ -22,6 +22,7 @@ COMMON_STATUS: dict[str, int] = {
     "ThrottlingException": 400,
     "UnknownOperationException": 400,
     "SerializationException": 400,
+    "RequestEntityTooLargeException": 413,
     "MissingAuthenticationTokenException": 403,
     "IncompleteSignatureException": 403,
     "InvalidSignatureException": 403,
