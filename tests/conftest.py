@@ -131,6 +131,7 @@ GRPC_HEALTH_NAMES = {
     "ingest": "tailor.events.v1.PersonalizeEvents",
     "runtime": "tailor.runtime.v1.PersonalizeRuntime",
     "trainer": "",
+    "batch": "",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway")
+SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway", "batch")
 IO_MODULES = {"confluent_kafka", "aiokafka", "redis", "grpc", "faust", "socket", "subprocess", "requests", "urllib"}
 
 

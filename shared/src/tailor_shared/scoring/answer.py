@@ -17,7 +17,7 @@ import numpy as np
 from tailor_shared.filters import BoundFilter, Dataset, iter_bound_conditions
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
-from tailor_shared.scoring.model import ServingModel
+from tailor_shared.scoring.model import Scores, ServingModel
 from tailor_shared.scoring.ranking import (
     Exploration,
     Promotion,
@@ -104,9 +104,11 @@ def recommendations(
     promotion: PromotionRequest | None = None,
     trend_values: Values | None = None,
     auto_exclude_event_type: str | None = None,
+    base_scores: Scores | None = None,
 ) -> list[Ranked]:
     """GetRecommendations' item list (USER_PERSONALIZATION, RELATED_ITEMS, POPULAR_ITEMS; ``trend_values`` for
-    Trending-Now). ``state`` holds the filters' windows (see ``state_event_types``); ``seed`` places promotions."""
+    Trending-Now). ``state`` holds the filters' windows (see ``state_event_types``); ``seed`` places promotions.
+    ``base_scores``: the model's scores of this user's ``history``, when the caller scored users in a batch."""
     consumed: list[int] = []
     if auto_exclude_event_type and user_id is not None:  # e.g. Recommended for you drops purchases
         window = state.windows.get(auto_exclude_event_type.casefold(), [])
@@ -116,7 +118,8 @@ def recommendations(
     seen: list[int] = []
     if model.recipe_type == "USER_PERSONALIZATION":
         past = history(model, index, user_id, state)
-        scores = with_context(model.score_history(past), model.context_shift(context))
+        raw = model.score_history(past) if base_scores is None else base_scores
+        scores = with_context(raw, model.context_shift(context))
         if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
             seen = past
     elif model.recipe_type == "RELATED_ITEMS":
@@ -167,9 +170,12 @@ def personalized_ranking(
     bound: BoundFilter | None,
     input_list: Sequence[str],
     context: Mapping[str, str],
+    base_scores: Scores | None = None,
 ) -> list[tuple[str, float | None]]:
-    """GetPersonalizedRanking's list: (item id, score or None), best first."""
-    scores = with_context(model.score_history(history(model, index, user_id, state)), model.context_shift(context))
+    """GetPersonalizedRanking's list: (item id, score or None), best first (``base_scores`` as in
+    ``recommendations``)."""
+    raw = model.score_history(history(model, index, user_id, state)) if base_scores is None else base_scores
+    scores = with_context(raw, model.context_shift(context))
     keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
     known = [(i, index.position[it]) for i, it in enumerate(input_list) if it in index.position]
     if keep is not None:

@@ -117,6 +117,19 @@ class LoadedModel:
         out = self._session.run([self._output], {self._input: seq})[0]
         return np.asarray(out[0], dtype=np.float32)
 
+    def score_histories(self, histories: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
+        """``score_history`` for many users in one matrix run (rows in order): the batch worker's fast path
+        (ADR 0016); the graph's batch axis is dynamic (docs/specs/model-artifact.md)."""
+        if self._session is None:
+            return np.tile(self.popularity.astype(np.float32), (len(histories), 1))
+        seq = np.full((len(histories), self._width), self._pad, dtype=np.int64)
+        for row, history in enumerate(histories):
+            recent = list(history)[-self._width :]
+            if recent:
+                seq[row, -len(recent) :] = recent
+        out = self._session.run([self._output], {self._input: seq})[0]
+        return np.asarray(out, dtype=np.float32)
+
     def context_shift(self, context: Mapping[str, str]) -> npt.NDArray[np.float32] | None:
         """What the request's context adds to the logits: the sum of the lift rows of its known
         (field, value) pairs; None when nothing in it is known to the model."""

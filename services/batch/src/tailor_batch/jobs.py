@@ -1,0 +1,270 @@
+"""Batch jobs: from a ``BATCH_INFERENCE`` job record to one ``<input-name>.out`` per input file and a status.
+
+Runs on the jobs platform's worker thread (ADR 0011). Statuses: the job goes CREATE IN_PROGRESS (printed
+"IN PROGRESS"), reports its progress (``_linesProcessed`` / ``_linesTotal``) while it runs, and ends ACTIVE
+only once every output file is in place — or CREATE FAILED with a failureReason (a path that cannot be read,
+the guide's limits, a model that can't be loaded or whose recipe batch inference doesn't accept). A line that
+cannot be answered gets an error in its output line; the job goes on (ADR 0016).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tailor_batch.adapters import RedisReader, count_lines, input_files, read_lines
+from tailor_batch.domain.inference import JobSettings, answer_lines
+from tailor_batch.domain.lines import (
+    DEFAULT_RESULTS,
+    MAX_RECORDS_PER_FILE,
+    RECIPE_TYPES,
+    InferenceLine,
+    LineError,
+    check_inputs,
+    error_line,
+    output_name,
+    parse_line,
+    parse_object,
+)
+from tailor_batch.metrics import JOB_DURATION, JOBS, LINES
+from tailor_shared import locations, storage
+from tailor_shared.errors import PersonalizeError
+from tailor_shared.filters import BoundFilter, bind_filter_values, parse_filter_expression
+from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.redis_keys import Keys, UserState
+from tailor_shared.resource_view import ResourceView
+from tailor_shared.resources import ResourceReader, ResourceRecord
+from tailor_shared.scoring.answer import state_event_types
+from tailor_shared.scoring.filtering import ItemIndex
+from tailor_shared.scoring.loader import LoadedModel
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[StatusUpdate], None]
+RUNNABLE = ("PENDING", "IN PROGRESS", "CREATE PENDING", "CREATE IN_PROGRESS")
+IN_PROGRESS = "CREATE IN_PROGRESS"  # control records it as the batch jobs' "IN PROGRESS"
+PROGRESS_EVERY_S = 2.0
+
+
+class JobFailure(Exception):
+    """The job cannot run: CREATE FAILED with this message as its failureReason."""
+
+
+class BatchJobs:
+    def __init__(
+        self,
+        view: ResourceReader,
+        redis_reader: RedisReader,
+        prefix: str,
+        store: str,
+        s3_root: str | None,
+        report: Report,
+        chunk: int = 256,
+    ) -> None:
+        self._view = view
+        self._redis = redis_reader
+        self._prefix = prefix
+        self._store = store
+        self._s3_root = s3_root
+        self._report = report
+        self._chunk = chunk
+
+    # --- the jobs platform's callbacks ---------------------------------------------------------------
+    def _current(self, arn: str) -> ResourceRecord | None:
+        record = self._view.get(arn)
+        if record is None and isinstance(self._view, ResourceView):
+            self._view.catch_up()
+            record = self._view.get(arn)
+        return record
+
+    def finished(self, job: JobRecord) -> bool:
+        """Done (ACTIVE / CREATE FAILED) or gone: a redelivered job is skipped."""
+        record = self._current(job.resource_arn)
+        return record is None or record.body.get("status") not in RUNNABLE
+
+    def run_inference(self, job: JobRecord) -> None:
+        record = self._current(job.resource_arn)
+        if record is None or record.body.get("status") not in RUNNABLE:
+            return
+        started = time.perf_counter()
+        try:
+            lines = self._inference(record)
+        except JobFailure as err:
+            JOBS.labels("inference", "failed").inc()
+            log.warning("batch inference job failed", extra={"job": record.arn, "reason": str(err)})
+            self._report(StatusUpdate(record.arn, "CREATE FAILED", str(err)))
+            return
+        JOBS.labels("inference", "active").inc()
+        seconds = time.perf_counter() - started
+        JOB_DURATION.labels("inference").observe(seconds)
+        log.info("batch inference job done", extra={"job": record.arn, "lines": lines, "seconds": round(seconds, 3)})
+        self._report(StatusUpdate(record.arn, "ACTIVE", fields={"_linesProcessed": lines, "_linesTotal": lines}))
+
+    def run_segment(self, job: JobRecord) -> None:
+        record = self._current(job.resource_arn)
+        if record is None or record.body.get("status") not in RUNNABLE:
+            return
+        JOBS.labels("segment", "failed").inc()
+        self._report(
+            StatusUpdate(record.arn, "CREATE FAILED", "Batch segment jobs are not supported by this Tailor version yet")
+        )
+
+    # --- batch inference -----------------------------------------------------------------------------
+    def _local(self, location: str) -> str:
+        try:
+            return locations.local_path(location, self._s3_root, "TAILOR_BATCH_S3_ROOT")
+        except locations.InvalidLocation as err:
+            raise JobFailure(str(err)) from None
+
+    def _model(self, body: Mapping[str, Any]) -> tuple[ResourceRecord, LoadedModel]:
+        arn = str(body.get("solutionVersionArn"))
+        version = self._view.get(arn)
+        if version is None or version.body.get("status") != "ACTIVE":
+            raise JobFailure(f"The solution version {arn} is not ACTIVE")
+        try:
+            model = LoadedModel(storage.solution_version_dir(self._view, self._store, arn))
+        except Exception as err:  # a missing or broken model directory fails the job, not the worker
+            raise JobFailure(f"The model of {arn} could not be loaded: {err}") from None
+        if model.recipe_type not in RECIPE_TYPES or model.trend_seconds is not None:
+            recipe = model.recipe_arn.rsplit("/", 1)[-1]
+            raise JobFailure(f"You can't get batch recommendations with the {recipe} recipe.")
+        return version, model
+
+    def _binder(self, body: Mapping[str, Any]) -> Callable[[Mapping[str, str]], BoundFilter | None]:
+        arn = body.get("filterArn")
+        if not arn:
+            return lambda values: None
+        record = self._view.get(str(arn))
+        if record is None or record.resource_type != "filter":
+            raise JobFailure(f"The filter {arn} does not exist")
+        parsed = parse_filter_expression(str(record.body["filterExpression"]))
+
+        @functools.lru_cache(maxsize=1024)
+        def bind(values: tuple[tuple[str, str], ...]) -> BoundFilter:
+            return bind_filter_values(parsed, dict(values))
+
+        return lambda values: bind(tuple(sorted(values.items())))
+
+    def _inference(self, record: ResourceRecord) -> int:
+        body = record.body
+        self._report(StatusUpdate(record.arn, IN_PROGRESS))
+        source = self._local(str(body["jobInput"]["s3DataSource"]["path"]))
+        target = Path(self._local(str(body["jobOutput"]["s3DataDestination"]["path"])))
+        files = input_files(source)
+        reason = check_inputs([f.stat().st_size for f in files])
+        if reason is not None:
+            raise JobFailure(reason)
+        version, model = self._model(body)
+        binder = self._binder(body)
+        group = str(version.body.get("datasetGroupArn") or "")
+        try:
+            keys = storage.group_keys(self._view, self._prefix, group)
+        except PersonalizeError as err:
+            raise JobFailure(f"The dataset group of the solution version is gone: {err.message}") from None
+        index = ItemIndex(list(model.item_ids), metadata=self._redis.item_metadata(keys, list(model.item_ids)))
+        config = body.get("batchInferenceJobConfig") or {}
+        exploration = config.get("itemExplorationConfig") if isinstance(config, Mapping) else None
+        settings = JobSettings(str(version.arn), int(body.get("numResults") or DEFAULT_RESULTS), exploration or None)
+        counts = [count_lines(f) for f in files]
+        for f, n in zip(files, counts, strict=True):
+            if n > MAX_RECORDS_PER_FILE:
+                raise JobFailure(f"{f.name} has {n} records; an input file holds at most {MAX_RECORDS_PER_FILE}")
+        total = sum(counts)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise JobFailure(f"Invalid S3 output path: {err}") from None
+        progress = _Progress(record.arn, total, self._report)
+        now = time.time()  # one exploration period for the whole job
+        source_root = Path(source) if source.endswith("/") else Path(source).parent
+        for path in files:
+            out = target / output_name(path.relative_to(source_root).as_posix().replace("/", "_"))
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            with tmp.open("w", encoding="utf-8") as handle:
+                chunk: list[tuple[InferenceLine | None, str]] = []
+                for _number, text in read_lines(path):
+                    chunk.append(_parse(text, model.recipe_type))
+                    if len(chunk) >= self._chunk:
+                        answered = self._answer(model, index, keys, chunk, binder, settings, now)
+                        handle.writelines(f"{line}\n" for line in answered)
+                        progress.add(len(chunk))
+                        chunk = []
+                if chunk:
+                    answered = self._answer(model, index, keys, chunk, binder, settings, now)
+                    handle.writelines(f"{line}\n" for line in answered)
+                    progress.add(len(chunk))
+            os.replace(tmp, out)
+            if not out.is_file():
+                raise JobFailure(f"Invalid S3 output path: {out} could not be written")
+        return total
+
+    def _answer(
+        self,
+        model: LoadedModel,
+        index: ItemIndex,
+        keys: Keys,
+        chunk: list[tuple[InferenceLine | None, str]],
+        binder: Callable[[Mapping[str, str]], BoundFilter | None],
+        settings: JobSettings,
+        now: float,
+    ) -> list[str]:
+        out: list[str | None] = [None] * len(chunk)
+        good: list[tuple[int, InferenceLine, BoundFilter | None]] = []
+        for i, (line, text) in enumerate(chunk):
+            if line is None:
+                out[i] = text  # the parse error's line
+                continue
+            try:
+                good.append((i, line, binder(line.filter_values)))
+            except PersonalizeError as err:
+                out[i] = error_line(line.raw, err.message)
+        if good:
+            bounds = [b for _, _, b in good]
+            states: list[UserState] = []
+            # One state read per filter shape; usually one filter for the whole job.
+            types, wildcard = state_event_types(*{id(b): b for b in bounds if b is not None}.values())
+            users = [line.user_id for _, line, _ in good]
+            known = [u for u in users if u is not None]
+            read = iter(self._redis.user_states(keys, known, types, wildcard)) if known else iter(())
+            for u in users:
+                states.append(next(read) if u is not None else UserState([], {}, frozenset(), {}))
+            answered = answer_lines(model, index, [line for _, line, _ in good], states, bounds, settings, now)
+            for (i, _, _), text in zip(good, answered, strict=True):
+                out[i] = text
+        LINES.inc(len(chunk))
+        return [text for text in out if text is not None]
+
+
+def _parse(text: str, recipe_type: str) -> tuple[InferenceLine | None, str]:
+    """(the line's request, "") or (None, its error line)."""
+    try:
+        obj = parse_object(text)
+    except LineError as err:
+        return None, error_line(text, str(err))
+    try:
+        return parse_line(obj, recipe_type), ""
+    except LineError as err:
+        return None, error_line(obj, str(err))
+
+
+class _Progress:
+    def __init__(self, arn: str, total: int, report: Report) -> None:
+        self._arn = arn
+        self._total = total
+        self._report = report
+        self._done = 0
+        self._last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self._done += n
+        if time.monotonic() - self._last >= PROGRESS_EVERY_S and self._done < self._total:
+            self._last = time.monotonic()
+            log.info("batch inference progress", extra={"job": self._arn, "lines": self._done, "total": self._total})
+            self._report(
+                StatusUpdate(self._arn, IN_PROGRESS, fields={"_linesProcessed": self._done, "_linesTotal": self._total})
+            )
