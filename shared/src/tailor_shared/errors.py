@@ -132,6 +132,7 @@ class IncompleteSignatureException(AuthenticationError):
     """The signature is malformed: a missing ``Credential``/``SignedHeaders``/``Signature``, no date, ..."""
 
     code = "IncompleteSignatureException"
+    http_status = 400  # the guide's common errors: "IncompleteSignature ... HTTP Status Code: 400"
 
 
 class UnrecognizedClientException(AuthenticationError):
