@@ -1,0 +1,48 @@
+"""The batch worker's fast path against its reference (DESIGN.md): users scored in one matrix run
+(``LoadedModel.score_histories``) give the scores of one-user runs (``score_history``, the online path), and the
+shared ranking turns them into the same item lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tailor_shared.redis_keys import UserState
+from tailor_shared.scoring import answer
+from tailor_shared.scoring.filtering import ItemIndex
+from tailor_shared.scoring.loader import LoadedModel
+from tailor_trainer import artifacts
+from tailor_trainer.domain import Interactions, ItemsTable, train_solution_version
+
+ARN = "arn:aws:personalize:::recipe/"
+SNAPSHOT = {"datasetGroupArn": "arn:aws:personalize:us-east-1:000000000000:dataset-group/g", "offsets": {"0": 42}}
+
+
+def test_matrix_scores_and_lists_equal_one_user_runs(
+    synthetic_data: tuple[Interactions, ItemsTable], tmp_path: Path
+) -> None:
+    inter, items = synthetic_data
+    model = train_solution_version(
+        ARN + "aws-user-personalization-v2", inter, items, None, {}, False, "FULL", None, None, 0
+    )
+    served = LoadedModel(artifacts.export(model, tmp_path / "up", SNAPSHOT, report=False).directory)
+    index = ItemIndex(list(served.item_ids))
+    users = [*sorted({str(u) for u in inter.user_id})[:40], "cold-user"]
+    empty = UserState([], {}, frozenset(), {})
+    histories = [answer.history(served, index, u, empty) for u in users]
+    assert any(histories) and not histories[-1]
+    matrix = served.score_histories(histories)
+    assert matrix.shape == (len(users), len(served.item_ids))
+    for row, (user, past) in enumerate(zip(users, histories, strict=True)):
+        single = served.score_history(past)
+        np.testing.assert_allclose(matrix[row], single, rtol=1e-5, atol=1e-6)
+        common = {"user_id": user, "item_id": None, "state": empty, "bound": None, "num_results": 10, "context": {}}
+        exploration = answer.exploration_for(served, None, "sv", user, now=0.0)
+        online = answer.recommendations(served, index, exploration=exploration, seed="s", **common)
+        batch = answer.recommendations(
+            served, index, exploration=exploration, seed="s", base_scores=matrix[row], **common
+        )
+        assert [r.index for r in batch] == [r.index for r in online]
+        assert [r.reasons for r in batch] == [r.reasons for r in online]
+        np.testing.assert_allclose([r.score or 0.0 for r in batch], [r.score or 0.0 for r in online], rtol=1e-4)
