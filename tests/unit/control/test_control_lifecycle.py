@@ -134,17 +134,13 @@ def test_worker_fields_are_checked(plane: InMemoryControlPlane, solution: str) -
     assert "_modelUri" not in described
 
 
-def test_auto_ml_result_lands_on_the_solution(plane: InMemoryControlPlane, group: str, interactions: str) -> None:
-    solution = plane.call(
-        "CreateSolution",
-        {"name": "auto", "datasetGroupArn": group, "performAutoML": True, "performAutoTraining": False},
-    )["solutionArn"]
-    plane.advance()
+def test_auto_ml_result_is_ignored_on_a_solution_without_auto_ml(plane: InMemoryControlPlane, solution: str) -> None:
+    """performAutoML is refused at CreateSolution, so no worker's autoMLResult can land on a solution."""
     version = plane.call("CreateSolutionVersion", {"solutionArn": solution})["solutionVersionArn"]
     best = "arn:aws:personalize:::recipe/aws-hrnn"
     plane.report({"resourceArn": version, "status": "ACTIVE", "fields": {"autoMLResult": {"bestRecipeArn": best}}})
-    described = plane.call("DescribeSolution", {"solutionArn": solution})["solution"]
-    assert described["autoMLResult"] == {"bestRecipeArn": best}
+    assert plane.body(version)["status"] == "ACTIVE"
+    assert "autoMLResult" not in plane.call("DescribeSolution", {"solutionArn": solution})["solution"]
 
 
 def test_records_round_trip_through_json(plane: InMemoryControlPlane, campaign: str) -> None:

@@ -118,28 +118,29 @@ def test_recipe_must_support_the_config_member(plane: InMemoryControlPlane, grou
         _solution(plane, group, "t", "aws-trending-now", solutionConfig={"hpoConfig": {}})
 
 
-def test_auto_ml_solution(plane: InMemoryControlPlane, group: str, interactions: str) -> None:
-    arn = plane.call(
+@pytest.mark.parametrize(
+    "config",
+    [None, {"autoMLConfig": {"recipeList": [RECIPE + "aws-hrnn", RECIPE + "aws-hrnn-metadata"]}}],
+)
+def test_auto_ml_is_refused_at_create_never_accepted_and_failed_later(
+    plane: InMemoryControlPlane, group: str, interactions: str, config: dict[str, object] | None
+) -> None:
+    """performAutoML only chooses among the HRNN recipes (L6324), which are no longer available (L6106): refused
+    at CreateSolution with the guide's reason, so no solution exists whose versions could only fail."""
+    request: dict[str, object] = {"name": "auto", "datasetGroupArn": group, "performAutoML": True}
+    if config is not None:
+        request["solutionConfig"] = config
+    with pytest.raises(InvalidInputException) as err:
+        plane.call("CreateSolution", request)
+    assert "AutoML is only performed using the HRNN recipes" in str(err.value)
+    assert "no longer available" in str(err.value)
+    assert plane.call("ListSolutions", {"datasetGroupArn": group})["solutions"] == []
+    assert plane.jobs == []
+    # performAutoML false (the default) with a recipe is the way to create a solution.
+    assert plane.call(
         "CreateSolution",
-        {
-            "name": "auto",
-            "datasetGroupArn": group,
-            "performAutoML": True,
-            "solutionConfig": {"autoMLConfig": {"recipeList": [RECIPE + "aws-hrnn", RECIPE + "aws-hrnn-metadata"]}},
-        },
+        {"name": "auto", "datasetGroupArn": group, "performAutoML": False, "recipeArn": RECIPE + "aws-sims"},
     )["solutionArn"]
-    body = plane.body(arn)
-    assert body["performHPO"] is True and "recipeArn" not in body
-    with pytest.raises(InvalidInputException, match="recipeList"):
-        plane.call(
-            "CreateSolution",
-            {
-                "name": "auto2",
-                "datasetGroupArn": group,
-                "performAutoML": True,
-                "solutionConfig": {"autoMLConfig": {"recipeList": [RECIPE + "aws-sims"]}},
-            },
-        )
 
 
 def test_next_best_action_not_in_domain_group(plane: InMemoryControlPlane, domain_group: str) -> None:

@@ -209,6 +209,13 @@ def _solution_config(
 
 # --- Solution -------------------------------------------------------------------------------------------
 
+#: CreateSolution's answer to performAutoML true, in the guide's words (L6324, L6106, L22519).
+AUTO_ML_REFUSED = (
+    "performAutoML is not supported: AutoML is only performed using the HRNN recipes, and legacy HRNN recipes are"
+    " no longer available. We don't recommend enabling automated machine learning. Instead, match your use case"
+    " to the available Amazon Personalize recipes and set recipeArn."
+)
+
 
 @operation("CreateSolution")
 def create_solution(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
@@ -223,6 +230,10 @@ def create_solution(req: Request, view: ResourceReader, ctx: m.Context) -> m.Out
     check_tag_count(tags, ctx.quotas.tags_per_resource)
     if perform_auto_ml and recipe_arn is not None:
         raise InvalidInputException("When performAutoML is true, you must omit recipeArn.")
+    if perform_auto_ml:
+        # Refused here, never accepted and failed at training (ADR 0002 §22): AutoML only chooses among the
+        # HRNN recipes (L6324), which are no longer available (L6106), and the guide advises against it (L22519).
+        raise InvalidInputException(AUTO_ML_REFUSED)
     if not perform_auto_ml and recipe_arn is None:
         raise InvalidInputException("recipeArn is required when performAutoML is false.")
     group = get(view, group_arn, m.DATASET_GROUP)
