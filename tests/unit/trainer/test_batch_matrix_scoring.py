@@ -12,6 +12,7 @@ from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring import answer
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import LoadedModel
+from tailor_shared.scoring.ranking import Exploration, Ranked
 from tailor_trainer import artifacts
 from tailor_trainer.domain import Interactions, ItemsTable, train_solution_version
 
@@ -37,12 +38,17 @@ def test_matrix_scores_and_lists_equal_one_user_runs(
     for row, (user, past) in enumerate(zip(users, histories, strict=True)):
         single = served.score_history(past)
         np.testing.assert_allclose(matrix[row], single, rtol=1e-5, atol=1e-6)
-        common = {"user_id": user, "item_id": None, "state": empty, "bound": None, "num_results": 10, "context": {}}
         exploration = answer.exploration_for(served, None, "sv", user, now=0.0)
-        online = answer.recommendations(served, index, exploration=exploration, seed="s", **common)
-        batch = answer.recommendations(
-            served, index, exploration=exploration, seed="s", base_scores=matrix[row], **common
-        )
+
+        def ranked(
+            base: np.ndarray | None, user: str = user, exploration: Exploration | None = exploration
+        ) -> list[Ranked]:
+            return answer.recommendations(
+                served, index, user_id=user, item_id=None, state=empty, bound=None, num_results=10, context={},
+                exploration=exploration, seed="s", base_scores=base,
+            )  # fmt: skip
+
+        online, batch = ranked(None), ranked(matrix[row])
         assert [r.index for r in batch] == [r.index for r in online]
         assert [r.reasons for r in batch] == [r.reasons for r in online]
         np.testing.assert_allclose([r.score or 0.0 for r in batch], [r.score or 0.0 for r in online], rtol=1e-4)
