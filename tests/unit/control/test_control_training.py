@@ -292,6 +292,48 @@ def test_manual_version_within_the_hour_skips_first_auto_training(
     assert len(plane.store.list("solutionVersion", arn)) == 2
 
 
+def test_automatic_training_skipped_for_want_of_new_data_keeps_the_schedule(
+    plane: InMemoryControlPlane, group: str, interactions: str
+) -> None:
+    """ "Automatic training occurs only if you imported ... interaction data since the last training" (L10003):
+    the trainer answers SKIPPED; the version goes away as if never created and the next run is due a full
+    interval after the skipped one (not at once, not from the last real training)."""
+    arn = _solution(plane, group, "auto", "aws-user-personalization-v2", solutionConfig={
+        "autoTrainingConfig": {"schedulingExpression": "rate(2 days)"}
+    })  # fmt: skip
+    active_at = plane.now + 1
+    plane.advance(active_at)
+    plane.advance(active_at + 3600)
+    (first,) = plane.store.list("solutionVersion", arn)
+    plane.report({"resourceArn": first.arn, "status": "ACTIVE"}, now=active_at + 7200)
+    second_due = active_at + 3600 + 2 * 86400
+    plane.advance(second_due)
+    (second,) = [v for v in plane.store.list("solutionVersion", arn) if v.arn != first.arn]
+    assert second.body["trainingMode"] == "AUTOTRAIN"
+    plane.report({"resourceArn": second.arn, "status": "SKIPPED"}, now=second_due + 5)
+    assert plane.store.get(second.arn) is None
+    listed = plane.call("ListSolutionVersions", {"solutionArn": arn})["solutionVersions"]
+    assert [v["solutionVersionArn"] for v in listed] == [first.arn]
+    described = plane.call("DescribeSolution", {"solutionArn": arn})["solution"]
+    assert described["latestSolutionVersion"]["solutionVersionArn"] == first.arn
+    assert "_lastAutoTraining" not in described
+    plane.advance(second_due + 10)
+    plane.advance(second_due + 2 * 86400 - 1)
+    assert [v.arn for v in plane.store.list("solutionVersion", arn)] == [first.arn]
+    plane.advance(second_due + 2 * 86400)
+    assert len(plane.store.list("solutionVersion", arn)) == 2
+
+
+def test_only_a_waiting_automatic_version_can_be_skipped(plane: InMemoryControlPlane, solution: str) -> None:
+    manual = plane.call("CreateSolutionVersion", {"solutionArn": solution})["solutionVersionArn"]
+    assert plane.report({"resourceArn": manual, "status": "SKIPPED"}) == ()
+    assert plane.body(manual)["status"] == "CREATE PENDING"
+    plane.report({"resourceArn": manual, "status": "ACTIVE"})
+    assert plane.report({"resourceArn": manual, "status": "SKIPPED"}) == ()
+    assert plane.body(manual)["status"] == "ACTIVE"
+    assert "_lastAutoTraining" not in plane.body(solution)
+
+
 def test_no_automatic_training_when_turned_off(plane: InMemoryControlPlane, solution: str) -> None:
     plane.advance(plane.now + 30 * 86400)
     assert plane.store.list("solutionVersion", solution) == []

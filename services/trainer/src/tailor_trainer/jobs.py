@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from tailor_shared import recipes
-from tailor_shared.dataset_reader import DatasetSnapshot, read_dataset
+from tailor_shared.dataset_reader import DatasetSnapshot, end_offsets, read_dataset
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
+from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA
 from tailor_shared.model_store import recommender_model_dir, version_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
@@ -37,6 +38,7 @@ from tailor_trainer.domain import (
     TrainingStopped,
     train_solution_version,
 )
+from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
 from tailor_trainer.metrics import EPOCHS, JOB_DURATION, JOBS, LAST_LOSS
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,11 @@ class TrainingJobs:
         record = self._runnable(job)
         if record is None:
             return
+        if record.body.get("trainingMode") == "AUTOTRAIN" and not self._new_interactions(record):
+            JOBS.labels("skipped").inc()
+            log.info("automatic training skipped: no new interaction data", extra={"solutionVersion": arn})
+            self._report(StatusUpdate(arn, SKIPPED_NO_NEW_DATA))
+            return
         started = time.monotonic()
         self._report(StatusUpdate(arn, "CREATE IN_PROGRESS"))
         try:
@@ -119,12 +126,41 @@ class TrainingJobs:
         finally:
             JOB_DURATION.observe(time.monotonic() - started)
         hours = (time.monotonic() - started) / 3600
-        fields: dict[str, Any] = {"trainingHours": round(hours, 6), "metrics": dict(model.metrics)}
+        fields: dict[str, Any] = {
+            "trainingHours": round(hours, 6),
+            "metrics": dict(model.metrics),
+            TRAINED_ON: snapshot,  # what the next automatic training compares with (domain/autotrain.py)
+        }
         if model.tuned_hpo_params:
             fields["tunedHPOParams"] = {"algorithmHyperParameters": dict(model.tuned_hpo_params)}
         JOBS.labels("active").inc()
         self._report(StatusUpdate(arn, "ACTIVE", fields=fields))
         log.info("solution version ACTIVE", extra={"solutionVersion": arn, "metrics": model.metrics})
+
+    def _new_interactions(self, record: ResourceRecord) -> bool:
+        """Whether interaction data arrived since the solution's last training (L10003): the Interactions
+        topic's end offsets now against the ``_trainedOn`` of the newest ACTIVE version. When in doubt (no
+        such version, the offsets can't be read), train."""
+        solution = self._view.get(str(record.body.get("solutionArn")))
+        group = self._view.get(str(solution.body.get("datasetGroupArn"))) if solution is not None else None
+        if solution is None or group is None:
+            return True  # training reports what is missing
+        datasets = [
+            d for d in self._view.list("dataset", parent_arn=group.arn) if d.body.get("datasetType") == "Interactions"
+        ]
+        if not datasets:
+            return True
+        versions = [v.body for v in self._view.list("solutionVersion", parent_arn=solution.arn)]
+        trained_on = last_trained_on(versions, record.arn)
+        if trained_on is None:
+            return True
+        topic = dataset_topic_for(self._prefix, group.body, datasets[0].body)
+        try:
+            ends = end_offsets(self._bootstrap, topic)
+        except PersonalizeError as err:
+            log.warning("cannot read the end offsets of %s (%s): training anyway", topic, err.message)
+            return True
+        return has_new_interactions(trained_on, topic, ends)
 
     def _train(self, arn: str, body: Mapping[str, Any]) -> tuple[TrainedModel, dict[str, Any]]:
         solution = self._view.get(str(body.get("solutionArn")))

@@ -151,6 +151,13 @@ class StatusUpdate:
         return value
 
 
+#: The status a trainer reports for an automatic-training ``SOLUTION_VERSION`` job (trainingMode AUTOTRAIN) it
+#: answers without training: no interaction data arrived since the solution's last training ("Automatic
+#: training occurs only if you imported bulk or real-time interaction data since the last training", L10003).
+#: Control removes the version, as if it was never created, and keeps the schedule (ADR 0002 §20).
+SKIPPED_NO_NEW_DATA: Final = "SKIPPED"
+
+
 class JobInterrupted(Exception):
     """Raised by a handler that gave up before finishing (its worker is stopping): the job is not committed,
     so it is delivered again — to this worker after a restart or to another member of the group."""

@@ -28,6 +28,7 @@ from tailor_control.domain.ops_training import (
 from tailor_shared import arns, generations
 from tailor_shared.incarnation import FIELD as INCARNATION
 from tailor_shared.incarnation import incarnation_of
+from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 #: Resources control activates itself: nothing runs in the background for them.
@@ -47,6 +48,8 @@ FIRST_AUTO_TRAINING_DELAY = 3600.0
 DAY = 86400.0
 #: When the solution became ACTIVE (internal member, never in responses).
 ACTIVE_SINCE = "_activeSince"
+#: When the solution's last automatic training was due and skipped for want of new data (internal member).
+LAST_AUTO_TRAINING = "_lastAutoTraining"
 UPDATE_FROM = "_updateFromStatus"
 
 
@@ -107,9 +110,13 @@ def _auto_training(view: ResourceReader, ctx: m.Context, deleted: set[str]) -> t
         first = active_since + FIRST_AUTO_TRAINING_DELAY
         config = body.get("solutionConfig") or {}
         interval = schedule_days(str((config.get("autoTrainingConfig") or {}).get("schedulingExpression", ""))) * DAY
-        automatic = [v for v in versions if v.body.get("trainingType") == "AUTOMATIC"]
-        if automatic:
-            due = max(float(v.body.get("creationDateTime", 0.0)) for v in automatic) + interval
+        runs = [
+            float(v.body.get("creationDateTime", 0.0)) for v in versions if v.body.get("trainingType") == "AUTOMATIC"
+        ]
+        if body.get(LAST_AUTO_TRAINING) is not None:
+            runs.append(float(body[LAST_AUTO_TRAINING]))  # a run skipped for want of new data still counts
+        if runs:
+            due = max(runs) + interval
         elif any(float(v.body.get("creationDateTime", 0.0)) < first for v in versions):
             due = first + interval  # a manual version within the hour skips the first automatic training
         else:
@@ -226,6 +233,8 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
         return m.Effects()
     if record.resource_type in (m.BATCH_INFERENCE_JOB, m.BATCH_SEGMENT_JOB):
         new = _BATCH_ALIASES.get(new, new)
+    if new == SKIPPED_NO_NEW_DATA:
+        return _skip_auto_training(view, record)
     current = status(record)
     chain = TRANSITIONS[record.resource_type]
     fields = _worker_fields(record.resource_type, update.get("fields"))
@@ -253,6 +262,26 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     if fields and current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
         changed = updated(changed, ctx.now, **fields)
     return m.Effects((m.Put(changed), *extra))
+
+
+def _skip_auto_training(view: ResourceReader, record: ResourceRecord) -> m.Effects:
+    """The trainer found no interaction data newer than the solution's last training (L10003): the automatic
+    version goes away as if never created, and the solution remembers the run so the next one is due a full
+    interval later. Only an AUTOTRAIN version still waiting for training can be skipped."""
+    if (
+        record.resource_type != m.SOLUTION_VERSION
+        or status(record) not in (m.CREATE_PENDING, m.CREATE_IN_PROGRESS)
+        or record.body.get("trainingMode") != "AUTOTRAIN"
+    ):
+        return m.Effects()
+    changes: list[m.Change] = []
+    solution = view.get(str(record.parent_arn))
+    if solution is not None and solution.resource_type == m.SOLUTION:
+        # Not a user-visible update: lastUpdatedDateTime stays.
+        ran = float(record.body.get("creationDateTime", 0.0))
+        changes.append(m.Put(replace(solution, body={**solution.body, LAST_AUTO_TRAINING: ran})))
+    changes.append(m.Delete(record.arn))
+    return m.Effects(tuple(changes))
 
 
 def _deletion_switch(view: ResourceReader, job: ResourceRecord, ctx: m.Context) -> list[m.Change]:
@@ -283,7 +312,11 @@ def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:
         if not isinstance(key, str) or value is None:
             continue
         if key.startswith("_"):
-            if key not in (ACTIVE_SINCE, UPDATE_FROM):  # control's own bookkeeping isn't the worker's
+            if key not in (
+                ACTIVE_SINCE,
+                UPDATE_FROM,
+                LAST_AUTO_TRAINING,
+            ):  # control's own bookkeeping isn't the worker's
                 out[key] = value
             continue
         kind = allowed.get(key)

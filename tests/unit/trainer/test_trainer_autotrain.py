@@ -1,0 +1,44 @@
+"""Automatic training's data check (L10003): train only when interaction data arrived since the last training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
+
+TOPIC = "tailor.g.interactions"
+
+
+def _trained_on(offsets: dict[str, int], topic: str = TOPIC) -> dict[str, Any]:
+    return {
+        "Interactions": {"topic": topic, "offsets": offsets, "rows": sum(offsets.values())},
+        "Items": {"topic": "tailor.g.items", "offsets": {"0": 7}, "rows": 7},
+    }
+
+
+def test_no_new_interactions_when_every_partition_ends_where_training_read() -> None:
+    assert not has_new_interactions(_trained_on({"0": 10, "1": 4, "2": 0}), TOPIC, {0: 10, 1: 4, 2: 0})
+
+
+def test_one_new_record_on_any_partition_is_new_data() -> None:
+    assert has_new_interactions(_trained_on({"0": 10, "1": 4}), TOPIC, {0: 10, 1: 5})
+    assert has_new_interactions(_trained_on({"0": 10, "1": 4}), TOPIC, {0: 10, 1: 4, 2: 1})  # a new partition
+
+
+def test_another_topic_or_unknown_history_means_train() -> None:
+    assert has_new_interactions(_trained_on({"0": 10}, topic="tailor.g.interactions.old"), TOPIC, {0: 10})
+    assert has_new_interactions(None, TOPIC, {0: 10})
+    assert has_new_interactions({"Items": {"topic": "x", "offsets": {}}}, TOPIC, {0: 10})
+    assert has_new_interactions({"Interactions": {"topic": TOPIC, "offsets": {"x": "y"}}}, TOPIC, {0: 10})
+
+
+def test_last_trained_on_is_the_newest_active_version_other_than_the_current() -> None:
+    old = {"solutionVersionArn": "s/1", "status": "ACTIVE", "creationDateTime": 1.0, TRAINED_ON: _trained_on({"0": 1})}
+    new = {"solutionVersionArn": "s/2", "status": "ACTIVE", "creationDateTime": 2.0, TRAINED_ON: _trained_on({"0": 2})}
+    failed = {"solutionVersionArn": "s/3", "status": "CREATE FAILED", "creationDateTime": 3.0}
+    current = {"solutionVersionArn": "s/4", "status": "CREATE PENDING", "creationDateTime": 4.0}
+    assert last_trained_on([old, new, failed, current], "s/4") == new[TRAINED_ON]
+    assert last_trained_on([old, failed, current], "s/4") == old[TRAINED_ON]
+    assert last_trained_on([failed, current], "s/4") is None
+    # The newest training recorded nothing (made before versions recorded offsets): don't guess from older ones.
+    assert last_trained_on([old, {**new, TRAINED_ON: None}], "s/4") is None
