@@ -24,6 +24,7 @@ HEALTH = {
     "control": "tailor.control.v1.PersonalizeControl",
     "ingest": "tailor.events.v1.PersonalizeEvents",
     "runtime": "tailor.runtime.v1.PersonalizeRuntime",
+    "batch": "",
 }
 
 

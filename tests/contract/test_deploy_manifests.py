@@ -45,7 +45,7 @@ from tailor_shared.jobs import job_topic_specs
 from tailor_shared.topics import DATASET_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway")
+SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway", "batch")
 #: Services whose port is an HTTP server (GET /health) rather than gRPC: the stream's Faust web and the gateway.
 HTTP_SERVICES = frozenset({"stream", "gateway"})
 #: HTTP services that serve /metrics on that one port (the others have a metrics port as the gRPC services do).
@@ -54,10 +54,10 @@ METRICS_ON_HTTP_PORT = frozenset({"stream"})
 KAFKA_USERS = frozenset(SERVICES) - {"gateway"}
 GRPC_SERVICES = tuple(s for s in SERVICES if s not in HTTP_SERVICES)
 #: The services that talk to Redis (docs/specs/configuration.md).
-REDIS_USERS = frozenset({"stream", "runtime"})
+REDIS_USERS = frozenset({"stream", "runtime", "batch"})
 #: Variables the manifests set ahead of the code, and the services that will read them. A variable here
 #: that its services already read is fine; one that nobody plans to read is not.
-PLANNED_VARS: dict[str, frozenset[str]] = {"TAILOR_MODEL_STORE": frozenset({"trainer", "runtime"})}
+PLANNED_VARS: dict[str, frozenset[str]] = {"TAILOR_MODEL_STORE": frozenset({"trainer", "runtime", "batch"})}
 K8S_VERSION = "1.30"
 KAFKA_IMAGE = "apache/kafka:4.1.2"
 REDIS_IMAGE = "redis:7"
@@ -494,7 +494,7 @@ def test_dockerfile(service: str) -> None:
     # The directory the service writes exists in the image, owned by its user (a named volume mounted
     # there starts with that owner).
     for key, value in compose_env(compose_services()[service]).items():
-        if value.startswith("/"):
+        if value.startswith("/") and not (service == "batch" and key == "TAILOR_MODEL_STORE"):  # mounted :ro
             assert args.get("DATA_DIR") == value, f"{service}: {key}={value} but DATA_DIR={args.get('DATA_DIR')}"
 
 
@@ -547,9 +547,14 @@ def test_dockerfile_healthcheck_probes_the_service_port(service: str) -> None:
 
 def test_heavy_dependencies_stay_in_their_images() -> None:
     closures = {service: dependency_closure(f"tailor-{service}") for service in SERVICES}
-    for package, owner in (("torch", "trainer"), ("onnxruntime", "runtime"), ("faust-streaming", "stream")):
+    # onnxruntime: the services that score (the runtime, and the batch worker on the same code, ADR 0016).
+    for package, owners in (
+        ("torch", ["trainer"]),
+        ("onnxruntime", ["batch", "runtime"]),
+        ("faust-streaming", ["stream"]),
+    ):
         holders = sorted(service for service, deps in closures.items() if package in deps)
-        assert holders == [owner], f"{package} is in the images of {holders}"
+        assert holders == owners, f"{package} is in the images of {holders}"
 
 
 # --- kustomize -------------------------------------------------------------------------------------------
@@ -981,9 +986,9 @@ def test_model_store_is_a_shared_read_write_many_claim(kustomization: str) -> No
             if key == "TAILOR_MODEL_STORE":
                 claim = volumes[under[0]["name"]]["persistentVolumeClaim"]["claimName"]
                 mounts[service] = (claim, bool(under[0].get("readOnly")))
-    assert set(mounts) == {"trainer", "runtime"}
-    assert mounts["trainer"][0] == mounts["runtime"][0]
-    assert mounts["trainer"][1] is False and mounts["runtime"][1] is True
+    assert set(mounts) == {"trainer", "runtime", "batch"}
+    assert mounts["trainer"][0] == mounts["runtime"][0] == mounts["batch"][0]
+    assert mounts["trainer"][1] is False and mounts["runtime"][1] is True and mounts["batch"][1] is True
     assert claims[mounts["trainer"][0]]["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
