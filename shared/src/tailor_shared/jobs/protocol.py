@@ -41,6 +41,7 @@ class JobType(enum.StrEnum):
     CAMPAIGN_UPDATE = "CAMPAIGN_UPDATE"
     RECOMMENDER_CREATE = "RECOMMENDER_CREATE"
     RECOMMENDER_UPDATE = "RECOMMENDER_UPDATE"
+    RECOMMENDER_RETRAIN = "RECOMMENDER_RETRAIN"
     RECOMMENDER_START = "RECOMMENDER_START"
     RECOMMENDER_STOP = "RECOMMENDER_STOP"
     BATCH_INFERENCE = "BATCH_INFERENCE"
@@ -53,7 +54,7 @@ class Owner(enum.StrEnum):
 
     INGEST = "ingest"
     TRAINER = "trainer"
-    BATCH = "batch"  # batch inference / segment worker: not built yet, its jobs stay pending
+    BATCH = "batch"  # the batch service: batch inference and segment jobs (ADR 0016)
     DATA_DELETION = "data-deletion"  # the data deletion worker, hosted by the stream service (ADR 0015)
     FOLLOWS_RESOURCES = "follows-resources"
 
@@ -71,6 +72,7 @@ OWNERS: Final[Mapping[JobType, Owner]] = {
     JobType.CAMPAIGN_UPDATE: FOLLOWS_RESOURCES,
     JobType.RECOMMENDER_CREATE: Owner.TRAINER,
     JobType.RECOMMENDER_UPDATE: Owner.TRAINER,
+    JobType.RECOMMENDER_RETRAIN: Owner.TRAINER,  # automatic retraining every 7 days (L8743), control's schedule
     JobType.RECOMMENDER_START: FOLLOWS_RESOURCES,
     JobType.RECOMMENDER_STOP: FOLLOWS_RESOURCES,
     JobType.BATCH_INFERENCE: Owner.BATCH,
