@@ -65,6 +65,7 @@ def test_owners_of_the_current_workers() -> None:
         JobType.SOLUTION_VERSION,
         JobType.RECOMMENDER_CREATE,
         JobType.RECOMMENDER_UPDATE,
+        JobType.RECOMMENDER_RETRAIN,
     }
     assert owned_by(Owner.BATCH) == {JobType.BATCH_INFERENCE, JobType.BATCH_SEGMENT}
     assert owned_by(Owner.DATA_DELETION) == {JobType.DATA_DELETION}

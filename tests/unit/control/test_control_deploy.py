@@ -297,6 +297,47 @@ def test_update_recommender(plane: InMemoryControlPlane, recommender: str) -> No
         plane.call("UpdateRecommender", {"recommenderArn": recommender})
 
 
+def test_recommenders_retrain_automatically_every_7_days(plane: InMemoryControlPlane, domain_group: str) -> None:
+    """ "Amazon Personalize automatically retrains the models backing your recommenders every 7 days" (L8743): the
+    recommender stays ACTIVE and serving; the trainer's new model (``_model``) lands only for the retraining
+    asked for; a stopped recommender is not retrained."""
+    arn = plane.call(
+        "CreateRecommender",
+        {"name": "r", "datasetGroupArn": domain_group, "recipeArn": RECIPE + "aws-ecomm-recommended-for-you"},
+    )["recommenderArn"]
+    created = plane.body(arn)["creationDateTime"]
+    plane.report(
+        {"resourceArn": arn, "status": "CREATE IN_PROGRESS", "fields": {"_model": "gen1", "_modelFor": created}}
+    )
+    plane.report({"resourceArn": arn, "status": "ACTIVE"})
+    week = 7 * 86400
+    plane.advance(created + week - 1)
+    assert not [j for j in plane.jobs if j.job_type == "RECOMMENDER_RETRAIN"]
+    plane.advance(created + week)
+    (job,) = [j for j in plane.jobs if j.job_type == "RECOMMENDER_RETRAIN"]
+    assert (job.resource_arn, job.payload["_retrainRequestedAt"]) == (arn, created + week)
+    described = plane.call("DescribeRecommender", {"recommenderArn": arn})["recommender"]
+    assert described["status"] == "ACTIVE" and "_retrainRequestedAt" not in described
+    plane.advance(created + week + 60)  # idempotent: asked once
+    assert len([j for j in plane.jobs if j.job_type == "RECOMMENDER_RETRAIN"]) == 1
+    # A model for another (older) retraining, or a report without a model, changes nothing.
+    assert plane.report({"resourceArn": arn, "status": "ACTIVE", "fields": {"_model": "x", "_modelFor": 1.0}}) == ()
+    assert plane.report({"resourceArn": arn, "status": "ACTIVE", "fields": {"_progress": {"epoch": 1}}}) == ()
+    new_model = {"_model": "gen2", "_modelFor": created + week, "modelMetrics": {"coverage": 0.5}}
+    plane.report({"resourceArn": arn, "status": "ACTIVE", "fields": new_model})
+    body = plane.body(arn)
+    assert (body["status"], body["_model"], body["modelMetrics"]) == ("ACTIVE", "gen2", {"coverage": 0.5})
+    # Next one seven days after this one was asked for; none while the recommender is stopped.
+    plane.call("StopRecommender", {"recommenderArn": arn}, now=created + week + 120)
+    plane.report({"resourceArn": arn, "status": "INACTIVE"})
+    plane.advance(created + 3 * week)
+    assert len([j for j in plane.jobs if j.job_type == "RECOMMENDER_RETRAIN"]) == 1
+    plane.call("StartRecommender", {"recommenderArn": arn})
+    plane.report({"resourceArn": arn, "status": "ACTIVE"})
+    plane.advance(created + 3 * week + 10)
+    assert len([j for j in plane.jobs if j.job_type == "RECOMMENDER_RETRAIN"]) == 2
+
+
 def test_delete_recommender_when_inactive(plane: InMemoryControlPlane, recommender: str) -> None:
     plane.call("StopRecommender", {"recommenderArn": recommender})
     with pytest.raises(ResourceInUseException):

@@ -1,10 +1,15 @@
-"""Automatic training's data check (L10003): train only when interaction data arrived since the last training."""
+"""Automatic training: the data check (L10003: train only when interaction data arrived since the last training)
+and recommenders' automatic retraining jobs (L8743)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from tailor_shared.jobs import JobRecord, JobType
+from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
+from tailor_trainer.jobs import TrainingJobs
 
 TOPIC = "tailor.g.interactions"
 
@@ -42,3 +47,22 @@ def test_last_trained_on_is_the_newest_active_version_other_than_the_current() -
     assert last_trained_on([failed, current], "s/4") is None
     # The newest training recorded nothing (made before versions recorded offsets): don't guess from older ones.
     assert last_trained_on([old, {**new, TRAINED_ON: None}], "s/4") is None
+
+
+def test_a_recommender_retraining_runs_only_for_the_stamp_control_asked_for(tmp_path: Path) -> None:
+    """RECOMMENDER_RETRAIN (every 7 days, L8743): a redelivered, superseded or finished retraining is skipped."""
+    arn = "arn:aws:personalize:us-east-1:000000000000:recommender/r"
+    view = InMemoryResources()
+    body = {"recommenderArn": arn, "status": "ACTIVE", "_model": "gen1", "_retrainRequestedAt": 100.0}
+    view.put(ResourceRecord(arn, "recommender", body, None))
+    jobs = TrainingJobs(view, "127.0.0.1:1", "p", str(tmp_path), 0, lambda _update: None)
+
+    def job(stamp: float) -> JobRecord:
+        return JobRecord(JobType.RECOMMENDER_RETRAIN, arn, "recommender", {**body, "_retrainRequestedAt": stamp}, 1.0)
+
+    assert not jobs.finished(job(100.0))
+    assert jobs.finished(job(50.0))  # an older retraining: control asked for a newer one since
+    view.put(ResourceRecord(arn, "recommender", {**body, "_modelFor": 100.0}, None))
+    assert jobs.finished(job(100.0))  # its model is already in
+    view.put(ResourceRecord(arn, "recommender", {**body, "status": "INACTIVE"}, None))
+    assert jobs.finished(job(100.0))  # stopped: nothing to retrain

@@ -51,7 +51,10 @@ RUNNABLE: Mapping[JobType, tuple[str, ...]] = {
     JobType.SOLUTION_VERSION: ("CREATE PENDING", "CREATE IN_PROGRESS"),
     JobType.RECOMMENDER_CREATE: ("CREATE PENDING", "CREATE IN_PROGRESS"),
     JobType.RECOMMENDER_UPDATE: ("UPDATE PENDING", "UPDATE IN_PROGRESS"),
+    JobType.RECOMMENDER_RETRAIN: ("ACTIVE",),
 }
+#: The stamp of an automatic recommender retraining (control's ``_retrainRequestedAt``, ADR 0010).
+RETRAIN_REQUESTED = "_retrainRequestedAt"
 
 
 class TrainingJobs:
@@ -82,6 +85,11 @@ class TrainingJobs:
             status = None if record is None else record.body.get("status")
             log.info("skipping job for %s (status %s)", job.resource_arn, status)
             return None
+        if job.job_type == JobType.RECOMMENDER_RETRAIN:
+            stamp = job.payload.get(RETRAIN_REQUESTED)
+            if stamp is None or record.body.get(RETRAIN_REQUESTED) != stamp or record.body.get("_modelFor") == stamp:
+                log.info("skipping a superseded or finished retraining of %s", job.resource_arn)
+                return None
         return record
 
     def finished(self, job: JobRecord) -> bool:
@@ -259,19 +267,26 @@ class TrainingJobs:
 
     def run_recommender(self, job: JobRecord) -> None:
         """RECOMMENDER_CREATE / RECOMMENDER_UPDATE: train the use case's recipe (ADR 0010). The recommender
-        stays CREATE/UPDATE IN_PROGRESS with ``_model`` set; a runtime reports ACTIVE once it serves it."""
+        stays CREATE/UPDATE IN_PROGRESS with ``_model`` set; a runtime reports ACTIVE once it serves it.
+        RECOMMENDER_RETRAIN (every 7 days, L8743): the recommender stays ACTIVE and serving; the new model is
+        reported on a same-status ACTIVE report with ``_modelFor`` = the retraining's stamp, and runtimes swap
+        to it. A failed retraining changes nothing (the old model keeps serving; the next one is 7 days on)."""
         arn = job.resource_arn
         record = self._runnable(job)
         if record is None:
             return
         creating = job.job_type == JobType.RECOMMENDER_CREATE
+        retraining = job.job_type == JobType.RECOMMENDER_RETRAIN
         working, failed = (
             ("CREATE IN_PROGRESS", "CREATE FAILED") if creating else ("UPDATE IN_PROGRESS", "UPDATE FAILED")
         )
         body = record.body
         update = body.get("latestRecommenderUpdate") if not creating else None
         stamp = update.get("creationDateTime") if isinstance(update, Mapping) else body.get("creationDateTime")
-        self._report(StatusUpdate(arn, working))
+        if retraining:
+            working, stamp = "ACTIVE", body.get(RETRAIN_REQUESTED)
+        else:
+            self._report(StatusUpdate(arn, working))
         if not creating and not job.payload.get("retrain") and body.get("_model"):
             # A config change that needs no retraining: the same model, acknowledged for this update.
             self._report(StatusUpdate(arn, working, fields={"_model": body["_model"], "_modelFor": stamp}))
@@ -294,12 +309,14 @@ class TrainingJobs:
         except (DataRuleViolation, PersonalizeError) as err:
             JOBS.labels("failed").inc()
             log.warning("training %s failed: %s", arn, err.message)
-            self._report(StatusUpdate(arn, failed, err.message))
+            if not retraining:
+                self._report(StatusUpdate(arn, failed, err.message))
             return
         except Exception as err:
             JOBS.labels("failed").inc()
             log.exception("training %s crashed", arn)
-            self._report(StatusUpdate(arn, failed, f"Internal error during training: {err}"))
+            if not retraining:
+                self._report(StatusUpdate(arn, failed, f"Internal error during training: {err}"))
             return
         finally:
             JOB_DURATION.observe(time.monotonic() - started)

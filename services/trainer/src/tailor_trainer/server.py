@@ -41,6 +41,7 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
             JobType.SOLUTION_VERSION: jobs.run,
             JobType.RECOMMENDER_CREATE: jobs.run_recommender,
             JobType.RECOMMENDER_UPDATE: jobs.run_recommender,
+            JobType.RECOMMENDER_RETRAIN: jobs.run_recommender,
         },
         finished=jobs.finished,
         group=settings.worker_group,

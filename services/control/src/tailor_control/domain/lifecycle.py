@@ -28,7 +28,7 @@ from tailor_control.domain.ops_training import (
 from tailor_shared import arns, generations
 from tailor_shared.incarnation import FIELD as INCARNATION
 from tailor_shared.incarnation import incarnation_of
-from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA
+from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA, JobType
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 #: Resources control activates itself: nothing runs in the background for them.
@@ -51,6 +51,10 @@ ACTIVE_SINCE = "_activeSince"
 #: When the solution's last automatic training was due and skipped for want of new data (internal member).
 LAST_AUTO_TRAINING = "_lastAutoTraining"
 UPDATE_FROM = "_updateFromStatus"
+#: "Amazon Personalize automatically retrains the models backing your recommenders every 7 days." (L8743)
+RECOMMENDER_RETRAIN_INTERVAL = 7 * DAY
+#: When control last asked the trainer to retrain an ACTIVE recommender (internal member; the job's stamp).
+RETRAIN_REQUESTED = "_retrainRequestedAt"
 
 
 # --- advance --------------------------------------------------------------------------------------------
@@ -77,6 +81,9 @@ def advance(view: ResourceReader, ctx: m.Context) -> m.Effects:
     auto_changes, auto_jobs = _auto_training(view, ctx, deleted)
     changes += auto_changes
     jobs += auto_jobs
+    retrain_changes, retrain_jobs = _recommender_retraining(view, ctx, deleted)
+    changes += retrain_changes
+    jobs += retrain_jobs
     sync_changes, sync_jobs = _campaign_sync(view, ctx, deleted)
     changes += sync_changes
     jobs += sync_jobs
@@ -127,6 +134,28 @@ def _auto_training(view: ResourceReader, ctx: m.Context, deleted: set[str]) -> t
         changes.append(m.Put(record))
         jobs.append(job)
         budget -= 1
+    return changes, jobs
+
+
+def _recommender_retraining(
+    view: ResourceReader, ctx: m.Context, deleted: set[str]
+) -> tuple[list[m.Change], list[m.Job]]:
+    """Recommenders are retrained in full every 7 days (L8743): seven days after creation, then seven days after
+    each automatic retraining was asked for. Only an ACTIVE recommender (not stopped, not mid-update) is
+    retrained; it keeps serving its model until the trainer reports the new one (``_model``)."""
+    changes: list[m.Change] = []
+    jobs: list[m.Job] = []
+    for recommender in view.list(m.RECOMMENDER):
+        body = recommender.body
+        if recommender.arn in deleted or status(recommender) != m.ACTIVE or not body.get("_model"):
+            continue
+        last = max(float(body.get("creationDateTime") or 0.0), float(body.get(RETRAIN_REQUESTED) or 0.0))
+        if ctx.now < last + RECOMMENDER_RETRAIN_INTERVAL:
+            continue
+        # Not a user-visible update: lastUpdatedDateTime stays.
+        asked = replace(recommender, body={**body, RETRAIN_REQUESTED: ctx.now})
+        changes.append(m.Put(asked))
+        jobs.append(m.Job(JobType.RECOMMENDER_RETRAIN, recommender.arn, m.RECOMMENDER, dict(asked.body)))
     return changes, jobs
 
 
@@ -238,6 +267,8 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     current = status(record)
     chain = TRANSITIONS[record.resource_type]
     fields = _worker_fields(record.resource_type, update.get("fields"))
+    if record.resource_type == m.RECOMMENDER and current == new == m.ACTIVE:
+        return _recommender_retrained(record, fields)
     if new == current and current in chain:
         # A progress report (same in-flight status, e.g. "_progressPercent"): merge its fields only.
         if not fields:
@@ -262,6 +293,17 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     if fields and current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
         changed = updated(changed, ctx.now, **fields)
     return m.Effects((m.Put(changed), *extra))
+
+
+def _recommender_retrained(record: ResourceRecord, fields: Mapping[str, Any]) -> m.Effects:
+    """The trainer's new model for an automatic retraining of an ACTIVE recommender: ``_model`` (runtimes swap
+    to it), ``_modelFor`` = the retraining's stamp, ``modelMetrics``. Anything else, or a model for another
+    (older) retraining, is ignored; the status stays ACTIVE throughout."""
+    stamp = record.body.get(RETRAIN_REQUESTED)
+    if stamp is None or fields.get("_modelFor") != stamp or not isinstance(fields.get("_model"), str):
+        return m.Effects()
+    kept = {k: v for k, v in fields.items() if k in ("_model", "_modelFor", "modelMetrics")}
+    return m.Effects((m.Put(replace(record, body={**record.body, **kept})),))
 
 
 def _skip_auto_training(view: ResourceReader, record: ResourceRecord) -> m.Effects:
@@ -303,6 +345,10 @@ def _deletion_switch(view: ResourceReader, job: ResourceRecord, ctx: m.Context) 
     return out
 
 
+#: Internal members only control writes; a worker's report can't set them.
+CONTROL_BOOKKEEPING = frozenset({ACTIVE_SINCE, UPDATE_FROM, LAST_AUTO_TRAINING, RETRAIN_REQUESTED})
+
+
 def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         return {}
@@ -312,11 +358,7 @@ def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:
         if not isinstance(key, str) or value is None:
             continue
         if key.startswith("_"):
-            if key not in (
-                ACTIVE_SINCE,
-                UPDATE_FROM,
-                LAST_AUTO_TRAINING,
-            ):  # control's own bookkeeping isn't the worker's
+            if key not in CONTROL_BOOKKEEPING:  # control's own bookkeeping isn't the worker's
                 out[key] = value
             continue
         kind = allowed.get(key)
