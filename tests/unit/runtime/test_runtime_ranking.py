@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tailor_shared.scoring.ranking import (
     REASON_POPULAR,
@@ -133,3 +134,24 @@ def test_exploration_takes_the_tail_slots_from_young_low_interaction_items() -> 
         draw = recommend(scores, mask, 2, normalise=False, exploration=Exploration(1.0, eligible, interactions, str(k)))
         counts[draw[-1].index] += 1
     assert counts[12] > counts[18]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_indices_preselection_is_exact(seed: int) -> None:
+    """The strided-sample pre-selection gives the k best allowed items, as a full argsort does (ties by position)."""
+    from tailor_shared.scoring.ranking import top_indices
+
+    rng = np.random.default_rng(seed)
+    n = 10_000
+    values = rng.normal(size=n).astype(np.float32)
+    values[rng.choice(n, 50, replace=False)] = -np.inf
+    if seed % 2:
+        values = np.round(values, 1)  # many ties
+    mask = rng.random(n) > 0.3
+    for k in (1, 25, 100, 500):
+        allowed = np.flatnonzero(mask & np.isfinite(values))
+        expected = allowed[np.lexsort((allowed, -values[allowed]))][:k]
+        got = top_indices(values, mask, k)
+        assert sorted(values[got].tolist(), reverse=True) == values[expected].tolist()
+        if seed % 2 == 0:
+            assert got.tolist() == expected.tolist()

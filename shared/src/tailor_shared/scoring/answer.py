@@ -73,8 +73,13 @@ def exploration_for(
         return None
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
     eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    return Exploration(weight, eligible, data.interactions, exploration_seed(scope, user_id, now))
+
+
+def exploration_seed(scope: str, user_id: str | None, now: float | None = None) -> str:
+    """The seed of a user's exploration draw: the solution version (``scope``), the user, the period."""
     period = int((time.time() if now is None else now) // EXPLORATION_PERIOD_S)
-    return Exploration(weight, eligible, data.interactions, f"{scope}|{user_id}|{period}")
+    return f"{scope}|{user_id}|{period}"
 
 
 def with_context(scores: Values, shift: Values | None) -> Values:

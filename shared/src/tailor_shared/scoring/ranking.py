@@ -85,6 +85,9 @@ def softmax(scores: Values) -> npt.NDArray[np.float64]:
     return out
 
 
+PRESELECT_STRIDE = 16  # ``top_indices``: one item in 16 samples the bound of its pre-selection
+
+
 def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
     """The ``k`` best allowed positions, best first (ties broken by position, deterministic)."""
     if k <= 0:
@@ -93,6 +96,15 @@ def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
     if allowed.size == 0:
         return np.empty(0, dtype=np.int64)
     vals = values[allowed]
+    if allowed.size > PRESELECT_STRIDE * k * 2:
+        # Exact pre-selection: the k-th best of a strided sample is a value at least k allowed items reach, so
+        # every item of the true top k is >= it; the pool is ~stride * k items, and argpartition over 10,000
+        # items (most of a request's ranking time) shrinks to one comparison pass.
+        sample = vals[::PRESELECT_STRIDE]
+        if sample.size >= k:
+            bound = np.partition(sample, sample.size - k)[sample.size - k]
+            near = np.flatnonzero(vals >= bound)
+            allowed, vals = allowed[near], vals[near]
     if allowed.size > k:
         part = np.argpartition(-vals, k - 1)[:k]
         allowed, vals = allowed[part], vals[part]

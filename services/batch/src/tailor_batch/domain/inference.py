@@ -8,7 +8,7 @@ Pure: the user states come from the caller.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -56,6 +56,12 @@ def answer_lines(
         histories = [answer.history(model, index, line.user_id, state) for line, state in pairs]
         base = model.score_histories(histories)
     v2 = model.recipe_arn.endswith(answer.V2_RECIPES)
+    # The job's exploration (eligible items, weights) is the same for every line; only the seed is the user's.
+    template = (
+        answer.exploration_for(model, settings.exploration_config, settings.scope, None, now)
+        if kind == "USER_PERSONALIZATION"
+        else None
+    )
     out: list[str] = []
     for row, (line, state, b) in enumerate(zip(lines, states, bound, strict=True)):
         try:
@@ -77,9 +83,9 @@ def answer_lines(
                 out.append(output_line(line.raw, kind, items, shown, None))
                 continue
             exploration = (
-                answer.exploration_for(model, settings.exploration_config, settings.scope, line.user_id, now)
-                if kind == "USER_PERSONALIZATION"
-                else None
+                None
+                if template is None
+                else replace(template, seed=answer.exploration_seed(settings.scope, line.user_id, now))
             )
             ranked = answer.recommendations(
                 model,
