@@ -165,8 +165,8 @@ class TrainingJobs:
         topic = dataset_topic_for(self._prefix, group.body, datasets[0].body)
         try:
             ends = end_offsets(self._bootstrap, topic)
-        except PersonalizeError as err:
-            log.warning("cannot read the end offsets of %s (%s): training anyway", topic, err.message)
+        except Exception as err:  # a doubtful check never skips a training
+            log.warning("cannot read the end offsets of %s (%s): training anyway", topic, err)
             return True
         return has_new_interactions(trained_on, topic, ends)
 
