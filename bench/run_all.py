@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "stream": ("Stream processor (S1)", ["bench/stream_throughput.py"]),
     "data-deletion": ("Data deletion (D2)", ["bench/data_deletion.py"]),
     "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),
+    "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (
