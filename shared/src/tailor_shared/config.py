@@ -88,6 +88,6 @@ DEFAULT_PORTS: dict[str, tuple[int, int]] = {
     "runtime": (50053, 9103),
     "trainer": (50054, 9104),
     "stream": (6066, 9105),  # stream: Faust web (health + metrics) instead of gRPC
-    "gateway": (8080, 9110),
-    "batch": (50055, 9111),  # batch worker (ADR 0016): gRPC health only  # gateway: HTTP (the AWS wire protocols) instead of gRPC; 9110 clears runtime workers
+    "gateway": (8080, 9110),  # gateway: HTTP (the AWS wire protocols) instead of gRPC; 9110 clears runtime workers
+    "batch": (50055, 9111),  # batch worker (ADR 0016): gRPC health only
 }

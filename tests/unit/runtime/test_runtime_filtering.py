@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.filters import MetadataValue, bind_filter_values, evaluate_for_item, parse_filter_expression
+from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
 
 GENRES = ["comedy", "drama", "horror", "action", "kids"]
 EXPRESSIONS = [
