@@ -255,6 +255,32 @@ def test_filter_values_per_line_and_bad_lines(world: World) -> None:
     assert all("error" in line and "output" not in line for line in bad), bad
     assert bad[0]["input"] == "{not json"
     assert "userId" in bad[1]["error"]
+    assert "filterValues" in bad[3]["error"]
+
+
+def test_a_finished_job_does_not_hold_its_filter(world: World) -> None:
+    """A filter can't be deleted while a batch job using it is pending or in progress; once the worker has
+    finished the job (here CREATE FAILED: no input), the delete goes through."""
+    name = f"nofile-{uuid.uuid4().hex[:6]}"
+    filter_arn = world.filters["no-purchased"]
+    arn = world.control.call(
+        "CreateBatchInferenceJob",
+        jobName=name,
+        solutionVersionArn=world.versions["up"],
+        filterArn=filter_arn,
+        jobInput={"s3DataSource": {"path": f"s3://bucket/{name}/in/"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://bucket/{name}/out/"}},
+        roleArn=ROLE,
+    )["batchInferenceJobArn"]
+    job = world.control.wait_for(
+        "DescribeBatchInferenceJob",
+        "batchInferenceJob",
+        statuses=("ACTIVE", "CREATE FAILED"),
+        timeout=60,
+        batchInferenceJobArn=arn,
+    )
+    assert job["status"] == "CREATE FAILED"
+    world.control.call("DeleteFilter", filterArn=filter_arn)
 
 
 def test_personalized_ranking_lines_equal_get_personalized_ranking(world: World) -> None:
@@ -300,7 +326,7 @@ def test_related_and_popular_items_lines_equal_get_recommendations(world: World)
 
 
 def test_bad_jobs_fail_with_a_reason_or_are_refused(world: World) -> None:
-    with pytest.raises(InvalidInputException, match="(?i)trending-now"):
+    with pytest.raises(InvalidInputException, match=r"(?i)trending-now"):
         run_job(world, world.versions["trending"], {"x.json": [{"userId": "1"}]})
     name = f"missing-{uuid.uuid4().hex[:6]}"
     arn = world.control.call(
