@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tailor_shared.jobs import JobRecord, JobType
+from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
 from tailor_trainer.jobs import TrainingJobs
@@ -66,3 +66,23 @@ def test_a_recommender_retraining_runs_only_for_the_stamp_control_asked_for(tmp_
     assert jobs.finished(job(100.0))  # its model is already in
     view.put(ResourceRecord(arn, "recommender", {**body, "status": "INACTIVE"}, None))
     assert jobs.finished(job(100.0))  # stopped: nothing to retrain
+
+
+def test_a_recommender_retraining_trains_and_a_failed_one_reports_nothing(tmp_path: Path) -> None:
+    """A retraining always trains (never acknowledges the serving model as an update without retraining does);
+    when training fails, the recommender stays ACTIVE on its old model and nothing is reported."""
+    arn = "arn:aws:personalize:us-east-1:000000000000:recommender/r"
+    body = {
+        "recommenderArn": arn,
+        "status": "ACTIVE",
+        "recipeArn": "arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you",
+        "datasetGroupArn": "arn:aws:personalize:us-east-1:000000000000:dataset-group/gone",
+        "_model": "gen1",
+        "_retrainRequestedAt": 100.0,
+    }
+    view = InMemoryResources()
+    view.put(ResourceRecord(arn, "recommender", body, None))
+    reports: list[StatusUpdate] = []
+    jobs = TrainingJobs(view, "127.0.0.1:1", "p", str(tmp_path), 0, reports.append)
+    jobs.run_recommender(JobRecord(JobType.RECOMMENDER_RETRAIN, arn, "recommender", body, 1.0))
+    assert reports == []

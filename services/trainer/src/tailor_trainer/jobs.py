@@ -287,7 +287,7 @@ class TrainingJobs:
             working, stamp = "ACTIVE", body.get(RETRAIN_REQUESTED)
         else:
             self._report(StatusUpdate(arn, working))
-        if not creating and not job.payload.get("retrain") and body.get("_model"):
+        if not creating and not retraining and not job.payload.get("retrain") and body.get("_model"):
             # A config change that needs no retraining: the same model, acknowledged for this update.
             self._report(StatusUpdate(arn, working, fields={"_model": body["_model"], "_modelFor": stamp}))
             return
