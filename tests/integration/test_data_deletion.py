@@ -1,13 +1,13 @@
 """Data deletion jobs erase users (ADR 0015): the real control, ingest, stream (with its deletion worker and
-janitor) and trainer processes on the real Kafka and Redis.
+janitor), trainer and batch processes on the real Kafka and Redis.
 
 A dataset group gets a bulk import (with its import markers), PutEvents (a user's events, anonymous events of
 a session that user logged into, an item only the deleted users touched) and PutUsers rows. A data deletion job
 with a folder of CSVs then erases two users: afterwards the datasets' topics are new generations without their
 rows (import generations intact), the old topics are deleted, Redis holds nothing of them (and everything else
 again), and a new Popularity-Count solution version trains on the new generation without them or the item only
-they interacted with. Bad input fails the job with a reason. Batch inference / segment jobs don't exist yet, so
-their output is not covered.
+they interacted with, and a batch inference job on it answers the deleted users as strangers, without that
+item. Bad input fails the job with a reason. (Batch segment jobs don't exist yet.)
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
     ingest = spawn_service("ingest")
     spawn_service("stream", wait=False, **janitor)
     spawn_service("trainer", wait=False)
+    spawn_service("batch")
     bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
     store = control.env["TAILOR_MODEL_STORE"]
     personalize = Client(control.address, "control")
@@ -202,6 +203,27 @@ def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
         trained = manifest["snapshot"]["Interactions"]
         assert (trained["topic"], trained["rows"]) == (new_topics["Interactions"], 1200 - 60 + 3)
         assert "lonely" not in json.loads((model_dir / "item_index.json").read_text())
+
+        # --- batch: a batch inference job on that version knows nothing of them -----------------------------
+        (tmp_path / "batch-in").mkdir()
+        (tmp_path / "batch-in" / "users.json").write_text(
+            "".join(json.dumps({"userId": u}) + "\n" for u in ("u1", "u2", "never-seen", "u5"))
+        )
+        batch_arn = personalize.call(
+            "CreateBatchInferenceJob", jobName="after-deletion", solutionVersionArn=version_arn, roleArn=ROLE,
+            jobInput={"s3DataSource": {"path": f"file://{tmp_path}/batch-in/"}},
+            jobOutput={"s3DataDestination": {"path": f"file://{tmp_path}/batch-out/"}},
+        )["batchInferenceJobArn"]  # fmt: skip
+        batch = personalize.wait_for(
+            "DescribeBatchInferenceJob", "batchInferenceJob", ("ACTIVE", "CREATE FAILED"), timeout=120,
+            batchInferenceJobArn=batch_arn,
+        )  # fmt: skip
+        assert batch["status"] == "ACTIVE", batch.get("failureReason")
+        lines = [json.loads(x) for x in (tmp_path / "batch-out" / "users.json.out").read_text().splitlines()]
+        answers = {line["input"]["userId"]: line["output"]["recommendedItems"] for line in lines}
+        assert set(answers) == {"u1", "u2", "never-seen", "u5"} and all(answers.values())
+        assert not any("lonely" in items for items in answers.values())
+        assert answers["u1"] == answers["u2"] == answers["never-seen"]  # a deleted user is a stranger
     finally:
         probe.close()
         personalize.close()
