@@ -25,7 +25,7 @@ from tailor_control.domain.ops_training import (
     pending_versions,
     schedule_days,
 )
-from tailor_shared import arns, generations
+from tailor_shared import generations
 from tailor_shared.incarnation import FIELD as INCARNATION
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA, JobType
@@ -280,7 +280,6 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
         return m.Effects()
     reason = update.get("failureReason")
     reason = str(reason)[:4096] if isinstance(reason, str) and reason else None
-    extra: list[m.Change] = []
     if current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
         changed = _apply_update_report(record, new, reason, ctx)
     else:
@@ -288,11 +287,9 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
         if new in FAILED:
             changes["failureReason"] = reason or "Unknown failure"
         changed = updated(record, ctx.now, **changes)
-        if record.resource_type == m.SOLUTION_VERSION:
-            extra = _auto_ml_result(view, record, update.get("fields"), ctx)
     if fields and current in (m.UPDATE_PENDING, m.UPDATE_IN_PROGRESS):
         changed = updated(changed, ctx.now, **fields)
-    return m.Effects((m.Put(changed), *extra))
+    return m.Effects((m.Put(changed),))
 
 
 def _recommender_retrained(record: ResourceRecord, fields: Mapping[str, Any]) -> m.Effects:
@@ -404,17 +401,3 @@ def _apply_update_report(record: ResourceRecord, new: str, reason: str | None, c
     summary["failureReason"] = reason or "Unknown failure"
     previous = str(record.body.get(UPDATE_FROM) or m.ACTIVE)
     return updated(record, ctx.now, status=previous, **{UPDATE_FROM: None}, **{summary_key: summary})
-
-
-def _auto_ml_result(view: ResourceReader, version: ResourceRecord, raw: Any, ctx: m.Context) -> list[m.Change]:
-    """AutoML training reports the recipe it picked; it belongs on the solution (Solution.autoMLResult)."""
-    if not isinstance(raw, Mapping):
-        return []
-    result = raw.get("autoMLResult")
-    best = result.get("bestRecipeArn") if isinstance(result, Mapping) else None
-    if not isinstance(best, str) or arns.resource_type_of(best) != "recipe":
-        return []
-    solution = view.get(str(version.body.get("solutionArn")))
-    if solution is None or not solution.body.get("performAutoML"):
-        return []
-    return [m.Put(updated(solution, ctx.now, autoMLResult={"bestRecipeArn": best}))]

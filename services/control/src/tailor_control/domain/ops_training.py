@@ -291,12 +291,9 @@ def delete_solution(req: Request, view: ResourceReader, ctx: m.Context) -> m.Out
 
 
 def version_recipe(view: ResourceReader, version: ResourceRecord) -> Recipe | None:
-    """The recipe a version was trained with; for AutoML, the solution's best recipe once training
-    reported it (Solution.autoMLResult), else None."""
+    """The recipe a version was trained with (performAutoML is refused at CreateSolution, ADR 0002 §22a, so a
+    version always names its recipe)."""
     arn = version.body.get("recipeArn")
-    if arn is None:
-        solution = view.get(str(version.body.get("solutionArn")))
-        arn = ((solution.body.get("autoMLResult") or {}) if solution else {}).get("bestRecipeArn")
     return catalog.recipe_or_none(None if arn is None else str(arn))
 
 
