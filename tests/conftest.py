@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +161,25 @@ def wait_http_health(svc: RunningService, timeout: float = 60) -> None:
     pytest.fail(f"{svc.name} did not serve /health; log:\n{svc.log()[-4000:]}", pytrace=False)
 
 
+def launch(name: str, env: Mapping[str, str], log_path: Path, **extra: str) -> RunningService:
+    """Start ``python -m tailor_<name>`` on free ports with ``env`` (then ``extra``) over this process's
+    environment, logging to ``log_path``; it does not wait. Tests use ``spawn_service``; module-scoped worlds
+    call this and stop what they started."""
+    port, metrics = free_port(), free_port()
+    full_env = {
+        **os.environ,
+        **env,
+        f"TAILOR_{name.upper()}_PORT": str(port),
+        f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
+        **extra,
+    }
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return RunningService(name, port, metrics, proc, log_path, full_env)
+
+
 @pytest.fixture
 def spawn_service(
     stack: localstack.StackConfig, tmp_path: Path, topic_prefix: str
@@ -170,24 +189,14 @@ def spawn_service(
     started: list[RunningService] = []
 
     def start(name: str, wait: bool = True, **env: str) -> RunningService:
-        port, metrics = free_port(), free_port()
-        full_env = {
-            **os.environ,
+        base = {
             "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "TAILOR_REDIS_URL": stack.redis_url,
             "TAILOR_TOPIC_PREFIX": topic_prefix,
-            f"TAILOR_{name.upper()}_PORT": str(port),
-            f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
             "TAILOR_STREAM_DATA_DIR": str(tmp_path / f"stream-{len(started)}"),
             "TAILOR_MODEL_STORE": str(tmp_path / "models"),  # shared by this test's trainer and runtime
-            **env,
         }
-        log_path = tmp_path / f"{name}-{len(started)}.log"
-        with log_path.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
-            )
-        svc = RunningService(name, port, metrics, proc, log_path, full_env)
+        svc = launch(name, base, tmp_path / f"{name}-{len(started)}.log", **env)
         started.append(svc)
         if wait and name in GRPC_HEALTH_NAMES:
             wait_grpc_serving(svc)

@@ -31,7 +31,7 @@ from tailor_tools import localstack, synthetic
 from tests.conftest import (
     GRPC_HEALTH_NAMES,
     RunningService,
-    free_port,
+    launch,
     purge_prefix,
     wait_grpc_serving,
     wait_http_health,
@@ -77,23 +77,6 @@ def clients(endpoint: str, key: str = DEV_KEY, secret: str = DEV_SECRET) -> tupl
     return make[0], make[1], make[2]
 
 
-def _start(workdir: Path, env: dict[str, str], name: str, **extra: str) -> RunningService:
-    port, metrics = free_port(), free_port()
-    full_env = {
-        **os.environ,
-        **env,
-        f"TAILOR_{name.upper()}_PORT": str(port),
-        f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
-        **extra,
-    }
-    log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return RunningService(name, port, metrics, proc, log_path, full_env)
-
-
 def wait_status(describe: Callable[..., Any], key: str, timeout: float = 120, **request: str) -> dict[str, Any]:
     """The guide's polling loop: describe until ACTIVE (or CREATE FAILED, which fails the test)."""
     deadline = time.monotonic() + timeout
@@ -133,15 +116,15 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
     services: dict[str, RunningService] = {}
     opened: list[Any] = []
     for name in ("control", "ingest", "stream", "trainer", "runtime"):
-        services[name] = _start(workdir, env, name)
+        services[name] = launch(name, env, workdir / f"{name}.log")
     try:
         for svc in services.values():
             if svc.name in GRPC_HEALTH_NAMES:
                 wait_grpc_serving(svc, timeout=90)
-        services["gateway"] = _start(
-            workdir,
-            env,
+        services["gateway"] = launch(
             "gateway",
+            env,
+            workdir / "gateway.log",
             TAILOR_AUTH_DEV="1",
             TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
             TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,

@@ -21,8 +21,8 @@ from tailor_shared import storage
 from tailor_shared.errors import InvalidInputException, PersonalizeError
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
-from tests.conftest import RunningService, purge_prefix, wait_grpc_serving
-from tests.integration.test_runtime_service import _start, poll
+from tests.conftest import RunningService, launch, purge_prefix, wait_grpc_serving
+from tests.integration.test_runtime_service import poll
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
     }
     services: dict[str, RunningService] = {}
     for n, name in enumerate(("control", "ingest", "stream", "trainer", "runtime", "batch")):
-        services[name] = _start(stack, workdir, env, name, n)
+        services[name] = launch(name, env, workdir / f"{name}-{n}.log")
     clients: list[Client] = []
     try:
         for svc in services.values():

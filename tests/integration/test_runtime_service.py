@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -38,7 +35,7 @@ from tailor_shared.errors import (
 from tailor_shared.topics import impressions_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
-from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, purge_prefix, wait_grpc_serving
+from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, purge_prefix, wait_grpc_serving
 
 pytestmark = pytest.mark.integration
 
@@ -92,25 +89,6 @@ class World:
         }
 
 
-def _start(
-    stack: localstack.StackConfig, workdir: Path, env: dict[str, str], name: str, n: int, **extra: str
-) -> RunningService:
-    port, metrics = free_port(), free_port()
-    full_env = {
-        **os.environ,
-        **env,
-        f"TAILOR_{name.upper()}_PORT": str(port),
-        f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),
-        **extra,
-    }
-    log_path = workdir / f"{name}-{n}.log"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"tailor_{name}"], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return RunningService(name, port, metrics, proc, log_path, full_env)
-
-
 def poll(call: Callable[[], T], until: Callable[[T], bool], timeout: float, interval: float = 0.02) -> tuple[T, float]:
     """Call until ``until(result)``; return the result and the seconds it took (fails the test on timeout)."""
     started = time.monotonic()
@@ -152,7 +130,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
     }
     services: dict[str, RunningService] = {}
     for n, name in enumerate(("control", "ingest", "stream", "trainer", "runtime")):
-        services[name] = _start(stack, workdir, env, name, n)
+        services[name] = launch(name, env, workdir / f"{name}-{n}.log")
     clients: list[Client] = []
     try:
         for svc in services.values():
@@ -860,7 +838,7 @@ def test_a_filter_of_another_dataset_group_is_refused(world: World) -> None:
 
 
 def test_redis_outage_is_unavailable_never_a_wrong_answer(world: World) -> None:
-    broken = _start(world.stack, world.workdir, world.env, "runtime", 99, TAILOR_REDIS_URL="redis://127.0.0.1:1/0")
+    broken = launch("runtime", world.env, world.workdir / "runtime-99.log", TAILOR_REDIS_URL="redis://127.0.0.1:1/0")
     client = Client(broken.address, "runtime", timeout=15)
     try:
         wait_grpc_serving(broken, timeout=60)
@@ -950,8 +928,8 @@ def test_redis_lost_while_serving_is_unavailable_and_recovers(world: World) -> N
     """A replica that loaded its models and then loses Redis answers UNAVAILABLE, then serves again."""
     proxy = TcpProxy(("127.0.0.1", world.stack.redis_port))
     proxy.start()
-    replica = _start(
-        world.stack, world.workdir, world.env, "runtime", 98, TAILOR_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0"
+    replica = launch(
+        "runtime", world.env, world.workdir / "runtime-98.log", TAILOR_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0"
     )
     client = Client(replica.address, "runtime", timeout=15)
     user = str(world.data.users[7]["USER_ID"])
