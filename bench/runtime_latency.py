@@ -678,8 +678,6 @@ def main() -> None:
             fresh.append((f"workers={w}, idle", freshness(world, runtime.address, args.samples, 0, args)))
             fresh.append((f"workers={w}, under load c=16", freshness(world, runtime.address, args.samples, 16, args)))
     finally:
-        for svc in world.services.values():
-            svc.stop()
         cleanup(world)
     print()
     print(
@@ -699,17 +697,11 @@ def main() -> None:
 
 
 def cleanup(world: World) -> None:
-    """The benchmark's Redis keys (its Kafka topics stay, like every test's; the prefix is unique)."""
-    client = redis.Redis.from_url(world.stack.redis_url)
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{world.prefix}:*", count=5000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            client.delete(*batch)
-            batch.clear()
-    if batch:
-        client.delete(*batch)
-    client.close()
+    """Stop the world's services, then delete everything under its prefix (topics, consumer groups, Redis keys)
+    and its working directory, so a benchmark leaves nothing running or stored."""
+    for svc in world.services.values():
+        svc.stop()
+    localstack.purge_prefix(world.stack, world.prefix)
     shutil.rmtree(world.workdir, ignore_errors=True)
 
 
