@@ -29,17 +29,32 @@ from tailor_tools.client import health_serving
 #: Every topic prefix a test uses starts with this, so what a run leaves behind can be found.
 TEST_PREFIX = "test-"
 
+#: The prefixes this session handed out: the leftover check looks only under them, so two suites can share one
+#: stack (a helper's run does not see another run's live topics as its own leftovers).
+_SESSION_PREFIXES: set[str] = set()
+
+
+def new_prefix(tag: str = "") -> str:
+    """A fresh test prefix (``test-<tag>-<hex>``), registered for this session's leftover check."""
+    prefix = f"{TEST_PREFIX}{tag + '-' if tag else ''}{uuid.uuid4().hex[:10]}"
+    _SESSION_PREFIXES.add(prefix)
+    return prefix
+
+
+def _ours(name: str) -> bool:
+    return any(name.startswith(p) for p in _SESSION_PREFIXES)
+
 
 def leftovers(cfg: localstack.StackConfig) -> tuple[set[str], set[str]]:
-    """The test topics and test Redis keys on the stack now."""
+    """The topics and Redis keys on the stack now under a prefix this session handed out."""
     admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
-    topics = {t for t in admin.list_topics(timeout=30).topics if t.startswith(TEST_PREFIX)}
+    topics = {t for t in admin.list_topics(timeout=30).topics if t.startswith(TEST_PREFIX) and _ours(t)}
     client = redis.Redis.from_url(cfg.redis_url)
     try:
         keys = {k.decode() for k in client.scan_iter(match="test[-:]*", count=1000)}
     finally:
         client.close()
-    return topics, keys
+    return topics, {k for k in keys if _ours(k)}
 
 
 def purge_prefix(cfg: localstack.StackConfig, prefix: str) -> None:
@@ -78,6 +93,7 @@ def topic_prefix(stack: localstack.StackConfig, unique: str) -> Iterator[str]:
     """This test's topic and Redis-key prefix; what the test made under it is deleted afterwards (fixtures that
     start services under it depend on this one, so they stop first)."""
     prefix = f"{TEST_PREFIX}{unique}"
+    _SESSION_PREFIXES.add(prefix)
     yield prefix
     purge_prefix(stack, prefix)
 
@@ -86,6 +102,7 @@ def topic_prefix(stack: localstack.StackConfig, unique: str) -> Iterator[str]:
 def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.Redis[bytes]]:
     """A client whose keys the test must prefix with ``test:<unique>:``; they are deleted afterwards."""
     client = redis.Redis.from_url(stack.redis_url)
+    _SESSION_PREFIXES.add(f"test:{unique}:")
     yield client
     for key in client.scan_iter(match=f"test:{unique}:*", count=1000):
         client.delete(key)

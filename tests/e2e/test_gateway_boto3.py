@@ -32,6 +32,7 @@ from tests.conftest import (
     GRPC_HEALTH_NAMES,
     RunningService,
     launch,
+    new_prefix,
     purge_prefix,
     wait_grpc_serving,
     wait_http_health,
@@ -103,7 +104,7 @@ def retry_visible(call: Callable[[], T], exceptions: Any, timeout: float = 15) -
 
 @pytest.fixture(scope="module")
 def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    prefix = f"test-gw-{uuid.uuid4().hex[:8]}"
+    prefix = new_prefix("gw")
     workdir = tmp_path_factory.mktemp("gateway-world")
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,

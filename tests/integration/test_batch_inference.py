@@ -21,7 +21,7 @@ from tailor_shared import storage
 from tailor_shared.errors import InvalidInputException, PersonalizeError
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
-from tests.conftest import RunningService, launch, purge_prefix, wait_grpc_serving
+from tests.conftest import RunningService, launch, new_prefix, purge_prefix, wait_grpc_serving
 from tests.integration.test_runtime_service import poll
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    prefix = f"test-batch-{uuid.uuid4().hex[:8]}"
+    prefix = new_prefix("batch")
     workdir = tmp_path_factory.mktemp("batch-world")
     s3_root = workdir / "s3"
     env = {

@@ -35,7 +35,15 @@ from tailor_shared.errors import (
 from tailor_shared.topics import impressions_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
-from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, purge_prefix, wait_grpc_serving
+from tests.conftest import (
+    GRPC_HEALTH_NAMES,
+    RunningService,
+    free_port,
+    launch,
+    new_prefix,
+    purge_prefix,
+    wait_grpc_serving,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +125,7 @@ def retry_visible(call: Callable[[], T], timeout: float = 15.0) -> T:
 @pytest.fixture(scope="module")
 def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     t0 = time.monotonic()
-    prefix = f"test-rt-{uuid.uuid4().hex[:8]}"
+    prefix = new_prefix("rt")
     workdir = tmp_path_factory.mktemp("runtime-world")
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
