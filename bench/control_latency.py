@@ -28,6 +28,7 @@ from harness import free_port, pct
 
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
+from tailor_tools import localstack
 from tailor_tools.client import Client
 
 SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP"))
@@ -127,6 +128,7 @@ def main() -> None:
         view.stop()
         assert count >= args.resources, count
         print(f"| {run + 1} | {serving_s:.2f} | {fold_s:.2f} |")
+    localstack.purge_prefix(localstack.StackConfig.from_env(), prefix)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from pathlib import Path
 import grpc
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
-from confluent_kafka.admin import AdminClient
 from harness import free_port
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
@@ -45,7 +44,7 @@ from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic, topic_spec
-from tailor_tools import seed, workload
+from tailor_tools import localstack, seed, workload
 from tailor_tools.client import health_serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,15 +337,8 @@ async def main_async(args: argparse.Namespace) -> None:
             print()
             print(bench_bulk(bootstrap, prefix, args.reader_rows))
     finally:
-        drop_topics(bootstrap, prefix)
-
-
-def drop_topics(bootstrap: str, prefix: str) -> None:
-    """The benchmark's topics (a million rows and more) are not worth keeping on a development broker."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{prefix}.")]
-    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
-        future.result()
+        # The million-row topics are not worth keeping on a development stack.
+        localstack.purge_prefix(localstack.StackConfig.from_env(), prefix)
 
 
 def main() -> None:
