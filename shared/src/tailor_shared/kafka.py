@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from confluent_kafka import Producer as _RawProducer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import Counter
 
-from tailor_shared.errors import ServiceUnavailableException, ThrottlingException
+from tailor_shared.config import env_int
+from tailor_shared.errors import InvalidInputException, ServiceUnavailableException, ThrottlingException
 from tailor_shared.metrics import metric_name
 
 log = logging.getLogger(__name__)
@@ -304,10 +306,47 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 30.0) -> None:
-    """Create the topics that don't exist yet; an existing topic is left as it is."""
+@dataclass(frozen=True)
+class TopicPolicy:
+    """How durable every topic Tailor creates is: a property of the cluster, not of one topic, so it is read
+    from ``TAILOR_TOPIC_REPLICATION_FACTOR`` / ``TAILOR_TOPIC_MIN_INSYNC_REPLICAS`` (docs/specs/topics.md), the
+    same variables in every service, like the bootstrap address. 1/1 fits one broker; a three-broker cluster
+    uses 3/2 (ADR 0025): an ``acks=all`` write then survives any one broker and is refused, never half-done,
+    when two are gone."""
+
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replication_factor < 1 or not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise InvalidInputException(
+                f"topic policy needs 1 <= min.insync.replicas ({self.min_insync_replicas}) <= replication factor "
+                f"({self.replication_factor})"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TopicPolicy:
+        e = os.environ if env is None else env
+        return cls(
+            env_int(e, "TAILOR_TOPIC_REPLICATION_FACTOR", 1),
+            env_int(e, "TAILOR_TOPIC_MIN_INSYNC_REPLICAS", 1),
+        )
+
+    def new_topic(self, spec: TopicSpec) -> NewTopic:
+        config = {"min.insync.replicas": str(self.min_insync_replicas), **spec.config}
+        return NewTopic(
+            spec.name, num_partitions=spec.partitions, replication_factor=self.replication_factor, config=config
+        )
+
+
+def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 30.0, policy: TopicPolicy | None = None
+) -> None:
+    """Create the topics that don't exist yet (replicated as ``policy`` says, by default the environment's);
+    an existing topic is left as it is."""
+    policy = TopicPolicy.from_env() if policy is None else policy
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=dict(s.config)) for s in specs]
+    new = [policy.new_topic(s) for s in specs]
     if not new:
         return
     for name, future in admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout).items():

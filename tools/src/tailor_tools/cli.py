@@ -9,6 +9,7 @@ Examples::
     tailor local storage     # what each dataset group stores: topic records and bytes, Redis keys and memory
     tailor local purge test  # delete the topics, consumer groups and Redis keys under a topic prefix
     tailor local up --with-services   # ... and the five services as processes
+    tailor local up --cluster         # 3 Kafka nodes (RF 3, min ISR 2) + Redis primary/replica/Sentinels
     tailor demo              # the whole flow with generated data, progress bars, live events
     tailor serve control     # run one service in the foreground (same as python -m tailor_control)
 """
@@ -28,7 +29,36 @@ from tailor_tools import localstack
 SERVICES = localstack.SERVICES
 
 
+def _cmd_cluster(action: str) -> int:
+    """``tailor local up|down|status --cluster``: the multi-node stack beside the single node (ADR 0025)."""
+    from tailor_tools import cluster
+
+    cfg = cluster.ClusterConfig.from_env()
+    if action == "up":
+        start = time.monotonic()
+        try:
+            result = cluster.up(cfg)
+        except localstack.StackError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        for name, what in result.items():
+            print(f"{name:6} {what}")
+        print(f"ready in {time.monotonic() - start:.1f}s; run services against it with:")
+    elif action == "down":
+        for name, what in cluster.down(cfg).items():
+            print(f"{name:20} {what}")
+        return 0
+    elif action != "status":
+        print(f"error: {action} does not take --cluster", file=sys.stderr)
+        return 2
+    for name, value in cluster.service_env(cfg).items():
+        print(f"export {name}={value}")
+    return 0 if action == "up" or cluster.ready(cfg) else 3
+
+
 def _cmd_local(args: argparse.Namespace) -> int:
+    if args.cluster:
+        return _cmd_cluster(args.action)
     cfg = localstack.StackConfig.from_env()
     if args.action == "up":
         start = time.monotonic()
@@ -134,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("-n", "--lines", type=int, default=50, help="for logs: how many lines")
     local.add_argument(
         "--with-services", action="store_true", help="for up: also start control, ingest, stream, trainer and runtime"
+    )
+    local.add_argument(
+        "--cluster",
+        action="store_true",
+        help="for up, down and status: the multi-node stack instead (three KRaft Kafka nodes, topics with "
+        "replication factor 3 and min.insync.replicas 2, a Redis primary + replica under three Sentinels; "
+        "ports TAILOR_CLUSTER_KAFKA_PORT 19092.., TAILOR_CLUSTER_REDIS_PORT 16379.., TAILOR_CLUSTER_SENTINEL_PORT "
+        "26379..; ADR 0025); up and status print the environment the services need",
     )
     local.set_defaults(func=_cmd_local)
     demo = sub.add_parser(

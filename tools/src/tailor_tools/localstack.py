@@ -279,26 +279,18 @@ def start_kafka(cfg: StackConfig) -> str:
         cluster_file = cfg.state_dir / "kafka-cluster-id"
         if not cluster_file.exists():
             cluster_file.write_text(_cluster_id())
-        fmt = subprocess.run(
-            [
-                *java,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_file.read_text().strip(),
-                "-c",
-                str(props),
-                "--ignore-formatted",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if fmt.returncode != 0:
-            raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
+        _format_storage(java, cluster_file.read_text().strip(), props)
         _spawn(cfg, "kafka", [*java, "kafka.Kafka", str(props)])
     _wait(cfg, "kafka", kafka_ready, 120)
     return "started"
+
+
+def _format_storage(java: list[str], cluster_id: str, props: Path) -> None:
+    """Format a node's log directory for the cluster id (a formatted one is left as it is)."""
+    argv = [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
+    fmt = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if fmt.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
 
 
 def _cluster_id() -> str:

@@ -12,8 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import redis
-
+from tailor_shared.redis_client import redis_from_url
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 
 METADATA_CHUNK = 500
@@ -24,7 +23,7 @@ class RedisReader:
     from a guess (ADR 0011: an exception that escapes a handler is a crash)."""
 
     def __init__(self, url: str, history_length: int) -> None:
-        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30.0)
+        self._redis = redis_from_url(url, decode_responses=True, socket_timeout=30.0)
         self._history = history_length
 
     def user_states(

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 from redis.exceptions import RedisError
@@ -25,6 +24,7 @@ from redis.exceptions import RedisError
 from tailor_runtime.metrics import REDIS_CALL_SECONDS
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.kafka import producer_config
+from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
 
@@ -87,7 +87,7 @@ class RedisState:
     def __init__(self, url: str, history_length: int) -> None:
         # No per-read socket timeout (redis-py implements it with a task per read); each call is bounded by
         # one asyncio.timeout instead. Connecting keeps its own timeout.
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=REDIS_TIMEOUT_S)
+        self._redis = async_redis_from_url(url, socket_timeout=None, socket_connect_timeout=REDIS_TIMEOUT_S)
         self._history = history_length
         self._user_state = self._redis.register_script(_USER_STATE_LUA)
         self._hgetall_many = self._redis.register_script(_HGETALL_MANY_LUA)

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 
 import faust
-import redis.asyncio as aioredis
 
 from tailor_shared.logs import configure_logging, logging_dict_config
+from tailor_shared.redis_client import async_redis_from_url
 from tailor_stream.app import create_app
 from tailor_stream.config import StreamSettings
 
@@ -48,7 +48,7 @@ async def _snapshot(settings: StreamSettings, dataset_group: str | None) -> None
     prefix = settings.common.topic_prefix
     if dataset_group is not None:  # the live incarnation of the group of that name (ADR 0012)
         dataset_group = await asyncio.to_thread(_group_tag, settings.common.kafka_bootstrap, prefix, dataset_group)
-    redis = aioredis.Redis.from_url(settings.common.redis_url)
+    redis = async_redis_from_url(settings.common.redis_url)
     try:
         snap = await read_snapshot(redis, prefix, dataset_group)
     finally:

@@ -14,6 +14,7 @@ from faust.web import Request, Response, View
 from mode import Service
 from prometheus_client import generate_latest
 
+from tailor_shared.kafka import TopicPolicy
 from tailor_stream.config import StreamSettings
 from tailor_stream.deletion import DeletionService
 from tailor_stream.janitor import JanitorService
@@ -40,9 +41,11 @@ def create_app(settings: StreamSettings) -> faust.App:
     timeout_s = settings.session_timeout_ms / 1000
     app = StreamApp(
         settings.app_id,
-        broker=f"kafka://{common.kafka_bootstrap}",
+        # One URL per bootstrap server: Faust does not split "host:port,host:port" itself.
+        broker=[f"kafka://{server.strip()}" for server in common.kafka_bootstrap.split(",")],
         store="memory://",
         topic_partitions=1,
+        topic_replication_factor=TopicPolicy.from_env().replication_factor,
         producer_acks=-1,
         web_enabled=True,
         web_host=common.grpc_host,

@@ -34,6 +34,7 @@ from mode import Service
 
 from tailor_shared import orphans
 from tailor_shared import redis_keys as rk
+from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import parse_dataset_topic
 from tailor_stream import metrics
@@ -271,7 +272,7 @@ class JanitorService(Service):
             if self._stopping.is_set():
                 return
             await asyncio.sleep(0.2)
-        self._redis = aioredis.Redis.from_url(self.settings.common.redis_url)
+        self._redis = async_redis_from_url(self.settings.common.redis_url)
         janitor = StorageJanitor(self.settings, self.processor.resources, self._redis, self.processor)
         await janitor.run(self._stopping)
 

@@ -35,6 +35,7 @@ from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
 from tailor_shared.records import SchemaCodecs, decode_record
+from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader
 from tailor_shared.topics import DATASET_KINDS, H_DATASET_ARN, dataset_topic_pattern, dead_letter_topic
@@ -642,7 +643,7 @@ class StreamProcessor:
             self._resources = ResourceView(common.kafka_bootstrap, prefix)
             await asyncio.to_thread(self._resources.start)
         await self._resources.ready()
-        self._redis = aioredis.Redis.from_url(common.redis_url)
+        self._redis = async_redis_from_url(common.redis_url)
         await self._redis.ping()
         self._producer = Producer(common.kafka_bootstrap)
         self._consumer = AIOKafkaConsumer(**consumer_config(self.settings, self.settings.group_id))

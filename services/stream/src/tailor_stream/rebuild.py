@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from tailor_shared import redis_keys as rk
 from tailor_shared.kafka import Producer
+from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader
 from tailor_stream.config import StreamSettings
@@ -98,7 +99,7 @@ async def rebuild(
     common = settings.common
     prefix = common.topic_prefix
     started = time.monotonic()
-    redis = aioredis.Redis.from_url(common.redis_url)
+    redis = async_redis_from_url(common.redis_url)
     view = ResourceView(common.kafka_bootstrap, prefix)
     await asyncio.to_thread(view.start)
     producer = Producer(common.kafka_bootstrap)
