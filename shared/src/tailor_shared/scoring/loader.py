@@ -71,6 +71,7 @@ class LoadedModel:
         )
         self._user_row: dict[str, int] = {}
         self._user_recent: npt.NDArray[np.int64] | None = None
+        self.user_ids: Sequence[str] = []  # the training users, in the artifact's order (user segments)
         self._session: ort.InferenceSession | None = None
         self._neighbours: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
         if self.kind == "sequence":
@@ -87,7 +88,8 @@ class LoadedModel:
             self._pad = int(onnx["padIndex"])
             users = manifest.get("users")
             if users:
-                self._user_row = {u: i for i, u in enumerate(json.loads((directory / users["index"]).read_text()))}
+                self.user_ids = [str(u) for u in json.loads((directory / users["index"]).read_text())]
+                self._user_row = {u: i for i, u in enumerate(self.user_ids)}
                 self._user_recent = _array(directory, users["recentItems"]).astype(np.int64)
         elif self.kind == "neighbours":
             nb = manifest["neighbours"]
@@ -106,6 +108,13 @@ class LoadedModel:
             trained = [int(i) for i in self._user_recent[row] if i != self._pad]
             live = [(i, ts) for i, ts in live if ts > self.trained_until]
         return trained + [i for i, _ in live]
+
+    def trained_histories(self, start: int, stop: int) -> list[list[int]]:
+        """The model input of training users ``start:stop`` (their items at training time, no live events): a
+        segment uses the data of the last full training only (L13190)."""
+        if self._user_recent is None:
+            return [[] for _ in range(start, stop)]
+        return [[int(i) for i in row if i != self._pad] for row in self._user_recent[start:stop]]
 
     def score_history(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
         if self._session is None:

@@ -22,6 +22,9 @@ SIMILAR_ITEMS: Final = "aws-similar-items"
 SIMS: Final = "aws-sims"
 POPULARITY_COUNT: Final = "aws-popularity-count"
 TRENDING_NOW: Final = "aws-trending-now"
+ITEM_AFFINITY: Final = "aws-item-affinity"
+ITEM_ATTRIBUTE_AFFINITY: Final = "aws-item-attribute-affinity"
+SEGMENT_RECIPES: Final = frozenset({ITEM_AFFINITY, ITEM_ATTRIBUTE_AFFINITY})  # USER_SEGMENTATION (domain/affinity)
 
 SEQUENCE_RECIPES: Final = frozenset({UP_V2, UP, PR_V2, PR})
 UPDATE_RECIPES: Final = frozenset({UP, UP_V2})  # UPDATE: UP (L22690); UP-v2 gets the same 2-hourly updates
@@ -34,6 +37,8 @@ RECIPE_TYPES: Final = {
     SIMS: "RELATED_ITEMS",
     POPULARITY_COUNT: "POPULAR_ITEMS",
     TRENDING_NOW: "POPULAR_ITEMS",
+    ITEM_AFFINITY: "USER_SEGMENTATION",
+    ITEM_ATTRIBUTE_AFFINITY: "USER_SEGMENTATION",
 }
 #: Trend discovery frequency values (L6400) in seconds; "2 hours" is the API default.
 TREND_FREQUENCIES: Final = {
@@ -85,6 +90,9 @@ PARAMS: Final[dict[str, tuple[Param, ...]]] = {
     ),
     POPULARITY_COUNT: (),
     TRENDING_NOW: (Param("trend_discovery_frequency", "str", "2 hours"),),
+    # "You can't use hyperparameter optimization (HPO)" with either (L6907, L6938).
+    ITEM_AFFINITY: (Param("hidden_dimension", "int", "149", 32, 256),),
+    ITEM_ATTRIBUTE_AFFINITY: (Param("hidden_dimension", "int", "149", 32, 256),),
 }
 
 

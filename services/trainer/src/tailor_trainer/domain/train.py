@@ -233,6 +233,14 @@ def train_solution_version(
         return model
     if mode not in ("FULL", "AUTOTRAIN"):
         raise InvalidInputException(f"unknown trainingMode {training_mode}")
+    if recipe in hp.SEGMENT_RECIPES:
+        from tailor_trainer.domain.affinity import train_affinity  # it builds on this module's helpers
+
+        model = train_affinity(
+            recipe_arn, recipe, interactions, items, solution_config, mode, progress, seed, should_stop
+        )
+        model.training_seconds = time.monotonic() - started
+        return model
 
     uses_metadata = recipe in (hp.UP_V2, hp.PR_V2, hp.UP, hp.PR, hp.SIMILAR_ITEMS)
     data = prepare(interactions, items if uses_metadata else _ids_only(items), solution_config)
