@@ -84,14 +84,14 @@ def test_batch_inference_recipe_rules(plane: InMemoryControlPlane, group: str, i
     similar = _trained(plane, group, "similar", "aws-similar-items")
     with pytest.raises(InvalidInputException, match="themeGenerationConfig"):
         _batch(plane, similar, name="theme", batchInferenceJobMode="THEME_GENERATION")
-    arn = _batch(
-        plane,
-        similar,
-        name="theme",
-        batchInferenceJobMode="THEME_GENERATION",
-        themeGenerationConfig={"fieldsForThemeGeneration": {"itemName": "TITLE"}},
-    )
-    assert plane.body(arn)["themeGenerationConfig"] == {"fieldsForThemeGeneration": {"itemName": "TITLE"}}
+    with pytest.raises(InvalidInputException, match="Content Generator needs a generative model"):
+        _batch(
+            plane,
+            similar,
+            name="theme",
+            batchInferenceJobMode="THEME_GENERATION",
+            themeGenerationConfig={"fieldsForThemeGeneration": {"itemName": "TITLE"}},
+        )
     affinity = _trained(plane, group, "aff", "aws-item-affinity")
     with pytest.raises(InvalidInputException, match="CreateBatchSegmentJob"):
         _batch(plane, affinity, name="a")
@@ -149,3 +149,27 @@ def test_pending_batch_segment_quota(plane: InMemoryControlPlane, group: str, in
     plane.call("CreateBatchSegmentJob", {**request, "jobName": "a"})
     with pytest.raises(LimitExceededException, match="batch segment jobs"):
         plane.call("CreateBatchSegmentJob", {**request, "jobName": "b"})
+
+
+def test_batch_jobs_take_filters_of_their_subject(
+    plane: InMemoryControlPlane, group: str, items: str, version: str
+) -> None:
+    def make(name: str, expression: str) -> str:
+        arn = plane.call("CreateFilter", {"name": name, "datasetGroupArn": group, "filterExpression": expression})
+        return str(arn["filterArn"])
+
+    item_filter = make("items", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')
+    clicked = make("clicked", 'INCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("click")')
+    plane.advance()
+    with pytest.raises(InvalidInputException, match="batch inference jobs need an ItemID filter"):
+        _batch(plane, version, filterArn=clicked)
+    affinity = _trained(plane, group, "aff", "aws-item-affinity")
+    attribute = _trained(plane, group, "attr", "aws-item-attribute-affinity")
+    request = {"solutionVersionArn": affinity, "roleArn": ROLE, **IO}
+    with pytest.raises(InvalidInputException, match="batch segment jobs need a UserID filter"):
+        plane.call("CreateBatchSegmentJob", {**request, "jobName": "s1", "filterArn": item_filter})
+    assert plane.call("CreateBatchSegmentJob", {**request, "jobName": "s2", "filterArn": clicked})
+    request["solutionVersionArn"] = attribute
+    with pytest.raises(InvalidInputException, match="item interaction filter"):
+        plane.call("CreateBatchSegmentJob", {**request, "jobName": "s3", "filterArn": clicked})
+    assert plane.call("CreateBatchSegmentJob", {**request, "jobName": "s4"})

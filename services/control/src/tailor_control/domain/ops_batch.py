@@ -20,6 +20,7 @@ from tailor_control.domain.tags import check_tag_count, parse_tags
 from tailor_control.domain.validate import Request, item_exploration_config, s3_data_config
 from tailor_shared import arns
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.filters import Subject, parse_filter_expression
 from tailor_shared.jobs.protocol import JobType
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
@@ -27,7 +28,9 @@ from tailor_shared.resources import ResourceReader, ResourceRecord
 MAX_USERS_PER_SEGMENT = 5_000_000
 
 
-def _filter(req: Request, view: ResourceReader, version: ResourceRecord) -> str | None:
+def _filter(req: Request, view: ResourceReader, version: ResourceRecord, subject: Subject) -> str | None:
+    """The job's filterArn: an ACTIVE filter of the version's dataset group over the job's subject — items for
+    batch inference, users (``… UserID WHERE Users.…``) for segments (ADR 0016)."""
     filter_arn = req.arn("filterArn", loose=True)
     if filter_arn is None:
         return None
@@ -35,6 +38,12 @@ def _filter(req: Request, view: ResourceReader, version: ResourceRecord) -> str 
     require_active(record, "Filter")
     if record.body.get("datasetGroupArn") != version.body.get("datasetGroupArn"):
         raise InvalidInputException(f"Filter {filter_arn} belongs to another dataset group than the solution version.")
+    parsed = parse_filter_expression(str(record.body.get("filterExpression") or ""))
+    if parsed.subject != subject:
+        need = (
+            "batch segment jobs need a UserID" if subject == Subject.USER_ID else "batch inference jobs need an ItemID"
+        )
+        raise InvalidInputException(f"Filter {filter_arn} filters {parsed.subject.value}; {need} filter.")
     return filter_arn
 
 
@@ -91,7 +100,13 @@ def create_batch_inference_job(req: Request, view: ResourceReader, ctx: m.Contex
             raise InvalidInputException(
                 "THEME_GENERATION needs themeGenerationConfig.fieldsForThemeGeneration.itemName."
             )
-    filter_arn = _filter(req, view, version)
+        # Themes come from Content Generator, a generative AI model (L12557); Tailor has none, and a job that
+        # ends ACTIVE with made-up themes would be worse than a refusal (ADR 0016).
+        raise InvalidInputException(
+            "THEME_GENERATION is not available in this Tailor deployment: Content Generator needs a generative "
+            "model. Use batchInferenceJobMode BATCH_INFERENCE."
+        )
+    filter_arn = _filter(req, view, version, Subject.ITEM_ID)
     arn = arns.batch_inference_job_arn(ctx.region, ctx.account_id, job_name)
     ensure_absent(view, arn)
     limit(_pending(view, m.BATCH_INFERENCE_JOB), ctx.quotas.pending_batch_inference_jobs,
@@ -138,7 +153,14 @@ def create_batch_segment_job(req: Request, view: ResourceReader, ctx: m.Context)
             "Batch segment jobs need a solution version trained with a USER_SEGMENTATION recipe "
             "(Item-Affinity or Item-Attribute-Affinity)."
         )
-    filter_arn = _filter(req, view, version)
+    filter_arn = _filter(req, view, version, Subject.USER_ID)
+    if filter_arn is not None and recipe.name == "aws-item-attribute-affinity":
+        expression = parse_filter_expression(str(get(view, filter_arn, m.FILTER).body.get("filterExpression") or ""))
+        if any(d.is_interactions for d in expression.datasets):
+            # "Item-interaction filters not allowed with Item-Attribute-Affinity" (L16013-L16086)
+            raise InvalidInputException(
+                "You can't use an item interaction filter with the Item-Attribute-Affinity recipe."
+            )
     arn = arns.batch_segment_job_arn(ctx.region, ctx.account_id, job_name)
     ensure_absent(view, arn)
     limit(_pending(view, m.BATCH_SEGMENT_JOB), ctx.quotas.pending_batch_segment_jobs,
