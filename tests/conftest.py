@@ -1,4 +1,4 @@
-"""Test harness: the real local stack (Kafka + Redis), and per-test isolation.
+"""Test harness: the real local stack (Kafka, Redis, S3), and per-test isolation.
 
 The ``stack`` session fixture brings the project's local stack up (or uses the one already running);
 if it cannot, the tests that need it fail with the reason — they never skip.
@@ -22,7 +22,9 @@ import pytest
 import redis
 from confluent_kafka.admin import AdminClient
 
+from tailor_shared.config import S3Settings
 from tailor_shared.errors import ResourceNotFoundException
+from tailor_shared.objectstore import ObjectStore
 from tailor_tools import localstack
 from tailor_tools.client import health_serving
 
@@ -32,6 +34,8 @@ TEST_PREFIX = "test-"
 #: The prefixes this session handed out: the leftover check looks only under them, so two suites can share one
 #: stack (a helper's run does not see another run's live topics as its own leftovers).
 _SESSION_PREFIXES: set[str] = set()
+#: The S3 buckets this session made (``s3_bucket``); each must be gone at the end.
+_SESSION_BUCKETS: set[str] = set()
 
 
 def new_prefix(tag: str = "") -> str:
@@ -80,6 +84,9 @@ def stack() -> Iterator[localstack.StackConfig]:
         f"the tests left {len(new_topics)} topics and {len(new_keys)} Redis keys behind: "
         f"{new_topics[:20]} {new_keys[:20]}"
     )
+    store = ObjectStore(S3Settings.from_env(cfg.s3_env()))
+    buckets = sorted(b for b in _SESSION_BUCKETS if store.bucket_exists(b))
+    assert not buckets, f"the tests left S3 buckets behind: {buckets}"
 
 
 @pytest.fixture
@@ -96,6 +103,17 @@ def topic_prefix(stack: localstack.StackConfig, unique: str) -> Iterator[str]:
     _SESSION_PREFIXES.add(prefix)
     yield prefix
     purge_prefix(stack, prefix)
+
+
+@pytest.fixture
+def s3_bucket(stack: localstack.StackConfig, unique: str) -> Iterator[str]:
+    """A fresh bucket on the stack's S3 server; it and everything in it are deleted afterwards."""
+    bucket = f"{TEST_PREFIX}{unique}"
+    store = ObjectStore(S3Settings.from_env(stack.s3_env()))
+    _SESSION_BUCKETS.add(bucket)
+    store.create_bucket(bucket)
+    yield bucket
+    store.delete_bucket(bucket)
 
 
 @pytest.fixture
@@ -185,6 +203,7 @@ def launch(name: str, env: Mapping[str, str], log_path: Path, **extra: str) -> R
     port, metrics = free_port(), free_port()
     full_env = {
         **os.environ,
+        **localstack.StackConfig.from_env().s3_env(),
         **env,
         f"TAILOR_{name.upper()}_PORT": str(port),
         f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),

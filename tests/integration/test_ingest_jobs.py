@@ -1,10 +1,12 @@
 """Dataset import and export jobs through the real jobs topic, worker and Kafka: MovieLens imports, FULL vs
-INCREMENTAL, malformed input, folders, retried attempts, and exports with the guide's duplicate rules."""
+INCREMENTAL, malformed input, folders, retried attempts, exports with the guide's duplicate rules, and both on
+the stack's real S3 server."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,9 +24,11 @@ from tailor_ingest.config import IngestSettings
 from tailor_ingest.server import build
 from tailor_shared import arns
 from tailor_shared.avro import AvroCodec
+from tailor_shared.config import S3Settings
 from tailor_shared.dataset_reader import DatasetSnapshot, count_records, import_start_marker, read_dataset
 from tailor_shared.grpc_server import start_server
 from tailor_shared.jobs import JobRecord, JobType
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import topic_spec
@@ -89,9 +93,10 @@ class Env:
         )
 
     async def run_export(
-        self, name: str, destination: Path, mode: str | None, dataset_type: str = "Items"
+        self, name: str, destination: Path | str, mode: str | None, dataset_type: str = "Items"
     ) -> list[dict[str, Any]]:
-        payload: dict[str, Any] = {"jobOutput": {"s3DataDestination": {"path": f"file://{destination}"}}}
+        where = destination if isinstance(destination, str) else f"file://{destination}"
+        payload: dict[str, Any] = {"jobOutput": {"s3DataDestination": {"path": where}}}
         if mode is not None:
             payload["ingestionMode"] = mode
         return await self.run(self.job("export", name, dataset_type, payload))
@@ -106,6 +111,7 @@ async def env(stack: localstack.StackConfig, topic_prefix: str) -> AsyncIterator
             "TAILOR_TOPIC_PREFIX": topic_prefix,
             "TAILOR_INGEST_PORT": "0",
             "TAILOR_INGEST_PROGRESS_INTERVAL_S": "0.2",
+            **stack.s3_env(),
         }
     )
     services, hooks = await build(settings)  # gRPC API + the job worker, as `python -m tailor_ingest`
@@ -307,8 +313,8 @@ async def test_malformed_imports_fail_with_the_row_and_column_and_write_nothing(
 
     reason = (await env.run_import("missing", tmp_path / "nowhere.csv"))[-1]["failureReason"]
     assert "Invalid Data location" in reason
-    reason = (await env.run_import("s3", "s3://bucket/ratings.csv"))[-1]["failureReason"]
-    assert "TAILOR_INGEST_S3_ROOT" in reason
+    reason = (await env.run_import("s3", "s3://test-no-such-bucket/ratings.csv"))[-1]["failureReason"]
+    assert reason.endswith("The S3 bucket test-no-such-bucket does not exist (s3://test-no-such-bucket/ratings.csv).")
 
     # Validation happens before the first row is written: the dataset topic got nothing.
     assert count_records(env.bootstrap, env.topic("Interactions")) == 0
@@ -365,3 +371,29 @@ async def test_a_retried_import_replaces_its_interrupted_attempt(env: Env, tmp_p
     assert statuses[-1]["status"] == "ACTIVE"
     snapshot = env.snapshot("Interactions")
     assert snapshot.num_rows == 1100 and "stale" not in set(snapshot.columns["ITEM_ID"].tolist())
+
+
+async def test_imports_and_exports_on_the_s3_server(env: Env, s3_bucket: str, tmp_path: Path) -> None:
+    """ml-latest-small from a folder on the real S3 server (first level only, as L8007), an export back to it
+    (one part object per job), and the failures of a bad path, an empty folder and wrong credentials."""
+    store = ObjectStore(S3Settings.from_env(localstack.StackConfig.from_env().s3_env()))
+    n = ml_latest_csv(tmp_path / "ratings.csv")
+    with (tmp_path / "ratings.csv").open("rb") as src, store.open_write(f"s3://{s3_bucket}/in/ratings.csv") as out:
+        out.write(src.read())
+    store.write_bytes(f"s3://{s3_bucket}/in/nested/more.csv", (tmp_path / "ratings.csv").read_bytes())
+    statuses = await env.run_import("s3-ml", f"s3://{s3_bucket}/in/")
+    assert statuses[-1]["status"] == "ACTIVE", statuses[-1]
+    assert statuses[-1]["fields"]["_recordsImported"] == n == env.snapshot("Interactions").num_rows
+
+    exported = await env.run_export("s3-exp", f"s3://{s3_bucket}/out/", "BULK", dataset_type="Interactions")
+    assert exported[-1]["status"] == "ACTIVE", exported[-1]
+    [part] = store.list_objects(f"s3://{s3_bucket}/out/")
+    assert part.name == "s3-exp/part-00000.csv"
+    with store.open_read(part.url) as raw:
+        rows = list(csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""), escapechar="\\"))
+    assert rows[0] == HEADER and len(rows) == n + 1
+
+    reason = (await env.run_import("s3-empty", f"s3://{s3_bucket}/nothing/"))[-1]["failureReason"]
+    assert f"Invalid Data location s3://{s3_bucket}/nothing/" in reason
+    reason = (await env.run_import("s3-bad", "s3://Bad_Bucket/in/"))[-1]["failureReason"]
+    assert "Invalid Data location s3://Bad_Bucket/in/" in reason

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tailor_shared.errors import InvalidInputException
 
@@ -37,6 +37,47 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise InvalidInputException(f"environment variable {name}={raw!r} is not a number") from None
 
 
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest multipart part (all but the last)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where ``s3://`` lives (``tailor_shared.objectstore``, ADR 0023). Unset credentials fall back to boto3's
+    chain (env, profile, instance role)."""
+
+    endpoint_url: str | None = None  # None: AWS S3 itself
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    addressing_style: str = "auto"  # path | virtual | auto (path whenever an endpoint is set)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 3
+    part_size: int = 16 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
+        e = os.environ if env is None else env
+        endpoint = env_str(e, "TAILOR_S3_ENDPOINT_URL", "") or None
+        style = env_str(e, "TAILOR_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
+        if style not in ("path", "virtual", "auto"):
+            raise InvalidInputException(f"TAILOR_S3_ADDRESSING_STYLE={style!r}: use path, virtual or auto")
+        part = env_int(e, "TAILOR_S3_PART_SIZE", cls.part_size)
+        if part < MIN_PART_SIZE:
+            raise InvalidInputException(f"TAILOR_S3_PART_SIZE={part}: S3 parts are at least {MIN_PART_SIZE} bytes")
+        return cls(
+            endpoint_url=endpoint,
+            region=env_str(e, "TAILOR_S3_REGION", env_str(e, "AWS_REGION", cls.region)),
+            access_key_id=env_str(e, "TAILOR_S3_ACCESS_KEY_ID", "") or None,
+            secret_access_key=env_str(e, "TAILOR_S3_SECRET_ACCESS_KEY", "") or None,
+            addressing_style=style,
+            connect_timeout_s=env_float(e, "TAILOR_S3_CONNECT_TIMEOUT_S", cls.connect_timeout_s),
+            read_timeout_s=env_float(e, "TAILOR_S3_READ_TIMEOUT_S", cls.read_timeout_s),
+            max_attempts=env_int(e, "TAILOR_S3_MAX_ATTEMPTS", cls.max_attempts),
+            part_size=part,
+        )
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where Kafka and Redis are, its ports, and the ARN namespace."""
@@ -53,6 +94,7 @@ class CommonSettings:
     log_level: str = "INFO"
     reuse_port: bool = False  # several processes serve one gRPC port (SO_REUSEPORT)
     dataset_retention_ms: int = -1  # retention.ms of dataset topics created from now on; -1 = forever
+    s3: S3Settings = field(default_factory=S3Settings)  # every s3:// data location and model store
 
     @classmethod
     def from_env(
@@ -73,6 +115,7 @@ class CommonSettings:
             log_level=env_str(e, "TAILOR_LOG_LEVEL", cls.log_level).upper(),
             reuse_port=env_str(e, "TAILOR_GRPC_REUSE_PORT", "false").lower() in ("1", "true", "yes"),
             dataset_retention_ms=env_int(e, "TAILOR_DATASET_RETENTION_MS", cls.dataset_retention_ms),
+            s3=S3Settings.from_env(e),
         )
 
     @property

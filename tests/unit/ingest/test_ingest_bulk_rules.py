@@ -12,6 +12,7 @@ from tailor_ingest.importer import _Buffer, list_input_files
 from tailor_shared import schemas
 from tailor_shared.avro import AvroCodec
 from tailor_shared.dataset_reader import _generations, _keep_mask, _Scan
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import RowContext, encode_row
 from tailor_tools import seed
 
@@ -144,28 +145,21 @@ def test_import_size_limits() -> None:
 
 
 # --- locations ---------------------------------------------------------------------------------------------------
-def test_data_locations() -> None:
-    assert domain.local_path("file:///data/in/ratings.csv", None) == "/data/in/ratings.csv"
-    assert domain.local_path("file://localhost/data/in/", None) == "/data/in/"
-    assert domain.local_path("file:///data/my%20file.csv", None) == "/data/my file.csv"
-    assert domain.local_path("/data/x.csv", None) == "/data/x.csv"
-    assert domain.local_path("s3://bucket/folder/", "/srv/s3") == "/srv/s3/bucket/folder/"
-    assert "TAILOR_INGEST_S3_ROOT" in failure(lambda: domain.local_path("s3://bucket/x.csv", None))
-    assert "Invalid Data location" in failure(lambda: domain.local_path("https://example.com/x.csv", None))
-    assert "Invalid Data location" in failure(lambda: domain.local_path("file://relative/x.csv", None))
-
-
 def test_folders_are_read_one_level_deep(tmp_path: Path) -> None:
     (tmp_path / "b.csv").write_text("x")
     (tmp_path / "a.csv").write_text("x")
     (tmp_path / ".hidden").write_text("x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.csv").write_text("x")
-    assert [Path(p).name for p in list_input_files(str(tmp_path), "file://x")] == ["a.csv", "b.csv"]
-    assert list_input_files(str(tmp_path / "a.csv"), "x") == [str(tmp_path / "a.csv")]
-    assert "no such file" in failure(lambda: list_input_files(str(tmp_path / "nope"), "file:///nope"))
+    store = ObjectStore()
+    assert [f.name for f in list_input_files(store, f"file://{tmp_path}/")] == ["a.csv", "b.csv"]
+    assert [f.name for f in list_input_files(store, f"file://{tmp_path}")] == ["a.csv", "b.csv"]
+    assert [f.size for f in list_input_files(store, f"file://{tmp_path}/a.csv")] == [1]
+    assert "no such file" in failure(lambda: list_input_files(store, f"file://{tmp_path}/nope"))
     (tmp_path / "empty").mkdir()
-    assert "no files" in failure(lambda: list_input_files(str(tmp_path / "empty"), "file:///empty"))
+    assert "the folder is empty" in failure(lambda: list_input_files(store, f"file://{tmp_path}/empty/"))
+    assert "Invalid Data location" in failure(lambda: list_input_files(store, "https://example.com/x.csv"))
+    assert "Invalid Data location" in failure(lambda: list_input_files(store, "file://relative/x.csv"))
 
 
 # --- bulk encoding is encode_row's ------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The local stack: a single-node KRaft Apache Kafka broker and a Redis server as plain processes.
+"""The local stack: a single-node KRaft Apache Kafka broker, a Redis server and an S3 server as plain processes.
 
 No Docker engine is assumed. Kafka runs from the Maven Central jars that ``scripts/setup.sh`` fetched
-into ``<state>/kafka-libs``; Redis is Debian's ``redis-server``. Processes are tracked by PID files under
-``<state>/run`` and stopped by PID, never by name (docs/specs/local-stack.md).
+into ``<state>/kafka-libs``; Redis is Debian's ``redis-server``; S3 is Versity Gateway (``versitygw``, built
+by ``scripts/setup.sh`` into ``~/.cache/tailor``) serving ``<state>/s3`` (ADR 0023). Processes are tracked by
+PID files under ``<state>/run`` and stopped by PID, never by name (docs/specs/local-stack.md).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class StackConfig:
     controller_port: int = 9093
     redis_port: int = 6379
     kafka_heap: str = "512m"
+    s3_port: int = 7070
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
@@ -49,6 +51,7 @@ class StackConfig:
             controller_port=env_int(e, "TAILOR_KAFKA_CONTROLLER_PORT", 9093),
             redis_port=env_int(e, "TAILOR_REDIS_PORT", 6379),
             kafka_heap=e.get("TAILOR_KAFKA_HEAP", "512m"),
+            s3_port=env_int(e, "TAILOR_S3_PORT", 7070),
         )
 
     @property
@@ -58,6 +61,18 @@ class StackConfig:
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def s3_env(self) -> dict[str, str]:
+        """What a service needs to use the local S3 server (the development credential of docs/specs/local-stack.md)."""
+        return {
+            "TAILOR_S3_ENDPOINT_URL": self.s3_endpoint,
+            "TAILOR_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "TAILOR_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        }
 
     @property
     def kafka_libs(self) -> Path:
@@ -76,6 +91,14 @@ class StackConfig:
 
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
+
+
+#: The local S3 server's root credential: for this loopback development server only.
+S3_ACCESS_KEY = "tailor-local"
+S3_SECRET_KEY = "tailor-local-secret"
+#: The bucket ``tailor local up`` creates (``s3://tailor-local/...`` for demos and the model store).
+S3_BUCKET = "tailor-local"
+VERSITYGW_VERSION = "v1.8.0"
 
 
 class StackError(RuntimeError):
@@ -190,6 +213,52 @@ def start_redis(cfg: StackConfig) -> str:
     )
     _wait(cfg, "redis", redis_ready, 30)
     return "started"
+
+
+def versitygw_binary() -> str:
+    """``$TAILOR_VERSITYGW``, else the binary scripts/setup.sh cached, else one on PATH."""
+    cache = Path(os.environ.get("TAILOR_CACHE_DIR") or Path.home() / ".cache" / "tailor")
+    for candidate in (os.environ.get("TAILOR_VERSITYGW"), str(cache / f"versitygw-{VERSITYGW_VERSION}" / "versitygw")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("versitygw")
+    if not found:
+        raise StackError("versitygw is not installed: run `make setup` (scripts/setup.sh builds it)")
+    return found
+
+
+def s3_ready(cfg: StackConfig) -> bool:
+    """Ready means the server answers S3 (an unsigned request gets an S3 error document back)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(cfg.s3_endpoint, timeout=1):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code in (400, 403)
+    except OSError:
+        return False
+
+
+def start_s3(cfg: StackConfig) -> str:
+    """Versity Gateway over ``<state>/s3`` (its POSIX backend: a bucket is a directory), plus the stack's bucket."""
+    if s3_ready(cfg):
+        return "already running" if _pid(cfg, "s3") else f"already answering on port {cfg.s3_port}"
+    root = cfg.state_dir / "s3"
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [versitygw_binary(), "--port", f"127.0.0.1:{cfg.s3_port}", "--access", S3_ACCESS_KEY]
+    _spawn(cfg, "s3", [*argv, "--secret", S3_SECRET_KEY, "--quiet", "posix", str(root)])
+    _wait(cfg, "s3", s3_ready, 30)
+    return "started"
+
+
+def ensure_bucket(cfg: StackConfig, bucket: str) -> None:
+    """Create ``bucket`` on the local S3 server unless it exists."""
+    from tailor_shared.config import S3Settings
+    from tailor_shared.objectstore import ObjectStore
+
+    ObjectStore(S3Settings.from_env(cfg.s3_env())).create_bucket(bucket)
 
 
 def _kafka_properties(cfg: StackConfig) -> str:
@@ -336,16 +405,19 @@ def status(cfg: StackConfig) -> list[ComponentStatus]:
     return [
         ComponentStatus("kafka", _pid(cfg, "kafka"), cfg.kafka_bootstrap, kafka_ready(cfg)),
         ComponentStatus("redis", _pid(cfg, "redis"), cfg.redis_url, redis_ready(cfg)),
+        ComponentStatus("s3", _pid(cfg, "s3"), cfg.s3_endpoint, s3_ready(cfg)),
     ]
 
 
 def up(cfg: StackConfig) -> dict[str, str]:
-    """Start Redis and Kafka (idempotent) and return what was done for each."""
-    return {"redis": start_redis(cfg), "kafka": start_kafka(cfg)}
+    """Start Redis, Kafka and S3 (idempotent) and return what was done for each."""
+    done = {"redis": start_redis(cfg), "kafka": start_kafka(cfg), "s3": start_s3(cfg)}
+    ensure_bucket(cfg, S3_BUCKET)
+    return done
 
 
 def down(cfg: StackConfig) -> dict[str, str]:
-    return {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis")}
+    return {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis"), "s3": stop_process(cfg, "s3")}
 
 
 def _belongs(name: str, prefix: str) -> bool:
@@ -415,6 +487,8 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("TAILOR_REDIS_URL", cfg.redis_url)
     env.setdefault("TAILOR_MODEL_STORE", str(cfg.state_dir / "models"))
     env.setdefault("TAILOR_STREAM_DATA_DIR", str(cfg.state_dir / "stream"))
+    for name, value in cfg.s3_env().items():
+        env.setdefault(name, value)
     # The gateway forwards to the local ports and, unless a credentials file is configured, accepts the
     # documented development credential (docs/specs/auth.md) so that boto3 and the AWS CLI work out of the box.
     from tailor_shared.config import DEFAULT_PORTS

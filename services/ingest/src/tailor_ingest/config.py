@@ -18,8 +18,6 @@ class IngestSettings:
     run_worker: bool = True
     #: Consumer group of the import/export workers on ``<prefix>.jobs``; default ``<prefix>.ingest-jobs``.
     worker_group: str = ""
-    #: Optional local directory that ``s3://bucket/key`` locations map to (``<root>/bucket/key``).
-    s3_root: str | None = None
     #: An import validates the whole input before writing a row; inputs whose encoded rows fit in this many
     #: bytes are kept in memory, larger ones are read twice (validate, then write).
     import_buffer_bytes: int = 256 * 1024 * 1024
@@ -46,7 +44,6 @@ class IngestSettings:
             common=CommonSettings.from_env("ingest", grpc_port, metrics_port, e),
             run_worker=env_str(e, "TAILOR_INGEST_WORKER", "true").lower() not in ("0", "false", "no", "off"),
             worker_group=env_str(e, "TAILOR_INGEST_WORKER_GROUP", ""),
-            s3_root=env_str(e, "TAILOR_INGEST_S3_ROOT", "") or None,
             import_buffer_bytes=env_int(e, "TAILOR_INGEST_IMPORT_BUFFER_MB", 256) * 1024 * 1024,
             produce_timeout_ms=env_int(e, "TAILOR_INGEST_PRODUCE_TIMEOUT_MS", 1_000),
             progress_interval_s=env_float(e, "TAILOR_INGEST_PROGRESS_INTERVAL_S", 2.0),

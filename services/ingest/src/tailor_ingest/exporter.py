@@ -3,15 +3,15 @@
 The snapshot comes from ``tailor_shared.dataset_reader`` (import generations applied, so BULK exports the
 bulk data as it stands after FULL replacements). Duplicate handling follows the guide (L14627-14892):
 rows identical in every field are written once; in ALL mode Items and Users keep only the newest record per
-ID; interactions, and PUT / BULK modes, keep every other row. Files appear atomically (written under a
-temporary name, then renamed).
+ID; interactions, and PUT / BULK modes, keep every other row. Files stream to ``tailor_shared.objectstore``
+(``s3://`` or ``file://``) and appear atomically, only once complete.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +20,11 @@ import numpy as np
 
 from tailor_ingest import domain
 from tailor_ingest.config import IngestSettings
+from tailor_shared import locations
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.objectstore import ObjectStore, ObjectStoreError
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resources import ResourceReader
 
@@ -85,6 +87,7 @@ def _formatter(avro_types: Sequence[str]) -> Callable[[np.ndarray], list[str]]:
 class Exporter:
     def __init__(self, settings: IngestSettings, view: ResourceReader, report: Report) -> None:
         self._settings = settings
+        self._objects = ObjectStore(settings.common.s3)
         self._view = view
         self._report = report
 
@@ -142,23 +145,30 @@ class Exporter:
         return ExportResult(len(rows), tuple(files), time.perf_counter() - started)
 
     def _write(self, request: ExportRequest, header: Sequence[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
-        """``…/file.csv`` is written as that file; a folder gets ``<jobName>/part-NNNNN.csv`` (ADR 0003)."""
-        path = domain.local_path(request.destination, self._settings.s3_root)
-        if path.lower().endswith(".csv"):
-            targets = [path]
+        """``…/file.csv`` is written as that object; a folder gets ``<jobName>/part-NNNNN.csv`` (ADR 0003), each
+        streamed to the store and visible only once complete."""
+        try:
+            destination = locations.parse(request.destination)
+        except locations.InvalidLocation as err:
+            raise domain.ImportFailure(str(err)) from None
+        if destination.key.lower().endswith(".csv"):
+            targets = [destination.url]
             chunks = [rows]
         else:
-            folder = os.path.join(path, request.job_name)
+            folder = destination.child(request.job_name)
             chunks = [rows[i : i + ROWS_PER_FILE] for i in range(0, max(len(rows), 1), ROWS_PER_FILE)]
-            targets = [os.path.join(folder, f"part-{n:05d}.csv") for n in range(len(chunks))]
+            targets = [folder.child(f"part-{n:05d}.csv").url for n in range(len(chunks))]
         written: list[str] = []
         for target, chunk in zip(targets, chunks, strict=True):
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            tmp = f"{target}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                writer = csv.writer(f, escapechar="\\", doublequote=False, lineterminator="\n")
-                writer.writerow(header)
-                writer.writerows(chunk)
-            os.replace(tmp, target)
+            try:
+                with self._objects.open_write(target) as raw:
+                    f = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
+                    writer = csv.writer(f, escapechar="\\", doublequote=False, lineterminator="\n")
+                    writer.writerow(header)
+                    writer.writerows(chunk)
+                    f.flush()
+                    f.detach()
+            except ObjectStoreError as err:
+                raise domain.ImportFailure(str(err)) from None
             written.append(target)
         return written

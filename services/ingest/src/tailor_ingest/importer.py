@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tailor_ingest.config import IngestSettings
 from tailor_shared.dataset_reader import import_start_marker, paused_gc
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.jobs import JobInterrupted, JobRecord, StatusUpdate
+from tailor_shared.objectstore import ObjectInfo, ObjectStore, ObjectStoreError
 from tailor_shared.records import KEY_FIELDS, RowContext, encode_row, import_complete_marker
 from tailor_shared.resources import ResourceReader
 from tailor_shared.topics import SOURCE_BULK
@@ -72,18 +72,16 @@ class ImportResult:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def list_input_files(path: str, location: str) -> list[str]:
-    """A file, or the regular files at the first level of a folder: "Amazon Personalize only uses the files
-    in the first level of your folder, it doesn't use any data in any sub folders" (L8007)."""
-    if os.path.isfile(path):
-        return [path]
-    if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if not n.startswith("."))
-        files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
-        if not files:
-            raise domain.ImportFailure(f"Invalid Data location {location}: the folder has no files.")
-        return files
-    raise domain.ImportFailure(f"Invalid Data location {location}: no such file or folder.")
+def list_input_files(store: ObjectStore, location: str) -> list[ObjectInfo]:
+    """A file, or the files at the first level of a folder: "Amazon Personalize only uses the files in the first
+    level of your folder, it doesn't use any data in any sub folders" (L8007)."""
+    try:
+        files = store.list_objects(location, recursive=False)
+    except ObjectStoreError as err:
+        raise domain.ImportFailure(str(err)) from None
+    if not files:
+        raise domain.ImportFailure(f"Invalid Data location {location}: no such file or folder, or the folder is empty.")
+    return files
 
 
 class _Buffer:
@@ -144,6 +142,7 @@ class Importer:
         self._topics = topics
         self._report = report
         self._should_stop = should_stop
+        self._objects = ObjectStore(settings.common.s3)
 
     def run(self, job: JobRecord) -> None:
         """Run and report; raises ``JobInterrupted`` when aborted (the job must be delivered again)."""
@@ -161,8 +160,9 @@ class Importer:
         except Aborted:
             log.warning("import job aborted; it will run again", extra={"job": job.resource_arn})
             raise JobInterrupted(job.resource_arn) from None
-        except domain.ImportFailure as failure:
-            reason = domain.import_failure(dataset_type, failure.reason)
+        except (domain.ImportFailure, ObjectStoreError) as failure:
+            detail = failure.reason if isinstance(failure, domain.ImportFailure) else str(failure)
+            reason = domain.import_failure(dataset_type, detail)
             log.info("import job failed", extra={"job": job.resource_arn, "reason": reason})
             self._report(StatusUpdate(job.resource_arn, "CREATE FAILED", reason))
             return
@@ -197,9 +197,8 @@ class Importer:
     # --- the work ---------------------------------------------------------------------------------------------
     def execute(self, request: ImportRequest, target: domain.Target) -> ImportResult:
         started = time.perf_counter()
-        path = domain.local_path(request.location, self._settings.s3_root)
-        files = list_input_files(path, request.location)
-        total = sum(os.path.getsize(f) for f in files)
+        files = list_input_files(self._objects, request.location)
+        total = sum(f.size for f in files)
         domain.check_import_size(request.mode, total)
         key_field = KEY_FIELDS[target.dataset_type]
         progress = _ProgressClock(
@@ -257,14 +256,19 @@ class Importer:
         return ImportResult(rows, len(files), total, time.perf_counter() - started, not buffer.overflowed)
 
     def _read(
-        self, files: Sequence[str], target: domain.Target, sink: _Buffer | _Writer, progress: _ProgressClock, phase: int
+        self,
+        files: Sequence[ObjectInfo],
+        target: domain.Target,
+        sink: _Buffer | _Writer,
+        progress: _ProgressClock,
+        phase: int,
     ) -> int:
-        """Parse and check every record of every file (bulk format rules, L5200-5299)."""
+        """Parse and check every record of every file (bulk format rules, L5200-5299), streamed from the store."""
         count = 0
         done_bytes = 0
-        for path in files:
-            name = os.path.basename(path)
-            with open(path, "rb") as raw:
+        for info in files:
+            name = info.name.rsplit("/", 1)[-1]
+            with self._objects.open_read(info.url) as raw:
                 text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                 # Textual values are double-quoted with '\' escaping '"' and '\' (L4172, L18491).
                 reader = csv.reader(text, escapechar="\\", strict=True)
@@ -294,7 +298,7 @@ class Importer:
                     raise domain.ImportFailure(
                         f"Input CSV {name} is not valid UTF-8 (near line {reader.line_num + 1})."
                     ) from None
-                done_bytes += os.path.getsize(path)
+                done_bytes += info.size
         return count
 
 

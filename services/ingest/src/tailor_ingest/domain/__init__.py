@@ -35,7 +35,6 @@ from tailor_ingest.domain.export import (
     export_latest_per_id,
 )
 from tailor_ingest.domain.fields import ColumnRule, DatasetPlan, normalized_key
-from tailor_ingest.domain.locations import local_path
 from tailor_ingest.domain.put import (
     ACTIONS_KIND,
     ITEMS_KIND,
@@ -88,7 +87,6 @@ __all__ = [
     "drop_exact_duplicates",
     "export_latest_per_id",
     "import_failure",
-    "local_path",
     "normalized_key",
     "progress_percent",
     "put_action_interactions",
