@@ -1068,5 +1068,6 @@ def test_dashboard_uses_only_metrics_the_services_export() -> None:
         "tailor_runtime_redis_call_seconds_bucket",
         "tailor_runtime_models_loaded_count",
         "tailor_trainer_epochs_total",
+        "tailor_stream_attribution_metric_value",
     ):
         assert wanted in used, f"the dashboard has no panel over {wanted}"

@@ -7,7 +7,7 @@ import re
 from prometheus_client import start_http_server
 
 _PART = re.compile(r"^[a-z][a-z0-9_]*$")
-UNITS = frozenset({"total", "seconds", "bytes", "ratio", "count", "info", "records", "events"})
+UNITS = frozenset({"total", "seconds", "bytes", "ratio", "count", "info", "records", "events", "value"})
 
 
 def metric_name(service: str, thing: str, unit: str) -> str:

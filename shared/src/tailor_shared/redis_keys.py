@@ -187,6 +187,40 @@ class Keys:
     def trend_max_ts(self) -> str:
         return f"{self.ns}:tr:maxts"
 
+    # --- metric attribution and impressions (ADR 0022; the stream's attribution worker) -----------------
+    # Beside the group's namespace, not in it (same hash tag, so same cluster slot): the state processor's
+    # rebuilds and wipes of ``<ns>:*`` never touch them; ``attribution_pattern`` finds them for deletion.
+    @property
+    def at_ns(self) -> str:
+        return f"{self.prefix}:at:{{{self.dataset_group}}}"
+
+    def attribution_pattern(self) -> str:
+        return f"{self.at_ns}:*"
+
+    def attribution_offsets(self) -> str:
+        """The attribution worker's last applied offset per interactions partition (its own watermark)."""
+        return f"{self.at_ns}:off"
+
+    def attribution_totals(self, tag: str) -> str:
+        """Hash ``<metricName>\x1f<source>`` -> running value (PutEvents and INCREMENTAL bulk data)."""
+        return f"{self.at_ns}:{escape(tag)}:tot"
+
+    def attribution_job(self, tag: str, job_arn: str, partition: int) -> str:
+        """Hash ``<metricName>\x1f<source>\x1f<window>`` -> value: one import job's rows on one partition."""
+        return f"{self.at_ns}:{escape(tag)}:j:{escape(job_arn)}:{partition}"
+
+    def attribution_job_done(self, tag: str, job_arn: str) -> str:
+        """Set of partitions whose import-complete marker the worker applied for the job."""
+        return f"{self.at_ns}:{escape(tag)}:jd:{escape(job_arn)}"
+
+    def impressions_shown(self) -> str:
+        """Hash itemId -> how many interactions had it in their impression (explicit or recommendationId)."""
+        return f"{self.at_ns}:imp:s"
+
+    def impressions_chosen(self) -> str:
+        """Hash itemId -> how many of those interactions were with the item itself."""
+        return f"{self.at_ns}:imp:c"
+
     # --- bookkeeping ---------------------------------------------------------------------------------
     def offsets(self) -> str:
         """Last applied Kafka offset per ``<topic suffix>:<partition>``; also the "state exists" marker."""
@@ -198,6 +232,12 @@ class Keys:
     def pattern(self) -> str:
         """SCAN pattern matching every key of the dataset group."""
         return f"{self.ns}:*"
+
+
+def recommendation_key(prefix: str, recommendation_id: str) -> str:
+    """JSON ``{"source", "items"}`` of a recommendationId the runtime returned (ADR 0022): not a dataset group's
+    key, the runtime does not say which group a campaign serves."""
+    return f"{prefix}:rid:{escape(recommendation_id)}"
 
 
 def prefix_pattern(prefix: str) -> str:

@@ -15,6 +15,7 @@ from mode import Service
 from prometheus_client import generate_latest
 
 from tailor_shared.kafka import TopicPolicy
+from tailor_stream.attribution import AttributionService
 from tailor_stream.config import StreamSettings
 from tailor_stream.deletion import DeletionService
 from tailor_stream.janitor import JanitorService
@@ -27,6 +28,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     state = StateService(processor)
     janitor = JanitorService(settings, processor)
     deletion = DeletionService(settings, processor)
+    attribution = AttributionService(settings, processor)
 
     class StreamApp(faust.App):
         """Starts the processor with the app itself, not after Faust's own consumer group has settled: after a
@@ -37,6 +39,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             await self.add_runtime_dependency(state)
             await self.add_runtime_dependency(janitor)
             await self.add_runtime_dependency(deletion)
+            await self.add_runtime_dependency(attribution)
 
     timeout_s = settings.session_timeout_ms / 1000
     app = StreamApp(

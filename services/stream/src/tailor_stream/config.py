@@ -54,6 +54,7 @@ class StreamSettings:
     deletion_quiet_s: float = 2.0  # the old topic's tail is copied until it was quiet this long
     deletion_tail_max_s: float = 60.0  # ... or this long after the switch at most
     deletion_hold_grace_s: float = 1.0  # how long stream processes get to pause a group under deletion
+    attribution_worker: bool = True  # run the metric attribution / impressions worker (ADR 0022)
     janitor_interval_s: float = 30.0  # storage janitor period (ADR 0014); 0 = off
     janitor_grace_s: float = 60.0  # how long storage must be dead before the janitor deletes it
     janitor_sweep_s: float = 3600.0  # how often a janitor pass scans every Redis key of the prefix
@@ -92,6 +93,8 @@ class StreamSettings:
             deletion_worker=env_str(e, "TAILOR_STREAM_DELETION_WORKER", "true").lower()
             not in ("0", "false", "no", "off"),
             deletion_group=env_str(e, "TAILOR_STREAM_DELETION_GROUP", ""),
+            attribution_worker=env_str(e, "TAILOR_STREAM_ATTRIBUTION", "true").lower()
+            not in ("0", "false", "no", "off"),
             s3_root=env_str(e, "TAILOR_STREAM_S3_ROOT", env_str(e, "TAILOR_INGEST_S3_ROOT", "")) or None,
             deletion_quiet_s=_not_negative(e, "TAILOR_STREAM_DELETION_QUIET_S", 2.0),
             deletion_tail_max_s=_not_negative(e, "TAILOR_STREAM_DELETION_TAIL_MAX_S", 60.0),

@@ -38,6 +38,7 @@ from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import parse_dataset_topic
 from tailor_stream import metrics
+from tailor_stream.attribution import delete_attribution_keys
 from tailor_stream.config import StreamSettings
 from tailor_stream.processor import StreamProcessor, close_redis, delete_group_keys
 
@@ -184,6 +185,7 @@ class StorageJanitor:
             if tag in tags_with_topics:
                 continue
             deleted = await delete_group_keys(self.redis, rk.Keys(self.prefix, tag))
+            deleted += await delete_attribution_keys(self.redis, rk.Keys(self.prefix, tag))
             self._tags.forget(tag)
             report.deleted_tags.append(tag)
             report.deleted_keys += deleted

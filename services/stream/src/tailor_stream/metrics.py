@@ -64,3 +64,28 @@ GROUP_REDIS_KEYS = Gauge(
     "(every TAILOR_STREAM_JANITOR_SWEEP_S).",
     ["group"],
 )
+
+# Metric attribution (ADR 0022): Tailor's CloudWatch metrics of CreateMetricAttribution.
+ATTRIBUTION_VALUE = Gauge(
+    metric_name("stream", "attribution_metric", "value"),
+    "A metric attribution's metric, running total since the attribution was created (PutEvents data and "
+    "INCREMENTAL bulk imports), by event attribution source; graph 15-minute windows with increase(...[15m]).",
+    ["metric_attribution", "metric", "event_type", "function", "source"],
+)
+ATTRIBUTION_EVENTS = Counter(
+    metric_name("stream", "attribution_events", "total"),
+    "Interactions the attribution worker read, by outcome: counted (added to at least one metric), unmatched "
+    "(no metric's event type), before (older than the attribution or 14 days), no_attribution, bulk (held for "
+    "the import job's completion).",
+    ["outcome"],
+)
+ATTRIBUTION_LAG = Histogram(
+    metric_name("stream", "attribution_lag", "seconds"),
+    "Time from an interaction's Kafka timestamp to its metric values being in Redis and on /metrics.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+ATTRIBUTION_REPORTS = Counter(
+    metric_name("stream", "attribution_reports", "total"),
+    "AggregatedAttributionMetrics report files written to metricsOutputConfig, by outcome (ok, error).",
+    ["outcome"],
+)
