@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up for a fresh machine (Debian 12, Python 3.11, Java 17): idempotent, the second run
 # changes nothing. Installs uv, the pinned Python workspace (.venv from uv.lock), Apache Kafka's broker
-# jars from Maven Central (scripts/kafka/pom.xml) and Debian's redis-server when missing.
+# jars from Maven Central (scripts/kafka/pom.xml), Debian's redis-server and the versitygw S3 server when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${TAILOR_STATE_DIR:-$PWD/.tailor}"
@@ -26,7 +26,21 @@ fi
 say "syncing the Python environment (.venv)"
 uv sync --all-packages --frozen -q
 
-# 3. Kafka broker jars (Maven Central), re-fetched only when the pom changes.
+# 3. The local S3 server: Versity Gateway (Apache-2.0) built from its Go module, cached outside the checkout so a
+#    fresh clone (CI) reuses it; built only when missing (about 4 minutes on 2 cores the first time).
+VGW_VERSION=v1.8.0
+VGW_DIR="${TAILOR_CACHE_DIR:-$HOME/.cache/tailor}/versitygw-$VGW_VERSION"
+if [ ! -x "$VGW_DIR/versitygw" ]; then
+  if ! go version 2>/dev/null | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; then
+    say "versitygw needs Go >= 1.21 (it fetches the toolchain the module asks for): see https://go.dev/dl/"; exit 1
+  fi
+  say "building versitygw $VGW_VERSION into $VGW_DIR (go install; a few minutes)"
+  mkdir -p "$VGW_DIR"
+  GOBIN="$VGW_DIR.tmp" go install "github.com/versity/versitygw/cmd/versitygw@$VGW_VERSION"
+  mv "$VGW_DIR.tmp/versitygw" "$VGW_DIR/versitygw" && rmdir "$VGW_DIR.tmp"
+fi
+
+# 4. Kafka broker jars (Maven Central), re-fetched only when the pom changes.
 LIBS="$STATE/kafka-libs"
 POM_SUM="$(sha256sum scripts/kafka/pom.xml | cut -d' ' -f1)"
 if [ "$(cat "$LIBS/.complete" 2>/dev/null || true)" != "$POM_SUM" ]; then
@@ -37,4 +51,4 @@ if [ "$(cat "$LIBS/.complete" 2>/dev/null || true)" != "$POM_SUM" ]; then
   ls "$LIBS"/kafka_2.13-*.jar >/dev/null
   echo "$POM_SUM" > "$LIBS/.complete"
 fi
-say "ready: $(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename), $(redis-server --version | cut -d' ' -f1-3), $(uv run python --version)"
+say "ready: $(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename), $(redis-server --version | cut -d' ' -f1-3), versitygw $VGW_VERSION, $(uv run python --version)"
