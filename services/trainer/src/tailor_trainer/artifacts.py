@@ -142,6 +142,12 @@ def export(
     model: TrainedModel, directory: str | os.PathLike[str], snapshot: Mapping[str, Any], *, report: bool = True
 ) -> Manifest:
     """Write ``model`` into ``directory`` (which must not exist yet) atomically; return its manifest."""
+    return write_model_dir(directory, lambda tmp: _write(model, tmp, snapshot, report))
+
+
+def write_model_dir(directory: str | os.PathLike[str], write: Callable[[Path], dict[str, Any]]) -> Manifest:
+    """Run ``write`` (which fills a directory and returns its manifest) on a temporary directory beside
+    ``directory`` and rename it into place: readers see no model or a complete one."""
     target = Path(directory)
     if target.exists():
         raise FileExistsError(f"model directory {target} already exists")
@@ -149,7 +155,7 @@ def export(
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        manifest = _write(model, tmp, snapshot, report)
+        manifest = write(tmp)
         for path in tmp.iterdir():
             with path.open("rb") as f:
                 os.fsync(f.fileno())

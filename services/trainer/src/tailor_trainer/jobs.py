@@ -28,6 +28,7 @@ from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
 from tailor_shared.topics import dataset_topic_for
+from tailor_trainer.action_artifacts import export_actions
 from tailor_trainer.artifacts import export, load_trainer_state
 from tailor_trainer.domain import (
     DataRuleViolation,
@@ -36,8 +37,10 @@ from tailor_trainer.domain import (
     ProgressEvent,
     TrainedModel,
     TrainingStopped,
+    UsersTable,
     train_solution_version,
 )
+from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
 from tailor_trainer.metrics import EPOCHS, JOB_DURATION, JOBS, LAST_LOSS
 
@@ -116,7 +119,10 @@ class TrainingJobs:
         try:
             model, snapshot = self._train(arn, dict(record.body))
             directory = version_model_dir(self._store, record)
-            export(model, directory, snapshot)
+            if isinstance(model, ActionModelResult):
+                export_actions(model, directory, snapshot)
+            else:
+                export(model, directory, snapshot)
         except TrainingStopped:
             JOBS.labels("stopped").inc()
             self._report(StatusUpdate(arn, "CREATE STOPPED"))
@@ -170,7 +176,7 @@ class TrainingJobs:
             return True
         return has_new_interactions(trained_on, topic, ends)
 
-    def _train(self, arn: str, body: Mapping[str, Any]) -> tuple[TrainedModel, dict[str, Any]]:
+    def _train(self, arn: str, body: Mapping[str, Any]) -> tuple[TrainedModel | ActionModelResult, dict[str, Any]]:
         solution = self._view.get(str(body.get("solutionArn")))
         if solution is None:
             raise DataRuleViolation(f"The solution of {arn} no longer exists")
@@ -178,6 +184,8 @@ class TrainingJobs:
         config = dict(sol.get("solutionConfig") or {})
         if sol.get("eventType"):
             config["eventType"] = sol["eventType"]
+        if recipes.recipe(str(sol.get("recipeArn"))).recipe_type == recipes.PERSONALIZED_ACTIONS:
+            return self._fit_actions(arn, str(sol.get("recipeArn")), str(sol.get("datasetGroupArn")), config)
         mode = str(body.get("trainingMode") or "FULL")
         model, snapshot = self._fit(
             arn,
@@ -264,6 +272,43 @@ class TrainingJobs:
             for t, s in snaps.items()
         }
         return model, snapshot
+
+    def _fit_actions(
+        self, arn: str, recipe_arn: str, group_arn: str, config: Mapping[str, Any]
+    ) -> tuple[ActionModelResult, dict[str, Any]]:
+        """Next-Best-Action: Item interactions and Actions (required), Action interactions, Items and Users
+        (optional) from Kafka, then ``train_next_best_action`` (docs/adr/0021)."""
+        group = self._view.get(group_arn)
+        if group is None:
+            raise DataRuleViolation(f"Dataset group {group_arn} no longer exists")
+        datasets = {d.body.get("datasetType"): d for d in self._view.list("dataset", parent_arn=group_arn)}
+        for required, name in (("Interactions", "Item interactions"), ("Actions", "Actions")):
+            if required not in datasets:
+                raise DataRuleViolation(f"The dataset group has no {name} dataset")
+        kinds = ("Interactions", "Items", "Users", "Actions", "Action_Interactions")
+        snaps = {t: self._snapshot(group.body, t, d.body) for t, d in datasets.items() if t in kinds}
+        cat = {t: _categorical(self._view, datasets[t].body) for t in snaps}
+        interactions = _interactions(snaps["Interactions"])
+        items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
+        users = _users(snaps.get("Users"), cat.get("Users", frozenset()))
+        action_rows = snaps.get("Action_Interactions")
+        log.info("training", extra={"resource": arn, "recipe": recipe_arn, "rows": len(interactions)})
+        result = train_next_best_action(
+            recipe_arn,
+            interactions,
+            items,
+            _actions(snaps["Actions"]),
+            _action_interactions(action_rows) if action_rows is not None else None,
+            users,
+            config,
+            self._seed,
+            should_stop=lambda: self._stopped(arn),
+        )
+        snapshot = {
+            t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
+            for t, s in snaps.items()
+        }
+        return result, snapshot
 
     def run_recommender(self, job: JobRecord) -> None:
         """RECOMMENDER_CREATE / RECOMMENDER_UPDATE: train the use case's recipe (ADR 0010). The recommender
@@ -391,6 +436,25 @@ def _interactions(snap: DatasetSnapshot, categorical: frozenset[str] = frozenset
         event_value=c.get("EVENT_VALUE"),
         context=context,
     )
+
+
+def _users(snap: DatasetSnapshot | None, categorical: frozenset[str]) -> UsersTable | None:
+    if snap is None or snap.num_rows == 0:
+        return None
+    return UsersTable(snap.columns["USER_ID"], {k: v for k, v in snap.columns.items() if k != "USER_ID"}, categorical)
+
+
+def _actions(snap: DatasetSnapshot) -> ActionsTable | None:
+    if snap.num_rows == 0:
+        return None
+    return ActionsTable(snap.columns["ACTION_ID"], {k: v for k, v in snap.columns.items() if k != "ACTION_ID"})
+
+
+def _action_interactions(snap: DatasetSnapshot) -> ActionInteractions | None:
+    c = snap.columns
+    if snap.num_rows == 0:
+        return None
+    return ActionInteractions(c["USER_ID"], c["ACTION_ID"], np.asarray(c["TIMESTAMP"], dtype=np.int64), c["EVENT_TYPE"])
 
 
 def _items(snap: DatasetSnapshot, dataset: Mapping[str, Any], view: ResourceReader) -> ItemsTable | None:
