@@ -128,6 +128,21 @@ class RedisState:
                     out[item] = {k.upper(): v for k, v in _pairs_to_dict(flat).items()}
         return out
 
+    async def impression_counts(self, keys: Keys) -> tuple[dict[str, int], dict[str, int]]:
+        """Per item: interactions whose impression held it, and those that chose it (the stream's counts)."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hgetall(keys.impressions_shown())
+                pipe.hgetall(keys.impressions_chosen())
+                shown, chosen = await pipe.execute()
+            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+        except (RedisError, TimeoutError, OSError) as err:
+            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
+        return {k.decode(): int(v) for k, v in shown.items()}, {k.decode(): int(v) for k, v in chosen.items()}
+
     async def trend_windows(self, keys: Keys, size_s: int) -> tuple[dict[str, float], dict[str, float]]:
         """Per-item interaction counts of the latest complete ``size_s`` window before the newest event time
         the stream saw (``tr:maxts``), and of the window before it (docs/specs/redis-keys.md, Trends)."""

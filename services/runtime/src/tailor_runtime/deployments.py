@@ -30,6 +30,7 @@ from tailor_shared.model_store import recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 from tailor_shared.scoring.filtering import ItemIndex
+from tailor_shared.scoring.impressions import impression_discount
 from tailor_shared.scoring.model import ServingModel
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Deployment:
     # Trending-Now: (monotonic time read, ranking values); trends are the same for every request, so one
     # Redis read serves all requests for TREND_CACHE_S.
     trend_cache: tuple[float, npt.NDArray[np.float64]] | None = None
+    # Exploration's per-item factor from impressions without a choice (ADR 0022), refreshed every few seconds.
+    impression_discount: npt.NDArray[np.float64] | None = None
     # Recommenders of use cases that drop what the user already consumed (e.g. Purchase, L5629).
     auto_exclude_event_type: str | None = None
 
@@ -236,6 +239,15 @@ class Registry:
             if self.deployments.get(arn) is dep:
                 dep.index, dep.items_version = index, version
                 log.info("item metadata refreshed", extra={"campaign": arn, "items": len(index.metadata)})
+
+
+    async def refresh_impressions(self) -> None:
+        """Re-read the stream's impression counts of the groups whose models explore (ADR 0022)."""
+        for dep in list(self.deployments.values()):
+            if getattr(dep.model, "exploration", None) is None:
+                continue
+            shown, chosen = await self._state.impression_counts(dep.keys)
+            dep.impression_discount = impression_discount(dep.index.position, len(dep.index), shown, chosen)
 
 
 def _build_index(item_ids: list[str], metadata: dict[str, dict[str, str]]) -> ItemIndex:

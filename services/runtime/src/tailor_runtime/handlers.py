@@ -216,7 +216,11 @@ def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
 def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
     """The campaign's item exploration, drawn as a batch job on the same solution version draws it (ADR 0016)."""
     return answer.exploration_for(
-        dep.model, _dict(dep.campaign_config.get("itemExplorationConfig")), dep.solution_version_arn, user_id
+        dep.model,
+        _dict(dep.campaign_config.get("itemExplorationConfig")),
+        dep.solution_version_arn,
+        user_id,
+        discount=dep.impression_discount,
     )
 
 

@@ -27,6 +27,7 @@ from tailor_shared.topics import impressions_topic
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 0.5
+IMPRESSIONS_REFRESH_S = 5.0  # how soon impressions without a choice lower an item's exploration weight
 
 
 async def _every(interval: float, step: Callable[[], Awaitable[None]], name: str) -> None:
@@ -53,6 +54,7 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     tasks = [
         asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),
         asyncio.create_task(_every(settings.metadata_refresh_s, registry.refresh_metadata, "metadata refresh")),
+        asyncio.create_task(_every(IMPRESSIONS_REFRESH_S, registry.refresh_impressions, "impressions refresh")),
     ]
 
     async def stop() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tailor_shared.filters import BoundFilter, Dataset, iter_bound_conditions
 from tailor_shared.redis_keys import UserState
@@ -57,11 +58,17 @@ def state_event_types(*filters: BoundFilter | None) -> tuple[list[str], bool]:
 
 
 def exploration_for(
-    model: ServingModel, config: Mapping[str, object] | None, scope: str, user_id: str | None, now: float | None = None
+    model: ServingModel,
+    config: Mapping[str, object] | None,
+    scope: str,
+    user_id: str | None,
+    now: float | None = None,
+    discount: npt.NDArray[np.float64] | None = None,
 ) -> Exploration | None:
     """Item exploration (UP: ``config``, the campaign's or batch job's itemExplorationConfig, over the model's
     defaults; UP-v2: the defaults, service-managed). The draw is seeded per solution version (``scope``), user and
-    automatic-update period, so every path that serves the version draws the same items (ADR 0009 §18, 0016)."""
+    automatic-update period, so every path that serves the version draws the same items (ADR 0009 §18, 0016).
+    ``discount``: per item, how much impressions without a choice lower its weight (``scoring.impressions``)."""
     data = model.exploration
     if data is None:
         return None
@@ -73,7 +80,7 @@ def exploration_for(
         return None
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
     eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
-    return Exploration(weight, eligible, data.interactions, exploration_seed(scope, user_id, now))
+    return Exploration(weight, eligible, data.interactions, exploration_seed(scope, user_id, now), discount)
 
 
 def exploration_seed(scope: str, user_id: str | None, now: float | None = None) -> str:

@@ -53,6 +53,7 @@ class Exploration:
     eligible: Mask  # items within explorationItemAgeCutOff (see ``exploration_eligible``)
     interactions: npt.NDArray[np.int64] | npt.NDArray[np.float64]  # per item, at training time
     seed: str
+    discount: npt.NDArray[np.float64] | None = None  # per item: shown without being chosen (scoring.impressions)
 
 
 def exploration_eligible(creation: npt.NDArray[np.int64], latest_interaction: int, cutoff_days: float) -> Mask:
@@ -179,6 +180,8 @@ def _explore(regular: list[int], exploration: Exploration, allowed: Mask, slots:
         return regular, set()
     k = min(k, int(candidates.size))
     weights = 1.0 / (1.0 + np.asarray(exploration.interactions, dtype=np.float64)[candidates])
+    if exploration.discount is not None:
+        weights = weights * exploration.discount[candidates]
     seed = int.from_bytes(hashlib.blake2b(exploration.seed.encode(), digest_size=8).digest(), "big")
     drawn = [
         int(i) for i in np.random.default_rng(seed).choice(candidates, size=k, replace=False, p=weights / weights.sum())
