@@ -18,6 +18,8 @@ command -v mvn >/dev/null || { say "installing Maven"; apt_install maven; }
 if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
   say "installing redis-server (Debian)"; apt_install redis-server
 fi
+# kcat: the shell producer the inbound-topic tests and the README use (ADR 0024).
+command -v kcat >/dev/null || { say "installing kcat (Debian)"; apt_install kcat; }
 
 # 2. Python workspace, pinned by uv.lock.
 if ! command -v uv >/dev/null; then

@@ -21,7 +21,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tailor_shared import incarnation, storage
+from tailor_shared import incarnation, storage, topics
 from tailor_shared import redis_keys as rk
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.schemas import avro_record
@@ -161,13 +161,19 @@ def test_a_deleted_dataset_group_loses_its_topics_and_keys_and_a_live_one_keeps_
             timeout=30,
         )
 
+        # Each group's inbound topics (ADR 0024) are its storage too.
+        with storage.records(bootstrap, prefix) as view:
+            inbound = {g["group"]: topics.inbound_topic(prefix, view.get(g["group"]), "events") for g in (doomed, kept)}
+        _poll(lambda: set(inbound.values()) <= _topics(bootstrap), "both groups' inbound topics", timeout=30)
+
         _delete_group(personalize, doomed)
         deleted_at = time.monotonic()
         _poll(lambda: doomed["topic"] not in _topics(bootstrap), "the deleted group's topic to go", timeout=30)
         _poll(lambda: not _keys_of(probe, doomed["keys"]), "the deleted group's keys to go", timeout=30)
+        _poll(lambda: inbound[doomed["group"]] not in _topics(bootstrap), "its inbound topics to go", timeout=30)
         assert time.monotonic() - deleted_at < 30
 
-        assert kept["topic"] in _topics(bootstrap)
+        assert kept["topic"] in _topics(bootstrap) and inbound[kept["group"]] in _topics(bootstrap)
         assert {k: probe.dump(k) for k in _keys_of(probe, kept["keys"])} == kept_keys  # untouched
         _poll(lambda: _usage(stream, doomed_tag) == (None, None), "the deleted group's storage series to go")
         # The kept group still works: a new event lands in its state.

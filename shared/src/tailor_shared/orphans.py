@@ -56,6 +56,17 @@ def dead_dataset_topics(prefix: str, names: Iterable[str], view: ResourceReader)
     return sorted(n for n in names if topics.parse_dataset_topic(prefix, n) is not None and n not in live)
 
 
+def dead_inbound_topics(prefix: str, names: Iterable[str], view: ResourceReader) -> list[str]:
+    """The inbound topics among ``names`` (ADR 0024) whose dataset group incarnation is no longer live."""
+    live: set[str] = set()
+    for group in view.list("datasetGroup"):
+        try:
+            live.update(topics.inbound_topic(prefix, group, kind) for kind in topics.INBOUND_KINDS)
+        except (KeyError, ValueError):
+            continue
+    return sorted(n for n in names if topics.parse_inbound_topic(prefix, n) is not None and n not in live)
+
+
 # --- Redis group tags ----------------------------------------------------------------------------------------
 
 

@@ -158,8 +158,87 @@ def parse_dataset_topic(prefix: str, topic: str) -> DatasetTopicName | None:
     return DatasetTopicName(name, dataset_type, suffix, group_inc, dataset_inc)
 
 
+#: Inbound topics (ADR 0024): kind -> (dataset type it feeds, partitions). The value of a record is
+#: Personalize's own JSON for one record of that kind (docs/specs/topics.md, "Inbound topics").
+INBOUND_KINDS: dict[str, tuple[str, int]] = {
+    "events": ("Interactions", 4),
+    "items": ("Items", 2),
+    "users": ("Users", 2),
+    "actions": ("Actions", 2),
+    "action-interactions": ("Action_Interactions", 4),
+}
+#: Inbound topics are a transit buffer (the dataset topic is the record): 7 days, like the dead letters.
+INBOUND_RETENTION_MS = 7 * 24 * 3600 * 1000
+_INBOUND = "inbound"
+
+
+@dataclass(frozen=True)
+class InboundTopicName:
+    """The parts of an inbound topic's name (``parse_inbound_topic``)."""
+
+    dataset_group: str
+    group_incarnation: str | None  # None: a legacy (name-only) dataset group
+    kind: str  # a key of INBOUND_KINDS
+
+    @property
+    def dataset_type(self) -> str:
+        return INBOUND_KINDS[self.kind][0]
+
+
+def inbound_topic(prefix: str, group: Mapping[str, Any] | Any, kind: str) -> str:
+    """``<prefix>.<group>.<groupInc>.inbound.<kind>``: bound to the group's incarnation (ADR 0012), never
+    parsed as a dataset topic ("inbound" is no incarnation token)."""
+    if kind not in INBOUND_KINDS:
+        raise ValueError(f"unknown inbound kind {kind!r}")
+    body = group if isinstance(group, Mapping) else group.body
+    parts = [prefix, str(body["name"]), incarnation.incarnation_of(body), _INBOUND, kind]
+    return ".".join(p for p in parts if p is not None)
+
+
+def inbound_topic_spec(topic: str, kind: str) -> TopicSpec:
+    _, partitions = INBOUND_KINDS[kind]
+    config = {"retention.ms": str(INBOUND_RETENTION_MS), "cleanup.policy": "delete"}
+    return TopicSpec(topic, partitions, config)
+
+
+def inbound_topic_pattern(prefix: str) -> str:
+    """A regex matching every inbound topic of every dataset group incarnation (a consumer's subscription).
+    POSIX extended syntax (librdkafka's subscription regex): no ``(?:``; ``parse_inbound_topic`` is exact."""
+    escaped = prefix.replace(".", r"\.")
+    kinds = "|".join(INBOUND_KINDS)  # "-" outside brackets is literal
+    return rf"^{escaped}\.[A-Za-z0-9][A-Za-z0-9_-]*(\.[0-9a-f]+)?\.{_INBOUND}\.({kinds})$"
+
+
+def parse_inbound_topic(prefix: str, topic: str) -> InboundTopicName | None:
+    """An inbound topic's name -> its parts (the inverse of ``inbound_topic``); None for any other topic."""
+    head = prefix + "."
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head) :].split(".")
+    if len(parts) not in (3, 4) or parts[-2] != _INBOUND or parts[-1] not in INBOUND_KINDS:
+        return None
+    name = parts[0]
+    group_inc = parts[1] if len(parts) == 4 else None
+    if not _NAME_RE.match(name) or (group_inc is not None and not incarnation.is_token(group_inc)):
+        return None
+    return InboundTopicName(name, group_inc, parts[-1])
+
+
 def dead_letter_topic(prefix: str) -> str:
     return f"{prefix}.dead-letters"
+
+
+# Dead-letter headers, added to the original record's headers (the stream's and ingest's inbound forwarder's).
+H_DLQ_REASON = "tailor-dlq-reason"
+H_DLQ_ERROR = "tailor-dlq-error"
+H_DLQ_TOPIC = "tailor-dlq-topic"
+H_DLQ_PARTITION = "tailor-dlq-partition"
+H_DLQ_OFFSET = "tailor-dlq-offset"
+DEAD_LETTER_RETENTION_MS = 7 * 86400 * 1000
+
+
+def dead_letter_topic_spec(prefix: str) -> TopicSpec:
+    return TopicSpec(dead_letter_topic(prefix), 1, {"retention.ms": str(DEAD_LETTER_RETENTION_MS)})
 
 
 def impressions_topic(prefix: str) -> str:

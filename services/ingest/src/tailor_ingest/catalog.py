@@ -64,3 +64,10 @@ class Catalog:
             dataset_arn,
             lambda: domain.resolve_dataset(self._view, dataset_arn, dataset_type, self._prefix),
         )
+
+    def inbound(self, group_name: str, group_incarnation: str | None, dataset_type: str) -> domain.Target:
+        return self._get(
+            f"inbound:{dataset_type}",
+            f"{group_name}.{group_incarnation}",
+            lambda: domain.resolve_inbound(self._view, group_name, group_incarnation, dataset_type, self._prefix),
+        )

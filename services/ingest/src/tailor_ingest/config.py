@@ -27,6 +27,15 @@ class IngestSettings:
     produce_timeout_ms: int = 1_000
     #: Import progress is reported to control and logged at most this often.
     progress_interval_s: float = 2.0
+    #: Run the inbound-topic forwarder (ADR 0024) in the gRPC process.
+    run_inbound: bool = True
+    #: Its consumer group on the inbound topics; default ``<prefix>.ingest-inbound``.
+    inbound_group: str = ""
+    #: Records forwarded per batch (one produce round trip and one offset commit). At most the stream's dedup
+    #: window (200 per user), so the repeats of an uncommitted batch are always recognised (ADR 0024 §4).
+    inbound_batch: int = 200
+    #: How often the forwarder creates the inbound topics of new dataset groups.
+    inbound_topics_interval_s: float = 1.0
 
     @property
     def prefix(self) -> str:
@@ -35,6 +44,10 @@ class IngestSettings:
     @property
     def jobs_group(self) -> str:
         return self.worker_group or jobs_group(self.common.topic_prefix, Owner.INGEST)
+
+    @property
+    def inbound_consumer_group(self) -> str:
+        return self.inbound_group or f"{self.common.topic_prefix}.ingest-inbound"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -47,4 +60,8 @@ class IngestSettings:
             import_buffer_bytes=env_int(e, "TAILOR_INGEST_IMPORT_BUFFER_MB", 256) * 1024 * 1024,
             produce_timeout_ms=env_int(e, "TAILOR_INGEST_PRODUCE_TIMEOUT_MS", 1_000),
             progress_interval_s=env_float(e, "TAILOR_INGEST_PROGRESS_INTERVAL_S", 2.0),
+            run_inbound=env_str(e, "TAILOR_INGEST_INBOUND", "true").lower() not in ("0", "false", "no", "off"),
+            inbound_group=env_str(e, "TAILOR_INGEST_INBOUND_GROUP", ""),
+            inbound_batch=env_int(e, "TAILOR_INGEST_INBOUND_BATCH", 200),
+            inbound_topics_interval_s=env_float(e, "TAILOR_INGEST_INBOUND_TOPICS_INTERVAL_S", 1.0),
         )

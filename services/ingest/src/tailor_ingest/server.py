@@ -1,4 +1,5 @@
-"""Wires the ingest service: resource view, the Personalize Events gRPC API and the import/export worker."""
+"""Wires the ingest service: resource view, the Personalize Events gRPC API, the import/export worker and the
+inbound-topic forwarder (ADR 0024)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.handlers import SERVICE_NAME, EventsServicer
+from tailor_ingest.inbound import InboundForwarder
+from tailor_ingest.inbound import start as start_inbound
 from tailor_ingest.worker import start_worker
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobWorker, StatusReporter
@@ -37,9 +40,16 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
     if settings.run_worker:
         reporter = StatusReporter(producer, settings.prefix)
         worker = await asyncio.to_thread(start_worker, settings, view, topics, reporter)
+    inbound = None
+    if settings.run_inbound:
+        inbound = start_inbound(InboundForwarder(settings, view, catalog, producer, topics))
 
     async def stop() -> None:
         # Runs after the gRPC server drained its in-flight calls: every acknowledged write is delivered.
+        if inbound is not None:
+            task, halt = inbound
+            halt.set()
+            await task  # its last batch delivered (and committed) or left uncommitted: forwarded again later
         if worker is not None:
             await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(producer.close)

@@ -2,9 +2,9 @@
 
 Reconciliation, not one-shot jobs: every ``TAILOR_STREAM_JANITOR_INTERVAL_S`` a pass
 
-1. lists what exists — the broker's dataset topics under the prefix, the Redis group tags (their offsets
-   hashes every pass; every key of the prefix every ``TAILOR_STREAM_JANITOR_SWEEP_S``), and the fields of
-   each group's offsets hash;
+1. lists what exists — the broker's dataset and inbound (ADR 0024) topics under the prefix, the Redis group
+   tags (their offsets hashes every pass; every key of the prefix every ``TAILOR_STREAM_JANITOR_SWEEP_S``),
+   and the fields of each group's offsets hash;
 2. catches its resource view up with ``<prefix>.control.resources`` *after* listing (storage is only ever
    made once its record exists, so nothing just created can look dead), and does nothing at all when the
    resources topic holds nothing or the view cannot catch up;
@@ -36,7 +36,7 @@ from tailor_shared import orphans
 from tailor_shared import redis_keys as rk
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
-from tailor_shared.topics import parse_dataset_topic
+from tailor_shared.topics import parse_dataset_topic, parse_inbound_topic
 from tailor_stream import metrics
 from tailor_stream.attribution import delete_attribution_keys
 from tailor_stream.config import StreamSettings
@@ -158,6 +158,7 @@ class StorageJanitor:
         # 1. What exists (before the view catches up: see the module docstring).
         names = await asyncio.to_thread(list_topic_names, self.bootstrap)
         dataset_topics = {n for n in names if parse_dataset_topic(self.prefix, n) is not None}
+        inbound_topics = {n for n in names if parse_inbound_topic(self.prefix, n) is not None}
         tags = await self._tags_now()
         fields = await self._offsets_fields(tags)
         # 2. The view, caught up; never judge from an empty or stale one.
@@ -172,6 +173,7 @@ class StorageJanitor:
         now = time.monotonic()
         # 3a. Dead topics.
         report.dead_topics = orphans.dead_dataset_topics(self.prefix, dataset_topics, self.view)
+        report.dead_topics += orphans.dead_inbound_topics(self.prefix, inbound_topics, self.view)  # ADR 0024
         due = self._topics.due(report.dead_topics, now)
         if due:
             report.deleted_topics = await asyncio.to_thread(delete_topics, self.bootstrap, due)

@@ -33,12 +33,23 @@ from tailor_shared import redis_keys as rk
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.incarnation import incarnation_of
-from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
+from tailor_shared.kafka import OutgoingRecord, Producer, ensure_topics
 from tailor_shared.records import SchemaCodecs, decode_record
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader
-from tailor_shared.topics import DATASET_KINDS, H_DATASET_ARN, dataset_topic_pattern, dead_letter_topic
+from tailor_shared.topics import (
+    DATASET_KINDS,
+    H_DATASET_ARN,
+    H_DLQ_ERROR,
+    H_DLQ_OFFSET,
+    H_DLQ_PARTITION,
+    H_DLQ_REASON,
+    H_DLQ_TOPIC,
+    dataset_topic_pattern,
+    dead_letter_topic,
+    dead_letter_topic_spec,
+)
 from tailor_stream import metrics
 from tailor_stream.config import StreamSettings
 from tailor_stream.domain import (
@@ -56,14 +67,6 @@ from tailor_stream.domain import (
 from tailor_stream.lua import APPLY_BATCH_LUA, decode_result, encode_batch
 
 log = logging.getLogger(__name__)
-
-# Dead-letter headers, added to the original record's headers.
-H_DLQ_REASON = "tailor-dlq-reason"
-H_DLQ_ERROR = "tailor-dlq-error"
-H_DLQ_TOPIC = "tailor-dlq-topic"
-H_DLQ_PARTITION = "tailor-dlq-partition"
-H_DLQ_OFFSET = "tailor-dlq-offset"
-DEAD_LETTER_RETENTION_MS = 7 * 86400 * 1000
 
 
 async def close_redis(client: aioredis.Redis[bytes]) -> None:
@@ -637,7 +640,7 @@ class StreamProcessor:
         await asyncio.to_thread(
             ensure_topics,
             common.kafka_bootstrap,
-            [TopicSpec(dead_letter_topic(prefix), 1, {"retention.ms": str(DEAD_LETTER_RETENTION_MS)})],
+            [dead_letter_topic_spec(prefix)],
         )
         if self._resources is None:
             self._resources = ResourceView(common.kafka_bootstrap, prefix)

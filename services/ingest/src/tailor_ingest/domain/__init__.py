@@ -8,8 +8,9 @@ request from the message alone. Decisions the guide leaves open: docs/adr/0003-i
 
 * ``fields`` — one schema field's rule and a dataset's plan (JSON and CSV values -> Avro values);
 * ``targets`` — a dataset / tracker resolved to its plan, codec and topic;
-* ``put`` — the Put* requests; ``bulk`` — bulk CSV import rules; ``locations`` — job data locations;
-  ``export`` — dataset export rules; ``errors`` — the validation wording and job failures.
+* ``put`` — the Put* requests; ``inbound`` — inbound topics' JSON records by the same rules (ADR 0024);
+  ``bulk`` — bulk CSV import rules; ``locations`` — job data locations; ``export`` — dataset export rules;
+  ``errors`` — the validation wording and job failures.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tailor_ingest.domain.export import (
     export_latest_per_id,
 )
 from tailor_ingest.domain.fields import ColumnRule, DatasetPlan, normalized_key
+from tailor_ingest.domain.inbound import MAX_INBOUND_VALUE_BYTES, inbound_event_id, inbound_rows, parse_value
 from tailor_ingest.domain.put import (
     ACTIONS_KIND,
     ITEMS_KIND,
@@ -55,6 +57,7 @@ from tailor_ingest.domain.targets import (
     resolve_action_tracker,
     resolve_dataset,
     resolve_event_tracker,
+    resolve_inbound,
 )
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "ITEMS_KIND",
     "MAX_EVENT_BYTES",
     "MAX_IMPORT_BYTES",
+    "MAX_INBOUND_VALUE_BYTES",
     "MIN_BULK_INTERACTIONS",
     "USERS_KIND",
     "ColumnRule",
@@ -87,7 +91,10 @@ __all__ = [
     "drop_exact_duplicates",
     "export_latest_per_id",
     "import_failure",
+    "inbound_event_id",
+    "inbound_rows",
     "normalized_key",
+    "parse_value",
     "progress_percent",
     "put_action_interactions",
     "put_entities",
@@ -95,5 +102,6 @@ __all__ = [
     "resolve_action_tracker",
     "resolve_dataset",
     "resolve_event_tracker",
+    "resolve_inbound",
     "row_failure",
 ]

@@ -110,6 +110,12 @@ def _merge(values: dict[str, Any], name: str, value: Any, p: str, member: str) -
 def check_put_events(request: events_pb2.PutEventsRequest) -> None:
     """The call's own members (before any lookup): trackingId, sessionId, userId, eventList (L28675)."""
     _string(request.tracking_id, "", "trackingId", MAX_ID_LENGTH, required=True)
+    check_event_envelope(request)
+
+
+def check_event_envelope(request: events_pb2.PutEventsRequest) -> None:
+    """sessionId, userId and eventList: everything of ``check_put_events`` but the tracker, which an inbound
+    topic's record does not name (its topic does; ADR 0024)."""
     _string(request.session_id, "", "sessionId", MAX_ID_LENGTH, required=True)
     _string(request.user_id, "", "userId", MAX_ID_LENGTH, required=False)
     _count(len(request.event_list), "eventList")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tailor_ingest.domain.fields import DatasetPlan
-from tailor_shared import schemas, topics
+from tailor_shared import incarnation, schemas, topics
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
 from tailor_shared.resources import ResourceReader, ResourceRecord
@@ -95,6 +95,27 @@ def resolve_action_tracker(view: ResourceReader, tracking_id: str, prefix: str) 
     """PutActionInteractions: the tracking ID is the Action interactions dataset's own (L14244)."""
     missing = f"Could not find an Action interactions dataset with trackingId {tracking_id}."
     return _active_dataset(view, "trackingId", tracking_id, schemas.ACTION_INTERACTIONS, missing, prefix)
+
+
+def resolve_inbound(
+    view: ResourceReader, group_name: str, group_incarnation: str | None, dataset_type: str, prefix: str
+) -> Target:
+    """An inbound topic's record (ADR 0024): the live dataset group incarnation the topic names, and its ACTIVE
+    dataset of ``dataset_type``."""
+    group = next(
+        (
+            g
+            for g in view.list("datasetGroup")
+            if _group_name(g) == group_name and incarnation.incarnation_of(g) == group_incarnation
+        ),
+        None,
+    )
+    if group is None:
+        raise ResourceNotFoundException(
+            f"Could not find the dataset group {group_name} of this inbound topic: it was deleted."
+        )
+    missing = f"Dataset group {group.arn} has no {dataset_type} dataset."
+    return _active_dataset(view, "datasetGroupArn", group.arn, dataset_type, missing, prefix)
 
 
 def _active_dataset(

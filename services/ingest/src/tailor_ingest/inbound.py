@@ -1,0 +1,276 @@
+"""The inbound forwarder (ADR 0024): inbound topics' JSON records -> canonical dataset rows, or dead letters.
+
+It consumes every inbound topic of the prefix (a regex subscription, so new dataset groups are followed) in one
+consumer group, checks each record by the rules of the Put* call it stands for (``domain.inbound_rows``) and
+produces the row with ``encode_row`` — the same key, bytes and headers that call writes (``tailor-source: put``)
+— or the original record to the dead-letter topic with the Personalize exception's name and message.
+
+Exactly once, end to end by event id: a batch's inbound offsets are committed only after every record it produced
+was acknowledged, so a crash forwards the uncommitted tail again (never loses it); an event gets the same eventId
+again (the producer's, or one derived from its inbound position), and the stream and the trainer drop repeated
+event ids; items, users and actions are upserts, so a repeat writes the same row again. Per-user order: each
+inbound partition is forwarded in order through one idempotent producer, and rows are keyed by user (item,
+action), so a user's records keep their order on the dataset topic.
+
+It also creates the inbound topics of every live dataset group (so a producer can write as soon as the group
+exists); the stream's storage janitor deletes those of deleted incarnations (ADR 0014).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from tailor_ingest import domain
+from tailor_ingest.adapters import TopicGuard
+from tailor_ingest.catalog import Catalog
+from tailor_ingest.config import IngestSettings
+from tailor_ingest.metrics import INBOUND_DEAD_LETTERS, INBOUND_RECORDS
+from tailor_shared import topics
+from tailor_shared.errors import (
+    InternalFailure,
+    PersonalizeError,
+    ServiceUnavailableException,
+    ThrottlingException,
+)
+from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
+from tailor_shared.records import RowContext, encode_row
+from tailor_shared.resources import ResourceReader
+
+log = logging.getLogger(__name__)
+
+#: Wait between attempts to deliver a batch while Kafka refuses it.
+RETRY_S = 1.0
+#: How long one poll waits for the first record of a batch.
+POLL_S = 0.1
+
+
+@dataclass
+class Batch:
+    """What one poll's records become: rows and dead letters in inbound order, and the offsets to commit."""
+
+    records: list[OutgoingRecord] = field(default_factory=list)
+    targets: dict[str, domain.Target] = field(default_factory=dict)  # dataset topic -> its target
+    commits: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, outcome) -> records
+    reasons: dict[str, int] = field(default_factory=dict)  # dead letters by exception name
+
+
+def live_inbound_specs(prefix: str, view: ResourceReader) -> list[TopicSpec]:
+    """The inbound topics every live dataset group should have (not those being deleted)."""
+    specs: list[TopicSpec] = []
+    for group in view.list("datasetGroup"):
+        if group.body.get("status") == "DELETE PENDING":
+            continue
+        try:
+            names = [(topics.inbound_topic(prefix, group, kind), kind) for kind in topics.INBOUND_KINDS]
+        except (KeyError, ValueError):  # a malformed record names no storage
+            continue
+        specs.extend(topics.inbound_topic_spec(name, kind) for name, kind in names)
+    return specs
+
+
+class InboundForwarder:
+    """One consumer over every inbound topic; run it as a task until ``stop`` is set."""
+
+    def __init__(
+        self, settings: IngestSettings, view: ResourceReader, catalog: Catalog, producer: Producer, guard: TopicGuard
+    ) -> None:
+        self._settings = settings
+        self._prefix = settings.prefix
+        self._bootstrap = settings.common.kafka_bootstrap
+        self._view = view
+        self._catalog = catalog
+        self._producer = producer
+        self._guard = guard
+        self._dead_letters = topics.dead_letter_topic(self._prefix)
+        self._created: set[str] = set()
+
+    # --- inbound topics of live groups --------------------------------------------------------------------
+    def ensure_inbound_topics(self) -> list[str]:
+        """Create the inbound topics of groups that have none yet; returns the names it created."""
+        missing = [s for s in live_inbound_specs(self._prefix, self._view) if s.name not in self._created]
+        if missing:
+            ensure_topics(self._bootstrap, missing)
+            self._created.update(s.name for s in missing)
+            log.info("inbound topics ready", extra={"topics": [s.name for s in missing]})
+        return [s.name for s in missing]
+
+    async def _keep_topics(self, done: asyncio.Event, stop: asyncio.Event) -> None:
+        while not (done.is_set() or stop.is_set()):
+            try:
+                await asyncio.to_thread(self.ensure_inbound_topics)
+            except (KafkaException, ServiceUnavailableException) as err:
+                log.warning("cannot create inbound topics yet: %s", err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._settings.inbound_topics_interval_s)
+
+    # --- one record -----------------------------------------------------------------------------------------
+    def _dead_letter(self, msg: Message, err: PersonalizeError) -> OutgoingRecord:
+        original: list[Any] = list(msg.headers() or [])
+        headers = [(str(k), v if isinstance(v, bytes) else str(v or "").encode()) for k, v in original]
+        headers += [
+            (topics.H_DLQ_REASON, err.code.encode()),
+            (topics.H_DLQ_ERROR, err.message[:1000].encode()),
+            (topics.H_DLQ_TOPIC, str(msg.topic()).encode()),
+            (topics.H_DLQ_PARTITION, str(msg.partition()).encode()),
+            (topics.H_DLQ_OFFSET, str(msg.offset()).encode()),
+        ]
+        return OutgoingRecord(self._dead_letters, msg.value(), msg.key(), headers)
+
+    def _forward(self, name: topics.InboundTopicName, msg: Message, batch: Batch) -> list[OutgoingRecord]:
+        """The record's rows (one), or raise the PersonalizeError that dead-letters it."""
+        target = self._catalog.inbound(name.dataset_group, name.group_incarnation, name.dataset_type)
+        data = domain.parse_value(msg.value())
+        topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+        rows = domain.inbound_rows(
+            name.kind, data, target.plan, target.dataset_arn, lambda: domain.inbound_event_id(topic, partition, offset)
+        )
+        batch.targets[target.topic] = target
+        return [
+            encode_row(
+                target.topic,
+                target.dataset_type,
+                target.codec,
+                row.values,
+                RowContext(
+                    dataset_arn=target.dataset_arn,
+                    schema_arn=target.schema_arn,
+                    event_id=row.event_id,
+                    session_id=row.session_id,
+                    recommendation_id=row.recommendation_id,
+                ),
+            )
+            for row in rows
+        ]
+
+    def prepare(self, messages: Sequence[Message]) -> Batch:
+        """Pure apart from the resource view: each record -> its row or its dead letter, in inbound order."""
+        batch = Batch()
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("inbound consumer: %s", err.str())
+                continue
+            topic = str(msg.topic())
+            name = topics.parse_inbound_topic(self._prefix, topic)
+            batch.commits[(topic, int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
+            if name is None:  # the subscription only matches inbound topics
+                continue
+            try:
+                batch.records.extend(self._forward(name, msg, batch))
+                outcome = "forwarded"
+            except (ServiceUnavailableException, ThrottlingException):
+                raise
+            except PersonalizeError as failure:
+                batch.records.append(self._dead_letter(msg, failure))
+                batch.reasons[failure.code] = batch.reasons.get(failure.code, 0) + 1
+                outcome = "dead_letter"
+            except Exception as bug:  # a poison record must not stop the flow: dead-letter it, loudly
+                log.exception("inbound record could not be forwarded", extra={"topic": topic})
+                batch.records.append(self._dead_letter(msg, InternalFailure(f"{type(bug).__name__}: {bug}")))
+                batch.reasons[InternalFailure.code] = batch.reasons.get(InternalFailure.code, 0) + 1
+                outcome = "dead_letter"
+            batch.counts[(name.kind, outcome)] = batch.counts.get((name.kind, outcome), 0) + 1
+        return batch
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def _consumer(self) -> Consumer:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": self._settings.inbound_consumer_group,
+                "client.id": f"{self._prefix}-ingest-inbound",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "topic.metadata.refresh.interval.ms": 1000,  # new groups' topics are followed within a second
+                "fetch.wait.max.ms": 100,
+                "session.timeout.ms": 10_000,
+            }
+        )
+        consumer.subscribe([topics.inbound_topic_pattern(self._prefix)])
+        return consumer
+
+    @staticmethod
+    def _poll(consumer: Consumer, max_records: int) -> list[Message]:
+        """The first record as soon as it arrives, then whatever else is already fetched (no batch wait)."""
+        first = consumer.poll(POLL_S)
+        if first is None:
+            return []
+        return [first, *consumer.consume(max_records - 1, 0)]
+
+    async def _deliver(self, batch: Batch, stop: asyncio.Event) -> bool:
+        """Produce the batch until Kafka acknowledged all of it; False if stopped first (nothing committed)."""
+        while True:
+            try:
+                for target in batch.targets.values():
+                    await self._guard.ensure_async(self._guard.dataset_spec(target.topic, target.dataset_type))
+                await self._producer.send_many(batch.records)
+                return True
+            except (ServiceUnavailableException, ThrottlingException) as err:
+                log.warning("inbound batch not delivered, retrying: %s", err)
+            if stop.is_set():
+                return False
+            await asyncio.sleep(RETRY_S)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(ensure_topics, self._bootstrap, [topics.dead_letter_topic_spec(self._prefix)])
+        done = asyncio.Event()  # this run's end (``stop`` is the service's)
+        keeper = asyncio.get_running_loop().create_task(self._keep_topics(done, stop))
+        try:
+            consumer = await asyncio.to_thread(self._consumer)
+        except BaseException:
+            done.set()
+            await keeper
+            raise
+        try:
+            while not stop.is_set():
+                messages = await asyncio.to_thread(self._poll, consumer, self._settings.inbound_batch)
+                if not messages:
+                    continue
+                batch = self.prepare(messages)
+                if batch.records and not await self._deliver(batch, stop):
+                    return
+                for (kind, outcome), n in batch.counts.items():
+                    INBOUND_RECORDS.labels(kind, outcome).inc(n)
+                for reason, n in batch.reasons.items():
+                    INBOUND_DEAD_LETTERS.labels(reason).inc(n)
+                if batch.commits:
+                    await asyncio.to_thread(self._commit, consumer, batch.commits)
+        finally:
+            done.set()
+            await keeper
+            await asyncio.to_thread(consumer.close)
+
+    @staticmethod
+    def _commit(consumer: Consumer, commits: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in commits.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as err:  # e.g. a rebalance: the records are forwarded again, and dropped as repeats
+            log.warning("inbound offsets not committed: %s", err)
+
+
+async def run_until_stopped(forwarder: InboundForwarder, stop: asyncio.Event) -> None:
+    """A forwarder that fails (e.g. Kafka refused the subscription) is logged and started again: ingest's
+    gRPC API keeps serving, and the inbound records wait on their topics (nothing is committed)."""
+    while not stop.is_set():
+        try:
+            await forwarder.run(stop)
+        except Exception:
+            log.exception("the inbound forwarder failed; restarting it")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETRY_S)
+
+
+def start(forwarder: InboundForwarder) -> tuple[asyncio.Task[Any], asyncio.Event]:
+    """Run the forwarder as a task of the running loop; set the event to stop it."""
+    stop = asyncio.Event()
+    return asyncio.get_running_loop().create_task(run_until_stopped(forwarder, stop)), stop
