@@ -18,7 +18,9 @@ import pytest
 import redis
 
 from tailor_shared import storage
+from tailor_shared.config import S3Settings
 from tailor_shared.errors import InvalidInputException, PersonalizeError
+from tailor_shared.objectstore import ObjectStore
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
 from tests.conftest import RunningService, launch, new_prefix, purge_prefix, wait_grpc_serving
@@ -45,7 +47,7 @@ FILTERS = {
 class World:
     prefix: str
     workdir: Path
-    s3_root: Path
+    s3_root: Path  # where run_job downloads a job's output folder from the S3 server
     data: synthetic.SyntheticData
     control: Client
     runtime: Client
@@ -53,6 +55,11 @@ class World:
     campaigns: dict[str, str]
     filters: dict[str, str]
     services: dict[str, RunningService]
+    bucket: str  # on the stack's S3 server: every job reads and writes s3://<bucket>/<job>/...
+
+    @property
+    def objects(self) -> ObjectStore:
+        return ObjectStore(S3Settings.from_env(localstack.StackConfig.from_env().s3_env()))
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +73,11 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         "TAILOR_TOPIC_PREFIX": prefix,
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
-        "TAILOR_BATCH_S3_ROOT": str(s3_root),
         "TAILOR_CONTROL_QUOTAS": json.dumps({"active_campaigns_per_group": 10}),
     }
     services: dict[str, RunningService] = {}
+    objects = ObjectStore(S3Settings.from_env(stack.s3_env()))
+    objects.create_bucket(prefix)
     for n, name in enumerate(("control", "ingest", "stream", "trainer", "runtime", "batch")):
         services[name] = launch(name, env, workdir / f"{name}-{n}.log")
     clients: list[Client] = []
@@ -137,7 +145,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             ]
         for arn in campaigns.values():
             control.wait_for("DescribeCampaign", "campaign", timeout=60, campaignArn=arn)
-        yield World(prefix, workdir, s3_root, data, control, runtime, versions, campaigns, filters, services)
+        yield World(prefix, workdir, s3_root, data, control, runtime, versions, campaigns, filters, services, prefix)
     except BaseException:
         for svc in services.values():
             print(f"--- {svc.name} log (tail) ---\n{svc.log()[-3000:]}")
@@ -148,22 +156,22 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         for svc in services.values():
             svc.stop()
         purge_prefix(stack, prefix)
+        objects.delete_bucket(prefix)
 
 
 def run_job(world: World, version: str, files: dict[str, list[Any]], **extra: Any) -> tuple[dict[str, Any], Path]:
-    """Write the input files under s3://bucket/<job>/in/, run a batch inference job, wait for its outcome."""
+    """Write the input files under s3://<bucket>/<job>/in/ on the S3 server, run a batch inference job, wait
+    for its outcome, and download its output folder."""
     job_name = f"job-{uuid.uuid4().hex[:8]}"
-    folder = world.s3_root / "bucket" / job_name / "in"
-    folder.mkdir(parents=True)
     for file_name, lines in files.items():
         text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
-        (folder / file_name).write_text(text + "\n")
+        world.objects.write_bytes(f"s3://{world.bucket}/{job_name}/in/{file_name}", (text + "\n").encode())
     arn = world.control.call(
         "CreateBatchInferenceJob",
         jobName=job_name,
         solutionVersionArn=version,
-        jobInput={"s3DataSource": {"path": f"s3://bucket/{job_name}/in/"}},
-        jobOutput={"s3DataDestination": {"path": f"s3://bucket/{job_name}/out/"}},
+        jobInput={"s3DataSource": {"path": f"s3://{world.bucket}/{job_name}/in/"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{world.bucket}/{job_name}/out/"}},
         roleArn=ROLE,
         **extra,
     )["batchInferenceJobArn"]
@@ -174,7 +182,10 @@ def run_job(world: World, version: str, files: dict[str, list[Any]], **extra: An
         timeout=120,
         batchInferenceJobArn=arn,
     )
-    return job, world.s3_root / "bucket" / job_name / "out"
+    out = world.s3_root / job_name / "out"
+    if world.objects.list_objects(f"s3://{world.bucket}/{job_name}/out/"):
+        world.objects.download_dir(f"s3://{world.bucket}/{job_name}/out/", out)
+    return job, out
 
 
 def read_out(path: Path) -> list[dict[str, Any]]:
@@ -268,8 +279,8 @@ def test_a_finished_job_does_not_hold_its_filter(world: World) -> None:
         jobName=name,
         solutionVersionArn=world.versions["up"],
         filterArn=filter_arn,
-        jobInput={"s3DataSource": {"path": f"s3://bucket/{name}/in/"}},
-        jobOutput={"s3DataDestination": {"path": f"s3://bucket/{name}/out/"}},
+        jobInput={"s3DataSource": {"path": f"s3://{world.bucket}/{name}/in/"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{world.bucket}/{name}/out/"}},
         roleArn=ROLE,
     )["batchInferenceJobArn"]
     job = world.control.wait_for(
@@ -333,8 +344,8 @@ def test_bad_jobs_fail_with_a_reason_or_are_refused(world: World) -> None:
         "CreateBatchInferenceJob",
         jobName=name,
         solutionVersionArn=world.versions["up"],
-        jobInput={"s3DataSource": {"path": f"s3://bucket/{name}/nothing-here/"}},
-        jobOutput={"s3DataDestination": {"path": f"s3://bucket/{name}/out/"}},
+        jobInput={"s3DataSource": {"path": f"s3://{world.bucket}/{name}/nothing-here/"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{world.bucket}/{name}/out/"}},
         roleArn=ROLE,
     )["batchInferenceJobArn"]
     job = world.control.wait_for(
@@ -346,9 +357,7 @@ def test_bad_jobs_fail_with_a_reason_or_are_refused(world: World) -> None:
     )
     assert job["status"] == "CREATE FAILED"
     assert "Invalid S3 input path" in job["failureReason"]
-    assert not (world.s3_root / "bucket" / name / "out").exists() or not any(
-        (world.s3_root / "bucket" / name / "out").iterdir()
-    )
+    assert world.objects.list_objects(f"s3://{world.bucket}/{name}/out/") == []
     # Batch jobs can't be deleted (the guide's FAQ): there is no DeleteBatchInferenceJob.
     with pytest.raises(AttributeError):
         world.control.call("DeleteBatchInferenceJob", batchInferenceJobArn=arn)

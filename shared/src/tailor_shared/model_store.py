@@ -5,17 +5,78 @@ The trainer writes ``<store>/<solution name>/<version id>.<incarnation>/`` for a
 (recommenders have no solution versions; each training is a new generation); the runtime reads the same
 paths. The incarnation is the resource record's ``_incarnation`` (ADR 0012): a resource created again under
 a reused name never finds an old one's models. Records without one (created before incarnations) keep the
-legacy paths, without ``.<incarnation>``. The store is a directory (a shared volume / PVC when trainer and
-runtime run apart). Solution names can't start with "_".
+legacy paths, without ``.<incarnation>``. Solution names can't start with "_".
+
+The store is a directory (``TAILOR_MODEL_STORE=/path`` or ``file://``; a shared volume / PVC when trainer and
+runtime run apart) or an S3 prefix (``s3://bucket/prefix``, ADR 0023): then every process keeps a local cache
+(``TAILOR_MODEL_CACHE_DIR``) under the same relative paths; the trainer ``publish``es a model directory once
+written, and a runtime or batch worker ``fetch``es it before loading it. A model directory never changes once
+written (a new version or generation is a new directory), so a cached copy never goes stale.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from tailor_shared import arns
 from tailor_shared.incarnation import incarnation_of, is_token
+from tailor_shared.locations import Location, parse
+from tailor_shared.objectstore import ObjectStore
+
+
+class ModelStore(os.PathLike[str]):
+    """A model store; ``os.fspath`` of it is its local root (the store, or the cache of a remote one), so the
+    path functions below take it wherever they take a directory."""
+
+    def __init__(
+        self, location: str | os.PathLike[str], objects: ObjectStore | None = None, cache_dir: str = ""
+    ) -> None:
+        text = os.fspath(location)
+        self.remote: Location | None = None
+        if text.startswith("s3://"):
+            self.remote = parse(text).child("")
+            self.root = Path(cache_dir or ".tailor/model-cache").resolve()
+        else:
+            self.root = Path(parse(text).key if text.startswith("file://") else text)
+        self._objects = objects or ObjectStore()
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.remote.url if self.remote else str(self.root)!r})"
+
+    def _url(self, directory: Path) -> str:
+        assert self.remote is not None
+        return self.remote.child(Path(directory).resolve().relative_to(self.root).as_posix()).url
+
+    def publish(self, directory: str | os.PathLike[str]) -> float:
+        """Upload a model directory the trainer wrote (no-op for a local store); returns the seconds it took."""
+        if self.remote is None:
+            return 0.0
+        started = time.perf_counter()
+        self._objects.upload_dir(Path(directory), self._url(Path(directory)))
+        return time.perf_counter() - started
+
+    def fetch(self, directory: str | os.PathLike[str]) -> Path:
+        """The model directory on local disk, downloaded from a remote store unless it is cached already
+        (into a temporary name, then renamed: a concurrent or interrupted fetch never leaves half a model)."""
+        path = Path(directory)
+        if self.remote is None or path.is_dir():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+            self._objects.download_dir(self._url(path), Path(tmp) / "m")
+            try:
+                os.replace(Path(tmp) / "m", path)
+            except OSError:
+                if not path.is_dir():  # another fetch won the race: its copy is the same model
+                    raise
+        return path
 
 
 def _with(name: str, incarnation: str | None) -> str:
@@ -26,7 +87,7 @@ def _with(name: str, incarnation: str | None) -> str:
     return f"{name}.{incarnation}"
 
 
-def model_dir(store: str | Path, solution_version_arn: str, incarnation: str | None = None) -> Path:
+def model_dir(store: str | os.PathLike[str], solution_version_arn: str, incarnation: str | None = None) -> Path:
     """A solution version's model directory; ``incarnation`` is its record's (None: legacy layout)."""
     parsed = arns.parse(solution_version_arn)
     if parsed is None or parsed.resource_type != "solutionVersion":
@@ -35,13 +96,21 @@ def model_dir(store: str | Path, solution_version_arn: str, incarnation: str | N
     return Path(store) / solution / _with(version, incarnation)
 
 
-def version_model_dir(store: str | Path, version: Any) -> Path:
+def version_model_dir(store: str | os.PathLike[str], version: Any) -> Path:
     """The model directory of a solution version record (``ResourceRecord``)."""
     return model_dir(store, version.arn, incarnation_of(version.body))
 
 
+def campaign_update_dir(store: str | Path, version: Any, generation: str) -> Path:
+    """An automatic update of a solution version's model for its campaign (ADR 0022): inside the version's
+    directory, so it goes with the version."""
+    if not generation.isalnum():
+        raise ValueError(f"bad model generation {generation!r}")
+    return version_model_dir(store, version) / "_updates" / generation
+
+
 def recommender_model_dir(
-    store: str | Path, recommender_arn: str, generation: str, incarnation: str | None = None
+    store: str | os.PathLike[str], recommender_arn: str, generation: str, incarnation: str | None = None
 ) -> Path:
     """A recommender's model generation; ``incarnation`` is the recommender record's (None: legacy layout)."""
     parsed = arns.parse(recommender_arn)

@@ -16,6 +16,7 @@ with storage.records(bootstrap, prefix) as view:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,12 +48,12 @@ def group_keys(view: ResourceReader, prefix: str, dataset_group_arn: str) -> Key
     return Keys.for_group(prefix, _get(view, dataset_group_arn, "datasetGroup"))
 
 
-def solution_version_dir(view: ResourceReader, store: str | Path, solution_version_arn: str) -> Path:
+def solution_version_dir(view: ResourceReader, store: str | os.PathLike[str], solution_version_arn: str) -> Path:
     """The model directory of a solution version."""
     return model_store.version_model_dir(store, _get(view, solution_version_arn, "solutionVersion"))
 
 
-def recommender_dir(view: ResourceReader, store: str | Path, recommender_arn: str, generation: str) -> Path:
+def recommender_dir(view: ResourceReader, store: str | os.PathLike[str], recommender_arn: str, generation: str) -> Path:
     """The directory of one model generation of a recommender."""
     record = _get(view, recommender_arn, "recommender")
     return model_store.recommender_model_dir(store, recommender_arn, generation, incarnation_of(record))

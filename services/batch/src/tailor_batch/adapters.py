@@ -2,16 +2,21 @@
 
 Redis: the same commands as the runtime's request read (``tailor_shared.redis_keys.user_state_commands``, parsed
 by ``parse_user_state``), pipelined for a chunk of lines at a time, and the item metadata hashes. Files: input
-paths are prefixes (``s3://bucket/folder`` also matches ``folder_test/...``, L12787), mapped to local paths by
-``tailor_shared.locations``; outputs are written under a temporary name and renamed once complete.
+paths are prefixes (``s3://bucket/folder`` also matches ``folder_test/...``, L12787); ``s3://`` locations are
+staged on local disk (``Staging``, through ``tailor_shared.objectstore``); outputs are written under a temporary
+name and renamed once complete, then uploaded.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tailor_batch.domain.lines import check_inputs
+from tailor_shared.locations import InvalidLocation, Location, parse
+from tailor_shared.objectstore import ObjectStore, ObjectStoreError
 from tailor_shared.redis_client import redis_from_url
 from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
 
@@ -98,3 +103,59 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def count_lines(path: Path) -> int:
     return sum(1 for _ in read_lines(path))
+
+
+class Staging:
+    """A job's ``s3://`` locations mirrored on local disk for its run (ADR 0023): an input prefix's objects are
+    downloaded (streamed, after the guide's limits are checked on the listing: at most 1000 files, 1 GB), and
+    files the job creates under an output location are uploaded by ``publish`` once the job succeeded, each a
+    streamed multipart upload. The job's file code stays the same for ``file://`` and ``s3://``."""
+
+    def __init__(self, store: ObjectStore, work: Path) -> None:
+        self._store = store
+        self._work = work
+        self._mirrors: list[tuple[Path, Location]] = []
+        self._fetched: set[Path] = set()
+
+    def local(self, location: str) -> str:
+        """The local prefix that mirrors ``location`` (raises ObjectStoreError, or JobLimit with the reason)."""
+        loc = _parse(location)
+        base = Location(loc.bucket, loc.key[: loc.key.rfind("/") + 1])
+        mirror = self._work / f"m{len(self._mirrors)}"
+        mirror.mkdir(parents=True)
+        self._mirrors.append((mirror, base))
+        found = self._store.list_objects(location)
+        reason = check_inputs([o.size for o in found]) if found else None
+        if reason is not None:
+            raise JobLimit(reason)
+        for obj in found:
+            path = mirror / obj.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._store.open_read(obj.url) as src, path.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            self._fetched.add(path)
+        return str(mirror) + "/" + loc.key[len(base.key) :]
+
+    def publish(self) -> int:
+        """Upload every file the job wrote under a mirror; returns how many."""
+        count = 0
+        for mirror, base in self._mirrors:
+            for path in sorted(p for p in mirror.rglob("*") if p.is_file()):
+                if path in self._fetched or path.name.startswith("."):
+                    continue
+                target = base.child(path.relative_to(mirror).as_posix()).url
+                with path.open("rb") as src, self._store.open_write(target) as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                count += 1
+        return count
+
+
+class JobLimit(Exception):
+    """An input over the guide's batch limits, seen on the listing before anything is downloaded."""
+
+
+def _parse(location: str) -> Location:
+    try:
+        return parse(location)
+    except InvalidLocation as err:
+        raise ObjectStoreError(str(err)) from None

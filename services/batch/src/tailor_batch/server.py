@@ -12,6 +12,7 @@ from tailor_batch.jobs import BatchJobs
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
 from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
 
 #: How long a shutdown waits for a running job; one still running stays uncommitted and runs again.
@@ -28,7 +29,14 @@ async def build(settings: BatchSettings) -> tuple[Sequence[GrpcService], Sequenc
     reporter = StatusReporter(producer, common.topic_prefix)
     reader = RedisReader(common.redis_url, settings.history_length)
     jobs = BatchJobs(
-        view, reader, common.topic_prefix, settings.model_store, settings.s3_root, reporter.report, settings.chunk
+        view,
+        reader,
+        common.topic_prefix,
+        settings.model_store,
+        settings.s3_root,
+        reporter.report,
+        settings.chunk,
+        ObjectStore(common.s3),
     )
     worker = JobWorker(
         common.kafka_bootstrap,

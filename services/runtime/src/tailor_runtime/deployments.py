@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import StatusReporter, StatusUpdate
-from tailor_shared.model_store import recommender_model_dir, version_model_dir
+from tailor_shared.model_store import ModelStore, recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 from tailor_shared.scoring.filtering import ItemIndex
@@ -86,14 +87,14 @@ class Registry:
     def __init__(
         self,
         view: ResourceReader,
-        store: Path,
+        store: str | os.PathLike[str],
         loader: ModelLoader,
         state: RedisState,
         status: StatusReporter,
         prefix: str,
     ) -> None:
         self._view = view
-        self._store = store
+        self._store = store if isinstance(store, ModelStore) else ModelStore(store)
         self._loader = loader
         self._state = state
         self._status = status
@@ -183,7 +184,7 @@ class Registry:
         started = time.perf_counter()
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:
-            model = await asyncio.to_thread(self._loader, directory)
+            model = await asyncio.to_thread(lambda: self._loader(self._store.fetch(directory)))  # S3: download once
         parsed = arns.parse(group)
         if parsed is None or parsed.resource_type != "datasetGroup":
             raise RuntimeError(f"solution version {version_arn} has no dataset group")
