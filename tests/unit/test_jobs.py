@@ -66,6 +66,7 @@ def test_owners_of_the_current_workers() -> None:
         JobType.RECOMMENDER_CREATE,
         JobType.RECOMMENDER_UPDATE,
         JobType.RECOMMENDER_RETRAIN,
+        JobType.CAMPAIGN_AUTO_UPDATE,
     }
     assert owned_by(Owner.BATCH) == {JobType.BATCH_INFERENCE, JobType.BATCH_SEGMENT}
     assert owned_by(Owner.DATA_DELETION) == {JobType.DATA_DELETION}

@@ -27,7 +27,7 @@ from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import StatusReporter, StatusUpdate
-from tailor_shared.model_store import ModelStore, recommender_model_dir, version_model_dir
+from tailor_shared.model_store import ModelStore, campaign_update_dir, recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
 from tailor_shared.scoring.filtering import ItemIndex
@@ -72,12 +72,19 @@ class Deployment:
 ModelLoader = Callable[[Path], ServingModel]
 
 
+#: Joins a solution version ARN and the generation of its automatic update in a campaign's serving target.
+UPDATE_MARK = "#"
+
+
 def target_version(campaign: dict[str, object]) -> str | None:
     """The solution version a campaign should serve now: during an update the new one, once loaded."""
     update = campaign.get("latestCampaignUpdate")
     if isinstance(update, dict) and campaign.get("status") in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
         return str(update.get("solutionVersionArn") or campaign.get("solutionVersionArn"))
     value = campaign.get("solutionVersionArn")
+    generation = campaign.get("_model")
+    if value and generation and campaign.get("_modelOf") == value and campaign.get("status") == "ACTIVE":
+        return f"{value}{UPDATE_MARK}{generation}"  # the version's latest automatic update (ADR 0022)
     return str(value) if value else None
 
 
@@ -173,7 +180,8 @@ class Registry:
             group = str(body.get("datasetGroupArn") or "")
             directory = recommender_model_dir(self._store, campaign_arn, version_arn, incarnation_of(body))
         else:
-            version = self._view.get(version_arn)
+            version_only, _, generation = version_arn.partition(UPDATE_MARK)
+            version = self._view.get(version_only)
             if version is None or version.body.get("status") != "ACTIVE":
                 raise RuntimeError(f"solution version {version_arn} is not ACTIVE")
             group = str(version.body.get("datasetGroupArn") or "")
@@ -181,6 +189,8 @@ class Registry:
                 solution = self._view.get(str(version.body.get("solutionArn")))
                 group = str(solution.body.get("datasetGroupArn")) if solution else ""
             directory = version_model_dir(self._store, version)
+            if generation:
+                directory = campaign_update_dir(self._store, version, generation)
         started = time.perf_counter()
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:
@@ -240,7 +250,6 @@ class Registry:
             if self.deployments.get(arn) is dep:
                 dep.index, dep.items_version = index, version
                 log.info("item metadata refreshed", extra={"campaign": arn, "items": len(index.metadata)})
-
 
     async def refresh_impressions(self) -> None:
         """Re-read the stream's impression counts of the groups whose models explore (ADR 0022)."""

@@ -23,7 +23,7 @@ from tailor_shared.errors import PersonalizeError
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
 from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA
-from tailor_shared.model_store import recommender_model_dir, version_model_dir
+from tailor_shared.model_store import campaign_update_dir, recommender_model_dir, version_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
@@ -41,8 +41,8 @@ from tailor_trainer.domain import (
     train_solution_version,
 )
 from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
-from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, last_trained_on
-from tailor_trainer.metrics import EPOCHS, JOB_DURATION, JOBS, LAST_LOSS
+from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, has_new_records, last_trained_on
+from tailor_trainer.metrics import AUTO_UPDATES, EPOCHS, JOB_DURATION, JOBS, LAST_AUTO_UPDATE, LAST_LOSS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,10 @@ RUNNABLE: Mapping[JobType, tuple[str, ...]] = {
     JobType.RECOMMENDER_CREATE: ("CREATE PENDING", "CREATE IN_PROGRESS"),
     JobType.RECOMMENDER_UPDATE: ("UPDATE PENDING", "UPDATE IN_PROGRESS"),
     JobType.RECOMMENDER_RETRAIN: ("ACTIVE",),
+    JobType.CAMPAIGN_AUTO_UPDATE: ("ACTIVE",),
 }
+#: The stamp of a campaign's automatic update (control's ``_autoUpdateRequestedAt``, ADR 0022).
+AUTO_UPDATE_REQUESTED = "_autoUpdateRequestedAt"
 #: The stamp of an automatic recommender retraining (control's ``_retrainRequestedAt``, ADR 0010).
 RETRAIN_REQUESTED = "_retrainRequestedAt"
 
@@ -88,6 +91,12 @@ class TrainingJobs:
             status = None if record is None else record.body.get("status")
             log.info("skipping job for %s (status %s)", job.resource_arn, status)
             return None
+        if job.job_type == JobType.CAMPAIGN_AUTO_UPDATE:
+            stamp = job.payload.get(AUTO_UPDATE_REQUESTED)
+            current = record.body.get(AUTO_UPDATE_REQUESTED)
+            if stamp is None or current != stamp or record.body.get("_modelFor") == stamp:
+                log.info("skipping a superseded or finished automatic update of %s", job.resource_arn)
+                return None
         if job.job_type == JobType.RECOMMENDER_RETRAIN:
             stamp = job.payload.get(RETRAIN_REQUESTED)
             if stamp is None or record.body.get(RETRAIN_REQUESTED) != stamp or record.body.get("_modelFor") == stamp:
@@ -369,6 +378,72 @@ class TrainingJobs:
         fields = {"_model": generation, "_modelFor": stamp, "modelMetrics": dict(model.metrics)}
         self._report(StatusUpdate(arn, working, fields=fields))
         log.info("recommender model ready", extra={"recommender": arn, "generation": generation})
+
+    def run_auto_update(self, job: JobRecord) -> None:
+        """CAMPAIGN_AUTO_UPDATE (every two hours, L5373; ADR 0022): bring the items that arrived since the
+        campaign's version trained (or since its last update) into that version's model with the UPDATE
+        training, without a full retraining, and report the new generation on a same-status ACTIVE report
+        (``_model``/``_modelOf``/``_modelFor``); runtimes swap to it. No new item or interaction data since the
+        last update: nothing to do (L5389). A failure changes nothing: the campaign keeps serving."""
+        arn = job.resource_arn
+        record = self._runnable(job)
+        if record is None:
+            return
+        body = record.body
+        stamp = body.get(AUTO_UPDATE_REQUESTED)
+        version = self._view.get(str(body.get("solutionVersionArn")))
+        solution = self._view.get(str(version.body.get("solutionArn"))) if version is not None else None
+        if version is None or solution is None:
+            return
+        group_arn = str(solution.body.get("datasetGroupArn"))
+        since = body.get("_autoUpdatedOn") if body.get("_modelOf") == version.arn else None
+        if not self._new_update_data(group_arn, since if since is not None else version.body.get(TRAINED_ON)):
+            AUTO_UPDATES.labels("skipped").inc()
+            log.info("automatic update skipped: no new data", extra={"campaign": arn})
+            return
+        started = time.monotonic()
+        try:
+            previous = load_trainer_state(version_model_dir(self._store, version))
+            if previous is None:
+                raise DataRuleViolation(f"{version.arn} keeps no trainer state to update")
+            config = dict(solution.body.get("solutionConfig") or {})
+            if solution.body.get("eventType"):
+                config["eventType"] = solution.body["eventType"]
+            recipe_arn = str(solution.body.get("recipeArn"))
+            model, snapshot = self._fit(arn, recipe_arn, group_arn, config, False, "UPDATE", previous, "ACTIVE")
+            generation = uuid.uuid4().hex[:12]
+            export(model, campaign_update_dir(self._store, version, generation), snapshot)
+        except TrainingStopped:  # the campaign was deleted meanwhile
+            return
+        except Exception as err:  # the campaign keeps serving what it serves; the next update tries again
+            AUTO_UPDATES.labels("failed").inc()
+            log.warning("automatic update of %s failed: %s", arn, getattr(err, "message", err))
+            return
+        seconds = time.monotonic() - started
+        AUTO_UPDATES.labels("updated").inc()
+        LAST_AUTO_UPDATE.labels(arn, "at").set(time.time())
+        LAST_AUTO_UPDATE.labels(arn, "wall").set(seconds)
+        fields = {"_model": generation, "_modelOf": version.arn, "_modelFor": stamp, "_autoUpdatedOn": snapshot}
+        self._report(StatusUpdate(arn, "ACTIVE", fields=fields))
+        log.info("campaign automatically updated", extra={"campaign": arn, "generation": generation, "s": seconds})
+
+    def _new_update_data(self, group_arn: str, since: Any) -> bool:
+        """Items or interactions beyond what ``since`` (a ``_trainedOn``-shaped snapshot) read; in doubt, yes."""
+        group = self._view.get(group_arn)
+        if group is None:
+            return True
+        for dataset in self._view.list("dataset", parent_arn=group_arn):
+            kind = str(dataset.body.get("datasetType"))
+            if kind not in ("Interactions", "Items"):
+                continue
+            topic = dataset_topic_for(self._prefix, group.body, dataset.body)
+            try:
+                ends = end_offsets(self._bootstrap, topic)
+            except Exception:
+                return True
+            if has_new_records(since, kind, topic, ends):
+                return True
+        return False
 
     def _previous(self, solution_arn: str, current: str) -> TrainedModel | None:
         """The model an UPDATE starts from: this process's latest for the solution, else (after a restart) the

@@ -18,6 +18,17 @@ from tailor_shared.metrics import metric_name
 GRPC_REQUESTS, GRPC_LATENCY = request_metrics("trainer")
 
 JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcome", ["outcome"])
+AUTO_UPDATES = Counter(
+    metric_name("trainer", "automatic_updates", "total"),
+    "Automatic updates of User-Personalization(-v2) campaigns (ADR 0022), by outcome: updated, skipped (no new "
+    "item or interaction data since the last update or training), failed.",
+    ["outcome"],
+)
+LAST_AUTO_UPDATE = Gauge(
+    metric_name("trainer", "last_automatic_update", "seconds"),
+    "Unix time of each campaign's latest automatic update this trainer delivered, and its wall time.",
+    ["campaign", "kind"],
+)
 EPOCHS = Counter(metric_name("trainer", "epochs", "total"), "Training epochs completed")
 LAST_LOSS = Gauge(metric_name("trainer", "last_loss", "ratio"), "Training loss of the latest epoch")
 JOB_DURATION = Histogram(

@@ -42,6 +42,7 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
             JobType.RECOMMENDER_CREATE: jobs.run_recommender,
             JobType.RECOMMENDER_UPDATE: jobs.run_recommender,
             JobType.RECOMMENDER_RETRAIN: jobs.run_recommender,
+            JobType.CAMPAIGN_AUTO_UPDATE: jobs.run_auto_update,
         },
         finished=jobs.finished,
         group=settings.worker_group,

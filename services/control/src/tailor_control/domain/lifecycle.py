@@ -55,6 +55,14 @@ UPDATE_FROM = "_updateFromStatus"
 RECOMMENDER_RETRAIN_INTERVAL = 7 * DAY
 #: When control last asked the trainer to retrain an ACTIVE recommender (internal member; the job's stamp).
 RETRAIN_REQUESTED = "_retrainRequestedAt"
+#: When control last asked the trainer to automatically update an ACTIVE campaign (the job's stamp, ADR 0022).
+AUTO_UPDATE_REQUESTED = "_autoUpdateRequestedAt"
+#: "For real-time recommendations, Amazon Personalize updates the solution version ... every two hours" (L5373)
+#: for these recipes (L5396; the domain use cases are recommenders, retrained weekly instead).
+AUTO_UPDATE_RECIPES = (
+    "arn:aws:personalize:::recipe/aws-user-personalization",
+    "arn:aws:personalize:::recipe/aws-user-personalization-v2",
+)
 
 
 # --- advance --------------------------------------------------------------------------------------------
@@ -84,6 +92,9 @@ def advance(view: ResourceReader, ctx: m.Context) -> m.Effects:
     retrain_changes, retrain_jobs = _recommender_retraining(view, ctx, deleted)
     changes += retrain_changes
     jobs += retrain_jobs
+    update_changes, update_jobs = _automatic_updates(view, ctx, deleted)
+    changes += update_changes
+    jobs += update_jobs
     sync_changes, sync_jobs = _campaign_sync(view, ctx, deleted)
     changes += sync_changes
     jobs += sync_jobs
@@ -156,6 +167,40 @@ def _recommender_retraining(
         asked = replace(recommender, body={**body, RETRAIN_REQUESTED: ctx.now})
         changes.append(m.Put(asked))
         jobs.append(m.Job(JobType.RECOMMENDER_RETRAIN, recommender.arn, m.RECOMMENDER, dict(asked.body)))
+    return changes, jobs
+
+
+def _automatic_updates(view: ResourceReader, ctx: m.Context, deleted: set[str]) -> tuple[list[m.Change], list[m.Job]]:
+    """User-Personalization(-v2) campaigns are updated every ``automatic_update_interval_s`` (two hours, L5373):
+    new items enter the model and exploration without a full retraining. Only an ACTIVE campaign serving its
+    solution's latest fully trained version (not an UPDATE one, L5391) is updated; the first update is due one
+    interval after the campaign last changed. Whether there is new data to update with is the trainer's check."""
+    changes: list[m.Change] = []
+    jobs: list[m.Job] = []
+    for campaign in view.list(m.CAMPAIGN):
+        body = campaign.body
+        if campaign.arn in deleted or status(campaign) != m.ACTIVE:
+            continue
+        version = view.get(str(body.get("solutionVersionArn") or ""))
+        if version is None or version.resource_type != m.SOLUTION_VERSION or status(version) != m.ACTIVE:
+            continue
+        solution = view.get(str(version.body.get("solutionArn") or version.parent_arn or ""))
+        if solution is None or solution.body.get("recipeArn") not in AUTO_UPDATE_RECIPES:
+            continue
+        full = [
+            v for v in view.list(m.SOLUTION_VERSION, solution.arn)
+            if status(v) == m.ACTIVE and v.body.get("trainingMode") != "UPDATE"
+        ]  # fmt: skip
+        newest = max(full, key=lambda v: float(v.body.get("creationDateTime") or 0.0), default=None)
+        if version.body.get("trainingMode") == "UPDATE" or newest is None or newest.arn != version.arn:
+            continue
+        last = max(float(body.get("lastUpdatedDateTime") or 0.0), float(body.get(AUTO_UPDATE_REQUESTED) or 0.0))
+        if ctx.now < last + ctx.quotas.automatic_update_interval_s:
+            continue
+        # Not a user-visible update until the trainer delivers one: lastUpdatedDateTime stays.
+        asked = replace(campaign, body={**body, AUTO_UPDATE_REQUESTED: ctx.now})
+        changes.append(m.Put(asked))
+        jobs.append(m.Job(JobType.CAMPAIGN_AUTO_UPDATE, campaign.arn, m.CAMPAIGN, dict(asked.body)))
     return changes, jobs
 
 
@@ -269,6 +314,8 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
     fields = _worker_fields(record.resource_type, update.get("fields"))
     if record.resource_type == m.RECOMMENDER and current == new == m.ACTIVE:
         return _recommender_retrained(record, fields)
+    if record.resource_type == m.CAMPAIGN and current == new == m.ACTIVE:
+        return _campaign_auto_updated(record, fields, ctx)
     if new == current and current in chain:
         # A progress report (same in-flight status, e.g. "_progressPercent"): merge its fields only.
         if not fields:
@@ -301,6 +348,23 @@ def _recommender_retrained(record: ResourceRecord, fields: Mapping[str, Any]) ->
         return m.Effects()
     kept = {k: v for k, v in fields.items() if k in ("_model", "_modelFor", "modelMetrics")}
     return m.Effects((m.Put(replace(record, body={**record.body, **kept})),))
+
+
+def _campaign_auto_updated(record: ResourceRecord, fields: Mapping[str, Any], ctx: m.Context) -> m.Effects:
+    """The trainer's automatic update of an ACTIVE campaign's model (ADR 0022): ``_model`` (a generation of the
+    served version's model, which runtimes swap to), ``_modelOf`` (that version), ``_modelFor`` (the update's
+    stamp) and ``_autoUpdatedOn`` (the offsets it read). Only for the update control asked for and the version
+    the campaign still serves; lastUpdatedDateTime records when the campaign last changed what it serves."""
+    stamp = record.body.get(AUTO_UPDATE_REQUESTED)
+    if (
+        stamp is None
+        or fields.get("_modelFor") != stamp
+        or not isinstance(fields.get("_model"), str)
+        or fields.get("_modelOf") != record.body.get("solutionVersionArn")
+    ):
+        return m.Effects()
+    kept = {k: v for k, v in fields.items() if k in ("_model", "_modelOf", "_modelFor", "_autoUpdatedOn")}
+    return m.Effects((m.Put(updated(record, ctx.now, **kept)),))
 
 
 def _skip_auto_training(view: ResourceReader, record: ResourceRecord) -> m.Effects:
@@ -343,7 +407,9 @@ def _deletion_switch(view: ResourceReader, job: ResourceRecord, ctx: m.Context) 
 
 
 #: Internal members only control writes; a worker's report can't set them.
-CONTROL_BOOKKEEPING = frozenset({ACTIVE_SINCE, UPDATE_FROM, LAST_AUTO_TRAINING, RETRAIN_REQUESTED})
+CONTROL_BOOKKEEPING = frozenset(
+    {ACTIVE_SINCE, UPDATE_FROM, LAST_AUTO_TRAINING, RETRAIN_REQUESTED, AUTO_UPDATE_REQUESTED}
+)
 
 
 def _worker_fields(resource_type: str, raw: Any) -> dict[str, Any]:

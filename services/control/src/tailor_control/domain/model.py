@@ -36,6 +36,9 @@ class Quotas:
     pending_data_deletion_jobs_per_group: int = 5  # adjustable
     metrics_per_attribution: int = 10
     tags_per_resource: int = 50  # L18029
+    # Not a quota: how often User-Personalization(-v2) campaigns are automatically updated ("every two hours",
+    # L5373); operators may shorten it (ADR 0022).
+    automatic_update_interval_s: int = 7200
 
 
 @dataclass(frozen=True)

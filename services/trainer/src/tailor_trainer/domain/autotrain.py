@@ -32,9 +32,16 @@ def has_new_interactions(trained_on: Mapping[str, Any] | None, topic: str, end_o
     """Whether the Interactions topic ``topic``, now ending at ``end_offsets`` (partition -> end offset,
     exclusive), holds records the last training (``trained_on``) did not read. Anything unknown or malformed
     counts as new data: a doubtful check must never skip a training."""
+    return has_new_records(trained_on, INTERACTIONS, topic, end_offsets)
+
+
+def has_new_records(
+    trained_on: Mapping[str, Any] | None, dataset_type: str, topic: str, end_offsets: Mapping[int, int]
+) -> bool:
+    """``has_new_interactions`` for any dataset type's topic (automatic updates look at Items too, L5389)."""
     if not isinstance(trained_on, Mapping):
         return True
-    seen = trained_on.get(INTERACTIONS)
+    seen = trained_on.get(dataset_type)
     if not isinstance(seen, Mapping) or seen.get("topic") != topic:
         return True
     offsets = seen.get("offsets")
