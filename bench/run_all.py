@@ -28,9 +28,12 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "control": ("Control plane (C1)", ["bench/control_latency.py"]),
     "ingest": ("Ingest (I1)", ["bench/ingest_throughput.py"]),
     "stream": ("Stream processor (S1)", ["bench/stream_throughput.py"]),
+    "inbound": ("Inbound JSON (K2)", ["bench/inbound_json.py"]),
     "data-deletion": ("Data deletion (D2)", ["bench/data_deletion.py"]),
     "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),
     "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
+    "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
+    "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (

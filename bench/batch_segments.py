@@ -1,0 +1,185 @@
+"""A batch segment job (Item-Affinity) for 1,000 items over 10,000 users: wall time and peak memory (J2, ADR 0018).
+
+    uv run python bench/batch_segments.py                  # 10,000 users, 10,000 items, 1,000 queries, 3 runs
+    uv run python bench/batch_segments.py --users 2000     # quicker
+
+The model: Item-Affinity trained by the trainer's own code on the synthetic data (one epoch: the exported graph,
+and so the scoring cost, is the one a full training produces), exported once and cached under
+.tailor/bench-cache. The world: control and a batch worker as processes under a fresh topic prefix; a dataset
+group, a solution and a version whose model directory is that model, reported ACTIVE on the job-status topic as
+the trainer would. Each run is one CreateBatchSegmentJob over a file of --queries item ids (numResults 25); wall
+time from Create to ACTIVE, the batch process's CPU seconds, and its peak resident memory (VmHWM, which
+includes the loaded model) are printed; medians and the worst of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Producer as RawProducer
+from harness import start_service, wait_serving
+from runtime_latency import ROOT, _trainer_hash
+
+from tailor_shared import storage
+from tailor_shared.jobs import StatusUpdate, job_status_topic
+from tailor_tools import localstack, synthetic
+from tailor_tools.client import Client
+
+RECIPE = "arn:aws:personalize:::recipe/aws-item-affinity"
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
+NUM_RESULTS = 25
+
+
+def trained_affinity(data: synthetic.SyntheticData, cache: Path) -> Path:
+    """Item-Affinity trained by the trainer's code for one epoch, exported once and cached."""
+    if (cache / "manifest.json").exists():
+        return cache
+    from dataclasses import replace
+
+    from tailor_trainer.artifacts import export
+    from tailor_trainer.domain import Interactions, train_solution_version
+    from tailor_trainer.domain import train as trainer_train
+
+    with contextlib.suppress(KeyError, TypeError):  # a module constant (Final): patched for this process only
+        vars(trainer_train)["V2_CONFIG"] = replace(vars(trainer_train)["V2_CONFIG"], max_epochs=1)
+    rows = data.interactions
+    interactions = Interactions(
+        user_id=np.array([r["USER_ID"] for r in rows], dtype=object),
+        item_id=np.array([r["ITEM_ID"] for r in rows], dtype=object),
+        timestamp=np.array([r["TIMESTAMP"] for r in rows], dtype=np.int64),
+        event_type=np.array([r["EVENT_TYPE"] for r in rows], dtype=object),
+    )
+    started = time.monotonic()
+    model = train_solution_version(RECIPE, interactions, None, None, {}, False, "FULL", None, None, 42)
+    if cache.exists():
+        shutil.rmtree(cache)
+    export(model, cache, {"bench": "batch_segments"}, report=False)
+    print(f"trained Item-Affinity on {len(rows):,} interactions in {time.monotonic() - started:.0f}s")
+    return cache
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """VmHWM of a live process (Linux), else 0."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=1_000, help="item ids in the job's input")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    stack = localstack.StackConfig.from_env()
+    localstack.up(stack)
+    t0 = time.monotonic()
+    data = synthetic.generate(n_users=args.users, n_items=args.items, seed=args.seed)
+    cache = ROOT / ".tailor" / "bench-cache" / f"affinity-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}"
+    model_path = trained_affinity(data, cache)
+    workdir = Path(tempfile.mkdtemp(prefix="tailor-bench-segments-"))
+    prefix = f"bench-seg-{uuid.uuid4().hex[:8]}"
+    env = {
+        "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "TAILOR_REDIS_URL": stack.redis_url,
+        "TAILOR_TOPIC_PREFIX": prefix,
+        "TAILOR_MODEL_STORE": str(workdir / "models"),
+    }
+    services = {name: start_service(name, env, workdir) for name in ("control", "batch")}
+    control: Client | None = None
+    try:
+        for svc in services.values():
+            wait_serving(svc)
+        control = Client(services["control"].address, "control")
+        name = f"seg-{uuid.uuid4().hex[:6]}"
+        group = control.call("CreateDatasetGroup", name=name)["datasetGroupArn"]
+        control.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group)
+        schema = control.call("CreateSchema", name=name, schema=json.dumps(synthetic.INTERACTIONS_SCHEMA))["schemaArn"]
+        dataset = control.call(
+            "CreateDataset", name=name, schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+        )["datasetArn"]
+        control.wait_for("DescribeDataset", "dataset", datasetArn=dataset)
+        solution = control.call(
+            "CreateSolution", name=name, recipeArn=RECIPE, datasetGroupArn=group, performAutoTraining=False
+        )["solutionArn"]
+        control.wait_for("DescribeSolution", "solution", solutionArn=solution)
+        version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
+        with storage.records(stack.kafka_bootstrap, prefix) as view:
+            shutil.copytree(model_path, storage.solution_version_dir(view, env["TAILOR_MODEL_STORE"], version))
+        manifest = json.loads((model_path / "manifest.json").read_text())
+        producer = RawProducer({"bootstrap.servers": stack.kafka_bootstrap})
+        update = StatusUpdate(version, "ACTIVE", fields={"metrics": manifest.get("metrics", {}), "trainingHours": 0.01})
+        producer.produce(job_status_topic(prefix), update.to_json(), version.encode())
+        producer.flush(30)
+        control.wait_for("DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
+        folder = workdir / "in"
+        folder.mkdir()
+        items = [str(i["ITEM_ID"]) for i in data.items[: args.queries]]
+        (folder / "items.json").write_text("".join(json.dumps({"itemId": i}) + "\n" for i in items))
+        batch = services["batch"]
+        time.sleep(3.0)  # the worker joins its consumer group
+        walls: list[float] = []
+        cpus: list[float] = []
+        for run in range(args.runs):
+            out = workdir / f"out-{run}"
+            cpu0 = batch.cpu()
+            started = time.monotonic()
+            arn = control.call(
+                "CreateBatchSegmentJob",
+                jobName=f"{name}-{run}",
+                solutionVersionArn=version,
+                numResults=NUM_RESULTS,
+                jobInput={"s3DataSource": {"path": folder.as_uri() + "/"}},
+                jobOutput={"s3DataDestination": {"path": out.as_uri() + "/"}},
+                roleArn=ROLE,
+            )["batchSegmentJobArn"]
+            job = control.wait_for(
+                "DescribeBatchSegmentJob", "batchSegmentJob", ("ACTIVE", "CREATE FAILED"), 1800, batchSegmentJobArn=arn
+            )
+            walls.append(time.monotonic() - started)
+            cpus.append(batch.cpu() - cpu0)
+            if job["status"] != "ACTIVE":
+                raise SystemExit(f"the segment job failed: {job.get('failureReason')}")
+            lines = [json.loads(line) for line in (out / "items.json.out").read_text().splitlines()]
+            assert len(lines) == len(items) and all(len(x["output"]["recommendedUsers"]) == NUM_RESULTS for x in lines)
+        peak = _peak_rss_mib(batch.proc.pid)
+        print()
+        print(
+            f"Item-Affinity, {args.items:,}-item model, {args.users:,} users, {args.queries:,} item queries, "
+            f"numResults {NUM_RESULTS}, {args.runs} runs, {os.cpu_count()} CPUs; load average "
+            f"{os.getloadavg()[0]:.2f}"
+        )
+        print()
+        print("| measure | median | worst |")
+        print("|---|---:|---:|")
+        print(f"| wall, CreateBatchSegmentJob → ACTIVE (s) | {statistics.median(walls):.1f} | {max(walls):.1f} |")
+        print(f"| batch process CPU (s) | {statistics.median(cpus):.1f} | {max(cpus):.1f} |")
+        print()
+        print(f"batch worker peak RSS (VmHWM, model included): {peak:.0f} MiB")
+        print(f"\ntotal {time.monotonic() - t0:.0f}s")
+    finally:
+        if control is not None:
+            control.close()
+        for svc in services.values():
+            svc.stop()
+        localstack.purge_prefix(stack, prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
