@@ -43,3 +43,22 @@ def test_topic_policy_sets_replication_and_min_isr_unless_the_topic_says_otherwi
 def test_impossible_topic_policies_are_refused(rf: int, isr: int) -> None:
     with pytest.raises(InvalidInputException):
         TopicPolicy(rf, isr)
+
+
+def test_a_call_no_server_answered_is_service_unavailable() -> None:
+    """A process behind an address died mid-call (gRPC UNAVAILABLE without Tailor's metadata): retryable."""
+    import grpc
+
+    from tailor_shared.errors import ServiceUnavailableException, from_rpc_error
+
+    class Dropped(grpc.RpcError):  # type: ignore[misc]
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+        def details(self) -> str:
+            return "Socket closed"
+
+        def trailing_metadata(self) -> tuple[()]:
+            return ()
+
+    assert isinstance(from_rpc_error(Dropped()), ServiceUnavailableException)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tailor_shared.errors import InvalidInputException
+
+if TYPE_CHECKING:
+    from tailor_shared.kafka import TopicPolicy
 
 
 def env_str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -78,6 +82,12 @@ class S3Settings:
         )
 
 
+def _topic_policy(env: Mapping[str, str]) -> TopicPolicy:
+    from tailor_shared.kafka import TopicPolicy  # kafka imports this module
+
+    return TopicPolicy.from_env(env)
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where Kafka and Redis are, its ports, and the ARN namespace."""
@@ -94,6 +104,8 @@ class CommonSettings:
     log_level: str = "INFO"
     reuse_port: bool = False  # several processes serve one gRPC port (SO_REUSEPORT)
     dataset_retention_ms: int = -1  # retention.ms of dataset topics created from now on; -1 = forever
+    topic_replication_factor: int = 1  # of every topic created from now on (tailor_shared.kafka.TopicPolicy)
+    topic_min_insync_replicas: int = 1
     s3: S3Settings = field(default_factory=S3Settings)  # every s3:// data location and model store
 
     @classmethod
@@ -115,6 +127,9 @@ class CommonSettings:
             log_level=env_str(e, "TAILOR_LOG_LEVEL", cls.log_level).upper(),
             reuse_port=env_str(e, "TAILOR_GRPC_REUSE_PORT", "false").lower() in ("1", "true", "yes"),
             dataset_retention_ms=env_int(e, "TAILOR_DATASET_RETENTION_MS", cls.dataset_retention_ms),
+            # Validated at start-up; ensure_topics reads the same variables (TopicPolicy.from_env).
+            topic_replication_factor=_topic_policy(e).replication_factor,
+            topic_min_insync_replicas=_topic_policy(e).min_insync_replicas,
             s3=S3Settings.from_env(e),
         )
 

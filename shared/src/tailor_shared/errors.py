@@ -173,6 +173,10 @@ def from_rpc_error(err: grpc.RpcError) -> PersonalizeError:
     """Rebuild the typed error on the client side from trailing metadata (used by clients and tests).
     Works for sync (``grpc.Call``) and asyncio (``grpc.aio.AioRpcError``) errors alike."""
     code = "InternalFailure"
+    status_fn = getattr(err, "code", None)
+    if callable(status_fn) and status_fn() == grpc.StatusCode.UNAVAILABLE:
+        # No server answered (a process behind the address died, nothing listens): retryable, as AWS SDKs treat it.
+        code = ServiceUnavailableException.code
     trailing = getattr(err, "trailing_metadata", None)
     for key, value in (trailing() if callable(trailing) else None) or ():
         if key == ERROR_TYPE_METADATA_KEY:

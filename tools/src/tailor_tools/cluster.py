@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +100,36 @@ class ClusterConfig:
     def redis_url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
         return f"{SENTINEL_SCHEME}://{hosts}/{PRIMARY_NAME}/0"
+
+
+def free_block(n: int, start: int) -> int:
+    """The first port >= ``start`` from which ``n`` consecutive ports are free on loopback. Start below Linux's
+    ephemeral range (32768+), where no outgoing connection or other "free port" can take one between the check
+    and the bind."""
+    port = start
+    while port + n < 32768:
+        if not any(localstack._port_open(p) or not _bindable(p) for p in range(port, port + n)):
+            return port
+        port += n
+    raise StackError(f"no {n} free consecutive ports from {start} below 32768")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_config(state_dir: Path, kafka_libs: Path, kafka_heap: str = "512m", start: int = 21000) -> ClusterConfig:
+    """A cluster on free ports (tests and benchmarks that start their own beside anything else running)."""
+    kafka = free_block(NODES, start)
+    controller = free_block(NODES, kafka + NODES)
+    redis_port = free_block(2, controller + NODES)
+    sentinel = free_block(NODES, redis_port + 2)
+    return ClusterConfig(state_dir, kafka_libs, kafka, controller, redis_port, sentinel, kafka_heap)
 
 
 def service_env(cluster: ClusterConfig) -> dict[str, str]:
@@ -278,10 +310,12 @@ def start_redis(cluster: ClusterConfig, timeout: float = 60.0) -> str:
             conf = _sentinel_config(cluster, port)
             localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
     deadline = time.monotonic() + timeout
+    names = [f"redis-{p}" for p in cluster.redis_ports] + [f"sentinel-{p}" for p in cluster.sentinel_ports]
     while not _sentinels_agree(cluster):
-        if time.monotonic() > deadline:
-            log = procs.log_file(f"sentinel-{cluster.sentinel_ports[0]}")
-            raise StackError(f"Redis Sentinel did not settle; log:\n{localstack._tail(log, 30)}")
+        gone = [n for n in names if localstack._pid(procs, n) is None]
+        if gone or time.monotonic() > deadline:
+            log = procs.log_file(gone[0] if gone else names[-1])
+            raise StackError(f"Redis Sentinel did not settle ({gone or 'timeout'}); log:\n{localstack._tail(log, 30)}")
         time.sleep(0.3)
     return "started"
 
@@ -304,7 +338,11 @@ def process_names(cluster: ClusterConfig) -> list[tuple[StackConfig, str]]:
 
 
 def down(cluster: ClusterConfig) -> dict[str, str]:
-    return {f"{cfg.state_dir.name}/{name}": localstack.stop_process(cfg, name) for cfg, name in process_names(cluster)}
+    """Stop every process at once: a Kafka node stopped alone waits for the others in its controlled shutdown."""
+    names = process_names(cluster)
+    with ThreadPoolExecutor(len(names)) as pool:
+        done = pool.map(lambda item: localstack.stop_process(*item), names)
+        return {f"{cfg.state_dir.name}/{name}": what for (cfg, name), what in zip(names, done, strict=True)}
 
 
 def kill_node(cluster: ClusterConfig, i: int) -> None:
@@ -332,5 +370,6 @@ def _kill(cfg: StackConfig, name: str) -> None:
     if pid is None:
         raise StackError(f"{cfg.state_dir.name}/{name} is not running")
     os.kill(pid, signal.SIGKILL)
+    localstack.reap(pid)
     while localstack._pid(cfg, name) is not None:
         time.sleep(0.05)

@@ -148,6 +148,11 @@ def kafka_ready(cfg: StackConfig, timeout: float = 1.0) -> bool:
         return False
 
 
+#: Processes this interpreter started, by PID: kept so that a long-lived caller (a test session that starts its
+#: own stack) reaps them when they stop instead of leaving zombies and "still running" warnings behind.
+_SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +160,7 @@ def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+    _SPAWNED[proc.pid] = proc
     cfg.pid_file(name).write_text(str(proc.pid))
     return proc.pid
 
@@ -382,8 +388,17 @@ def stop_process(cfg: StackConfig, name: str, timeout: float = 30.0) -> str:
         time.sleep(0.1)
     else:
         os.kill(pid, signal.SIGKILL)
+    reap(pid)
     cfg.pid_file(name).unlink(missing_ok=True)
     return "stopped"
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of a process this interpreter started (no-op for others)."""
+    proc = _SPAWNED.pop(pid, None)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
 
 
 def _is_zombie(pid: int) -> bool:

@@ -26,6 +26,17 @@ class ResourceWriter:
         self._view = view
         self._jobs_topic = jobs_topic(prefix)
 
+    def check_available(self) -> None:
+        """Refuse a request at once (ServiceUnavailableException) while Kafka is known down, before anything is
+        validated or written: a create must neither hang nor be acknowledged without its record (ADR 0025).
+        Writes already under way keep waiting for their delivery report, so a resource record never lands
+        without the job that goes with it."""
+        self._producer.check_available()
+
+    @property
+    def broker_down(self) -> bool:
+        return self._producer.broker_down
+
     async def write(self, changes: Sequence[Put | Delete], jobs: Sequence[Job], now: float) -> None:
         records = [
             OutgoingRecord(

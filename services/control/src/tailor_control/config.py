@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tailor_control.domain import Quotas
-from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float
+from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int
 from tailor_shared.errors import InvalidInputException
 
 
@@ -18,6 +18,9 @@ class ControlSettings:
     common: CommonSettings
     lifecycle_interval_s: float = 0.2  # how often control advances instant lifecycle steps
     quotas: Quotas = field(default_factory=Quotas)
+    #: The longest a mutating call waits for the lock and Kafka's acknowledgement before it answers
+    #: ServiceUnavailableException (retryable); while Kafka is known down mutations are refused at once.
+    write_timeout_ms: int = 3_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControlSettings:
@@ -27,6 +30,7 @@ class ControlSettings:
             common=CommonSettings.from_env("control", grpc_port, metrics_port, e),
             lifecycle_interval_s=env_float(e, "TAILOR_CONTROL_LIFECYCLE_INTERVAL_S", cls.lifecycle_interval_s),
             quotas=_quotas(e.get("TAILOR_CONTROL_QUOTAS", "")),
+            write_timeout_ms=env_int(e, "TAILOR_CONTROL_WRITE_TIMEOUT_MS", cls.write_timeout_ms),
         )
 
 
