@@ -7,6 +7,7 @@ in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import re
@@ -20,8 +21,11 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
+from tailor_runtime.adapters import RedisState
+from tailor_shared import redis_keys as rk
 from tailor_shared import storage
 from tailor_shared.schemas import avro_record
+from tailor_shared.scoring.impressions import impression_discount
 from tailor_shared.topics import impressions_topic
 from tailor_tools.client import Client
 from tests.conftest import RunningService
@@ -69,6 +73,14 @@ def _wait_for(stream: RunningService, want: dict[tuple[str, str], float], timeou
         time.sleep(0.2)
     notes = [line for line in stream.log().splitlines() if "attribution" in line or "Error" in line]
     raise AssertionError(f"attribution series {got} never reached {want}\n" + "\n".join(notes[-30:]))
+
+
+async def _counts(url: str, keys: rk.Keys) -> tuple[dict[str, int], dict[str, int]]:
+    state = RedisState(url, 10)
+    try:
+        return await state.impression_counts(keys)
+    finally:
+        await state.close()
 
 
 def test_metric_attribution_counts_events_imports_and_impressions(
@@ -157,6 +169,10 @@ def test_metric_attribution_counts_events_imports_and_impressions(
         probe.close()
     assert shown == {"i1": 6, "i2": 6, "i3": 6, "i4": 1, "i5": 1}
     assert chosen == {"i1": 1, "i2": 1, "i3": 2, "i4": 1}
+    # The runtime reads them as its exploration discount: (chosen + 5) / (shown + 5).
+    counts = asyncio.run(_counts(control.env["TAILOR_REDIS_URL"], keys))
+    discount = impression_discount({"i1": 0, "i5": 1, "i4": 2, "never-shown": 3}, 4, *counts)
+    assert discount.tolist() == pytest.approx([6 / 11, 5 / 6, 1.0, 1.0])
 
     # Bulk imports that publish their metrics, 1,000 clicks without a source each: a FULL one (reported in its
     # file only: CloudWatch takes PutEvents and INCREMENTAL data), then an INCREMENTAL one (file and series).
