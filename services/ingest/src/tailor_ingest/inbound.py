@@ -5,12 +5,13 @@ consumer group, checks each record by the rules of the Put* call it stands for (
 produces the row with ``encode_row`` — the same key, bytes and headers that call writes (``tailor-source: put``)
 — or the original record to the dead-letter topic with the Personalize exception's name and message.
 
-Exactly once, end to end by event id: a batch's inbound offsets are committed only after every record it produced
-was acknowledged, so a crash forwards the uncommitted tail again (never loses it); an event gets the same eventId
-again (the producer's, or one derived from its inbound position), and the stream and the trainer drop repeated
-event ids; items, users and actions are upserts, so a repeat writes the same row again. Per-user order: each
-inbound partition is forwarded in order through one idempotent producer, and rows are keyed by user (item,
-action), so a user's records keep their order on the dataset topic.
+Exactly once, end to end by event id: a batch's inbound offsets are committed (without waiting; a clean stop
+waits) only after every record it produced was acknowledged, so a crash forwards the uncommitted tail again
+(never loses it); an event gets the same eventId again (the producer's, or one derived from its inbound
+position), and the stream and the trainer drop repeated event ids; items, users and actions are upserts, so a
+repeat writes the same row again. Per-user order: each inbound partition is forwarded in order through one
+idempotent producer, and rows are keyed by user (item, action), so a user's records keep their order on the
+dataset topic.
 
 It also creates the inbound topics of every live dataset group (so a producer can write as soon as the group
 exists); the stream's storage janitor deletes those of deleted incarnations (ADR 0014).
@@ -230,6 +231,7 @@ class InboundForwarder:
             done.set()
             await keeper
             raise
+        delivered: dict[tuple[str, int], int] = {}  # next offset per partition, of batches Kafka acknowledged
         try:
             while not stop.is_set():
                 messages = await asyncio.to_thread(self._poll, consumer, self._settings.inbound_batch)
@@ -243,19 +245,32 @@ class InboundForwarder:
                 for reason, n in batch.reasons.items():
                     INBOUND_DEAD_LETTERS.labels(reason).inc(n)
                 if batch.commits:
-                    await asyncio.to_thread(self._commit, consumer, batch.commits)
+                    delivered.update(batch.commits)
+                    # Not waited for: a commit that is lost (crash, rebalance) only means the batch is forwarded
+                    # again, and its repeats are dropped by event id; the next batch does not wait a round trip.
+                    self._commit(consumer, batch.commits, wait=False)
         finally:
             done.set()
             await keeper
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(self._close, consumer, delivered)
 
     @staticmethod
-    def _commit(consumer: Consumer, commits: dict[tuple[str, int], int]) -> None:
+    def _commit(consumer: Consumer, commits: dict[tuple[str, int], int], wait: bool) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in commits.items()]
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            if wait:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as err:  # e.g. a rebalance: the records are forwarded again, and dropped as repeats
             log.warning("inbound offsets not committed: %s", err)
+
+    @classmethod
+    def _close(cls, consumer: Consumer, delivered: dict[tuple[str, int], int]) -> None:
+        """A clean stop commits what was delivered and waits for it, so a restart forwards nothing twice."""
+        if delivered:
+            cls._commit(consumer, delivered, wait=True)
+        consumer.close()
 
 
 async def run_until_stopped(forwarder: InboundForwarder, stop: asyncio.Event) -> None:
