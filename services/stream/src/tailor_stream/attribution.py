@@ -21,7 +21,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,6 +30,7 @@ from mode import Service
 from tailor_shared import redis_keys as rk
 from tailor_shared.dataset_reader import MARKER_IMPORT_START
 from tailor_shared.kafka import TopicSpec, ensure_topics
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import decode_record
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
@@ -59,7 +59,7 @@ from tailor_stream.attribution_model import (
 )
 from tailor_stream.config import StreamSettings
 from tailor_stream.domain import parse_dataset_topic
-from tailor_stream.erasure import DeletionInputError, local_path
+from tailor_stream.erasure import DeletionInputError
 from tailor_stream.processor import Resolver, close_redis, consumer_config
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ async def delete_attribution_keys(redis: aioredis.Redis[bytes], keys: rk.Keys) -
 class AttributionWorker:
     def __init__(self, settings: StreamSettings, resources: ResourceView, redis: aioredis.Redis[bytes]) -> None:
         self.settings = settings
+        self._objects = ObjectStore(settings.common.s3)
         self.prefix = settings.common.topic_prefix
         self.recommendations = impressions_topic(self.prefix)
         self._view = resources
@@ -266,6 +267,8 @@ class AttributionWorker:
                 totals[field] = totals.get(field, 0.0) + value
             newest_counted = max(newest_counted, record.timestamp)
             metrics.ATTRIBUTION_EVENTS.labels("counted").inc()
+        if not (shown or chosen or totals or (attribution is not None and jobs)):
+            return  # nothing derived: no state and no offset to write (a replay of these records adds nothing)
         pipe = self._redis.pipeline(transaction=True)
         published: list[tuple[int, str]] = []  # (result index, totals field)
         finished: list[tuple[str, dict[str, Any]]] = []
@@ -351,11 +354,9 @@ class AttributionWorker:
         self, attribution: Attribution, mode: str, at: float, values: Sequence[tuple[str, str, int, float]]
     ) -> None:
         assert attribution.output is not None
-        directory = Path(local_path(attribution.output, self.settings.s3_root))
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / report_name(mode, at)
-        path.write_text("\n".join(report_lines(attribution, values)) + "\n", encoding="utf-8")
-        log.info("attribution report written", extra={"path": str(path), "lines": len(values)})
+        url = attribution.output.rstrip("/") + "/" + report_name(mode, at)  # s3:// or file:// (ADR 0023)
+        self._objects.write_bytes(url, ("\n".join(report_lines(attribution, values)) + "\n").encode("utf-8"))
+        log.info("attribution report written", extra={"path": url, "lines": len(values)})
 
     async def refresh_gauges(self) -> None:
         """Every live attribution's totals from Redis into the gauges (other processes' partitions too); a
