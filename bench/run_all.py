@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),
     "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
     "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
+    "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
     "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
