@@ -85,9 +85,10 @@ CAMPAIGN = "arn:aws:personalize:us-east-1:000000000000:campaign/c1"
 
 
 def test_model_arn_takes_the_campaign_first_and_names_its_field() -> None:
-    assert requests.model_arn({"campaignArn": CAMPAIGN}) == ("campaignArn", CAMPAIGN)
+    assert requests.model_arn(CAMPAIGN, "") == ("campaignArn", CAMPAIGN)
     rec = CAMPAIGN.replace("campaign/", "recommender/")
-    assert requests.model_arn({"recommenderArn": rec}) == ("recommenderArn", rec)
+    assert requests.model_arn("", rec) == ("recommenderArn", rec)
+    assert requests.model_arn(CAMPAIGN, rec) == ("campaignArn", CAMPAIGN)
     assert requests.MODEL_FIELDS == {"campaignArn": "campaign", "recommenderArn": "recommender"}
 
 
@@ -102,13 +103,13 @@ def test_model_arn_takes_the_campaign_first_and_names_its_field() -> None:
 )
 def test_malformed_model_arns_are_invalid_input(arn: str) -> None:
     with pytest.raises(InvalidInputException, match="campaignArn") as info:
-        requests.model_arn({"campaignArn": arn})
+        requests.model_arn(arn)
     assert len(info.value.message.encode()) <= MAX_MESSAGE_BYTES
 
 
 def test_a_missing_model_arn_is_invalid_input() -> None:
     with pytest.raises(InvalidInputException, match="Either campaignArn or recommenderArn"):
-        requests.model_arn({"userId": "u"})
+        requests.model_arn("", "")
 
 
 def test_well_formed_arns_of_other_types_pass_validation_for_the_lookup_to_refuse() -> None:
@@ -117,7 +118,7 @@ def test_well_formed_arns_of_other_types_pass_validation_for_the_lookup_to_refus
         "arn:aws:personalize:us-east-1:000000000000:dataset-group/shop",
         "arn:aws:personalize:us-east-1:000000000000:schema/clicks",
     ):
-        assert requests.model_arn({"campaignArn": arn}) == ("campaignArn", arn)
+        assert requests.model_arn(arn) == ("campaignArn", arn)
     assert ResourceNotFoundException("x").grpc_status == grpc.StatusCode.NOT_FOUND
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class RuntimeSettings:
     metadata_refresh_s: float = 30.0  # how often item metadata (for Items.* filters) is re-read from Redis
     history_length: int = 50  # most recent interactions fed to the model
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
+    # Catalogues at least this large are served by ANN candidate retrieval + exact rescoring (ADR 0019); 0: all.
+    retrieval_min_items: int = DEFAULT_MIN_ITEMS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -27,4 +30,5 @@ class RuntimeSettings:
             metadata_refresh_s=env_float(e, "TAILOR_RUNTIME_METADATA_REFRESH_S", cls.metadata_refresh_s),
             history_length=env_int(e, "TAILOR_RUNTIME_HISTORY_LENGTH", cls.history_length),
             workers=env_int(e, "TAILOR_RUNTIME_WORKERS", cls.workers),
+            retrieval_min_items=env_int(e, "TAILOR_RUNTIME_RETRIEVAL_MIN_ITEMS", cls.retrieval_min_items),
         )

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tailor_runtime.adapters import RedisState
+from tailor_runtime.domain.plan import Served
 from tailor_runtime.metrics import MODEL_INFO, MODEL_LOADS, MODELS_LOADED
 from tailor_shared import arns, recipes
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
@@ -30,6 +31,7 @@ from tailor_shared.jobs import StatusReporter, StatusUpdate
 from tailor_shared.model_store import ModelStore, campaign_update_dir, recommender_model_dir, version_model_dir
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader
+from tailor_shared.scoring.answer import V2_RECIPES
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.impressions import impression_discount
 from tailor_shared.scoring.model import ServingModel
@@ -67,6 +69,19 @@ class Deployment:
     @property
     def is_recommender(self) -> bool:
         return _is_recommender(self.campaign_arn)
+
+    @property
+    def served(self) -> Served:
+        """What the serving plan needs to know about this deployment (``domain.plan``)."""
+        return Served(
+            arn=self.campaign_arn,
+            is_recommender=self.is_recommender,
+            recipe_type=self.model.recipe_type,
+            metadata_allowed=self.model.recipe_arn.endswith(V2_RECIPES)
+            or self.campaign_config.get("enableMetadataWithRecommendations") is True,
+            trend_seconds=self.model.trend_seconds,
+            auto_exclude_event_type=self.auto_exclude_event_type,
+        )
 
 
 ModelLoader = Callable[[Path], ServingModel]

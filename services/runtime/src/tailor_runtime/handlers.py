@@ -10,16 +10,15 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_runtime.adapters import Impressions, RedisState
 from tailor_runtime.deployments import Deployment, Registry
-from tailor_runtime.domain import requests
+from tailor_runtime.domain import plan
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
 from tailor_shared.filters import (
     BoundFilter,
@@ -30,7 +29,7 @@ from tailor_shared.filters import FilterExpression as ParsedFilter
 from tailor_shared.redis_keys import UserState
 from tailor_shared.resources import ResourceReader
 from tailor_shared.scoring import answer
-from tailor_shared.scoring.answer import V2_RECIPES
+from tailor_shared.scoring.loader import LoadedModel
 from tailor_shared.scoring.ranking import Exploration, Ranked, Values, trending_ranking
 
 SERVICE_NAME = "tailor.runtime.v1.PersonalizeRuntime"
@@ -46,96 +45,80 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
 
     # --- RPCs ----------------------------------------------------------------------------------------
     async def GetRecommendations(
-        self, request: runtime_pb2.GetRecommendationsRequest, context: grpc.aio.ServicerContext
+        self, request: runtime_pb2.GetRecommendationsRequest, rpc: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetRecommendationsResponse:
-        req = json_format.MessageToDict(request)
-        dep = self._deployment(req)
-        model = dep.model
-        if model.recipe_type == "PERSONALIZED_RANKING":
-            raise InvalidInputException("This campaign's recipe ranks items: use GetPersonalizedRanking")
-        columns = requests.metadata_columns(req)
-        _metadata_enabled(dep, columns)
-        n = requests.num_results(req, bool(columns))
-        context = requests.context(req)
-        promos = requests.promotions(req)
-        user_needed = model.recipe_type == "USER_PERSONALIZATION"
-        user_id = requests.identifier(req, "userId", required=user_needed)
-        item_id = requests.identifier(req, "itemId", required=model.recipe_type == "RELATED_ITEMS")
-        bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
-        promo_bound = self._bound(dep, promos[0]["filterArn"], promos[0].get("filterValues")) if promos else None
-        for b in (bound, promo_bound):
-            if b is not None and b.filter.requires_user_id and user_id is None:
-                raise InvalidInputException("The filter uses the user's data: the request needs a userId")
-        state = await self._user_state(dep, user_id, bound, promo_bound)
-        trend = None
-        if model.recipe_type not in ("USER_PERSONALIZATION", "RELATED_ITEMS") and model.trend_seconds is not None:
-            trend = await self._trending(dep, model.trend_seconds)
+        dep = self._deployment(request)
+        served = dep.served
+        p = plan.recommendations(request, served)
+        bound = self._bound(dep, p.filter)
+        promo_bound = self._bound(dep, p.promotion.filter) if p.promotion else None
+        state = await self._user_state(dep, p.user_id, plan.state_reads(p.user_id, served, bound, promo_bound))
+        trend = await self._trending(dep, p.trend_seconds) if p.trend_seconds is not None else None
         rid = f"RID-{uuid.uuid4()}"
         ranked = answer.recommendations(
-            model,
+            dep.model,
             dep.index,
-            user_id=user_id,
-            item_id=item_id,
+            user_id=p.user_id,
+            item_id=p.item_id,
             state=state,
             bound=bound,
-            num_results=n,
-            context=context,
-            exploration=_exploration(dep, user_id) if model.recipe_type == "USER_PERSONALIZATION" else None,
+            num_results=p.num_results,
+            context=p.context,
+            exploration=_exploration(dep, p.user_id) if p.explore else None,
             seed=rid,
             promotion=(
-                answer.PromotionRequest(promos[0]["name"], int(promos[0]["percentPromotedItems"]), promo_bound)
-                if promos and promo_bound is not None
+                answer.PromotionRequest(p.promotion.name, p.promotion.percent, promo_bound)
+                if p.promotion and promo_bound
                 else None
             ),
             trend_values=trend,
-            auto_exclude_event_type=dep.auto_exclude_event_type,
+            auto_exclude_event_type=served.auto_exclude_event_type,
+            retrieval=dep.model.retrieval if isinstance(dep.model, LoadedModel) else None,
         )
-        items = [self._item(dep, r, columns) for r in ranked]
-        self._impressions.send(rid, _impression(rid, dep, user_id, items))
+        items = [self._item(dep, r, p.columns) for r in ranked]
+        self._impressions.send(rid, _impression(rid, dep, p.user_id, items))
         return runtime_pb2.GetRecommendationsResponse(item_list=items, recommendation_id=rid)
 
     async def GetPersonalizedRanking(
-        self, request: runtime_pb2.GetPersonalizedRankingRequest, context: grpc.aio.ServicerContext
+        self, request: runtime_pb2.GetPersonalizedRankingRequest, rpc: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetPersonalizedRankingResponse:
-        req = json_format.MessageToDict(request)
-        dep = self._deployment(req)
-        if dep.model.recipe_type != "PERSONALIZED_RANKING":
-            raise InvalidInputException("GetPersonalizedRanking needs a campaign with a PERSONALIZED_RANKING recipe")
-        columns = requests.metadata_columns(req)
-        _metadata_enabled(dep, columns)
-        inputs_list = requests.input_list(req, bool(columns))
-        user_id = requests.identifier(req, "userId", required=True)
-        context = requests.context(req)
-        bound = self._bound(dep, req.get("filterArn"), req.get("filterValues"))
-        state = await self._user_state(dep, user_id, bound, None)
+        dep = self._deployment(request)
+        served = dep.served
+        p = plan.ranking(request, served)
+        bound = self._bound(dep, p.filter)
+        state = await self._user_state(dep, p.user_id, plan.state_reads(p.user_id, served, bound))
         ranked_items = answer.personalized_ranking(
-            dep.model, dep.index, user_id=user_id, state=state, bound=bound, input_list=inputs_list, context=context
+            dep.model,
+            dep.index,
+            user_id=p.user_id,
+            state=state,
+            bound=bound,
+            input_list=p.input_list,
+            context=p.context,
         )
         position = dep.index.position
         out = [
-            self._item(dep, Ranked(position[item], score), columns)
+            self._item(dep, Ranked(position[item], score), p.columns)
             if item in position
             else runtime_pb2.PredictedItem(item_id=item)
             for item, score in ranked_items
         ]
         rid = f"RID-{uuid.uuid4()}"
-        self._impressions.send(rid, _impression(rid, dep, user_id, out))
+        self._impressions.send(rid, _impression(rid, dep, p.user_id, out))
         return runtime_pb2.GetPersonalizedRankingResponse(personalized_ranking=out, recommendation_id=rid)
 
     async def GetActionRecommendations(
-        self, request: runtime_pb2.GetActionRecommendationsRequest, context: grpc.aio.ServicerContext
+        self, request: runtime_pb2.GetActionRecommendationsRequest, rpc: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetActionRecommendationsResponse:
-        req = json_format.MessageToDict(request)
-        dep = self._deployment(req)
+        dep = self._deployment(request)
         raise InvalidInputException(
             f"Campaign {dep.campaign_arn} does not use the Next-Best-Action recipe; "
             "GetActionRecommendations needs an aws-next-best-action campaign"
         )
 
     # --- helpers -------------------------------------------------------------------------------------
-    def _deployment(self, req: Mapping[str, Any]) -> Deployment:
-        field, arn = requests.model_arn(req)
-        expected = requests.MODEL_FIELDS[field]
+    def _deployment(self, request: plan.ModelRequest) -> Deployment:
+        expected, arn = plan.model_arn(request)
         dep = self._registry.deployments.get(arn)
         if dep is not None and dep.is_recommender == (expected == "recommender"):
             return dep
@@ -157,35 +140,27 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         dep.trend_cache = (now, values)
         return values
 
-    def _bound(self, dep: Deployment, filter_arn: str | None, values: Mapping[str, str] | None) -> BoundFilter | None:
-        if not filter_arn:
-            if values:
-                raise InvalidInputException("filterValues were given without a filterArn")
+    def _bound(self, dep: Deployment, ref: plan.FilterRef | None) -> BoundFilter | None:
+        if ref is None:
             return None
-        record = self._view.get(filter_arn)
+        record = self._view.get(ref.arn)
         if record is None or record.resource_type != "filter":
-            raise ResourceNotFoundException(f"Filter {filter_arn} does not exist.")
+            raise ResourceNotFoundException(f"Filter {ref.arn} does not exist.")
         if record.body.get("datasetGroupArn") != dep.dataset_group_arn:
-            raise InvalidInputException(f"Filter {filter_arn} belongs to another dataset group than {dep.campaign_arn}")
+            raise InvalidInputException(f"Filter {ref.arn} belongs to another dataset group than {dep.campaign_arn}")
         if record.body.get("status") != "ACTIVE":
-            raise InvalidInputException(f"Filter {filter_arn} is not ACTIVE (status {record.body.get('status')})")
-        parsed = _parse(str(record.body["filterExpression"]))
-        return _bind(parsed, tuple(sorted((values or {}).items())))
+            raise InvalidInputException(f"Filter {ref.arn} is not ACTIVE (status {record.body.get('status')})")
+        return _bind(_parse(str(record.body["filterExpression"])), ref.values)
 
-    async def _user_state(self, dep: Deployment, user_id: str | None, *filters: BoundFilter | None) -> UserState:
-        if user_id is None:
+    async def _user_state(self, dep: Deployment, user_id: str | None, reads: plan.StateReads | None) -> UserState:
+        if user_id is None or reads is None:
             return UserState([], {}, frozenset(), {})
-        event_types, wildcard = answer.state_event_types(*filters)
-        types = set(event_types)
-        if dep.auto_exclude_event_type:
-            types.add(dep.auto_exclude_event_type)
-        types.discard("*")
-        state = await self._state.user_state(dep.keys, user_id, sorted(types), any_type=wildcard)
-        if wildcard:
+        state = await self._state.user_state(dep.keys, user_id, reads.event_types, any_type=reads.any_type)
+        if reads.any_type:
             state.windows.setdefault("*", list(state.any_type_items))
         return state
 
-    def _item(self, dep: Deployment, r: Ranked, columns: list[str]) -> runtime_pb2.PredictedItem:
+    def _item(self, dep: Deployment, r: Ranked, columns: Sequence[str]) -> runtime_pb2.PredictedItem:
         """One PredictedItem, built as a message directly (json_format costs ~10 µs per item)."""
         item_id = dep.index.item_ids[r.index]
         out = runtime_pb2.PredictedItem(item_id=item_id)
@@ -199,18 +174,6 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             meta = dep.index.metadata.get(item_id) or {}
             out.metadata.update({c: str(meta[c.upper()]) for c in columns if c.upper() in meta})
         return out
-
-
-def _metadata_enabled(dep: Deployment, columns: list[str]) -> None:
-    """v2 recipes always may return item metadata; other campaigns need enableMetadataWithRecommendations (L11268)."""
-    if not columns or dep.model.recipe_arn.endswith(V2_RECIPES):
-        return
-    if dep.campaign_config.get("enableMetadataWithRecommendations") is not True:
-        kind, config = ("Recommender", "recommenderConfig") if dep.is_recommender else ("Campaign", "campaignConfig")
-        raise InvalidInputException(
-            f"{kind} {dep.campaign_arn} does not return item metadata: create or update it with "
-            f"{config}.enableMetadataWithRecommendations set to true"
-        )
 
 
 def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:

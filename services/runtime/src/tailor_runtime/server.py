@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -49,7 +50,8 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     producer = Producer(common.kafka_bootstrap)
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
     reporter = StatusReporter(producer, common.topic_prefix)
-    registry = Registry(view, Path(settings.model_store), load_model, state, reporter, common.topic_prefix)
+    loader = functools.partial(load_model, retrieval_min_items=settings.retrieval_min_items)
+    registry = Registry(view, Path(settings.model_store), loader, state, reporter, common.topic_prefix)
     await registry.sync()
     tasks = [
         asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),

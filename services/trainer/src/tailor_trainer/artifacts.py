@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from tailor_trainer.domain.hyperparams import UP, UP_V2
 from tailor_trainer.domain.train import TrainedModel
+from tailor_trainer.retrieval import export_retrieval
 
 FORMAT: Final = "tailor-model"
 FORMAT_VERSION: Final = 1
@@ -202,6 +203,9 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
         import torch
 
         manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
+        retrieval = export_retrieval(model.inference_module(), model.sequence_length, tmp, OPSET, INPUT_NAME)
+        if retrieval is not None:
+            manifest["retrieval"] = retrieval
         torch.save(model, tmp / TRAINER_STATE)
         manifest["trainerState"] = TRAINER_STATE
         if model.context:

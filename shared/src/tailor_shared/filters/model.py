@@ -329,3 +329,22 @@ class BoundFilter:
     @property
     def excludes(self) -> tuple[BoundExpression, ...]:
         return tuple(e for e in self.expressions if e.action is Action.EXCLUDE)
+
+
+def interaction_windows(*filters: BoundFilter | None) -> tuple[tuple[str, ...], bool]:
+    """The event types whose interaction windows the filters read (sorted), and whether one reads every type's
+    (``EVENT_TYPE IN ("*")``): what a caller must read for the user before it applies them."""
+    types: set[str] = set()
+    wildcard = False
+    for bound in filters:
+        if bound is None:
+            continue
+        for expression in bound.expressions:
+            for condition in iter_bound_conditions(expression.where):
+                value = condition.value
+                if isinstance(value, StringSet):
+                    wildcard = wildcard or value.wildcard
+                    if expression.dataset is Dataset.INTERACTIONS:
+                        types.update(value.values)
+    types.discard(WILDCARD)
+    return tuple(sorted(types)), wildcard

@@ -11,16 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from tailor_shared.filters import BoundFilter, Dataset, iter_bound_conditions
+from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
 from tailor_shared.scoring.model import Scores, ServingModel
 from tailor_shared.scoring.ranking import (
+    Candidates,
     Exploration,
+    Need,
     Promotion,
     Ranked,
     Values,
@@ -43,18 +46,8 @@ class PromotionRequest:
 
 def state_event_types(*filters: BoundFilter | None) -> tuple[list[str], bool]:
     """The event types whose windows the filters read, and whether one reads every type's (``IN ("*")``)."""
-    types: set[str] = set()
-    wildcard = False
-    for b in filters:
-        if b is None:
-            continue
-        for e in b.expressions:
-            for c in iter_bound_conditions(e.where):
-                wildcard = wildcard or bool(getattr(c.value, "wildcard", False))
-                if e.dataset is Dataset.INTERACTIONS:
-                    types.update(getattr(c.value, "values", ()))
-    types.discard("*")
-    return sorted(types), wildcard
+    types, wildcard = interaction_windows(*filters)
+    return list(types), wildcard
 
 
 def exploration_for(
@@ -101,6 +94,12 @@ def history(model: ServingModel, index: ItemIndex, user_id: str | None, state: U
     return model.user_history(user_id, live)
 
 
+class CandidateSource(Protocol):
+    """Scores a user's best candidates instead of the whole catalogue (``scoring.retrieval.Retrieval``)."""
+
+    def candidates(self, history: Sequence[int], needs: Sequence[Need]) -> Candidates: ...
+
+
 def recommendations(
     model: ServingModel,
     index: ItemIndex,
@@ -117,21 +116,26 @@ def recommendations(
     trend_values: Values | None = None,
     auto_exclude_event_type: str | None = None,
     base_scores: Scores | None = None,
+    retrieval: CandidateSource | None = None,
 ) -> list[Ranked]:
     """GetRecommendations' item list (USER_PERSONALIZATION, RELATED_ITEMS, POPULAR_ITEMS; ``trend_values`` for
     Trending-Now). ``state`` holds the filters' windows (see ``state_event_types``); ``seed`` places promotions.
-    ``base_scores``: the model's scores of this user's ``history``, when the caller scored users in a batch."""
+    ``base_scores``: the model's scores of this user's ``history``, when the caller scored users in a batch.
+    ``retrieval``: score candidates only (large catalogues, ADR 0019), unless the request's context shifts every
+    item's score."""
     consumed: list[int] = []
     if auto_exclude_event_type and user_id is not None:  # e.g. Recommended for you drops purchases
         window = state.windows.get(auto_exclude_event_type.casefold(), [])
         consumed = [index.position[i] for i in window if i in index.position]
     scored = True
-    scores: Values
+    scores: Values | Candidates | None = None
     seen: list[int] = []
+    past: list[int] = []
     if model.recipe_type == "USER_PERSONALIZATION":
         past = history(model, index, user_id, state)
-        raw = model.score_history(past) if base_scores is None else base_scores
-        scores = with_context(raw, model.context_shift(context))
+        shift = model.context_shift(context)
+        if retrieval is None or base_scores is not None or shift is not None:
+            scores = with_context(model.score_history(past) if base_scores is None else base_scores, shift)
         if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
             seen = past
     elif model.recipe_type == "RELATED_ITEMS":
@@ -145,19 +149,20 @@ def recommendations(
         scores, scored, exploration = model.popularity, False, None
     current_item = index.metadata.get(item_id) if item_id else None
     inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
+    excluded = seen + consumed  # never recommended, promoted or not
     mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
-    if seen:
-        mask[seen] = False
-    if consumed:
-        mask[consumed] = False
+    mask[excluded] = False
     promoted = None
     if promotion is not None:
         promo_mask = filter_mask(promotion.bound, index, inputs)
-        if seen:
-            promo_mask[seen] = False
-        if consumed:
-            promo_mask[consumed] = False
+        promo_mask[excluded] = False
         promoted = Promotion(promotion.name, promotion.percent, promo_mask)
+    if scores is None:
+        assert retrieval is not None
+        needs = [Need(mask, num_results)]
+        if promoted is not None:
+            needs.append(Need(promoted.mask, (num_results * promoted.percent) // 100))
+        scores = retrieval.candidates(past, needs)
     v2 = model.recipe_arn.endswith(V2_RECIPES)
     return recommend(
         scores,

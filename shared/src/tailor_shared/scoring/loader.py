@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
 from tailor_shared.scoring.model import ExplorationData
+
+if TYPE_CHECKING:
+    from tailor_shared.scoring.retrieval import Retrieval
 
 FORMAT = "tailor-model"
 FORMAT_VERSION = 1
@@ -27,9 +30,11 @@ def _array(directory: Path, name: str) -> npt.NDArray[Any]:
 
 
 class LoadedModel:
-    """A ``ServingModel`` over one model directory."""
+    """A ``ServingModel`` over one model directory. ``retrieval_min_items``: serve catalogues at least this large
+    by candidate retrieval (``scoring.retrieval``, ADR 0019) when the model has its files; the full graph is then
+    not loaded (``score_history`` uses the same decomposed scores)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, retrieval_min_items: int | None = None) -> None:
         manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
         if manifest.get("format") != FORMAT or manifest.get("formatVersion") != FORMAT_VERSION:
             raise ValueError(f"{directory} is not a {FORMAT} v{FORMAT_VERSION} model directory")
@@ -74,18 +79,25 @@ class LoadedModel:
         self.user_ids: Sequence[str] = []  # the training users, in the artifact's order (user segments)
         self._session: ort.InferenceSession | None = None
         self._neighbours: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        self.retrieval: Retrieval | None = None
         if self.kind == "sequence":
             onnx = manifest["onnx"]
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(
-                str(directory / onnx["file"]), options, providers=["CPUExecutionProvider"]
-            )
             self._input = onnx["inputs"][0]["name"]
             self._output = onnx["outputs"][0]["name"]
             self._width = int(onnx["sequenceLength"])
             self._pad = int(onnx["padIndex"])
+            entry = manifest.get("retrieval")
+            if entry and retrieval_min_items is not None and len(self.item_ids) >= retrieval_min_items:
+                from tailor_shared.scoring.retrieval import Retrieval  # needs faiss: the runtime's dependency
+
+                self.retrieval = Retrieval(directory, entry, self._width, self._pad)
+            else:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                self._session = ort.InferenceSession(
+                    str(directory / onnx["file"]), options, providers=["CPUExecutionProvider"]
+                )
             users = manifest.get("users")
             if users:
                 self.user_ids = [str(u) for u in json.loads((directory / users["index"]).read_text())]
@@ -117,6 +129,8 @@ class LoadedModel:
         return [[int(i) for i in row if i != self._pad] for row in self._user_recent[start:stop]]
 
     def score_history(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
+        if self.retrieval is not None:
+            return self.retrieval.exact(history)
         if self._session is None:
             return self.popularity.astype(np.float32)
         seq = np.full((1, self._width), self._pad, dtype=np.int64)
@@ -129,6 +143,8 @@ class LoadedModel:
     def score_histories(self, histories: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
         """``score_history`` for many users in one matrix run (rows in order): the batch worker's fast path
         (ADR 0016); the graph's batch axis is dynamic (docs/specs/model-artifact.md)."""
+        if self.retrieval is not None:
+            return np.stack([self.retrieval.exact(h) for h in histories]).astype(np.float32)
         if self._session is None:
             return np.tile(self.popularity.astype(np.float32), (len(histories), 1))
         seq = np.full((len(histories), self._width), self._pad, dtype=np.int64)
@@ -157,10 +173,10 @@ class LoadedModel:
             row, vals = idx[item], score[item]
             ok = row >= 0
             scores[row[ok]] = vals[ok]
-        elif self._session is not None:
+        elif self._session is not None or self.retrieval is not None:
             scores = self.score_history([item])
         return scores
 
 
-def load_model(directory: Path) -> LoadedModel:
-    return LoadedModel(directory)
+def load_model(directory: Path, retrieval_min_items: int | None = None) -> LoadedModel:
+    return LoadedModel(directory, retrieval_min_items)

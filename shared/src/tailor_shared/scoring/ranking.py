@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,8 +113,28 @@ def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
     return allowed[order].astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Exact scores of part of the catalogue (``scoring.retrieval``): ``index`` (sorted positions) and their
+    ``values``; ``log_partition``, the catalogue's log-sum-exp of scores (estimated) for shown softmax scores;
+    ``score`` scores any other positions (an explored item outside the candidates)."""
+
+    index: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float32]
+    log_partition: float
+    score: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class Need:
+    """A mask over the catalogue and how many of its best allowed items an answer needs from the candidates."""
+
+    mask: Mask
+    count: int
+
+
 def recommend(
-    scores: Values,
+    scores: Values | Candidates,
     mask: Mask,
     num_results: int,
     *,
@@ -126,28 +146,47 @@ def recommend(
     exploration: Exploration | None = None,
     seed: str = "",
 ) -> list[Ranked]:
-    """The item list of GetRecommendations for one request."""
-    shown = softmax(scores) if normalise else None
-    ranking_values = scores
-    n_promoted = 0
+    """The item list of GetRecommendations for one request: ``scores`` over the catalogue, or its candidates
+    (every mask's best allowed items are among them)."""
+    if isinstance(scores, Candidates):
+        cand = scores
+
+        def top(allowed: Mask, k: int) -> list[int]:
+            return [int(i) for i in cand.index[top_indices(cand.values, allowed[cand.index], k)]]
+
+        def shown_scores(items: list[int]) -> list[float | None]:
+            if not normalise or not items:
+                return [None] * len(items)
+            positions = np.asarray(items, dtype=np.int64)
+            at = np.searchsorted(cand.index, positions).clip(0, max(cand.index.size - 1, 0))
+            known = cand.index[at] == positions if cand.index.size else np.zeros(len(items), dtype=bool)
+            values = np.where(known, cand.values[at], 0.0).astype(np.float64)
+            if not known.all():
+                values[~known] = cand.score(positions[~known])
+            return [float(v) for v in np.exp(values - cand.log_partition)]
+
+    else:
+        full = scores
+        shown = softmax(full) if normalise else None
+
+        def top(allowed: Mask, k: int) -> list[int]:
+            return [int(i) for i in top_indices(full, allowed, k)]
+
+        def shown_scores(items: list[int]) -> list[float | None]:
+            return [None if shown is None else float(shown[i]) for i in items]
+
     promoted: list[int] = []
     if promotion is not None:
-        n_promoted = (num_results * promotion.percent) // 100
-        promoted = top_indices(ranking_values, promotion.mask, n_promoted).tolist()
-    taken = np.zeros(scores.shape, dtype=bool)
+        promoted = top(promotion.mask, (num_results * promotion.percent) // 100)
+    taken = np.zeros(mask.shape, dtype=bool)
     taken[promoted] = True
-    regular = top_indices(ranking_values, mask & ~taken, num_results - len(promoted)).tolist()
+    regular = top(mask & ~taken, num_results - len(promoted))
     explored: set[int] = set()
     if exploration is not None:
         regular, explored = _explore(regular, exploration, mask & ~taken, num_results - len(promoted))
     entries = [
-        Ranked(
-            i,
-            None if shown is None else float(shown[i]),
-            None,
-            (REASON_EXPLORATION,) if show_reasons and i in explored else (),
-        )
-        for i in regular
+        Ranked(i, score, None, (REASON_EXPLORATION,) if show_reasons and i in explored else ())
+        for i, score in zip(regular, shown_scores(regular), strict=True)
     ]
     missing = num_results - len(promoted) - len(entries)
     if missing > 0 and backfill_popular and popularity is not None:
@@ -155,13 +194,8 @@ def recommend(
         fill = top_indices(popularity, mask & ~taken, missing).tolist()
         entries.extend(Ranked(i, None, None, (REASON_POPULAR,) if show_reasons else ()) for i in fill)
     promo_entries = [
-        Ranked(
-            i,
-            None if shown is None else float(shown[i]),
-            promotion.name if promotion else None,
-            (REASON_PROMOTED,) if show_reasons else (),
-        )
-        for i in promoted
+        Ranked(i, score, promotion.name if promotion else None, (REASON_PROMOTED,) if show_reasons else ())
+        for i, score in zip(promoted, shown_scores(promoted), strict=True)
     ]
     return place_promoted(entries, promo_entries, seed)
 

@@ -1,0 +1,183 @@
+"""Candidate retrieval for large catalogues (ADR 0019): an approximate-nearest-neighbour index over the item
+vectors finds the items a user may score highest, and only those are scored, exactly.
+
+A sequence model's score is ``h(seq) . v_i + b_i + linear_i(seq)`` (``retrieval`` files of
+docs/specs/model-artifact.md). The index (faiss IVF-Flat, inner product over ``[v_i, b_i]`` against
+``[h, 1]``) returns the best items by the dense part; every item the sparse linear part touches is a candidate
+too, so an item outside both can only rank below ``need`` allowed candidates (with exact retrieval). The request
+asks for enough candidates that each mask keeps ``need`` allowed ones; a mask that allows few items is scored
+exactly over all of them. Softmax scores divide by the catalogue's partition function, estimated from the
+candidates plus a fixed uniform sample of the rest.
+
+Used only above a catalogue size (``DEFAULT_MIN_ITEMS``): below it every path scores the whole catalogue, so
+online answers equal batch answers exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from tailor_shared.scoring.ranking import Candidates, Need
+
+Mask = npt.NDArray[np.bool_]
+Positions = npt.NDArray[np.int64]
+
+DEFAULT_MIN_ITEMS = 200_000  # catalogues at least this large are served by retrieval (ADR 0019)
+EXACT_MAX_ALLOWED = 20_000  # a mask allowing at most this many items: score all of them exactly
+FIRST_K = 256  # first retrieval size; grown x4 while a mask keeps too few allowed candidates
+MAX_K = 16_384  # past this, the masks still short are scored exactly over every item they allow
+PARTITION_SAMPLE = 4096  # items sampled (fixed, per model) to estimate the softmax's partition function
+CELLS_PER_SQRT = 1.0  # IVF cells = sqrt(n) * this
+NPROBE = 24  # cells visited per query (~2.4 % of a 1M catalogue's): recall@25 >= 0.98 measured (ADR 0019)
+TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
+SEED = 20260101  # training sample and k-means seed: every replica builds the same index
+
+
+class Retrieval:
+    """The retrieval files of one model with the ANN index built over them (at load: ``build`` seconds)."""
+
+    def __init__(self, directory: Path, entry: dict[str, Any], width: int, pad: int, threads: int = 1) -> None:
+        import faiss  # the runtime's dependency only: batch scores exactly (ADR 0019)
+
+        encoder = entry["encoder"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(directory / encoder["file"]), options, providers=["CPUExecutionProvider"]
+        )
+        self._input, self._output = str(encoder["input"]), str(encoder["output"])
+        self._width, self._pad = width, pad
+        vectors = np.load(directory / entry["itemVectors"], allow_pickle=False).astype(np.float32)
+        bias = np.load(directory / entry["itemBias"], allow_pickle=False).astype(np.float32)
+        self.n_items, dim = vectors.shape
+        # One matrix [v_i, b_i]: exact rescoring is one product with [h, 1], and the index searches the same rows.
+        self._items = np.ascontiguousarray(np.hstack([vectors, bias[:, None]]))
+        del vectors
+        linear = entry.get("linear")
+        self._linear: tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.float32], int] | None = (
+            None
+            if not linear
+            else (
+                np.load(directory / linear["index"], allow_pickle=False).astype(np.int32),
+                np.load(directory / linear["value"], allow_pickle=False).astype(np.float32),
+                np.load(directory / linear["weights"], allow_pickle=False).astype(np.float32),
+                int(linear["window"]),
+            )
+        )
+        rng = np.random.default_rng(SEED)
+        self._sample = np.sort(rng.choice(self.n_items, min(self.n_items, PARTITION_SAMPLE), replace=False))
+        cells = max(1, int(math.sqrt(self.n_items) * CELLS_PER_SQRT))
+        faiss.omp_set_num_threads(max(1, threads))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim + 1), dim + 1, cells, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = SEED
+        index.cp.niter = 10
+        train = rng.choice(self.n_items, min(self.n_items, TRAIN_PER_CELL * cells), replace=False)
+        index.train(self._items[np.sort(train)])
+        index.add(self._items)
+        index.nprobe = min(cells, NPROBE)
+        faiss.omp_set_num_threads(1)  # requests: one thread each, like the ONNX sessions
+        self._index = index
+
+    @property
+    def bytes(self) -> int:
+        """Memory held: the item matrix, the index's copy of it (inverted lists) and the linear part."""
+        linear = sum(a.nbytes for a in self._linear[:3]) if self._linear else 0
+        return int(2 * self._items.nbytes + linear)
+
+    def _sequence(self, history: Sequence[int]) -> npt.NDArray[np.int64]:
+        seq = np.full((1, self._width), self._pad, dtype=np.int64)
+        recent = list(history)[-self._width :]
+        if recent:
+            seq[0, -len(recent) :] = recent
+        return seq
+
+    def _sparse(self, seq: npt.NDArray[np.int64]) -> tuple[Positions, npt.NDArray[np.float32]]:
+        """The linear part's items and values for this sequence (as ``model.onnx``'s scatter-add computes them)."""
+        if self._linear is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        lin_idx, lin_val, weights, window = self._linear
+        columns = min(window, seq.shape[1])
+        recent, w = seq[0, -columns:], weights[-columns:]
+        keep = recent != self._pad
+        recent, w = recent[keep], w[keep]
+        if recent.size == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        idx = lin_idx[recent].ravel().astype(np.int64)
+        val = (lin_val[recent] * w[:, None]).ravel()
+        items, inverse = np.unique(idx, return_inverse=True)
+        return items, np.bincount(inverse, weights=val, minlength=items.size).astype(np.float32)
+
+    def candidates(self, history: Sequence[int], needs: Sequence[Need]) -> Candidates:
+        """Exactly scored candidates holding, for each need, its ``count`` best allowed items (up to the
+        index's recall)."""
+        seq = self._sequence(history)
+        h = np.asarray(self._session.run([self._output], {self._input: seq})[0][0], dtype=np.float32)
+        query = np.append(h, np.float32(1.0)).astype(np.float32)
+        lin_items, lin_values = self._sparse(seq)
+        parts: list[Positions] = [lin_items]
+        open_needs: list[Need] = []
+        for need in needs:
+            if need.count <= 0:
+                continue
+            allowed = int(np.count_nonzero(need.mask))
+            if allowed <= EXACT_MAX_ALLOWED:
+                parts.append(np.flatnonzero(need.mask))
+            else:
+                open_needs.append(need)
+        k = max(FIRST_K, 4 * max((n.count for n in open_needs), default=0))
+        while open_needs:
+            k = min(k, self.n_items)
+            found = self._index.search(query[None, :], k)[1][0]
+            found = found[found >= 0].astype(np.int64)
+            dense_only = ~np.isin(found, lin_items, assume_unique=False)
+            short = [n for n in open_needs if int(np.count_nonzero(n.mask[found] & dense_only)) < n.count]
+            if not short or k >= self.n_items:
+                parts.append(found)
+                break
+            if k >= MAX_K:
+                parts.append(found)
+                parts.extend(np.flatnonzero(n.mask) for n in short)
+                break
+            k *= 4
+        index = np.unique(np.concatenate(parts))
+        values = self._items[index] @ query
+        if lin_items.size:
+            values[np.searchsorted(index, lin_items)] += lin_values
+
+        def score(positions: Positions) -> npt.NDArray[np.float32]:
+            # Positions outside the candidates: none of them is touched by the linear part.
+            return np.asarray(self._items[positions] @ query, dtype=np.float32)
+
+        return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query), score)
+
+    def _log_partition(
+        self, index: Positions, values: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
+    ) -> float:
+        """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample (no linear term:
+        every item the linear part touches is a candidate)."""
+        top = float(values.max()) if values.size else 0.0
+        total = float(np.exp(values.astype(np.float64) - top).sum())
+        rest = self.n_items - index.size
+        if rest > 0:
+            sample = self._sample[~np.isin(self._sample, index, assume_unique=True)]
+            if sample.size:
+                s = (self._items[sample] @ query).astype(np.float64)
+                total += float(np.exp(s - top).sum()) * rest / sample.size
+        return top + math.log(total)
+
+    def exact(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
+        """Every item's score from the retrieval files: the reference the candidates are checked against."""
+        seq = self._sequence(history)
+        h = np.asarray(self._session.run([self._output], {self._input: seq})[0][0], dtype=np.float32)
+        scores = self._items @ np.append(h, np.float32(1.0)).astype(np.float32)
+        lin_items, lin_values = self._sparse(seq)
+        scores[lin_items] += lin_values
+        return scores.astype(np.float32)
