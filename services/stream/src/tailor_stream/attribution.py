@@ -69,6 +69,7 @@ RECOMMENDATIONS_RETENTION_MS = RECOMMENDATION_TTL_S * 1000
 #: (the two topics are read independently) before it counts as SOURCE_NAME_UNDEFINED.
 RECOMMENDATION_GRACE_S = 5.0
 REFRESH_S = 10.0  # how often every live attribution's totals are re-read into the gauges
+CATCH_UP_EVERY_S = 1.0  # at most this often the view is caught up for records of a group without attribution
 
 
 def live_attribution(view: ResourceView, group_arn: str) -> Attribution | None:
@@ -162,12 +163,18 @@ class AttributionWorker:
 
     async def _attribution(self, group_arn: str, newest_ms: int) -> Attribution | None:
         """The group's attribution; when there is none, the view is caught up first if the batch holds records
-        newer than the last catch-up (an attribution created a moment ago must count them, L16134)."""
+        newer than the last catch-up (an attribution created a moment ago must count them, L16134). At most one
+        catch-up per ``CATCH_UP_EVERY_S``: a busy group without an attribution must not pay one per batch, so an
+        event within that long of an attribution's creation may be missed (ADR 0022)."""
         found = live_attribution(self._view, group_arn)
-        if found is None and newest_ms / 1000 >= self._caught_up_at - 1.0:
-            started = time.time()
-            await asyncio.to_thread(self._view.catch_up)
-            self._caught_up_at = started
+        now = time.time()
+        stale = newest_ms / 1000 >= self._caught_up_at - 1.0
+        if found is None and stale and now - self._caught_up_at >= CATCH_UP_EVERY_S:
+            try:
+                await asyncio.to_thread(self._view.catch_up)
+            except Exception as err:  # Kafka unreachable: judge from the view as it is, try again later
+                log.warning("attribution: the resource view cannot catch up: %r", err)
+            self._caught_up_at = now
             found = live_attribution(self._view, group_arn)
         return found
 
