@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,10 @@ from tailor_ingest.metrics import INBOUND_DEAD_LETTERS, INBOUND_RECORDS
 from tailor_shared import topics
 from tailor_shared.errors import (
     InternalFailure,
+    InvalidInputException,
     PersonalizeError,
+    ResourceInUseException,
+    ResourceNotFoundException,
     ServiceUnavailableException,
     ThrottlingException,
 )
@@ -50,6 +54,10 @@ log = logging.getLogger(__name__)
 RETRY_S = 1.0
 #: How long one poll waits for the first record of a batch.
 POLL_S = 0.1
+#: A batch whose group or dataset the view does not know catches the view up first, at most this often.
+CATCH_UP_EVERY_S = 1.0
+
+Resolved = dict[topics.InboundTopicName, domain.Target | PersonalizeError]
 
 
 @dataclass
@@ -81,7 +89,13 @@ class InboundForwarder:
     """One consumer over every inbound topic; run it as a task until ``stop`` is set."""
 
     def __init__(
-        self, settings: IngestSettings, view: ResourceReader, catalog: Catalog, producer: Producer, guard: TopicGuard
+        self,
+        settings: IngestSettings,
+        view: ResourceReader,
+        catalog: Catalog,
+        producer: Producer,
+        guard: TopicGuard,
+        catch_up: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._prefix = settings.prefix
@@ -92,6 +106,9 @@ class InboundForwarder:
         self._guard = guard
         self._dead_letters = topics.dead_letter_topic(self._prefix)
         self._created: set[str] = set()
+        #: ``ResourceView.catch_up``: a record may arrive before this view has its (new) group or dataset.
+        self._catch_up = catch_up
+        self._caught_up_at = 0.0
 
     # --- inbound topics of live groups --------------------------------------------------------------------
     def ensure_inbound_topics(self) -> list[str]:
@@ -125,9 +142,37 @@ class InboundForwarder:
         ]
         return OutgoingRecord(self._dead_letters, msg.value(), msg.key(), headers)
 
-    def _forward(self, name: topics.InboundTopicName, msg: Message, batch: Batch) -> list[OutgoingRecord]:
+    def resolve(self, names: set[topics.InboundTopicName]) -> Resolved:
+        """Each inbound topic's target, or the error that dead-letters its records."""
+        out: Resolved = {}
+        for name in names:
+            try:
+                out[name] = self._catalog.inbound(name.dataset_group, name.group_incarnation, name.dataset_type)
+            except (ResourceNotFoundException, ResourceInUseException, InvalidInputException) as err:
+                out[name] = err
+        return out
+
+    async def _resolve_fresh(self, names: set[topics.InboundTopicName]) -> Resolved:
+        """``resolve``; when something is missing, catch the view up once and look again: control acknowledges a
+        create after its own view has it, so a producer can be ahead of this one by a few milliseconds."""
+        targets = self.resolve(names)
+        missing = any(isinstance(t, PersonalizeError) for t in targets.values())
+        if missing and self._catch_up is not None and time.monotonic() - self._caught_up_at >= CATCH_UP_EVERY_S:
+            self._caught_up_at = time.monotonic()
+            try:
+                await asyncio.to_thread(self._catch_up)
+            except Exception as err:  # judge with the view as it is
+                log.warning("resource view did not catch up: %s", err)
+            targets = self.resolve(names)
+        return targets
+
+    def _forward(
+        self, name: topics.InboundTopicName, msg: Message, batch: Batch, targets: Resolved
+    ) -> list[OutgoingRecord]:
         """The record's rows (one), or raise the PersonalizeError that dead-letters it."""
-        target = self._catalog.inbound(name.dataset_group, name.group_incarnation, name.dataset_type)
+        target = targets[name]
+        if isinstance(target, PersonalizeError):
+            raise target
         data = domain.parse_value(msg.value())
         topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
         rows = domain.inbound_rows(
@@ -151,8 +196,12 @@ class InboundForwarder:
             for row in rows
         ]
 
-    def prepare(self, messages: Sequence[Message]) -> Batch:
-        """Pure apart from the resource view: each record -> its row or its dead letter, in inbound order."""
+    def names(self, messages: Sequence[Message]) -> set[topics.InboundTopicName]:
+        found = (topics.parse_inbound_topic(self._prefix, str(m.topic())) for m in messages if m.error() is None)
+        return {n for n in found if n is not None}
+
+    def prepare(self, messages: Sequence[Message], targets: Resolved) -> Batch:
+        """Pure: each record -> its row or its dead letter, in inbound order (``targets``: ``resolve``)."""
         batch = Batch()
         for msg in messages:
             err = msg.error()
@@ -166,7 +215,7 @@ class InboundForwarder:
             if name is None:  # the subscription only matches inbound topics
                 continue
             try:
-                batch.records.extend(self._forward(name, msg, batch))
+                batch.records.extend(self._forward(name, msg, batch, targets))
                 outcome = "forwarded"
             except (ServiceUnavailableException, ThrottlingException):
                 raise
@@ -237,7 +286,7 @@ class InboundForwarder:
                 messages = await asyncio.to_thread(self._poll, consumer, self._settings.inbound_batch)
                 if not messages:
                     continue
-                batch = self.prepare(messages)
+                batch = self.prepare(messages, await self._resolve_fresh(self.names(messages)))
                 if batch.records and not await self._deliver(batch, stop):
                     return
                 for (kind, outcome), n in batch.counts.items():
