@@ -105,6 +105,12 @@ def synthetic_data() -> tuple[Interactions, ItemsTable]:
 
 
 @pytest.fixture(scope="session")
+def small_synthetic_data() -> tuple[Interactions, ItemsTable]:
+    """Half the users and items, for tests that train several models."""
+    return synthetic(n_users=150, n_items=200)
+
+
+@pytest.fixture(scope="session")
 def ml100k() -> tuple[Interactions, ItemsTable]:
     path = datasets_dir() / "ml-100k" / "u.data"
     if not path.exists():

@@ -196,6 +196,7 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
         "baselines": {k: dict(v) for k, v in model.baselines.items()},
         "trainingHistory": _history(model),
         "trainingSeconds": model.training_seconds,
+        "trainingStop": _jsonable(model.training_stop),
         "data": _jsonable(model.data_summary),
         "model": _jsonable(model.config),
     }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.jobs import Owner, jobs_group
+from tailor_trainer.domain.train import default_max_training_seconds
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class TrainerSettings:
     torch_threads: int = 2
     janitor_interval_s: float = 60.0  # model-store janitor period (ADR 0014); 0 = off
     janitor_grace_s: float = 60.0  # how long a directory must be dead before the janitor deletes it
+    # Maximum training time of one solution version / recommender model (a safety net; validation ends
+    # training): a fixed number of seconds, or 0 = ``training_seconds_per_100k`` per 100,000 interactions.
+    max_training_seconds: float = 0.0
+    training_seconds_per_100k: float = 1800.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerSettings:
@@ -35,7 +40,17 @@ class TrainerSettings:
             torch_threads=env_int(e, "TAILOR_TRAINER_THREADS", cls.torch_threads),
             janitor_interval_s=_not_negative(e, "TAILOR_TRAINER_JANITOR_INTERVAL_S", cls.janitor_interval_s),
             janitor_grace_s=_not_negative(e, "TAILOR_TRAINER_JANITOR_GRACE_S", cls.janitor_grace_s),
+            max_training_seconds=_not_negative(e, "TAILOR_TRAINER_MAX_TRAINING_SECONDS", cls.max_training_seconds),
+            training_seconds_per_100k=_not_negative(
+                e, "TAILOR_TRAINER_TRAINING_SECONDS_PER_100K", cls.training_seconds_per_100k
+            ),
         )
+
+    def max_training_seconds_for(self, n_interactions: int) -> float:
+        """The time limit of a training on ``n_interactions`` interactions."""
+        if self.max_training_seconds > 0:
+            return self.max_training_seconds
+        return default_max_training_seconds(n_interactions, self.training_seconds_per_100k)
 
 
 def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:

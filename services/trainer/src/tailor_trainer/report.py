@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import matplotlib
 
@@ -21,6 +21,19 @@ from tailor_trainer.domain.train import TrainedModel
 
 REPORT_MD: Final = "report.md"
 REPORT_PNG: Final = "training.png"
+
+
+def _stop_text(stop: dict[str, Any]) -> str:
+    """How the epochs ended; a cut by the maximum training time is said loudly (quality may be below par)."""
+    if "stopReason" not in stop:
+        return ""
+    text = f"; {stop['epochs']} of at most {stop['maxEpochs']} epochs, stopped by {stop['stopReason']}"
+    if stop["stopReason"] == "MAX_TRAINING_TIME":
+        text += (
+            f" (**cut short** by the maximum training time of {stop.get('maxTrainingSeconds', 0):.0f} s, "
+            "before validation stopped improving)"
+        )
+    return text
 
 
 def markdown(model: TrainedModel) -> str:
@@ -37,7 +50,7 @@ def markdown(model: TrainedModel) -> str:
         "- Protocol: 90 % of users train, 10 % test; each test user's oldest 90 % of interactions are the input "
         "and the newest 10 % the relevant items"
         + ("; the user's own items are not recommended" if model.exclude_seen else ""),
-        f"- Training time: {model.training_seconds:.1f} s",
+        f"- Training time: {model.training_seconds:.1f} s" + _stop_text(model.training_stop),
         "",
     ]
     if model.metrics:

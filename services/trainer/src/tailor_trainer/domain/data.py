@@ -381,3 +381,22 @@ def history_length_filter(data: PreparedData, low: float, high: float) -> Prepar
     if len(keep) == len(lengths) or len(keep) == 0:
         return data
     return subset_users(data, keep.astype(np.int64))
+
+
+def item_attribute(item_ids: npt.NDArray[Any], items: ItemsTable | None, column: str) -> npt.NDArray[np.float64]:
+    """A numeric Items column per item index (the optimization objective's ``itemAttribute``; L10222: numeric,
+    not null). Items without a row get the column's mean. Raises ``DataRuleViolation`` when there is no such
+    numeric column."""
+    found = None if items is None else next((c for c in items.columns if c.upper() == column.upper()), None)
+    values = None if items is None or found is None else np.asarray(items.columns[found])
+    if values is None or values.dtype.kind not in "iuf":
+        raise DataRuleViolation(
+            f"The optimization objective's itemAttribute {column} is not a numeric column of the Items dataset"
+        )
+    assert items is not None
+    position = {str(v): k for k, v in enumerate(items.item_id.tolist())}
+    rows = np.asarray([position.get(str(i), -1) for i in item_ids.tolist()], dtype=np.int64)
+    out = np.full(len(item_ids), np.nan)
+    out[rows >= 0] = values[rows[rows >= 0]].astype(np.float64)
+    mean = float(np.nanmean(out)) if np.isfinite(out).any() else 0.0
+    return np.where(np.isfinite(out), out, mean)

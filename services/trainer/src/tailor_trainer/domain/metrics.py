@@ -105,3 +105,19 @@ def evaluate_top(
     out = {"coverage": float(len(np.unique(top[top >= 0])) / n_catalogue) if n_catalogue else 0.0}
     out.update(metrics_from_hits(hits, n_rel))
     return {name: out[name] for name in METRIC_NAMES}
+
+
+def average_rewards_at_k(
+    top: npt.NDArray[np.int64], relevant: Sequence[npt.NDArray[np.int64]], reward: npt.NDArray[np.float64]
+) -> float:
+    """The optimization objective's metric (L10243): per user, the reward of the relevant items among the top
+    ``MAX_K`` over the reward of all their relevant items, averaged over users with any reward (in [0, 1])."""
+    per_user = []
+    for row, rel in zip(top, relevant, strict=True):
+        items = np.unique(rel)
+        total = float(np.clip(reward[items], 0.0, None).sum())
+        if total <= 0.0:
+            continue
+        got = np.intersect1d(items, row[row >= 0][:MAX_K])
+        per_user.append(float(np.clip(reward[got], 0.0, None).sum()) / total)
+    return float(np.mean(per_user)) if per_user else 0.0

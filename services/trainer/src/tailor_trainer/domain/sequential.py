@@ -12,11 +12,12 @@ users, never on the test users.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +51,17 @@ class SeqConfig:
     weight_decay: float = 0.01
     batch: int = 128
     max_epochs: int = 12  # the learning-rate schedule anneals over these; early stopping may end sooner
-    patience: int = 3
-    time_budget_s: float = 200.0  # transformer training stops after this (the 5-minute goal on 2 cores)
+    patience: int = 3  # epochs without a better validation NDCG@10 before training stops
     recency_decay: float = 0.95  # per-position weight decay of the linear part; 1.0 = equal weights
     ease_l2: float = 200.0
     linear_neighbours: int = 256  # non-zeros kept per row of the item-item matrix
     use_linear: bool = True
     use_metadata: bool = True
+    # Above this many items the loss is a sampled softmax over the batch's targets plus ``sampled_negatives``
+    # uniform items (logQ-corrected) instead of the full catalogue: the full softmax's cost grows with the
+    # catalogue and dominates an epoch on large ones (docs/adr/0020).
+    full_softmax_items: int = 20000
+    sampled_negatives: int = 4096
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,88 @@ class SeqResult:
     validation: dict[str, float] = field(default_factory=dict)
     component_validation: dict[str, dict[str, float]] = field(default_factory=dict)
     stopped: bool = False
+    #: Why the transformer's epochs ended: one of ``STOP_REASONS``.
+    stop_reason: str = "MAX_EPOCHS"
+
+
+#: EARLY_STOPPING: validation stopped improving; MAX_EPOCHS: the schedule ran out (or ``fixed_epochs`` ran);
+#: MAX_TRAINING_TIME: the deadline cut training short (the only clock-dependent outcome).
+STOP_REASONS: Final = ("EARLY_STOPPING", "MAX_EPOCHS", "MAX_TRAINING_TIME")
+
+
+class NegativeSampler:
+    """Candidates of a sampled softmax: the batch's targets plus ``k`` uniform items, with each candidate's
+    log inclusion probability (logQ correction), so that popular targets are not over-penalised as negatives."""
+
+    def __init__(self, target_counts: IntArray, k: int, seed: int) -> None:
+        self.n = len(target_counts)
+        self.k = k
+        self.p = torch.from_numpy(target_counts / max(1, int(target_counts.sum()))).float()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """targets [m] -> (candidates [c], each target's position among them [m], log inclusion prob [c])."""
+        negatives = torch.randint(0, self.n, (self.k,), generator=self.generator)
+        candidates, inverse = torch.unique(torch.cat([targets, negatives]), return_inverse=True)
+        expected = len(targets) * self.p[candidates] + self.k / self.n
+        return candidates, inverse[: len(targets)], torch.log(-torch.expm1(-expected))
+
+
+def sampled_softmax_loss(
+    h: torch.Tensor,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+    targets: torch.Tensor,
+    sampler: NegativeSampler,
+    smooth: float,
+) -> torch.Tensor:
+    """Cross-entropy over the sampled candidates only (h [m, d], targets [m])."""
+    candidates, position, log_q = sampler(targets)
+    logits = h @ table[candidates].T + bias[candidates] - log_q
+    return nn.functional.cross_entropy(logits, position, label_smoothing=smooth)
+
+
+def train_step(
+    model: SequenceModel,
+    opt: AdamW,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: SeqConfig,
+    sampler: NegativeSampler | None,
+) -> torch.Tensor:
+    """One optimiser step on windows x [b, t] with targets y [b, t, horizon] (pad = n_items); returns the loss."""
+    n = model.n_items
+    table = model.item_table()
+    h = model.hidden(x, table)
+    valid = (y != n).any(dim=2)
+    target = y[valid]
+    if sampler is not None:
+        loss = sampled_softmax_loss(h[valid], table, model.bias, target[:, 0], sampler, cfg.label_smoothing)
+    elif cfg.horizon == 1:
+        # The fused kernel is ~2x faster than log_softmax + gather on a 10k-item catalogue.
+        logits = model.logits(h[valid], table)
+        loss = nn.functional.cross_entropy(logits, target[:, 0], label_smoothing=cfg.label_smoothing)
+    else:
+        logits = model.logits(h[valid], table)
+        logp = torch.log_softmax(logits, dim=1)
+        mask = (target != n).float()
+        picked = torch.gather(logp, 1, target.clamp(max=n - 1)) * mask
+        nll = -(picked.sum(dim=1) / mask.sum(dim=1))
+        smooth = -logp.mean(dim=1)
+        loss = ((1 - cfg.label_smoothing) * nll + cfg.label_smoothing * smooth).mean()
+    opt.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    torch.nn.utils.clip_grad_norm_(opt.params, 1.0)
+    opt.step()
+    return loss
+
+
+def make_sampler(ys: npt.NDArray[np.int64], n: int, cfg: SeqConfig, seed: int) -> NegativeSampler | None:
+    """The sampled softmax's sampler when the catalogue is above ``full_softmax_items`` (single-target training)."""
+    if cfg.horizon != 1 or n <= cfg.full_softmax_items:
+        return None
+    targets = ys[..., 0][ys[..., 0] != n]
+    return NegativeSampler(np.bincount(targets, minlength=n), cfg.sampled_negatives, seed)
 
 
 def _score_fn(module: HybridScorer, width: int) -> Callable[[Sequence[IntArray]], FloatArray]:
@@ -361,8 +448,27 @@ def fit_linear(train: PreparedData, cfg: SeqConfig) -> tuple[IntArray, FloatArra
 
 
 ProgressFn = Callable[[EpochStat], None]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def deterministic(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with torch's deterministic kernels: with 2+ threads the CPU's accumulating index backward
+    sums in a thread-dependent order, so the same data and seed gave different weights (docs/adr/0020)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.use_deterministic_algorithms(before)
+
+    return run
+
+
+@deterministic
 def train_hybrid(
     train: PreparedData,
     validation: EvalSet | None,
@@ -373,15 +479,17 @@ def train_hybrid(
     should_stop: Callable[[], bool] | None = None,
     init: SequenceModel | None = None,
     fixed_epochs: int | None = None,
+    deadline: float | None = None,
 ) -> SeqResult:
     """Fit the linear part, train the transformer (early stopping on validation NDCG@10 of the hybrid), pick beta.
 
     ``fixed_epochs`` trains exactly that many epochs without validation (the final refit, UPDATE fine-tuning).
+    ``deadline`` (``time.monotonic()`` value) is a safety net, not the stopping rule: no epoch starts after it,
+    and ``stop_reason`` says MAX_TRAINING_TIME when it ended training before validation or the schedule did.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n = train.n_items
-    started = time.monotonic()
     lin_idx: IntArray | None = None
     lin_val: FloatArray | None = None
     if cfg.use_linear:
@@ -437,6 +545,7 @@ def train_hybrid(
     steps_per_epoch = math.ceil(len(xs) / cfg.batch)
     total_steps = max(1, steps_per_epoch * epochs)
     xt, yt = torch.from_numpy(xs), torch.from_numpy(ys)
+    sampler = make_sampler(ys, n, cfg, seed)
     for epoch in range(1, epochs + 1):
         t0 = time.monotonic()
         model.train()
@@ -448,26 +557,8 @@ def train_hybrid(
                 break
             bi = order[start : start + cfg.batch]
             x, y = xt[bi], yt[bi]
-            table = model.item_table()
-            h = model.hidden(x, table)
-            valid = (y != n).any(dim=2)
-            logits = model.logits(h[valid], table)
-            target = y[valid]
-            if cfg.horizon == 1:
-                # The fused kernel is ~2x faster than log_softmax + gather on a 10k-item catalogue.
-                loss = nn.functional.cross_entropy(logits, target[:, 0], label_smoothing=cfg.label_smoothing)
-            else:
-                logp = torch.log_softmax(logits, dim=1)
-                mask = (target != n).float()
-                picked = torch.gather(logp, 1, target.clamp(max=n - 1)) * mask
-                nll = -(picked.sum(dim=1) / mask.sum(dim=1))
-                smooth = -logp.mean(dim=1)
-                loss = ((1 - cfg.label_smoothing) * nll + cfg.label_smoothing * smooth).mean()
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(opt.params, 1.0)
             opt.lr = one_cycle(opt.step_count, total_steps, cfg.lr)
-            opt.step()
+            loss = train_step(model, opt, x, y, cfg, sampler)
             total += float(loss.detach()) * len(bi)
             count += len(bi)
         model.eval()
@@ -487,9 +578,14 @@ def train_hybrid(
         result.history.append(stat)
         if progress is not None:
             progress(stat)
+        if result.stopped:
+            break
         # Validation sets are small (10 % of users) and noisy: no early stop in the first half of the schedule.
-        patience_over = stale >= cfg.patience and epoch >= epochs // 2
-        if result.stopped or patience_over or time.monotonic() - started > cfg.time_budget_s:
+        if stale >= cfg.patience and epoch >= epochs // 2:
+            result.stop_reason = "EARLY_STOPPING"
+            break
+        if epoch < epochs and deadline is not None and time.monotonic() >= deadline:
+            result.stop_reason = "MAX_TRAINING_TIME"
             break
     if best_state is not None:
         model.load_state_dict(best_state)

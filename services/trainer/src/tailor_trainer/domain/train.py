@@ -32,11 +32,21 @@ from tailor_trainer.domain.data import (
     PreparedData,
     UsersTable,
     history_length_filter,
+    item_attribute,
     prepare,
     subset_users,
 )
-from tailor_trainer.domain.evaluation import EvalSet, Scorer, evaluate, make_eval_set, repeat_share, split, split_users
-from tailor_trainer.domain.metrics import METRIC_NAMES
+from tailor_trainer.domain.evaluation import (
+    EvalSet,
+    Scorer,
+    evaluate,
+    make_eval_set,
+    recommend,
+    repeat_share,
+    split,
+    split_users,
+)
+from tailor_trainer.domain.metrics import METRIC_NAMES, average_rewards_at_k
 from tailor_trainer.domain.related import NeighbourTable, fit_similar_items, fit_sims, popularity
 from tailor_trainer.domain.sequential import (
     EpochStat,
@@ -56,6 +66,22 @@ REPEAT_SHARE_FOR_EXCLUSION: Final = 0.05
 V2_CONFIG: Final = SeqConfig()
 V1_RECENCY_DECAY: Final = V2_CONFIG.recency_decay
 UPDATE_EPOCHS: Final = 1
+#: Default maximum training time (docs/specs/configuration.md): this many seconds per 100,000 interactions,
+#: and never less. A safety net ~20x above a quiet 2-core machine's time, so validation, not the clock, ends
+#: training; a busy machine or a huge data set hits it, and the solution version says so.
+TRAINING_SECONDS_PER_100K: Final = 1800.0
+
+
+#: objectiveSensitivity -> weight of the standardised ``itemAttribute`` added to the model's scores, in units of
+#: the spread (std across the catalogue) of its relevance scores for training users. Chosen so the steps trade
+#: relevance gradually (on the synthetic fixture NDCG@10 keeps ~100 / 95 / 78 % at LOW / MEDIUM / HIGH; a
+#: weight of 1 kept 35 %); docs/adr/0020 and docs/benchmarks.md show the trade-off on ml-100k.
+OBJECTIVE_WEIGHTS: Final = {"OFF": 0.0, "LOW": 0.1, "MEDIUM": 0.25, "HIGH": 0.5}
+
+
+def default_max_training_seconds(n_interactions: int, per_100k: float = TRAINING_SECONDS_PER_100K) -> float:
+    """The maximum training time when none is configured: ``per_100k`` per 100,000 interactions (at least it)."""
+    return per_100k * max(1.0, n_interactions / 100_000)
 
 
 #: How many of each user's most recent training items are exported for serving.
@@ -102,6 +128,8 @@ class TrainedModel:
     data_summary: dict[str, Any]
     seed: int
     training_seconds: float = 0.0
+    # How training ended (sequence recipes): stopReason (STOP_REASONS), epochs run, maxEpochs, maxTrainingSeconds.
+    training_stop: dict[str, Any] = field(default_factory=dict)
     tuned_hpo_params: dict[str, str] | None = None
     # Each training user's most recent items (left-padded with n_items): the runtime's model input for users
     # known at training time, to which it appends their live events (bulk data only counts after training).
@@ -213,12 +241,17 @@ def train_solution_version(
     progress: Progress | None,
     seed: int,
     should_stop: Callable[[], bool] | None = None,
+    max_training_seconds: float | None = None,
 ) -> TrainedModel:
     """Train one solution version. ``solution_config`` is Personalize's SolutionConfig plus the solution's
     top-level ``eventType`` under the key "eventType". Raises ``DataRuleViolation`` (failureReason text),
-    ``InvalidInputException`` for an impossible request, ``TrainingStopped`` when ``should_stop`` fires."""
+    ``InvalidInputException`` for an impossible request, ``TrainingStopped`` when ``should_stop`` fires.
+    ``max_training_seconds`` (default: ``default_max_training_seconds`` of the interactions) caps the whole
+    training; when it cuts the transformer's epochs, ``training_stop`` says MAX_TRAINING_TIME."""
     del users  # no recipe here trains on user metadata yet
     started = time.monotonic()
+    limit = default_max_training_seconds(len(interactions)) if max_training_seconds is None else max_training_seconds
+    deadline = started + limit
     recipe = hp.recipe_name(recipe_arn)
     mode = (training_mode or "FULL").upper()
     values = hp.resolve(recipe, solution_config)
@@ -229,6 +262,7 @@ def train_solution_version(
         if previous is None or previous.kind != "sequence" or previous.recipe != recipe:
             raise InvalidInputException("trainingMode UPDATE requires an ACTIVE FULL solution version of this solution")
         model = _update(previous, interactions, items, solution_config, progress, seed, should_stop)
+        model.training_stop = {"stopReason": "MAX_EPOCHS", "epochs": len(model.history), "maxEpochs": UPDATE_EPOCHS}
         model.training_seconds = time.monotonic() - started
         return model
     if mode not in ("FULL", "AUTOTRAIN"):
@@ -255,6 +289,7 @@ def train_solution_version(
         common.training_seconds = time.monotonic() - started
         return common
 
+    objective = _objective(recipe, solution_config, items, data.item_ids)
     sp = split(data, seed, exclude_seen)
     train = sp.train
     common.item_popularity = popularity(train)
@@ -266,7 +301,12 @@ def train_solution_version(
         common.metrics = pop_metrics
         common.baselines = {}
     elif recipe in hp.SEQUENCE_RECIPES:
-        _train_sequence(common, recipe, values, train, sp.test, solution_config, perform_hpo, progress, should_stop)
+        _train_sequence(
+            common, recipe, values, train, sp.test, solution_config, perform_hpo, progress, should_stop, deadline
+        )
+        if objective is not None:
+            _apply_objective(common, objective, sp.test)
+        common.training_stop["maxTrainingSeconds"] = limit
         common.context = context_lift(interactions, common.item_ids)
     else:
         _train_related(common, recipe, values, train, sp.test, solution_config, perform_hpo, should_stop)
@@ -320,6 +360,7 @@ def _train_sequence(
     perform_hpo: bool,
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
+    deadline: float,
 ) -> None:
     if recipe in (hp.UP, hp.PR):
         train = history_length_filter(
@@ -339,8 +380,12 @@ def _train_sequence(
                 trial[r.name] = r.sample(rng)
             candidates.append(trial)
     best_score, best = -1.0, None
+    trials_run = 0
     for t, trial_values in enumerate(candidates):
         _check_stop(should_stop)
+        if t > 0 and time.monotonic() >= deadline:
+            break  # HPO trials left out by the time limit (the report's trialsRun says how many ran)
+        trials_run += 1
         cfg = sequence_config(recipe, trial_values)
         stage = "hpo" if tunable else "training"
         result = train_hybrid(
@@ -351,6 +396,7 @@ def _train_sequence(
             model.exclude_seen,
             progress=_emit(progress, stage, cfg.max_epochs, t if tunable else None),
             should_stop=should_stop,
+            deadline=deadline,
         )
         if result.stopped:
             raise TrainingStopped("training was stopped")
@@ -360,6 +406,16 @@ def _train_sequence(
     assert best is not None
     trial_values, _, result = best
     cfg = result.config
+    time_cut = result.stop_reason == "MAX_TRAINING_TIME" or trials_run < len(candidates)
+    model.training_stop = {
+        "stopReason": "MAX_TRAINING_TIME" if time_cut else result.stop_reason,
+        "epochs": len(result.history),
+        "maxEpochs": cfg.max_epochs,
+        "bestEpoch": _best_epoch(result.history),
+    }
+    if tunable:
+        model.training_stop["trialsRun"] = trials_run
+        model.training_stop["trials"] = len(candidates)
     model.hyperparameters = dict(trial_values)
     if tunable:
         ranges_names = {r.name for r in hp.hpo_ranges(recipe, solution_config)}
@@ -386,6 +442,57 @@ def _train_sequence(
     if result.model is not None:
         alone = HybridScorer(result.model, model.n_items, cfg.context, _decay_weights(1, 1.0), None, None, 0.0)
         model.baselines["transformer alone"] = evaluate(_module_scorer(alone, cfg.context), test, model.exclude_seen)
+
+
+Objective = tuple[str, str, npt.NDArray[np.float64]]  # itemAttribute, objectiveSensitivity, value per item
+
+
+def _objective(
+    recipe: str, solution_config: Mapping[str, Any], items: ItemsTable | None, item_ids: npt.NDArray[Any]
+) -> Objective | None:
+    """``optimizationObjective`` of a User-Personalization / Personalized-Ranking solution (L10199), if any."""
+    given = solution_config.get("optimizationObjective")
+    if recipe not in hp.SEQUENCE_RECIPES or not isinstance(given, Mapping) or not given.get("itemAttribute"):
+        return None
+    attribute = str(given["itemAttribute"])
+    sensitivity = str(given.get("objectiveSensitivity") or "OFF").upper()
+    if sensitivity not in OBJECTIVE_WEIGHTS:
+        raise InvalidInputException(f"objectiveSensitivity must be one of {', '.join(OBJECTIVE_WEIGHTS)}")
+    return attribute, sensitivity, item_attribute(item_ids, items, attribute)
+
+
+def _apply_objective(model: TrainedModel, objective: Objective, test: EvalSet) -> None:
+    """Add ``weight x spread x z(itemAttribute)`` to the transformer's output bias, so the exported graph and every
+    scorer rank by relevance plus the objective; then report Personalize's ``average_rewards_at_k`` (L10243)."""
+    attribute, sensitivity, values = objective
+    weight = OBJECTIVE_WEIGHTS[sensitivity]
+    spread = 0.0
+    if weight > 0.0 and model.seq_model is not None and len(test):
+        # The spread of relevance scores (std across items, mean over users) on the training users' inputs.
+        sample = model.user_recent[:256] if model.user_recent is not None else None
+        inputs = [row[row < model.n_items] for row in sample] if sample is not None else test.inputs[:256]
+        spread = float(np.mean(np.std(model.scorer()(inputs), axis=1)))
+        std = float(values.std())
+        z = (values - values.mean()) / (std if std > 0 else 1.0)
+        with torch.no_grad():
+            model.seq_model.bias.add_(torch.from_numpy((weight * spread * z).astype(np.float32)))
+        model.metrics = evaluate(model.scorer(), test, model.exclude_seen)
+    top = recommend(model.scorer(), test.inputs, model.exclude_seen)
+    model.metrics["average_rewards_at_k"] = average_rewards_at_k(top, test.relevant, values)
+    model.config["optimizationObjective"] = {
+        "itemAttribute": attribute,
+        "objectiveSensitivity": sensitivity,
+        "weight": weight,
+        "relevanceSpread": spread,
+    }
+
+
+def _best_epoch(history: list[EpochStat]) -> int:
+    """The epoch whose weights were kept: the best validation NDCG@10 (the first of ties), else the last."""
+    scored = [s for s in history if s.validation_ndcg_at_10 == s.validation_ndcg_at_10]
+    if not scored:
+        return len(history)
+    return max(scored, key=lambda s: (s.validation_ndcg_at_10, -s.epoch)).epoch
 
 
 def _module_scorer(module: HybridScorer, width: int) -> Scorer:

@@ -1,0 +1,136 @@
+"""Training ends on validation, not on the clock; the time limit is a recorded safety net; runs are reproducible."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from tailor_trainer.config import TrainerSettings
+from tailor_trainer.domain import (
+    DataRuleViolation,
+    Interactions,
+    ItemsTable,
+    TrainedModel,
+    sequential,
+    train_solution_version,
+)
+from tailor_trainer.domain import train as train_module
+from tailor_trainer.domain.evaluation import recommend
+from tailor_trainer.domain.sequential import NegativeSampler
+from tailor_trainer.domain.train import TRAINING_SECONDS_PER_100K, default_max_training_seconds
+from tailor_trainer.report import markdown
+
+UP_V2 = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
+NDCG10 = "normalized_discounted_cumulative_gain_at_10"
+Data = tuple[Interactions, ItemsTable]
+
+
+def test_training_stops_on_validation_and_says_how(synthetic_data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    # patience 1 after the first half of a 4-epoch schedule: validation decides, the (default) clock never does.
+    monkeypatch.setattr(train_module, "V2_CONFIG", replace(train_module.V2_CONFIG, max_epochs=4, patience=1))
+    inter, items = synthetic_data
+    model = train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 0)
+    stop = model.training_stop
+    assert stop["stopReason"] in ("EARLY_STOPPING", "MAX_EPOCHS")
+    assert stop["epochs"] == len(model.history) and stop["maxEpochs"] == 4
+    assert stop["maxTrainingSeconds"] == default_max_training_seconds(len(inter))
+    ndcg = [s.validation_ndcg_at_10 for s in model.history]
+    assert ndcg[stop["bestEpoch"] - 1] == max(ndcg)
+    if stop["stopReason"] == "EARLY_STOPPING":
+        assert stop["epochs"] < 4 and max(ndcg[-1:]) <= max(ndcg[:-1])
+    assert "cut short" not in markdown(model)
+
+
+def test_a_time_limit_that_cuts_training_is_recorded(synthetic_data: Data) -> None:
+    inter, items = synthetic_data
+    model = train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 0, max_training_seconds=0)
+    assert model.training_stop["stopReason"] == "MAX_TRAINING_TIME"
+    assert model.training_stop["epochs"] == len(model.history) == 1  # one epoch always runs: a model exists
+    assert model.seq_model is not None and model.metrics
+    assert "cut short" in markdown(model)
+
+
+def test_same_data_and_seed_give_the_same_model(small_synthetic_data: Data) -> None:
+    # It failed with 2 threads before training ran torch's deterministic kernels (the fixture sets 2 threads).
+    inter, items = small_synthetic_data
+    a, b = (train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 3) for _ in range(2))
+    assert a.seq_model is not None and b.seq_model is not None
+    sa, sb = a.seq_model.state_dict(), b.seq_model.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.metrics == b.metrics and a.beta == b.beta and a.training_stop["epochs"] == b.training_stop["epochs"]
+
+
+def test_the_default_time_limit_scales_with_the_data() -> None:
+    assert default_max_training_seconds(10_000) == TRAINING_SECONDS_PER_100K  # a floor for small data
+    assert default_max_training_seconds(440_000) == pytest.approx(4.4 * TRAINING_SECONDS_PER_100K)
+    settings = TrainerSettings.from_env({"TAILOR_TRAINER_TRAINING_SECONDS_PER_100K": "60"})
+    assert settings.max_training_seconds_for(1_000_000) == 600.0
+    fixed = TrainerSettings.from_env({"TAILOR_TRAINER_MAX_TRAINING_SECONDS": "90"})
+    assert fixed.max_training_seconds_for(1_000_000) == 90.0
+
+
+def test_the_negative_sampler_keeps_the_targets_and_corrects_for_popularity() -> None:
+    counts = np.asarray([1000, 10, 10, 0, 0, 0, 0, 0] * 1000, dtype=np.int64)
+    sampler = NegativeSampler(counts, k=64, seed=0)
+    targets = torch.tensor([0, 1, 2, 0, 8, 0])
+    candidates, position, log_q = sampler(targets)
+    assert torch.equal(candidates[position], targets)
+    assert len(candidates) <= 6 + 64 and bool((log_q <= 0).all())
+    where = {int(c): k for k, c in enumerate(candidates)}
+    assert log_q[where[0]] > log_q[where[1]]  # the popular target is likelier to be drawn: larger log Q
+    again = NegativeSampler(counts, k=64, seed=0)(targets)[0]
+    assert torch.equal(again, candidates)  # seeded: part of the same-seed, same-model promise
+
+
+def test_large_catalogues_train_with_a_sampled_softmax(synthetic_data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampled = replace(train_module.V2_CONFIG, full_softmax_items=100, sampled_negatives=64)
+    monkeypatch.setattr(train_module, "V2_CONFIG", sampled)
+    calls: list[int] = []
+    real = sequential.sampled_softmax_loss
+
+    def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sequential, "sampled_softmax_loss", counting)
+    inter, items = synthetic_data
+    model = train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 0)
+    assert calls  # the 400-item catalogue is above full_softmax_items: every step sampled
+    assert model.metrics[NDCG10] > model.baselines["aws-popularity-count"][NDCG10]
+    assert model.baselines["transformer alone"][NDCG10] > model.baselines["aws-popularity-count"][NDCG10]
+
+
+def test_the_optimization_objective_trades_relevance_for_the_attribute(small_synthetic_data: Data) -> None:
+    inter, items = small_synthetic_data
+    price = np.asarray(items.columns["PRICE"], dtype=np.float64)
+
+    def train(sensitivity: str) -> tuple[float, float, TrainedModel]:
+        config = {"optimizationObjective": {"itemAttribute": "price", "objectiveSensitivity": sensitivity}}
+        model = train_solution_version(UP_V2, inter, items, None, config, False, "FULL", None, None, 0)
+        users = [row[row < model.n_items] for row in model.user_recent[:100]]  # type: ignore[index]
+        top = recommend(model.scorer(), users, model.exclude_seen, k=10)
+        by_index = price[[int(str(i)[1:]) for i in model.item_ids]]
+        return float(by_index[top].mean()), model.metrics[NDCG10], model
+
+    off_price, off_ndcg, off = train("OFF")
+    high_price, high_ndcg, high = train("HIGH")
+    assert off.config["optimizationObjective"]["weight"] == 0.0
+    objective = high.config["optimizationObjective"]
+    assert objective["objectiveSensitivity"] == "HIGH" and objective["weight"] == 0.5
+    assert objective["relevanceSpread"] > 0
+    assert high_price > off_price * 1.1  # recommendations lean to expensive items...
+    assert high_ndcg < off_ndcg  # ...at some cost in relevance (the fixture's prices are random)
+    assert all(0.0 < m.metrics["average_rewards_at_k"] <= 1.0 for m in (off, high))
+
+
+def test_an_objective_on_a_missing_or_textual_column_fails_the_version(small_synthetic_data: Data) -> None:
+    inter, items = small_synthetic_data
+    for column in ("MARGIN", "GENRES"):
+        config = {"optimizationObjective": {"itemAttribute": column, "objectiveSensitivity": "LOW"}}
+        with pytest.raises(DataRuleViolation, match=f"itemAttribute {column} is not a numeric column"):
+            train_solution_version(UP_V2, inter, items, None, config, False, "FULL", None, None, 0)
