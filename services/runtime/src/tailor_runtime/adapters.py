@@ -25,7 +25,17 @@ from tailor_runtime.metrics import REDIS_CALL_SECONDS
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.kafka import producer_config
 from tailor_shared.redis_client import async_redis_from_url
-from tailor_shared.redis_keys import Keys, UserState, parse_user_state, user_state_commands
+from tailor_shared.redis_keys import (
+    Keys,
+    UserState,
+    parse_user_state,
+    session_subject,
+    user_state_commands,
+    user_subject,
+    window_member_item,
+)
+from tailor_shared.scoring.actions import WINDOW_EVENT_TYPES as ACTION_WINDOW_TYPES
+from tailor_shared.scoring.actions import UserActivity, event_kind
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
 
 log = logging.getLogger(__name__)
@@ -70,7 +80,42 @@ end
 return "[" .. table.concat(parts, ",") .. "]"
 """
 
-_ITEMS_SUFFIX = DATASET_KINDS["Items"][0]
+# GetActionRecommendations' one read. KEYS: per subject (user, then session): the action windows of
+# ``ACTION_WINDOW_TYPES`` in order, then the all-types item window; then the user's metadata hash.
+_ACTION_ACTIVITY_LUA = """
+local per = tonumber(ARGV[1])
+local parts = {}
+local function enc(reply)
+  if #reply == 0 then return "[]" end
+  return cjson.encode(reply)
+end
+for s = 0, 1 do
+  for k = 1, per do
+    parts[#parts + 1] = enc(redis.call("ZRANGE", KEYS[s * per + k], 0, -1, "REV", "WITHSCORES"))
+  end
+end
+parts[#parts + 1] = enc(redis.call("HGETALL", KEYS[2 * per + 1]))
+return "[" .. table.concat(parts, ",") .. "]"
+"""
+
+
+def parse_action_activity(replies: Sequence[Any], per: int) -> UserActivity:
+    """``action_activity``'s replies: an event in both the user's and the linked session's windows (the stream
+    merges a session into its user) counts once."""
+    actions: dict[str, tuple[str, str, float]] = {}
+    items: dict[str, float] = {}
+    for s in range(2):
+        for k, event_type in enumerate(ACTION_WINDOW_TYPES):
+            kind = event_kind(event_type)
+            flat = replies[s * per + k]
+            for member, score in zip(flat[::2], flat[1::2], strict=True):
+                if kind is not None:
+                    actions[member] = (window_member_item(member), kind, float(score))
+        flat = replies[s * per + per - 1]
+        for item, count in zip(flat[::2], flat[1::2], strict=True):
+            items[item] = max(items.get(item, 0.0), float(count))
+    metadata = {k.upper(): v for k, v in _pairs_to_dict(replies[2 * per]).items()}
+    return UserActivity(list(actions.values()), items, metadata)
 
 
 def _counts(raw: Mapping[bytes, bytes]) -> dict[str, float]:
@@ -91,6 +136,7 @@ class RedisState:
         self._history = history_length
         self._user_state = self._redis.register_script(_USER_STATE_LUA)
         self._hgetall_many = self._redis.register_script(_HGETALL_MANY_LUA)
+        self._action_activity = self._redis.register_script(_ACTION_ACTIVITY_LUA)
 
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         started = time.perf_counter()
@@ -117,12 +163,15 @@ class RedisState:
         replies[-1] = _pairs_to_dict(replies[-1])
         return parse_user_state(replies, types, history=self._history)
 
-    async def item_metadata(self, keys: Keys, item_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Every item's metadata hash (field names upper-cased), in chunks so Redis is never blocked long."""
+    async def item_metadata(
+        self, keys: Keys, item_ids: Sequence[str], entity: str = "item"
+    ) -> dict[str, dict[str, str]]:
+        """Every item's (or ``entity``'s: ``action``) metadata hash (field names upper-cased), in chunks so
+        Redis is never blocked long."""
         out: dict[str, dict[str, str]] = {}
         for start in range(0, len(item_ids), METADATA_CHUNK):
             chunk = item_ids[start : start + METADATA_CHUNK]
-            replies = await self._run(self._hgetall_many, [keys.metadata("item", i) for i in chunk], [])
+            replies = await self._run(self._hgetall_many, [keys.metadata(entity, i) for i in chunk], [])
             for item, flat in zip(chunk, replies, strict=True):
                 if flat:
                     out[item] = {k.upper(): v for k, v in _pairs_to_dict(flat).items()}
@@ -167,8 +216,22 @@ class RedisState:
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
         return _counts(now), _counts(before)
 
-    async def items_version(self, keys: Keys) -> tuple[tuple[str, str], ...]:
-        """The stream's applied offsets of the Items topic: item metadata changed iff they did."""
+    async def action_activity(self, keys: Keys, user_id: str) -> UserActivity:
+        """The user's (and same-id session's) action interactions of the filter windows with their timestamps,
+        the items of their item windows and their Users row, in one round trip (the Next-Best-Action input)."""
+        per = len(ACTION_WINDOW_TYPES) + 1
+        names: list[str] = []
+        for subject in (user_subject(user_id), session_subject(user_id)):
+            names.extend(keys.action_window(subject, t) for t in ACTION_WINDOW_TYPES)
+            names.append(keys.window_all(subject))
+        names.append(keys.metadata("user", user_id))
+        replies = await self._run(self._action_activity, names, [per])
+        return parse_action_activity(replies, per)
+
+    async def items_version(self, keys: Keys, dataset_type: str = "Items") -> tuple[tuple[str, str], ...]:
+        """The stream's applied offsets of the Items (or ``dataset_type``'s) topic: its metadata changed iff
+        they did."""
+        suffix = DATASET_KINDS[dataset_type][0]
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 offsets: Mapping[bytes, bytes] = await self._redis.hgetall(keys.offsets())
@@ -176,7 +239,7 @@ class RedisState:
             raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
         fields = ((k.decode(), v.decode()) for k, v in offsets.items())
         # Fields are ``items:<p>`` (legacy dataset) or ``items.<incarnation>:<p>`` (redis-keys.md).
-        return tuple(sorted((k, v) for k, v in fields if k.partition(":")[0].partition(".")[0] == _ITEMS_SUFFIX))
+        return tuple(sorted((k, v) for k, v in fields if k.partition(":")[0].partition(".")[0] == suffix))
 
     async def close(self) -> None:
         await self._redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose

@@ -16,8 +16,10 @@ from typing import Any
 import grpc
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from tailor_runtime.actions import ActionRecommendations
 from tailor_runtime.adapters import Impressions, RedisState
 from tailor_runtime.deployments import Deployment, Registry
+from tailor_runtime.domain import actions as actions_domain
 from tailor_runtime.domain import plan
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
 from tailor_shared.filters import (
@@ -42,6 +44,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         self._registry = registry
         self._state = state
         self._impressions = impressions
+        self._actions = ActionRecommendations(state)
 
     # --- RPCs ----------------------------------------------------------------------------------------
     async def GetRecommendations(
@@ -111,10 +114,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         self, request: runtime_pb2.GetActionRecommendationsRequest, rpc: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetActionRecommendationsResponse:
         dep = self._deployment(request)
-        raise InvalidInputException(
-            f"Campaign {dep.campaign_arn} does not use the Next-Best-Action recipe; "
-            "GetActionRecommendations needs an aws-next-best-action campaign"
-        )
+        p = actions_domain.plan(request, dep.served)
+        return await self._actions.answer(dep, p, self._bound(dep, p.filter))
 
     # --- helpers -------------------------------------------------------------------------------------
     def _deployment(self, request: plan.ModelRequest) -> Deployment:

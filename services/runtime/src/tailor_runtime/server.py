@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from tailor.runtime.v1 import runtime_pb2_grpc
+from tailor_runtime.actions import load_any_model
 from tailor_runtime.adapters import RedisState, impressions_for
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.deployments import Registry
@@ -22,7 +23,6 @@ from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import StatusReporter
 from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
 from tailor_shared.resource_view import ResourceView
-from tailor_shared.scoring.loader import load_model
 from tailor_shared.topics import impressions_topic
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     producer = Producer(common.kafka_bootstrap)
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
     reporter = StatusReporter(producer, common.topic_prefix)
-    loader = functools.partial(load_model, retrieval_min_items=settings.retrieval_min_items)
+    loader = functools.partial(load_any_model, retrieval_min_items=settings.retrieval_min_items)
     registry = Registry(view, Path(settings.model_store), loader, state, reporter, common.topic_prefix)
     await registry.sync()
     tasks = [

@@ -115,11 +115,14 @@ class FilterInputs:
     window: int = 100
 
 
-def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs) -> Mask:
-    """The items that pass: (union of applicable INCLUDEs, or all) minus (union of applicable EXCLUDEs)."""
-    if bound.subject is not Subject.ITEM_ID:
+def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subject: Subject = Subject.ITEM_ID) -> Mask:
+    """The items (or, with ``subject`` ActionID, the actions of an action index: reference
+    ``evaluate_for_action``) that pass: (union of applicable INCLUDEs, or all) minus (union of applicable
+    EXCLUDEs)."""
+    if bound.subject is not subject:
+        kind = "item" if subject is Subject.ITEM_ID else "action"
         raise InvalidInputException(
-            f"The filter filters {bound.subject.value} and can't be applied to item recommendations"
+            f"The filter filters {bound.subject.value} and can't be applied to {kind} recommendations"
         )
     if bound.filter.uses_current_item and inputs.current_item_metadata is None:
         raise InvalidInputException(
