@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tailor_shared import recipes
-from tailor_shared.dataset_reader import DatasetSnapshot, end_offsets, read_dataset
+from tailor_shared.dataset_reader import META_SESSION_ID, DatasetSnapshot, end_offsets, read_dataset
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
@@ -42,6 +42,7 @@ from tailor_trainer.domain import (
 )
 from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, has_new_records, last_trained_on
+from tailor_trainer.domain.train import default_max_training_seconds
 from tailor_trainer.metrics import AUTO_UPDATES, EPOCHS, JOB_DURATION, JOBS, LAST_AUTO_UPDATE, LAST_LOSS
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,18 @@ RETRAIN_REQUESTED = "_retrainRequestedAt"
 class TrainingJobs:
     """Runs solution-version jobs one at a time; keeps the latest model per solution for UPDATE mode."""
 
-    def __init__(self, view: ResourceReader, bootstrap: str, prefix: str, store: str, seed: int, report: Report):
+    def __init__(
+        self,
+        view: ResourceReader,
+        bootstrap: str,
+        prefix: str,
+        store: str,
+        seed: int,
+        report: Report,
+        max_training_seconds: Callable[[int], float] = default_max_training_seconds,
+    ):
         self._view = view
+        self._max_training_seconds = max_training_seconds  # interactions -> seconds (TrainerSettings)
         self._bootstrap = bootstrap
         self._prefix = prefix
         self._store = store
@@ -153,6 +164,7 @@ class TrainingJobs:
             "trainingHours": round(hours, 6),
             "metrics": dict(model.metrics),
             TRAINED_ON: snapshot,  # what the next automatic training compares with (domain/autotrain.py)
+            "_trainingStop": dict(model.training_stop),  # epochs run and why they ended (MAX_TRAINING_TIME...)
         }
         if model.tuned_hpo_params:
             fields["tunedHPOParams"] = {"algorithmHyperParameters": dict(model.tuned_hpo_params)}
@@ -275,6 +287,7 @@ class TrainingJobs:
             progress,
             self._seed,
             should_stop=lambda: self._stopped(arn),
+            max_training_seconds=self._max_training_seconds(len(interactions)),
         )
         snapshot = {
             t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
@@ -350,7 +363,12 @@ class TrainingJobs:
             use_case = recipes.recipe(str(body.get("recipeArn")))
             if use_case.implementation_recipe_arn is None:
                 raise DataRuleViolation(f"{use_case.arn} is not a domain use case")
-            config = {"eventType": use_case.required_event_types[0]} if use_case.required_event_types else {}
+            config: dict[str, Any] = (
+                {"eventType": use_case.required_event_types[0]} if use_case.required_event_types else {}
+            )
+            recommender_config = body.get("recommenderConfig")
+            if isinstance(recommender_config, Mapping) and recommender_config.get("trainingDataConfig"):
+                config["trainingDataConfig"] = recommender_config["trainingDataConfig"]  # excludedDatasetColumns
             model, snapshot = self._fit(
                 arn, use_case.implementation_recipe_arn, str(body.get("datasetGroupArn")), config, False, "FULL",
                 None, working,
@@ -482,6 +500,7 @@ class TrainingJobs:
             str(schema.body["schema"]),
             SchemaCodecs(self._view),
             on_undecodable="skip",
+            meta_columns=dataset_type == "Interactions",  # _session_id: anonymous events train as sessions
         )
 
 
@@ -510,6 +529,7 @@ def _interactions(snap: DatasetSnapshot, categorical: frozenset[str] = frozenset
         event_type=c.get("EVENT_TYPE"),
         event_value=c.get("EVENT_VALUE"),
         context=context,
+        session_id=c.get(META_SESSION_ID),
     )
 
 

@@ -31,7 +31,13 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     producer = Producer(common.kafka_bootstrap)
     reporter = StatusReporter(producer, common.topic_prefix)
     jobs = TrainingJobs(
-        view, common.kafka_bootstrap, common.topic_prefix, settings.model_store, settings.seed, reporter.report
+        view,
+        common.kafka_bootstrap,
+        common.topic_prefix,
+        settings.model_store,
+        settings.seed,
+        reporter.report,
+        max_training_seconds=settings.max_training_seconds_for,
     )
     worker = JobWorker(
         common.kafka_bootstrap,

@@ -11,8 +11,8 @@ truth (docs/adr/0006). The tie hash is a fixed function of (user id, item id), s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -48,6 +48,9 @@ class Interactions:
     event_value: npt.NDArray[Any] | None = None
     # Contextual metadata: the Interactions dataset's other categorical columns (e.g. DEVICE), by field name.
     context: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
+    # PutEvents' sessionId per event (None for bulk imports): an anonymous event (USER_ID "") trains as its
+    # session's history, under the sessionId as user id, as GetRecommendations then finds it (L14390).
+    session_id: npt.NDArray[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -162,7 +165,7 @@ def filter_interactions(interactions: Interactions, solution_config: Mapping[str
         else:
             values = np.asarray(interactions.event_value, dtype=np.float64)
             keep &= np.nan_to_num(values, nan=-np.inf) >= float(str(threshold))
-    users = _as_str(np.asarray(interactions.user_id)[keep])
+    users = sessions_as_users(interactions.user_id, interactions.session_id)[keep]
     items = _as_str(np.asarray(interactions.item_id)[keep])
     ts = np.asarray(interactions.timestamp)[keep].astype(np.int64)
     et = None if interactions.event_type is None else _as_str(np.asarray(interactions.event_type)[keep])
@@ -180,6 +183,37 @@ def filter_interactions(interactions: Interactions, solution_config: Mapping[str
     return Interactions(
         users[first], items[first], ts[first], None if et is None else et[first], None if ev is None else ev[first]
     )
+
+
+def sessions_as_users(user_id: npt.NDArray[Any], session_id: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+    """User ids as strings, each anonymous event's ("" user) replaced by its sessionId: sessions, not one pooled
+    "" user, are what an anonymous visitor's history is (a sessionless anonymous event stays "")."""
+    users = _as_str(np.asarray(user_id))
+    if session_id is None:
+        return users
+    sessions = np.asarray(session_id, dtype=object)
+    anonymous = (users == "") & np.asarray([bool(v) for v in sessions.tolist()], dtype=bool)
+    users[anonymous] = _as_str(sessions[anonymous])
+    return users
+
+
+def excluded_columns(solution_config: Mapping[str, Any], dataset_type: str) -> frozenset[str]:
+    """``trainingDataConfig.excludedDatasetColumns`` of one dataset type ("ITEMS", "USERS", "INTERACTIONS"),
+    upper-cased: those columns are not used in training (L5999)."""
+    tdc = solution_config.get("trainingDataConfig") or {}
+    excl = tdc.get("excludedDatasetColumns") if isinstance(tdc, Mapping) else None
+    if not isinstance(excl, Mapping):
+        return frozenset()
+    return frozenset(str(c).upper() for key, cols in excl.items() if str(key).upper() == dataset_type for c in cols)
+
+
+def without_excluded_columns(interactions: Interactions, solution_config: Mapping[str, Any]) -> Interactions:
+    """The Interactions dataset without its excluded contextual columns."""
+    excluded = excluded_columns(solution_config, "INTERACTIONS")
+    if not excluded:
+        return interactions
+    context = {k: v for k, v in interactions.context.items() if k.upper() not in excluded}
+    return replace(interactions, context=context)
 
 
 def check_data_rules(interactions: Interactions, event_type: str | None) -> None:
@@ -206,7 +240,7 @@ def check_data_rules(interactions: Interactions, event_type: str | None) -> None
 
 
 def _item_features(
-    item_ids: npt.NDArray[Any], items: ItemsTable, excluded: Sequence[str]
+    item_ids: npt.NDArray[Any], items: ItemsTable, excluded: frozenset[str]
 ) -> tuple[ItemFeatures, npt.NDArray[Any] | None]:
     """Categorical columns become tokens ("GENRES=Comedy"); numeric columns are standardised.
 
@@ -215,13 +249,12 @@ def _item_features(
     """
     position = {str(v): k for k, v in enumerate(items.item_id.tolist())}
     rows = np.asarray([position.get(str(i), -1) for i in item_ids.tolist()], dtype=np.int64)
-    excluded_set = {c.upper() for c in excluded}
     tokens: dict[str, int] = {}
     per_item: list[list[int]] = [[] for _ in range(len(item_ids))]
     numeric_names: list[str] = []
     numeric_cols: list[npt.NDArray[np.float64]] = []
     for name in sorted(items.columns):
-        if name.upper() in excluded_set or name.upper() in {"ITEM_ID", "CREATION_TIMESTAMP"}:
+        if name.upper() in excluded or name.upper() in {"ITEM_ID", "CREATION_TIMESTAMP"}:
             continue
         column = np.asarray(items.columns[name])
         if name in items.categorical:
@@ -309,18 +342,10 @@ def prepare(
     ptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(np.bincount(u, minlength=len(user_ids)))
 
-    excluded: list[str] = []
-    tdc = solution_config.get("trainingDataConfig") or {}
-    if isinstance(tdc, Mapping):
-        excl = tdc.get("excludedDatasetColumns") or {}
-        if isinstance(excl, Mapping):
-            for key, cols in excl.items():
-                if str(key).upper() == "ITEMS":
-                    excluded.extend(str(c) for c in cols)
     features: ItemFeatures | None = None
     creation: npt.NDArray[Any] | None = None
     if items is not None:
-        features, creation = _item_features(item_ids, items, excluded)
+        features, creation = _item_features(item_ids, items, excluded_columns(solution_config, "ITEMS"))
         if features.empty:
             features = None
     # Item age (L4148): CREATION_TIMESTAMP, else the oldest interaction, else the latest interaction

@@ -35,6 +35,7 @@ from tailor_trainer.domain.data import (
     item_attribute,
     prepare,
     subset_users,
+    without_excluded_columns,
 )
 from tailor_trainer.domain.evaluation import (
     EvalSet,
@@ -255,6 +256,7 @@ def train_solution_version(
     recipe = hp.recipe_name(recipe_arn)
     mode = (training_mode or "FULL").upper()
     values = hp.resolve(recipe, solution_config)
+    interactions = without_excluded_columns(interactions, solution_config)
     torch.manual_seed(seed)
     if mode == "UPDATE":
         if recipe not in hp.UPDATE_RECIPES:
