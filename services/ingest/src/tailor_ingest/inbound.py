@@ -254,7 +254,7 @@ class InboundForwarder:
         first = consumer.poll(POLL_S)
         if first is None:
             return []
-        return [first, *consumer.consume(max_records - 1, 0)]
+        return [first, *consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
 
     async def _deliver(self, batch: Batch, stop: asyncio.Event) -> bool:
         """Produce the batch until Kafka acknowledged all of it; False if stopped first (nothing committed)."""
