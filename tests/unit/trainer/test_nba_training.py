@@ -21,6 +21,7 @@ from tailor_trainer.domain.actions import (
     tables_from_rows,
     train_next_best_action,
 )
+from tailor_trainer.domain.autotrain import has_new_records
 from tailor_trainer.domain.data import DataRuleViolation
 
 ARN = "arn:aws:personalize:::recipe/aws-next-best-action"
@@ -130,3 +131,15 @@ def test_data_rules_and_no_action_interactions(data: synthetic_actions.Synthetic
     )
     assert not bare.scored.any()  # no action interactions: every score is 0.0 (L6756)
     assert bare.optimization_days == 21
+
+
+def test_new_action_interactions_count_as_new_data_for_automatic_training() -> None:
+    """L9754: automatic training also runs on new action interactions (Next-Best-Action solutions)."""
+    trained_on = {
+        "Interactions": {"topic": "t.interactions", "offsets": {"0": 10}},
+        "Action_Interactions": {"topic": "t.action-interactions", "offsets": {"0": 5, "1": 7}},
+    }
+    assert not has_new_records(trained_on, "Interactions", "t.interactions", {0: 10})
+    assert not has_new_records(trained_on, "Action_Interactions", "t.action-interactions", {0: 5, 1: 7})
+    assert has_new_records(trained_on, "Action_Interactions", "t.action-interactions", {0: 5, 1: 8})
+    assert has_new_records({"Interactions": trained_on["Interactions"]}, "Action_Interactions", "t.a", {0: 0})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from tailor_shared.errors import PersonalizeError
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
 from tailor_shared.jobs.protocol import SKIPPED_NO_NEW_DATA
-from tailor_shared.model_store import campaign_update_dir, recommender_model_dir, version_model_dir
+from tailor_shared.model_store import ModelStore, campaign_update_dir, recommender_model_dir, version_model_dir
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
@@ -72,7 +73,7 @@ class TrainingJobs:
         view: ResourceReader,
         bootstrap: str,
         prefix: str,
-        store: str,
+        store: str | os.PathLike[str],
         seed: int,
         report: Report,
         max_training_seconds: Callable[[int], float] = default_max_training_seconds,
@@ -81,7 +82,7 @@ class TrainingJobs:
         self._max_training_seconds = max_training_seconds  # interactions -> seconds (TrainerSettings)
         self._bootstrap = bootstrap
         self._prefix = prefix
-        self._store = store
+        self._store = store if isinstance(store, ModelStore) else ModelStore(store)
         self._seed = seed
         self._report = report
         self._latest: dict[str, tuple[str, TrainedModel]] = {}  # solution ARN -> (version ARN, its model)
@@ -143,6 +144,7 @@ class TrainingJobs:
                 export_actions(model, directory, snapshot)
             else:
                 export(model, directory, snapshot)
+            self._store.publish(directory)  # an s3:// store: upload before the version is ACTIVE
         except TrainingStopped:
             JOBS.labels("stopped").inc()
             self._report(StatusUpdate(arn, "CREATE STOPPED"))
@@ -374,7 +376,9 @@ class TrainingJobs:
                 None, working,
             )  # fmt: skip
             generation = uuid.uuid4().hex[:12]
-            export(model, recommender_model_dir(self._store, arn, generation, incarnation_of(body)), snapshot)
+            directory = recommender_model_dir(self._store, arn, generation, incarnation_of(body))
+            export(model, directory, snapshot)
+            self._store.publish(directory)
         except TrainingStopped:  # the recommender was deleted while it trained
             JOBS.labels("stopped").inc()
             return
@@ -430,7 +434,9 @@ class TrainingJobs:
             recipe_arn = str(solution.body.get("recipeArn"))
             model, snapshot = self._fit(arn, recipe_arn, group_arn, config, False, "UPDATE", previous, "ACTIVE")
             generation = uuid.uuid4().hex[:12]
-            export(model, campaign_update_dir(self._store, version, generation), snapshot)
+            update_dir = campaign_update_dir(self._store, version, generation)
+            export(model, update_dir, snapshot)
+            self._store.publish(update_dir)  # an s3:// store: upload before runtimes swap to it
         except TrainingStopped:  # the campaign was deleted meanwhile
             return
         except Exception as err:  # the campaign keeps serving what it serves; the next update tries again
@@ -478,7 +484,7 @@ class TrainingJobs:
         ]
         for record in sorted(versions, key=lambda r: float(r.body.get("creationDateTime") or 0), reverse=True):
             try:
-                model = load_trainer_state(version_model_dir(self._store, record))
+                model = load_trainer_state(self._store.fetch(version_model_dir(self._store, record)))
             except (OSError, ValueError, RuntimeError) as err:
                 log.warning("cannot load the trainer state of %s: %s", record.arn, err)
                 continue
