@@ -6,6 +6,7 @@ table lives in ``docs/specs/configuration.md``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,55 @@ def _topic_policy(env: Mapping[str, str]) -> TopicPolicy:
     return TopicPolicy.from_env(env)
 
 
+#: Personalize's request quotas (calls per second; api.md §8.5 / §8.8): per campaign or recommender for each
+#: runtime API, the three runtime APIs together, and per dataset group for the Put* APIs.
+PERSONALIZE_REQUEST_QUOTAS: dict[str, float] = {
+    "GetRecommendations": 500.0,
+    "GetPersonalizedRanking": 500.0,
+    "GetActionRecommendations": 500.0,
+    "RuntimeTotal": 2500.0,
+    "PutEvents": 1000.0,
+    "PutActionInteractions": 1000.0,
+    "PutItems": 10.0,
+    "PutUsers": 10.0,
+    "PutActions": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """``TAILOR_REQUEST_QUOTAS``: unset or ``off`` (no request quotas), ``personalize`` (the guide's table), or a
+    JSON object of calls per second merged over the guide's table (``0`` lifts one); ``TAILOR_REQUEST_QUOTA_LEASE``:
+    the share of a rate one replica takes from the shared bucket at a time (``tailor_shared.quotas``, ADR 0023)."""
+
+    limits: Mapping[str, float] = field(default_factory=dict)
+    lease: float = 0.02
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> QuotaSettings:
+        raw = env_str(env, "TAILOR_REQUEST_QUOTAS", "off").strip()
+        lease = env_float(env, "TAILOR_REQUEST_QUOTA_LEASE", cls.lease)
+        if not 0 <= lease <= 1:
+            raise InvalidInputException(f"TAILOR_REQUEST_QUOTA_LEASE={lease}: use a fraction between 0 and 1")
+        if raw.lower() in ("", "off", "none", "0", "false"):
+            return cls({}, lease)
+        limits = dict(PERSONALIZE_REQUEST_QUOTAS)
+        if raw.lower() != "personalize":
+            try:
+                given = json.loads(raw)
+            except ValueError:
+                given = None
+            if not isinstance(given, dict):
+                raise InvalidInputException("TAILOR_REQUEST_QUOTAS must be off, personalize or a JSON object")
+            for name, value in given.items():
+                if name not in limits or not isinstance(value, int | float) or value < 0:
+                    raise InvalidInputException(
+                        f"TAILOR_REQUEST_QUOTAS: {name}={value!r}; quotas are {sorted(limits)}, each >= 0 per second"
+                    )
+                limits[name] = float(value)
+        return cls({k: v for k, v in limits.items() if v > 0}, lease)
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where Kafka and Redis are, its ports, and the ARN namespace."""
@@ -107,6 +157,8 @@ class CommonSettings:
     topic_replication_factor: int = 1  # of every topic created from now on (tailor_shared.kafka.TopicPolicy)
     topic_min_insync_replicas: int = 1
     s3: S3Settings = field(default_factory=S3Settings)  # every s3:// data location and model store
+    model_cache_dir: str = ".tailor/model-cache"  # local copies of an s3:// model store's models
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)  # request quotas (runtime, ingest)
 
     @classmethod
     def from_env(
@@ -131,6 +183,8 @@ class CommonSettings:
             topic_replication_factor=_topic_policy(e).replication_factor,
             topic_min_insync_replicas=_topic_policy(e).min_insync_replicas,
             s3=S3Settings.from_env(e),
+            model_cache_dir=env_str(e, "TAILOR_MODEL_CACHE_DIR", cls.model_cache_dir),
+            quotas=QuotaSettings.from_env(e),
         )
 
     @property

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,11 +46,16 @@ def request_metrics(service: str) -> tuple[Counter, Histogram]:
     return _REQUESTS[service], _LATENCY[service]
 
 
-class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency."""
+Admit = Callable[[str, Any], Awaitable[None]]
 
-    def __init__(self, service: str) -> None:
+
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency; a service's ``admit``
+    (request quotas, ``tailor_shared.quotas``) runs first, so a throttled call is counted like any other error."""
+
+    def __init__(self, service: str, admits: Mapping[str, Admit] | None = None) -> None:
         self._requests, self._latency = request_metrics(service)
+        self._admits = dict(admits or {})
 
     async def intercept_service(
         self,
@@ -61,13 +66,16 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
         if handler is None or handler.unary_unary is None:
             return handler
         inner = handler.unary_unary
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        service_name, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         requests, latency = self._requests, self._latency
+        admit = self._admits.get(service_name)
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
             code = "OK"
             try:
+                if admit is not None:
+                    await admit(method, request)
                 return await inner(request, context)
             except PersonalizeError as err:
                 code = err.code
@@ -99,6 +107,7 @@ class GrpcService:
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
     full_name: str
+    admit: Admit | None = None  # checked before each call (``tailor_shared.quotas.RequestQuotas.admit``)
 
 
 @dataclass
@@ -122,7 +131,9 @@ class ServerHandle:
 
 async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
     server = grpc.aio.server(
-        interceptors=[ErrorAndMetricsInterceptor(settings.service)],
+        interceptors=[
+            ErrorAndMetricsInterceptor(settings.service, {s.full_name: s.admit for s in services if s.admit})
+        ],
         options=[
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
             ("grpc.max_receive_message_length", 16 * 1024 * 1024),

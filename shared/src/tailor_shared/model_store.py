@@ -17,6 +17,7 @@ written (a new version or generation is a new directory), so a cached copy never
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from tailor_shared import arns
 from tailor_shared.incarnation import incarnation_of, is_token
 from tailor_shared.locations import Location, parse
 from tailor_shared.objectstore import ObjectStore
+
+MANIFEST = "manifest.json"  # every model directory has one (docs/specs/model-artifact.md)
 
 
 class ModelStore(os.PathLike[str]):
@@ -62,12 +65,28 @@ class ModelStore(os.PathLike[str]):
         self._objects.upload_dir(Path(directory), self._url(Path(directory)))
         return time.perf_counter() - started
 
+    def remove(self, directory: str | os.PathLike[str]) -> None:
+        """Delete a model directory: the local one (the store, or the cache) and the S3 copy."""
+        shutil.rmtree(directory, ignore_errors=True)
+        if self.remote is not None:
+            self._objects.delete_prefix(self._url(Path(directory)))
+
     def fetch(self, directory: str | os.PathLike[str]) -> Path:
-        """The model directory on local disk, downloaded from a remote store unless it is cached already
-        (into a temporary name, then renamed: a concurrent or interrupted fetch never leaves half a model)."""
+        """The model directory on local disk, downloaded from a remote store unless the cache has it complete
+        (its ``manifest.json``, moved in last). It is downloaded under a temporary name and moved in entry by
+        entry, so a concurrent or interrupted fetch never leaves a model without its manifest, and an update
+        generation fetched first (``<version>/_updates/<g>``) does not hide the version's own files."""
         path = Path(directory)
-        if self.remote is None or path.is_dir():
+        if self.remote is None or (path / MANIFEST).is_file():
             return path
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+            got = Path(tmp) / "m"
+            self._objects.download_dir(self._url(path), got)
+            for entry in sorted(got.iterdir(), key=lambda e: e.name == MANIFEST):
+                if not (path / entry.name).exists():
+                    os.replace(entry, path / entry.name)
+        return path
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
             self._objects.download_dir(self._url(path), Path(tmp) / "m")
@@ -101,7 +120,7 @@ def version_model_dir(store: str | os.PathLike[str], version: Any) -> Path:
     return model_dir(store, version.arn, incarnation_of(version.body))
 
 
-def campaign_update_dir(store: str | Path, version: Any, generation: str) -> Path:
+def campaign_update_dir(store: str | os.PathLike[str], version: Any, generation: str) -> Path:
     """An automatic update of a solution version's model for its campaign (ADR 0022): inside the version's
     directory, so it goes with the version."""
     if not generation.isalnum():

@@ -36,8 +36,8 @@ _DENIED = frozenset(
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
-class ObjectStoreError(Exception):
-    """A location that cannot be read or written; ``str()`` is the job's failureReason."""
+class ObjectStoreError(OSError):
+    """A location that cannot be read or written (an I/O error); ``str()`` is the job's failureReason."""
 
 
 @dataclass(frozen=True)

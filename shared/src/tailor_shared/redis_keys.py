@@ -240,6 +240,12 @@ def recommendation_key(prefix: str, recommendation_id: str) -> str:
     return f"{prefix}:rid:{escape(recommendation_id)}"
 
 
+def quota_bucket(prefix: str, bucket: str) -> str:
+    """A request-quota token bucket (``tailor_shared.quotas``, ADR 0023): hash ``tokens``, ``ts`` (Redis time),
+    expiring a second after it was last full."""
+    return f"{prefix}:quota:{escape(bucket)}"
+
+
 def prefix_pattern(prefix: str) -> str:
     """SCAN pattern matching every stream key of every dataset group under a topic prefix."""
     return f"{prefix}:{{*}}:*"

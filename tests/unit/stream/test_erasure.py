@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tailor_shared.objectstore import ObjectStore
 from tailor_stream import erasure
 from tailor_stream.deletion import read_user_ids
 
@@ -33,12 +34,8 @@ def test_bad_input_files_are_typed_errors(data: bytes, message: str) -> None:
 
 
 def test_locations_and_the_size_limit(tmp_path: Path) -> None:
-    assert erasure.local_path("file:///data/u.csv", None) == "/data/u.csv"
-    assert erasure.local_path("s3://bucket/dir/u.csv", "/srv/objects/") == "/srv/objects/bucket/dir/u.csv"
-    with pytest.raises(erasure.DeletionInputError, match="TAILOR_STREAM_S3_ROOT"):
-        erasure.local_path("s3://bucket/u.csv", None)
     with pytest.raises(erasure.DeletionInputError, match="Invalid Data location"):
-        erasure.local_path("https://example.com/u.csv", None)
+        read_user_ids(ObjectStore(), "https://example.com/u.csv")
     erasure.check_total_size([erasure.MAX_INPUT_BYTES])
     with pytest.raises(erasure.DeletionInputError, match="50 MB"):
         erasure.check_total_size([erasure.MAX_INPUT_BYTES, 1])
@@ -49,21 +46,20 @@ def test_a_folder_reads_every_csv_below_it(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("USER_ID\nu1\n")
     (tmp_path / "sub" / "deeper" / "b.csv").write_text("USER_ID\nu2\n")
     (tmp_path / "sub" / "notes.txt").write_text("not,a,list\n")
-    assert read_user_ids(f"file://{tmp_path}/", None) == {"u1", "u2"}
-    assert read_user_ids(str(tmp_path / "a.csv"), None) == {"u1"}
+    store = ObjectStore()
+    assert read_user_ids(store, f"file://{tmp_path}/") == {"u1", "u2"}
+    assert read_user_ids(store, str(tmp_path / "a.csv")) == {"u1"}
     with pytest.raises(erasure.DeletionInputError, match="does not exist"):
-        read_user_ids(str(tmp_path / "missing.csv"), None)
-    empty = tmp_path / "empty"
-    empty.mkdir()
+        read_user_ids(store, str(tmp_path / "missing.csv"))
     with pytest.raises(erasure.DeletionInputError, match=r"no \.csv files"):
-        read_user_ids(str(empty), None)
+        read_user_ids(store, str(tmp_path / "sub" / "notes"))
     big = tmp_path / "big"
     big.mkdir()
     with (big / "users.csv").open("wb") as f:
         f.write(b"USER_ID\n")
         f.truncate(erasure.MAX_INPUT_BYTES + 1)
     with pytest.raises(erasure.DeletionInputError, match="50 MB"):
-        read_user_ids(str(big), None)
+        read_user_ids(store, str(big))
 
 
 def _row(user: str) -> Any:

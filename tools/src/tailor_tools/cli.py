@@ -132,6 +132,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    """The runtime replicas the deployment's provisioned throughput needs (ADR 0023)."""
+    from tailor_shared import capacity, storage
+
+    settings = CommonSettings.from_env("capacity", 0, 0)
+    with storage.records(settings.kafka_bootstrap, settings.topic_prefix) as view:
+        resources = [*view.list("campaign"), *view.list("recommender")]
+    held = capacity.provisioned(resources)
+    replicas = capacity.min_replicas(held.total_tps, args.replica_tps, args.floor)
+    for arn, tps in sorted(held.by_resource.items()):
+        print(f"{tps:>8}  {arn}")
+    print(f"provisioned: {held.total_tps} requests/s; one runtime replica serves {args.replica_tps:g}/s")
+    print(f"runtime minReplicas: {replicas}")
+    print(f'  kubectl -n tailor patch hpa runtime -p \'{{"spec":{{"minReplicas":{replicas}}}}}\'')
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     module = f"tailor_{args.service}"
     os.execvp(sys.executable, [sys.executable, "-m", module])
@@ -183,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", type=Path, default=None, help="a MovieLens folder (ml-latest-small or ml-100k)")
     demo.add_argument("--no-start", action="store_true", help="use services that are already running")
     demo.set_defaults(func=_cmd_demo)
+    cap = sub.add_parser(
+        "capacity",
+        help="the runtime replicas that minProvisionedTPS / minRecommendationRequestsPerSecond need",
+        description="Sums minProvisionedTPS of the serving campaigns and minRecommendationRequestsPerSecond of the "
+        "serving recommenders (TAILOR_KAFKA_BOOTSTRAP, TAILOR_TOPIC_PREFIX) and prints the runtime HPA's "
+        "minReplicas for a measured per-replica throughput (docs/specs/deployment.md).",
+    )
+    cap.add_argument("--replica-tps", type=float, required=True, help="requests/s one runtime replica serves")
+    cap.add_argument("--floor", type=int, default=2, help="never fewer replicas than this (default 2)")
+    cap.set_defaults(func=_cmd_capacity)
     serve = sub.add_parser("serve", help="run one service in the foreground", description="Run one service.")
     serve.add_argument("service", choices=SERVICES)
     serve.set_defaults(func=_cmd_serve)

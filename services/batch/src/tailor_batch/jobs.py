@@ -58,6 +58,7 @@ from tailor_shared.filters import (
     parse_filter_expression,
 )
 from tailor_shared.jobs import JobRecord, StatusUpdate
+from tailor_shared.model_store import ModelStore
 from tailor_shared.objectstore import ObjectStore, ObjectStoreError
 from tailor_shared.redis_keys import Keys, UserState
 from tailor_shared.resource_view import ResourceView
@@ -84,7 +85,7 @@ class BatchJobs:
         view: ResourceReader,
         redis_reader: RedisReader,
         prefix: str,
-        store: str,
+        store: str | os.PathLike[str],
         s3_root: str | None,
         report: Report,
         chunk: int = 256,
@@ -95,7 +96,7 @@ class BatchJobs:
         self._stage: Staging | None = None
         self._redis = redis_reader
         self._prefix = prefix
-        self._store = store
+        self._store = store if isinstance(store, ModelStore) else ModelStore(store)
         self._s3_root = s3_root
         self._report = report
         self._chunk = chunk
@@ -184,7 +185,7 @@ class BatchJobs:
         if version is None or version.body.get("status") != "ACTIVE":
             raise JobFailure(f"The solution version {arn} is not ACTIVE")
         try:
-            model = LoadedModel(storage.solution_version_dir(self._view, self._store, arn))
+            model = LoadedModel(self._store.fetch(storage.solution_version_dir(self._view, self._store, arn)))
         except Exception as err:  # a missing or broken model directory fails the job, not the worker
             raise JobFailure(f"The model of {arn} could not be loaded: {err}") from None
         if model.recipe_type not in types or model.trend_seconds is not None:

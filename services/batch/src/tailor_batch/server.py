@@ -12,6 +12,7 @@ from tailor_batch.jobs import BatchJobs
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
 from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.model_store import ModelStore
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
 
@@ -28,15 +29,16 @@ async def build(settings: BatchSettings) -> tuple[Sequence[GrpcService], Sequenc
     producer = Producer(common.kafka_bootstrap)
     reporter = StatusReporter(producer, common.topic_prefix)
     reader = RedisReader(common.redis_url, settings.history_length)
+    objects = ObjectStore(common.s3)
     jobs = BatchJobs(
         view,
         reader,
         common.topic_prefix,
-        settings.model_store,
+        ModelStore(settings.model_store, objects, common.model_cache_dir),
         settings.s3_root,
         reporter.report,
         settings.chunk,
-        ObjectStore(common.s3),
+        objects,
     )
     worker = JobWorker(
         common.kafka_bootstrap,

@@ -17,6 +17,7 @@ from tailor_ingest.worker import start_worker
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobWorker, StatusReporter
 from tailor_shared.kafka import Producer
+from tailor_shared.quotas import RequestQuotas
 from tailor_shared.resource_view import ResourceView
 
 
@@ -55,8 +56,10 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
         await asyncio.to_thread(producer.close)
         await asyncio.to_thread(view.stop)
 
-    service = GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME)
-    return [service], [stop]
+    quotas = RequestQuotas.open(settings.common)  # Put* calls per dataset group (ADR 0023); None: no quotas
+    admit = quotas.admit if quotas else None
+    service = GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME, admit)
+    return [service], [stop] if quotas is None else [stop, quotas.close]
 
 
 async def run_worker_only(settings: IngestSettings, stop: asyncio.Event) -> None:

@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from tailor.runtime.v1 import runtime_pb2_grpc
 from tailor_runtime.actions import load_any_model
@@ -22,6 +21,9 @@ from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import StatusReporter
 from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
+from tailor_shared.model_store import ModelStore
+from tailor_shared.objectstore import ObjectStore
+from tailor_shared.quotas import RequestQuotas
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import impressions_topic
 
@@ -50,8 +52,9 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     producer = Producer(common.kafka_bootstrap)
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
     reporter = StatusReporter(producer, common.topic_prefix)
+    models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
     loader = functools.partial(load_any_model, retrieval_min_items=settings.retrieval_min_items)
-    registry = Registry(view, Path(settings.model_store), loader, state, reporter, common.topic_prefix)
+    registry = Registry(view, models, loader, state, reporter, common.topic_prefix)
     await registry.sync()
     tasks = [
         asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),
@@ -70,4 +73,7 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
         view.stop()
 
     handlers = RuntimeHandlers(view, registry, state, impressions)
-    return [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, handlers, SERVICE_NAME)], [stop]
+    quotas = RequestQuotas.open(common)  # per campaign / recommender and in total (ADR 0023); None: no quotas
+    admit = quotas.admit if quotas else None
+    service = GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, handlers, SERVICE_NAME, admit)
+    return [service], [stop] if quotas is None else [stop, quotas.close]

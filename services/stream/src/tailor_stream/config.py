@@ -43,14 +43,15 @@ class StreamSettings:
     group_id: str = ""  # consumer group of the dataset topics (Faust's own group is app_id)
     batch_max: int = 2000  # records per poll
     script_records: int = 250  # records per Lua call: bounds how long one call blocks Redis
-    fetch_wait_ms: int = 10  # broker long-poll wait: the floor of freshness when idle
+    # Broker long-poll wait of an idle consumer: a fetch returns as soon as a record arrives (fetch_min_bytes=1),
+    # so it costs no freshness; 10 ms made the idle stream and broker spend ~20 % of a core (ADR 0025).
+    fetch_wait_ms: int = 500
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
     # Data deletion jobs (ADR 0015).
     deletion_worker: bool = True  # run the data deletion worker in this process
     deletion_group: str = ""  # its consumer group on <prefix>.jobs (default <prefix>.data-deletion-jobs)
-    s3_root: str | None = None  # local directory that s3://bucket/key input locations map to
     deletion_quiet_s: float = 2.0  # the old topic's tail is copied until it was quiet this long
     deletion_tail_max_s: float = 60.0  # ... or this long after the switch at most
     deletion_hold_grace_s: float = 1.0  # how long stream processes get to pause a group under deletion
@@ -83,7 +84,7 @@ class StreamSettings:
             group_id=env_str(e, "TAILOR_STREAM_GROUP_ID", f"{app_id}-state"),
             batch_max=_positive(e, "TAILOR_STREAM_BATCH_MAX", 2000),
             script_records=_positive(e, "TAILOR_STREAM_SCRIPT_RECORDS", 250),
-            fetch_wait_ms=_positive(e, "TAILOR_STREAM_FETCH_WAIT_MS", 10),
+            fetch_wait_ms=_positive(e, "TAILOR_STREAM_FETCH_WAIT_MS", cls.fetch_wait_ms),
             topic_refresh_ms=_positive(e, "TAILOR_STREAM_TOPIC_REFRESH_MS", 3000),
             check_interval_s=env_float(e, "TAILOR_STREAM_CHECK_INTERVAL_S", 2.0),
             session_timeout_ms=_positive(e, "TAILOR_STREAM_SESSION_TIMEOUT_MS", 10_000),
@@ -95,7 +96,6 @@ class StreamSettings:
             deletion_group=env_str(e, "TAILOR_STREAM_DELETION_GROUP", ""),
             attribution_worker=env_str(e, "TAILOR_STREAM_ATTRIBUTION", "true").lower()
             not in ("0", "false", "no", "off"),
-            s3_root=env_str(e, "TAILOR_STREAM_S3_ROOT", env_str(e, "TAILOR_INGEST_S3_ROOT", "")) or None,
             deletion_quiet_s=_not_negative(e, "TAILOR_STREAM_DELETION_QUIET_S", 2.0),
             deletion_tail_max_s=_not_negative(e, "TAILOR_STREAM_DELETION_TAIL_MAX_S", 60.0),
             deletion_hold_grace_s=_not_negative(e, "TAILOR_STREAM_DELETION_HOLD_GRACE_S", 1.0),

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -33,6 +32,8 @@ from tailor_shared.incarnation import incarnation_of, new_incarnation
 from tailor_shared.jobs import JobRecord, JobType, JobWorker, Owner, StatusReporter, StatusUpdate, job_topic_specs
 from tailor_shared.kafka import Producer as KafkaProducer
 from tailor_shared.kafka import ensure_topics, producer_config
+from tailor_shared.locations import InvalidLocation, parse
+from tailor_shared.objectstore import ObjectStore, ObjectStoreError
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader, ResourceRecord
@@ -48,25 +49,25 @@ FINISHED = frozenset({COMPLETED, FAILED})
 DELETED = "_deleted"  # records dropped before the switch (a retried job adds its tail's to it)
 
 
-def read_user_ids(location: str, s3_root: str | None) -> set[str]:
-    """Every user id of the input: one file, or every ``.csv`` file under a folder and its sub-folders
-    (other files ignored, L15046); at most 50 MB in total."""
-    path = Path(erasure.local_path(location, s3_root))
+def read_user_ids(store: ObjectStore, location: str) -> set[str]:
+    """Every user id of the input (``s3://`` or ``file://``): one file, or every ``.csv`` file under a folder and
+    its sub-folders (other files ignored, L15046); at most 50 MB in total, checked on the listing."""
     try:
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*.csv") if p.is_file())
+        found = store.list_objects(location)
+        if len(found) == 1 and found[0].url == parse(location).url:
+            files = found  # the location names one object
+        else:
+            if not found:
+                raise erasure.DeletionInputError(f"Input data location {location} does not exist.")
+            files = [f for f in found if f.name.lower().endswith(".csv")]
             if not files:
                 raise erasure.DeletionInputError(f"Input data location {location} has no .csv files.")
-        elif path.is_file():
-            files = [path]
-        else:
-            raise erasure.DeletionInputError(f"Input data location {location} does not exist.")
-        erasure.check_total_size(f.stat().st_size for f in files)
+        erasure.check_total_size(f.size for f in files)
         users: set[str] = set()
         for f in files:
-            users |= erasure.parse_user_ids(f.name, f.read_bytes())
-    except OSError as err:
-        raise erasure.DeletionInputError(f"Input data location {location} can't be read: {err.strerror}.") from None
+            users |= erasure.parse_user_ids(f.name.rsplit("/", 1)[-1], store.read_bytes(f.url))
+    except (ObjectStoreError, InvalidLocation) as err:
+        raise erasure.DeletionInputError(f"Input data location {location} can't be read: {err}") from None
     return users
 
 
@@ -203,6 +204,7 @@ class DeletionWorker:
         stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
+        self._objects = ObjectStore(settings.common.s3)
         self.view = view
         self.report = report
         self.wipe_group = wipe_group
@@ -263,7 +265,7 @@ class DeletionWorker:
             self._status(arn, IN_PROGRESS)
         location = str((record.body.get("dataSource") or {}).get("dataLocation", ""))
         try:
-            users = frozenset(read_user_ids(location, self.settings.s3_root))
+            users = frozenset(read_user_ids(self._objects, location))
         except erasure.DeletionInputError as err:
             log.info("data deletion job failed", extra={"job": arn, "reason": str(err)})
             self._status(arn, FAILED, str(err))

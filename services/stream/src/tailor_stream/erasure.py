@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tailor_shared import locations
-
 #: "The maximum total size of your data deletion input file or files is 50 MB." (L15010)
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 USER_ID = "USER_ID"
@@ -25,14 +23,6 @@ EVENT_DATASETS = frozenset({"Interactions", "Action_Interactions"})
 
 class DeletionInputError(Exception):
     """Bad input: the job fails with this message as its failureReason."""
-
-
-def local_path(location: str, s3_root: str | None) -> str:
-    """A data location -> a local path (the same mapping as import jobs, ``tailor_shared.locations``)."""
-    try:
-        return locations.local_path(location, s3_root, "TAILOR_STREAM_S3_ROOT")
-    except locations.InvalidLocation as err:
-        raise DeletionInputError(str(err)) from None
 
 
 def check_total_size(sizes: Iterable[int]) -> None:

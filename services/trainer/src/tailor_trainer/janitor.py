@@ -11,7 +11,8 @@ a crash midway leaves the rest to the next pass. Legacy (name-only) directories 
 are deleted the same way: they are named by no live record either.
 
 The store belongs to one deployment (one topic prefix): a janitor deletes whatever its own records don't
-name. Turn it off (interval 0) where several deployments share a store directory.
+name. Turn it off (interval 0) where several deployments share a store directory. With an ``s3://`` store the
+pass lists the local cache and deletes a dead directory there and under the S3 prefix (ADR 0023).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor_shared import orphans
+from tailor_shared.model_store import ModelStore
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer import metrics
 
@@ -56,8 +58,9 @@ def list_store(store: Path) -> list[orphans.StoreEntry]:
 
 
 class ModelStoreJanitor:
-    def __init__(self, store: str | Path, view: ResourceView, grace_s: float) -> None:
-        self.store = Path(store)
+    def __init__(self, store: str | os.PathLike[str], view: ResourceView, grace_s: float) -> None:
+        self.store = Path(store)  # an s3:// store's local cache: what this trainer wrote or fetched
+        self._models = store if isinstance(store, ModelStore) else ModelStore(store)
         self.view = view
         self._grace = orphans.Grace(grace_s)
 
@@ -78,7 +81,7 @@ class ModelStoreJanitor:
         by_path = {str(e.path): e for e in dead}
         for name in self._grace.due(list(by_path), time.monotonic()):
             entry = by_path[name]
-            shutil.rmtree(entry.path, ignore_errors=True)
+            self._models.remove(entry.path)
             if entry.path.exists():
                 continue  # something kept writing into it: the next pass tries again
             self._grace.forget(name)

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
 from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.model_store import ModelStore
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer.config import TrainerSettings
 from tailor_trainer.janitor import ModelStoreJanitor
@@ -30,11 +32,12 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     await view.ready()
     producer = Producer(common.kafka_bootstrap)
     reporter = StatusReporter(producer, common.topic_prefix)
+    models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
     jobs = TrainingJobs(
         view,
         common.kafka_bootstrap,
         common.topic_prefix,
-        settings.model_store,
+        models,
         settings.seed,
         reporter.report,
         max_training_seconds=settings.max_training_seconds_for,
@@ -57,7 +60,7 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     stopping = asyncio.Event()
     janitor: asyncio.Task[None] | None = None
     if settings.janitor_interval_s > 0:
-        store_janitor = ModelStoreJanitor(settings.model_store, view, settings.janitor_grace_s)
+        store_janitor = ModelStoreJanitor(models, view, settings.janitor_grace_s)
         janitor = asyncio.create_task(store_janitor.run(stopping, settings.janitor_interval_s), name="janitor")
 
     async def stop() -> None:
