@@ -110,8 +110,8 @@ def _fmt(values: Sequence[float], digits: int = 3) -> str:
 
 
 # --- online --------------------------------------------------------------------------------------------------
-def build(stack: localstack.StackConfig, workdir: Path, users: int) -> tuple[dict[str, Any], list[Any]]:
-    prefix = f"bench-nba-{uuid.uuid4().hex[:8]}"
+def build(stack: localstack.StackConfig, workdir: Path, users: int, prefix: str, started: list[Any]) -> dict[str, Any]:
+    """The world under ``prefix``; every service started is appended to ``started`` (the caller stops them)."""
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "TAILOR_REDIS_URL": stack.redis_url,
@@ -119,7 +119,10 @@ def build(stack: localstack.StackConfig, workdir: Path, users: int) -> tuple[dic
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
     }
-    services = {n: start_service(n, env, workdir) for n in ("control", "ingest", "stream", "trainer", "runtime")}
+    services = {}
+    for n in ("control", "ingest", "stream", "trainer", "runtime"):
+        services[n] = start_service(n, env, workdir)
+        started.append(services[n])
     for svc in services.values():
         wait_serving(svc)
     control = Client(services["control"].address, "control")
@@ -165,8 +168,7 @@ def build(stack: localstack.StackConfig, workdir: Path, users: int) -> tuple[dic
         ]
         control.wait_for("DescribeCampaign", "campaign", timeout=120, campaignArn=campaigns[short])
     control.close()
-    world = {"prefix": prefix, "campaigns": campaigns, "users": [str(u["USER_ID"]) for u in data.base.users]}
-    return world, list(services.values())
+    return {"campaigns": campaigns, "users": [str(u["USER_ID"]) for u in data.base.users]}
 
 
 async def closed_loop(
@@ -204,9 +206,20 @@ async def closed_loop(
 def online(args: argparse.Namespace) -> str:
     stack = localstack.StackConfig.from_env()
     workdir = Path(tempfile.mkdtemp(prefix="bench-nba-"))
-    world, services = build(stack, workdir, args.users)
-    runtime = next(s for s in services if s.name == "runtime")
+    prefix = f"bench-nba-{uuid.uuid4().hex[:8]}"
+    services: list[Any] = []
     r = redis.Redis.from_url(stack.redis_url)
+    try:
+        world = build(stack, workdir, args.users, prefix, services)
+        return _measure(args, world, next(s for s in services if s.name == "runtime"), r)
+    finally:
+        r.close()
+        for svc in services:
+            svc.stop()
+        localstack.purge_prefix(stack, prefix)
+
+
+def _measure(args: argparse.Namespace, world: dict[str, Any], runtime: Any, r: redis.Redis[bytes]) -> str:
     users = world["users"][:200]
     nba, up = world["campaigns"]["nba"], world["campaigns"]["up"]
 
@@ -223,26 +236,20 @@ def online(args: argparse.Namespace) -> str:
         "GetRecommendations (UP-v2, numResults 25)": [item_call(u) for u in users],
     }
     results: dict[str, list[dict[str, float]]] = {k: [] for k in scenarios}
-    try:
-        for _round in range(args.rounds):
-            for label, calls in scenarios.items():
-                cpu0, redis0 = runtime.cpu(), redis_cpu(r.info("cpu"))
-                n, elapsed, lat = asyncio.run(closed_loop(runtime.address, calls, args.concurrency, args.seconds))
-                cpu1, redis1 = runtime.cpu(), redis_cpu(r.info("cpu"))
-                results[label].append(
-                    {
-                        "p50": pct(lat, 0.5) * 1e3,
-                        "p99": pct(lat, 0.99) * 1e3,
-                        "rps": n / elapsed,
-                        "cpu": (cpu1 - cpu0) / max(n, 1) * 1e6,
-                        "redis": (redis1 - redis0) / max(n, 1) * 1e6,
-                    }
-                )
-    finally:
-        r.close()
-        for svc in services:
-            svc.stop()
-        localstack.purge_prefix(stack, world["prefix"])
+    for _round in range(args.rounds):
+        for label, calls in scenarios.items():
+            cpu0, redis0 = runtime.cpu(), redis_cpu(r.info("cpu"))
+            n, elapsed, lat = asyncio.run(closed_loop(runtime.address, calls, args.concurrency, args.seconds))
+            cpu1, redis1 = runtime.cpu(), redis_cpu(r.info("cpu"))
+            results[label].append(
+                {
+                    "p50": pct(lat, 0.5) * 1e3,
+                    "p99": pct(lat, 0.99) * 1e3,
+                    "rps": n / elapsed,
+                    "cpu": (cpu1 - cpu0) / max(n, 1) * 1e6,
+                    "redis": (redis1 - redis0) / max(n, 1) * 1e6,
+                }
+            )
     out = [
         f"Online (one runtime process, {args.users} users, 12 actions, 300 items; concurrency {args.concurrency}, "
         f"{args.rounds} rounds of {args.seconds:.0f} s per API, alternating; medians over rounds, min-max in "
