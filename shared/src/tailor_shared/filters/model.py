@@ -9,6 +9,7 @@ are recorded in ``docs/adr/0005-filter-language.md``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -246,22 +247,22 @@ class FilterExpression:
     def subject(self) -> Subject:
         return self.expressions[0].subject
 
-    @property
+    @functools.cached_property  # read per request by the runtime: walk the tree once
     def uses_current_item(self) -> bool:
         """Only valid with related-items recipes (L15291); the runtime checks the recipe."""
         return any(isinstance(c.value, CurrentItemRef) for e in self.expressions for c in e.conditions())
 
-    @property
+    @functools.cached_property
     def uses_current_user(self) -> bool:
         """True when some expression has an IF CurrentUser clause: the request then needs a userId."""
         return any(e.if_condition is not None for e in self.expressions)
 
-    @property
+    @functools.cached_property
     def uses_user_interactions(self) -> bool:
         """True when the request user's interaction history is read (item or action filters only)."""
         return self.subject is not Subject.USER_ID and any(e.dataset.is_interactions for e in self.expressions)
 
-    @property
+    @functools.cached_property
     def requires_user_id(self) -> bool:
         """Whether a request must carry a userId even where it is otherwise optional (L5496, L5595)."""
         return self.uses_current_user or self.uses_user_interactions

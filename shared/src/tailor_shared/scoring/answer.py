@@ -8,6 +8,7 @@ trend values; validation of the request's fields stays with each caller.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ import numpy.typing as npt
 from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
-from tailor_shared.scoring.model import Scores, ServingModel
+from tailor_shared.scoring.model import ExplorationData, Scores, ServingModel
 from tailor_shared.scoring.ranking import (
     Candidates,
     Exploration,
+    Mask,
     Need,
     Promotion,
     Ranked,
@@ -72,8 +74,16 @@ def exploration_for(
     if weight <= 0:
         return None
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
-    eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    eligible = _eligible(data, cutoff)
     return Exploration(weight, eligible, data.interactions, exploration_seed(scope, user_id, now), discount)
+
+
+@functools.lru_cache(maxsize=256)
+def _eligible(data: ExplorationData, cutoff: float) -> Mask:
+    """Per model and cut-off, computed once (an O(catalogue) pass per request otherwise); read-only."""
+    eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    eligible.flags.writeable = False
+    return eligible
 
 
 def exploration_seed(scope: str, user_id: str | None, now: float | None = None) -> str:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 Scores = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: per-model caches (``answer.exploration_for``)
 class ExplorationData:
     """What item exploration needs from a User-Personalization model (docs/specs/model-artifact.md)."""
 

@@ -74,6 +74,7 @@ class Retrieval:
         )
         rng = np.random.default_rng(SEED)
         self._sample = np.sort(rng.choice(self.n_items, min(self.n_items, PARTITION_SAMPLE), replace=False))
+        self._sample_items = self._items[self._sample]  # contiguous: one small product per request
         cells = max(1, int(math.sqrt(self.n_items) * CELLS_PER_SQRT))
         faiss.omp_set_num_threads(max(1, threads))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim + 1), dim + 1, cells, faiss.METRIC_INNER_PRODUCT)
@@ -90,7 +91,7 @@ class Retrieval:
     def bytes(self) -> int:
         """Memory held: the item matrix, the index's copy of it (inverted lists) and the linear part."""
         linear = sum(a.nbytes for a in self._linear[:3]) if self._linear else 0
-        return int(2 * self._items.nbytes + linear)
+        return int(2 * self._items.nbytes + self._sample_items.nbytes + linear)
 
     def _sequence(self, history: Sequence[int]) -> npt.NDArray[np.int64]:
         seq = np.full((1, self._width), self._pad, dtype=np.int64)
@@ -167,10 +168,10 @@ class Retrieval:
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
         if rest > 0:
-            sample = self._sample[~np.isin(self._sample, index, assume_unique=True)]
-            if sample.size:
-                s = (self._items[sample] @ query).astype(np.float64)
-                total += float(np.exp(s - top).sum()) * rest / sample.size
+            outside = ~np.isin(self._sample, index, assume_unique=True)
+            if outside.any():
+                s = (self._sample_items[outside] @ query).astype(np.float64)
+                total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
         return top + math.log(total)
 
     def exact(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
