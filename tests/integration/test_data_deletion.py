@@ -26,9 +26,12 @@ import redis
 
 from tailor_shared import redis_keys as rk
 from tailor_shared import storage
+from tailor_shared.config import S3Settings
 from tailor_shared.dataset_reader import count_records, read_dataset, watermarks
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dead_letter_topic
+from tailor_tools import localstack
 from tailor_tools.client import Client
 from tests.conftest import RunningService
 from tests.integration.test_ingest_with_control import retry_until_visible
@@ -61,7 +64,7 @@ def _deletion(personalize: Client, group: str, name: str, location: str) -> dict
 
 
 def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
-    spawn_service: Callable[..., RunningService], tmp_path: Path
+    spawn_service: Callable[..., RunningService], tmp_path: Path, s3_bucket: str
 ) -> None:
     janitor = {"TAILOR_STREAM_JANITOR_INTERVAL_S": "1", "TAILOR_STREAM_JANITOR_GRACE_S": "1"}
     control = spawn_service("control")
@@ -144,13 +147,18 @@ def test_a_data_deletion_job_erases_users_from_topics_redis_and_training(
         assert failed["status"] == "FAILED"
         assert "missing the following columns:[USER_ID]" in failed["failureReason"]
 
-        # --- the deletion: a folder of CSVs (every .csv below it, nothing else) ----------------------------
-        folder = tmp_path / "forget"
-        (folder / "more").mkdir(parents=True)
-        (folder / "a.csv").write_text("USER_ID\nu1\n")
-        (folder / "more" / "b.csv").write_text("USER_ID\nu2\nnobody\n")
-        (folder / "notes.txt").write_text("USER_ID\nu5\n")
-        job = _deletion(personalize, group, "forget", f"file://{folder}/")
+        failed = _deletion(personalize, group, "no-bucket", "s3://test-no-such-bucket/forget/")
+        assert (
+            failed["status"] == "FAILED"
+            and "The S3 bucket test-no-such-bucket does not exist" in failed["failureReason"]
+        )
+
+        # --- the deletion: a folder of CSVs on the S3 server (every .csv below it, nothing else) -------------
+        objects = ObjectStore(S3Settings.from_env(localstack.StackConfig.from_env().s3_env()))
+        objects.write_bytes(f"s3://{s3_bucket}/forget/a.csv", b"USER_ID\nu1\n")
+        objects.write_bytes(f"s3://{s3_bucket}/forget/more/b.csv", b"USER_ID\nu2\nnobody\n")
+        objects.write_bytes(f"s3://{s3_bucket}/forget/notes.txt", b"USER_ID\nu5\n")
+        job = _deletion(personalize, group, "forget", f"s3://{s3_bucket}/forget/")
         assert job["status"] == "COMPLETED", job.get("failureReason")
         # u1, u2: 30 bulk rows each, their 5 events, u1's session's 2 anonymous events, their 2 Users rows.
         assert job["numDeleted"] == 60 + 5 + 2 + 2
