@@ -40,7 +40,7 @@ MIN_INSYNC_REPLICAS = 2
 #: 9 s; a Put* call waits at most ``PRODUCE_TIMEOUT_MS``, which must cover fencing plus an election).
 BROKER_SESSION_TIMEOUT_MS = 2_000
 BROKER_HEARTBEAT_MS = 500
-PRODUCE_TIMEOUT_MS = 8_000
+PRODUCE_TIMEOUT_MS = 15_000
 #: Sentinel calls the primary down after this long without an answer, then fails over.
 SENTINEL_DOWN_AFTER_MS = 1_000
 SENTINEL_FAILOVER_TIMEOUT_MS = 5_000

@@ -26,6 +26,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from mode import Service
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tailor_shared import redis_keys as rk
 from tailor_shared.dataset_reader import MARKER_IMPORT_START
@@ -446,17 +448,26 @@ class AttributionService(Service):
             if self._stopping.is_set():
                 return
             await asyncio.sleep(0.2)
-        redis = async_redis_from_url(self.settings.common.redis_url)
-        self.worker = AttributionWorker(self.settings, self.processor.resources, redis)
-        try:
-            await self.worker.start()
-            await self.worker.run(self._stopping)
-        except Exception as err:  # crash the worker, so a supervisor restarts it (it resumes from Redis)
-            log.exception("the attribution worker failed")
-            await self.crash(err)
-        finally:
-            await self.worker.stop()
-            await close_redis(redis)
+        backoff = 0.0
+        while not self._stopping.is_set():
+            redis = async_redis_from_url(self.settings.common.redis_url)
+            self.worker = AttributionWorker(self.settings, self.processor.resources, redis)
+            try:
+                await self.worker.start()
+                await self.worker.run(self._stopping)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as err:
+                # Redis restarting or failing over (ADR 0025): start again, from the positions stored in Redis.
+                backoff = min(5.0, (backoff or 0.1) * 2)
+                log.warning("attribution worker lost Redis, restarting", extra={"error": repr(err), "backoff": backoff})
+            except Exception as err:  # crash the worker, so a supervisor restarts it (it resumes from Redis)
+                log.exception("the attribution worker failed")
+                await self.crash(err)
+                return
+            finally:
+                await self.worker.stop()
+                await close_redis(redis)
+            await asyncio.sleep(backoff)
 
     async def on_stop(self) -> None:
         self._stopping.set()
