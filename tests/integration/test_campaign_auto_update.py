@@ -49,7 +49,7 @@ def test_an_automatic_update_brings_new_items_into_the_campaigns_exploration(
     stack: StackConfig, topic_prefix: str, tmp_path: Path
 ) -> None:
     bootstrap = stack.kafka_bootstrap
-    data = synthetic.generate(n_users=120, n_items=150, seed=5)
+    data = synthetic.generate(n_users=60, n_items=80, seed=5)  # 1,571 interactions
     view = InMemoryResources()
     group = ResourceRecord(BASE + "dataset-group/g", "datasetGroup", {"name": "g", "status": "ACTIVE"}, None)
     view.put(group)
