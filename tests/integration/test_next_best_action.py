@@ -52,6 +52,7 @@ class World:
     events: Client
     runtime: Client
     action_tracking_id: str
+    actions_dataset: str
     campaign: str
     other_campaign: str
     version: str
@@ -172,6 +173,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             events,
             runtime,
             str(datasets["Action_Interactions"]["trackingId"]),
+            str(datasets["Actions"]["datasetArn"]),
             campaigns["nba"],
             campaigns["popular"],
             versions["nba"],
@@ -375,3 +377,20 @@ def test_boto3_through_the_gateway(world: World) -> None:
     )
     with pytest.raises(runtime.exceptions.ResourceNotFoundException):
         runtime.get_action_recommendations(campaignArn=world.campaign.rsplit("/", 1)[0] + "/missing", userId=user)
+
+
+def test_actions_added_after_training_are_explored(world: World) -> None:
+    """Runs last: it adds an action. PutActions after training: the action is recommended with score 0.0 (L12148)
+    once the stream has its row, without retraining; one expiring in the past is not."""
+    fresh, expired = f"action-new-{uuid.uuid4().hex[:6]}", f"action-old-{uuid.uuid4().hex[:6]}"
+    world.events.call(
+        "PutActions",
+        datasetArn=world.actions_dataset,
+        actions=[
+            {"actionId": fresh, "properties": json.dumps({"value": 10, "category": "books"})},
+            {"actionId": expired, "properties": json.dumps({"value": 10, "actionExpirationTimestamp": 1_600_000_000})},
+        ],
+    )
+    user = f"explorer-{uuid.uuid4().hex[:8]}"
+    got, _ = poll(lambda: scores(recommend(world, user, numResults=100)), lambda r: fresh in r, timeout=30)
+    assert got[fresh] == 0.0 and expired not in got

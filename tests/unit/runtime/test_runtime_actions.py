@@ -173,3 +173,19 @@ def test_redis_replies_parse_into_one_activity() -> None:
     assert sorted(activity.actions) == [("a0", "TAKEN", 100.0), ("a2", "TAKEN", 90.0), ("a4", "VIEWED", 80.0)]
     assert activity.items == {"item-1": 2.0, "item-2": 1.0}
     assert activity.metadata == {"TIER": "gold"}
+
+
+def test_actions_added_after_training_are_explored_with_score_zero(model: ActionModel) -> None:
+    """Actions the stream holds but the model never saw join the catalogue after the trained ones (L6810): no
+    propensity (0.0), ordered among the unscored by VALUE; the automatic rules and filters apply to them too."""
+    meta = {**META, "new-1": {"VALUE": "10", "CATEGORY": "app"}, "new-2": {"VALUE": "1", "CATEGORY": "card"}}
+    ids = [*IDS, "new-1", "new-2"]
+    meta["new-3"] = {"VALUE": "6", "ACTION_EXPIRATION_TIMESTAMP": str(int(NOW - 1))}
+    ids.append("new-3")
+    index = ItemIndex(ids, meta)
+    ranked = actions.recommend(model, meta, index, UserActivity([], {}, {}), None, NOW, 100)
+    assert [a for a, _ in ranked] == ["a0", "a3", "a2", "new-1", "a5", "a4", "new-2"]  # new-3 has expired
+    assert dict(ranked)["new-1"] == 0.0
+    bound = bind_filter_values(parse_filter_expression('INCLUDE ActionID WHERE Actions.CATEGORY IN ("app")'), {})
+    filtered = actions.recommend(model, meta, index, UserActivity([], {}, {}), bound, NOW, 100)
+    assert [a for a, _ in filtered] == ["new-1", "a4"]

@@ -80,8 +80,12 @@ class ActionRecommendations:
             if offsets == current.offsets:
                 return current
         offsets = await self._state.items_version(dep.keys, "Actions")
-        live = await self._state.item_metadata(dep.keys, list(model.item_ids), entity="action")
-        metadata = {a: live.get(a) or model.metadata.get(a, {}) for a in model.item_ids}  # Redis: latest row
-        catalogue = _Catalogue(dep.solution_version_arn, offsets, now, metadata, ItemIndex(model.item_ids, metadata))
+        trained = set(model.item_ids)
+        # Actions imported after training join as exploration (score 0.0), as Personalize's automatic updates
+        # bring them in (L6810, L14521).
+        ids = list(model.item_ids) + sorted(set(await self._state.action_ids(dep.keys)) - trained)
+        live = await self._state.item_metadata(dep.keys, ids, entity="action")
+        metadata = {a: live.get(a) or model.metadata.get(a, {}) for a in ids}  # Redis: the latest row
+        catalogue = _Catalogue(dep.solution_version_arn, offsets, now, metadata, ItemIndex(ids, metadata))
         self._catalogues[dep.campaign_arn] = catalogue
         return catalogue

@@ -30,6 +30,7 @@ from tailor_shared.redis_keys import (
     UserState,
     parse_user_state,
     session_subject,
+    unescape,
     user_state_commands,
     user_subject,
     window_member_item,
@@ -227,6 +228,20 @@ class RedisState:
         names.append(keys.metadata("user", user_id))
         replies = await self._run(self._action_activity, names, [per])
         return parse_action_activity(replies, per)
+
+    async def action_ids(self, keys: Keys) -> list[str]:
+        """Every action the stream holds a row of (SCAN over the group's ``m:action:*`` hashes: run only when
+        the Actions topic moved)."""
+        prefix = keys.metadata("action", "")
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                found = [k async for k in self._redis.scan_iter(match=prefix + "*", count=1000)]
+            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+        except (RedisError, TimeoutError, OSError) as err:
+            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            raise ServiceUnavailableException(f"Redis is unavailable: {err or type(err).__name__}") from None
+        return [unescape(k.decode()[len(prefix) :]) for k in found]
 
     async def items_version(self, keys: Keys, dataset_type: str = "Items") -> tuple[tuple[str, str], ...]:
         """The stream's applied offsets of the Items (or ``dataset_type``'s) topic: its metadata changed iff

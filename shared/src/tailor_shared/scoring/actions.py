@@ -278,9 +278,6 @@ class ActionModel:
         self.unscored: npt.NDArray[np.bool_] | None = ~self.scored
         self.optimization_days = int(spec.get("actionOptimizationPeriod", 14))
 
-    def values(self, metadata: Mapping[str, Mapping[str, object]]) -> npt.NDArray[np.float64]:
-        return np.array([action_value(metadata.get(a)) for a in self.item_ids], dtype=np.float64)
-
     def propensities(self, activity: UserActivity) -> F32:
         out: F32 = self.weights.propensity(self.features.vector(activity)[None, :])[0]
         return out

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from tailor.runtime.v1 import runtime_pb2
 from tailor_runtime.domain import requests
@@ -24,6 +28,7 @@ from tailor_shared.scoring.actions import (
     PERSONALIZED_ACTIONS,
     ActionModel,
     UserActivity,
+    action_value,
     eligible,
     rank,
 )
@@ -77,13 +82,19 @@ def recommend(
     now: float,
     num_results: int,
 ) -> list[tuple[str, float]]:
-    """(actionId, score) best first. ``metadata``: the Actions rows (Redis, over the trained rows); ``index``:
-    the same rows indexed for filters; ``now``: epoch seconds (expiry, repeat frequency)."""
-    allowed = eligible(model.item_ids, metadata, activity, now)
+    """(actionId, score) best first. ``index``: the catalogue — the trained actions, then actions that arrived
+    after training (exploration: score 0.0, L12148) — with ``metadata``, the Actions rows (Redis over the
+    trained rows), indexed for filters; ``now``: epoch seconds (expiry, repeat frequency)."""
+    ids = list(index.item_ids)
+    extra = len(ids) - len(model.item_ids)
+
+    def pad(trained: npt.NDArray[Any], fill: object) -> npt.NDArray[Any]:
+        return np.concatenate([trained, np.full(extra, fill, dtype=trained.dtype)])
+
+    allowed = eligible(ids, metadata, activity, now)
     if bound is not None:
         inputs = FilterInputs(activity.metadata, filter_windows(activity), window=ACTION_WINDOW)
         allowed &= filter_mask(bound, index, inputs, subject=Subject.ACTION_ID)
-    values = model.values(metadata)
-    return rank(
-        model.item_ids, model.propensities(activity), model.scored, values, model.popularity, allowed, num_results
-    )
+    values = np.array([action_value(metadata.get(a)) for a in ids], dtype=np.float64)
+    propensity = pad(model.propensities(activity), 0.0)
+    return rank(ids, propensity, pad(model.scored, False), values, pad(model.popularity, 0.0), allowed, num_results)
