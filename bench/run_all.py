@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
     "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
+    "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (
         "Trainer quality on ml-latest-small (T1)",
