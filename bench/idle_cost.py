@@ -171,7 +171,7 @@ def main() -> None:
                 procs = {name: services[name].pids() for name in SERVICES} | {"kafka": [kafka_pid]}
                 cpu = measure(procs, cfg.redis_url, args.seconds)
                 fresh = freshness(events, cfg.redis_url, tracking, count_key, args.probes)
-                creates = create_latency(control, f"lat-{count}-{wait}", 10)
+                creates = create_latency(control, f"lat-{count}-{wait}-{uuid.uuid4().hex[:6]}", 10)
                 cells = " ".join(f"{cpu[n]:8.2f}" for n in (*SERVICES, "kafka", "redis"))
                 print(
                     f"{count:>6} {wait:>10} | {cells} {cpu['total']:7.2f} | "
