@@ -4,10 +4,13 @@ shared ranking turns them into the same item lists."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from tailor_batch.domain.inference import JobSettings, answer_lines
+from tailor_batch.domain.lines import InferenceLine
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring import answer
 from tailor_shared.scoring.filtering import ItemIndex
@@ -52,3 +55,34 @@ def test_matrix_scores_and_lists_equal_one_user_runs(
         assert [r.index for r in batch] == [r.index for r in online]
         assert [r.reasons for r in batch] == [r.reasons for r in online]
         np.testing.assert_allclose([r.score or 0.0 for r in batch], [r.score or 0.0 for r in online], rtol=1e-4)
+
+
+def test_batch_lines_equal_the_reference_path(synthetic_data: tuple[Interactions, ItemsTable], tmp_path: Path) -> None:
+    """``answer_lines``' fast path (one float32 softmax per chunk, ``recommend`` unnormalised) writes the lines the
+    reference ``answer.recommendations`` (one float64 softmax per request) gives: same items, reasons, scores."""
+    inter, items = synthetic_data
+    model = train_solution_version(
+        ARN + "aws-user-personalization-v2", inter, items, None, {}, False, "FULL", None, None, 0
+    )
+    served = LoadedModel(artifacts.export(model, tmp_path / "up", SNAPSHOT, report=False).directory)
+    index = ItemIndex(list(served.item_ids))
+    users = [*sorted({str(u) for u in inter.user_id})[:30], "cold-user"]
+    empty = UserState([], {}, frozenset(), {})
+    settings = JobSettings("sv", 10, None)
+    lines = [InferenceLine({"userId": u}, user_id=u) for u in users]
+    got = [
+        json.loads(x)
+        for x in answer_lines(served, index, lines, [empty] * len(users), [None] * len(users), settings, 0.0)
+    ]
+    for user, line in zip(users, got, strict=True):
+        exploration = answer.exploration_for(served, None, "sv", user, now=0.0)
+        ranked = answer.recommendations(
+            served, index, user_id=user, item_id=None, state=empty, bound=None, num_results=10, context={},
+            exploration=exploration, seed="s",
+        )  # fmt: skip
+        out = line["output"]
+        assert out["recommendedItems"] == [index.item_ids[r.index] for r in ranked]
+        assert out["reasons"] == [list(r.reasons) for r in ranked]
+        expected = [np.nan if r.score is None else r.score for r in ranked]
+        shown = [np.nan if v is None else v for v in out["scores"]]
+        np.testing.assert_allclose(shown, expected, rtol=1e-4, atol=1e-7)
