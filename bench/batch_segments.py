@@ -7,9 +7,10 @@ The model: Item-Affinity trained by the trainer's own code on the synthetic data
 and so the scoring cost, is the one a full training produces), exported once and cached under
 .tailor/bench-cache. The world: control and a batch worker as processes under a fresh topic prefix; a dataset
 group, a solution and a version whose model directory is that model, reported ACTIVE on the job-status topic as
-the trainer would. Each run is one CreateBatchSegmentJob over a file of --queries item ids (numResults 25); wall
-time from Create to ACTIVE, the batch process's CPU seconds, and its peak resident memory (VmHWM, which
-includes the loaded model) are printed; medians and the worst of the runs.
+the trainer would (--model: an existing sequence model relabelled, for a machine too busy to train). Each run is
+one CreateBatchSegmentJob over --queries item ids in files of 500 (the guide's limit; numResults 25); wall time
+from Create to ACTIVE, the batch process's CPU seconds, and its peak resident memory (VmHWM, which includes the
+loaded model) are printed; medians and the worst of the runs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tailor_tools.client import Client
 RECIPE = "arn:aws:personalize:::recipe/aws-item-affinity"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 NUM_RESULTS = 25
+PER_FILE = 500  # Item-Affinity's limit of items per input file
 
 
 def trained_affinity(data: synthetic.SyntheticData, cache: Path) -> Path:
@@ -68,6 +70,20 @@ def trained_affinity(data: synthetic.SyntheticData, cache: Path) -> Path:
     return cache
 
 
+def relabelled(source: Path, target: Path) -> Path:
+    """A copy of a trained sequence model whose manifest says Item-Affinity (USER_SEGMENTATION)."""
+    shutil.copytree(source, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    if manifest.get("modelKind") != "sequence" or not manifest.get("users"):
+        raise SystemExit(f"{source} is not a sequence model with a user index")
+    print(
+        f"scoring with {source.name} ({manifest['recipe']}, hidden {manifest['model'].get('hidden')}) as Item-Affinity"
+    )
+    manifest.update(recipeArn=RECIPE, recipe="aws-item-affinity", recipeType="USER_SEGMENTATION")
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
 def _peak_rss_mib(pid: int) -> float:
     """VmHWM of a live process (Linux), else 0."""
     with contextlib.suppress(OSError):
@@ -84,6 +100,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1_000, help="item ids in the job's input")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="score with this trained sequence-model directory (e.g. a cached UP-v2 one of the same data) "
+        "relabelled Item-Affinity, instead of training one: the same hybrid graph, for a machine too busy to train",
+    )
     args = parser.parse_args()
 
     stack = localstack.StackConfig.from_env()
@@ -91,8 +113,8 @@ def main() -> None:
     t0 = time.monotonic()
     data = synthetic.generate(n_users=args.users, n_items=args.items, seed=args.seed)
     cache = ROOT / ".tailor" / "bench-cache" / f"affinity-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}"
-    model_path = trained_affinity(data, cache)
     workdir = Path(tempfile.mkdtemp(prefix="tailor-bench-segments-"))
+    model_path = trained_affinity(data, cache) if args.model is None else relabelled(args.model, workdir / "model")
     prefix = f"bench-seg-{uuid.uuid4().hex[:8]}"
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
@@ -130,7 +152,10 @@ def main() -> None:
         folder = workdir / "in"
         folder.mkdir()
         items = [str(i["ITEM_ID"]) for i in data.items[: args.queries]]
-        (folder / "items.json").write_text("".join(json.dumps({"itemId": i}) + "\n" for i in items))
+        files = [f"items-{k // PER_FILE}.json" for k in range(0, len(items), PER_FILE)]  # 500 items a file (L6887)
+        for k, file_name in enumerate(files):
+            chunk = items[k * PER_FILE : (k + 1) * PER_FILE]
+            (folder / file_name).write_text("".join(json.dumps({"itemId": i}) + "\n" for i in chunk))
         batch = services["batch"]
         time.sleep(3.0)  # the worker joins its consumer group
         walls: list[float] = []
@@ -155,7 +180,7 @@ def main() -> None:
             cpus.append(batch.cpu() - cpu0)
             if job["status"] != "ACTIVE":
                 raise SystemExit(f"the segment job failed: {job.get('failureReason')}")
-            lines = [json.loads(line) for line in (out / "items.json.out").read_text().splitlines()]
+            lines = [json.loads(x) for f in files for x in (out / f"{f}.out").read_text().splitlines()]
             assert len(lines) == len(items) and all(len(x["output"]["recommendedUsers"]) == NUM_RESULTS for x in lines)
         peak = _peak_rss_mib(batch.proc.pid)
         print()
