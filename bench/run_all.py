@@ -35,6 +35,8 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
     "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
     "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),
+    "object-store": ("Object storage, S3 model store, request quotas (O2)", ["bench/object_store.py"]),
+    "s3-clients": ("S3 clients: boto3 (and obstore when installed) (O2)", ["bench/s3_clients.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
