@@ -147,6 +147,15 @@ class InvalidSignatureException(AuthenticationError):
     code = "InvalidSignatureException"
 
 
+class AccessDeniedException(PersonalizeError):
+    """An authenticated principal whose policies do not allow the action on the resource (``tailor_shared.iam``:
+    an explicit deny, or no allow). AWS's JSON services answer it with HTTP 400."""
+
+    code = "AccessDeniedException"
+    grpc_status = grpc.StatusCode.PERMISSION_DENIED
+    http_status: int = 400
+
+
 ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
     cls.code: cls
     for cls in (
@@ -165,6 +174,7 @@ ERRORS_BY_CODE: dict[str, type[PersonalizeError]] = {
         IncompleteSignatureException,
         UnrecognizedClientException,
         InvalidSignatureException,
+        AccessDeniedException,
     )
 }
 
