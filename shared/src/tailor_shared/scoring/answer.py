@@ -74,16 +74,20 @@ def exploration_for(
     if weight <= 0:
         return None
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
-    eligible = _eligible(data, cutoff)
-    return Exploration(weight, eligible, data.interactions, exploration_seed(scope, user_id, now), discount)
+    eligible, eligible_index = _eligible(data, cutoff)
+    seed = exploration_seed(scope, user_id, now)
+    return Exploration(weight, eligible, data.interactions, seed, discount, eligible_index)
 
 
 @functools.lru_cache(maxsize=256)
-def _eligible(data: ExplorationData, cutoff: float) -> Mask:
-    """Per model and cut-off, computed once (an O(catalogue) pass per request otherwise); read-only."""
+def _eligible(data: ExplorationData, cutoff: float) -> tuple[Mask, npt.NDArray[np.int64]]:
+    """The eligible items per model and cut-off, as a mask and as positions, computed once (O(catalogue) passes
+    per request otherwise); read-only."""
     eligible = exploration_eligible(data.creation, data.latest_interaction, cutoff)
+    index = np.flatnonzero(eligible).astype(np.int64)
     eligible.flags.writeable = False
-    return eligible
+    index.flags.writeable = False
+    return eligible, index
 
 
 def exploration_seed(scope: str, user_id: str | None, now: float | None = None) -> str:

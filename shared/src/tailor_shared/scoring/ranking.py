@@ -54,6 +54,7 @@ class Exploration:
     interactions: npt.NDArray[np.int64] | npt.NDArray[np.float64]  # per item, at training time
     seed: str
     discount: npt.NDArray[np.float64] | None = None  # per item: shown without being chosen (scoring.impressions)
+    eligible_index: npt.NDArray[np.int64] | None = None  # flatnonzero(eligible), when the caller has it cached
 
 
 def exploration_eligible(creation: npt.NDArray[np.int64], latest_interaction: int, cutoff_days: float) -> Mask:
@@ -207,9 +208,13 @@ def _explore(regular: list[int], exploration: Exploration, allowed: Mask, slots:
     if k <= 0:
         return regular, set()
     keep = regular[: max(0, slots - k)]
-    pool = allowed & exploration.eligible
-    pool[keep] = False
-    candidates = np.flatnonzero(pool)
+    # The eligible items that are allowed and not kept, in position order: O(eligible), not O(catalogue).
+    eligible = exploration.eligible_index
+    if eligible is None:
+        eligible = np.flatnonzero(exploration.eligible)
+    candidates = eligible[allowed[eligible]]
+    if keep:
+        candidates = candidates[~np.isin(candidates, keep)]
     if candidates.size == 0:
         return regular, set()
     k = min(k, int(candidates.size))
