@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "object-store": ("Object storage, S3 model store, request quotas (O2)", ["bench/object_store.py"]),
     "s3-clients": ("S3 clients: boto3 (and obstore when installed) (O2)", ["bench/s3_clients.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
+    "cluster-scale": ("Cluster scale-out (X2)", ["bench/cluster_scale.py"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (
