@@ -42,7 +42,7 @@ from tailor_trainer.domain import (
     train_solution_version,
 )
 from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
-from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_interactions, has_new_records, last_trained_on
+from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_records, last_trained_on
 from tailor_trainer.domain.train import default_max_training_seconds
 from tailor_trainer.metrics import AUTO_UPDATES, EPOCHS, JOB_DURATION, JOBS, LAST_AUTO_UPDATE, LAST_LOSS
 
@@ -182,22 +182,27 @@ class TrainingJobs:
         group = self._view.get(str(solution.body.get("datasetGroupArn"))) if solution is not None else None
         if solution is None or group is None:
             return True  # training reports what is missing
-        datasets = [
-            d for d in self._view.list("dataset", parent_arn=group.arn) if d.body.get("datasetType") == "Interactions"
-        ]
-        if not datasets:
+        # Next-Best-Action trains on new action interactions too (L9754).
+        recipe_arn = solution.body.get("recipeArn")
+        actions = bool(recipe_arn) and recipes.recipe(str(recipe_arn)).recipe_type == recipes.PERSONALIZED_ACTIONS
+        kinds = ("Interactions", "Action_Interactions") if actions else ("Interactions",)
+        datasets = [d for d in self._view.list("dataset", parent_arn=group.arn) if d.body.get("datasetType") in kinds]
+        if not any(d.body.get("datasetType") == "Interactions" for d in datasets):
             return True
         versions = [v.body for v in self._view.list("solutionVersion", parent_arn=solution.arn)]
         trained_on = last_trained_on(versions, record.arn)
         if trained_on is None:
             return True
-        topic = dataset_topic_for(self._prefix, group.body, datasets[0].body)
-        try:
-            ends = end_offsets(self._bootstrap, topic)
-        except Exception as err:  # a doubtful check never skips a training
-            log.warning("cannot read the end offsets of %s (%s): training anyway", topic, err)
-            return True
-        return has_new_interactions(trained_on, topic, ends)
+        for dataset in datasets:
+            topic = dataset_topic_for(self._prefix, group.body, dataset.body)
+            try:
+                ends = end_offsets(self._bootstrap, topic)
+            except Exception as err:  # a doubtful check never skips a training
+                log.warning("cannot read the end offsets of %s (%s): training anyway", topic, err)
+                return True
+            if has_new_records(trained_on, str(dataset.body.get("datasetType")), topic, ends):
+                return True
+        return False
 
     def _train(self, arn: str, body: Mapping[str, Any]) -> tuple[TrainedModel | ActionModelResult, dict[str, Any]]:
         solution = self._view.get(str(body.get("solutionArn")))
