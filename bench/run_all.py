@@ -45,6 +45,19 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
         "Trainer quality on ml-latest-small (T1)",
         ["bench/trainer_quality.py", "--dataset", "ml-latest-small"],
     ),
+    "trainer-amazon": (
+        "Trainer quality on the Amazon sample (Q2)",
+        ["bench/trainer_quality.py", "--dataset", "amazon-musical-instruments-5core"],
+    ),
+    "trainer-taobao": (
+        "Trainer quality on the Taobao sample (Q2)",
+        ["bench/trainer_quality.py", "--dataset", "taobao-userbehavior-sample"],
+    ),
+    "trainer-objective": (
+        "optimizationObjective trade-off on ml-100k (Q2)",
+        ["bench/trainer_quality.py", "--dataset", "ml-100k", "--objective", "YEAR"],
+    ),
+    "trainer-speed": ("Trainer epoch cost on 1,000,000 interactions (Q2)", ["bench/trainer_speed.py"]),
     "demo": ("Demo wall time (E1)", ["-m", "tailor_tools.cli", "demo", "--no-start"]),
 }
 

@@ -15,7 +15,9 @@ Data is read in place from ../shared/datasets (or $TAILOR_DATASETS_DIR); nothing
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import gzip
 import json
 import os
 import sys
@@ -29,9 +31,19 @@ import torch
 
 from tailor_trainer.domain import Interactions, ItemsTable, train_solution_version
 from tailor_trainer.domain.baselines import ease_scorer, gram, ials_scorer, item_knn_scorer, popularity_scorer
-from tailor_trainer.domain.data import PreparedData, prepare, subset_users
-from tailor_trainer.domain.evaluation import EvalSet, Scorer, evaluate, make_eval_set, repeat_share, split, split_users
+from tailor_trainer.domain.data import PreparedData, item_attribute, prepare, subset_users
+from tailor_trainer.domain.evaluation import (
+    EvalSet,
+    Scorer,
+    evaluate,
+    make_eval_set,
+    recommend,
+    repeat_share,
+    split,
+    split_users,
+)
 from tailor_trainer.domain.metrics import METRIC_NAMES
+from tailor_trainer.domain.train import OBJECTIVE_WEIGHTS, apply_objective
 
 ARN = "arn:aws:personalize:::recipe/"
 NDCG10 = "normalized_discounted_cumulative_gain_at_10"
@@ -70,9 +82,51 @@ def _year(text: str) -> float:
     return float(text) if text.isdigit() else float("nan")
 
 
-def load(name: str) -> tuple[Interactions, ItemsTable]:
-    """Ratings as interactions (all positive, as Personalize treats them) and items with GENRES and YEAR."""
+#: Taobao's sample has 55,368 items for 84,475 events (two thirds seen once); items seen fewer times are dropped
+#: so that the dense baselines (EASE, item-kNN: n x n) fit in memory, for every model alike.
+TAOBAO_MIN_ITEM_EVENTS = 3
+TAOBAO_EVENT_TYPES = {"pv": "View", "cart": "AddToCart", "fav": "Favorite", "buy": "Purchase"}
+DATASETS = ("ml-100k", "ml-latest-small", "amazon-musical-instruments-5core", "taobao-userbehavior-sample")
+
+
+def load(name: str) -> tuple[Interactions, ItemsTable | None]:
+    """Ratings as interactions (all positive, as Personalize treats them) and items with GENRES and YEAR; the
+    Amazon reviews (no item metadata); Taobao's events (all four types) with the item's CATEGORY_ID."""
     base = datasets_dir() / name
+    if name == "amazon-musical-instruments-5core":
+        with gzip.open(base / "reviews_Musical_Instruments_5.json.gz", "rt", encoding="utf-8") as f:
+            reviews = [json.loads(line) for line in f]
+        return (
+            Interactions(
+                np.asarray([r["reviewerID"] for r in reviews], dtype=object),
+                np.asarray([r["asin"] for r in reviews], dtype=object),
+                np.asarray([r["unixReviewTime"] for r in reviews], dtype=np.int64),
+                None,
+                np.asarray([r["overall"] for r in reviews], dtype=np.float64),
+            ),
+            None,
+        )
+    if name == "taobao-userbehavior-sample":
+        with gzip.open(base / "UserBehavior_head84475.csv.gz", "rt") as f:
+            rows = list(csv.reader(f))
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r[1]] = counts.get(r[1], 0) + 1
+        rows = [r for r in rows if counts[r[1]] >= TAOBAO_MIN_ITEM_EVENTS]
+        category = {r[1]: r[2] for r in rows}
+        return (
+            Interactions(
+                np.asarray([r[0] for r in rows], dtype=object),
+                np.asarray([r[1] for r in rows], dtype=object),
+                np.asarray([int(r[4]) for r in rows], dtype=np.int64),
+                np.asarray([TAOBAO_EVENT_TYPES[r[3]] for r in rows], dtype=object),
+            ),
+            ItemsTable(
+                np.asarray(list(category), dtype=object),
+                {"CATEGORY_ID": np.asarray(list(category.values()), dtype=object)},
+                frozenset({"CATEGORY_ID"}),
+            ),
+        )
     ids: list[str] = []
     genres: list[str] = []
     years: list[float] = []
@@ -126,7 +180,11 @@ def _choose(
 
 BASELINE_GRIDS: dict[str, tuple[Callable[..., Scorer], list[dict[str, Any]]]] = {
     "item-knn": (item_knn_scorer, [{"neighbours": k} for k in (50, 100, 200, 400)]),
-    "ease": (ease_scorer, [{"l2": v} for v in (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)]),
+    # Wide enough that the chosen l2 is inside it on every data set here (the note flags an edge choice).
+    "ease": (
+        ease_scorer,
+        [{"l2": v} for v in (1.0, 5.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 20000.0)],
+    ),
     "ials": (
         ials_scorer,
         [{"factors": f, "alpha": a, "l2": r, "epochs": 8} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
@@ -146,17 +204,53 @@ def run_baseline(
         params, _ = _choose(train, seed, exclude, grid, fit)
         scorer = fit(train, **params)
         chosen = ",".join(f"{k}={v}" for k, v in params.items())
+        if len(grid) > 1 and params in (grid[0], grid[-1]):
+            chosen += " (edge of the grid)"
     metrics = evaluate(scorer, test, exclude)
     return metrics, time.monotonic() - started, chosen
 
 
-def run_recipe(name: str, inter: Interactions, items: ItemsTable, seed: int) -> tuple[dict[str, float], float, str]:
+def run_recipe(
+    name: str, inter: Interactions, items: ItemsTable | None, seed: int
+) -> tuple[dict[str, float], float, str]:
     started = time.monotonic()
     model = train_solution_version(ARN + RECIPES[name], inter, items, None, {}, False, "FULL", None, None, seed)
     note = ""
     if model.seq_config is not None:
-        note = f"epochs={len(model.history)},beta={model.beta}"
+        stop = model.training_stop
+        note = f"epochs={stop['epochs']} ({stop['stopReason']}, best {stop['bestEpoch']}),beta={model.beta}"
     return model.metrics, time.monotonic() - started, note
+
+
+def objective_tradeoff(inter: Interactions, items: ItemsTable | None, column: str, seeds: int) -> str:
+    """UP-v2 with ``optimizationObjective`` on ``column`` at each sensitivity: NDCG@10 against the mean value of
+    the column over the top 10 and Personalize's average_rewards_at_k. The model is trained once per split
+    (sensitivity OFF) and the trainer's own ``apply_objective`` adds each sensitivity's shift to a copy."""
+    rows: dict[str, list[tuple[float, float, float]]] = {s: [] for s in OBJECTIVE_WEIGHTS}
+    for seed in range(seeds):
+        config = {"optimizationObjective": {"itemAttribute": column, "objectiveSensitivity": "OFF"}}
+        base = train_solution_version(
+            ARN + RECIPES["up-v2"], inter, items, None, config, False, "FULL", None, None, seed
+        )
+        values = item_attribute(base.item_ids, items, column)
+        data = prepare(inter, items, {})
+        test = split(data, seed, base.exclude_seen).test
+        for sensitivity in OBJECTIVE_WEIGHTS:
+            model = copy.deepcopy(base)
+            apply_objective(model, (column, sensitivity, values), test)
+            top = recommend(model.scorer(), test.inputs, model.exclude_seen, k=10)
+            rows[sensitivity].append(
+                (model.metrics[NDCG10], float(values[top[top >= 0]].mean()), model.metrics["average_rewards_at_k"])
+            )
+            print(f"seed {seed} {sensitivity:6s} {rows[sensitivity][-1]}", file=sys.stderr, flush=True)
+    lines = [
+        f"| objectiveSensitivity | NDCG@10 | mean {column} of the top 10 | average_rewards_at_k |",
+        "|---|---:|---:|---:|",
+    ]
+    for sensitivity, runs in rows.items():
+        cells = [fmt([run[k] for run in runs]) for k in range(3)]
+        lines.append(f"| {sensitivity} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def fmt(values: Sequence[float]) -> str:
@@ -241,10 +335,11 @@ def latency(n_items: int, runs: int = 300) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=("ml-100k", "ml-latest-small"), default="ml-100k")
+    parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--models", default=",".join([*RECIPES, *BASELINES]))
     parser.add_argument("--json", help="also write per-seed results here")
+    parser.add_argument("--objective", metavar="COLUMN", help="only show UP-v2's optimizationObjective trade-off")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency", type=int, metavar="N_ITEMS", help="only measure ONNX latency for N_ITEMS")
     parser.add_argument(
@@ -269,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     inter, items = load(args.dataset)
+    if args.objective:
+        print(objective_tradeoff(inter, items, args.objective, args.seeds))
+        return
     data = prepare(inter, items, {})
     exclude = repeat_share(data) < 0.05
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}

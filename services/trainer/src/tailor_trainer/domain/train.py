@@ -307,7 +307,7 @@ def train_solution_version(
             common, recipe, values, train, sp.test, solution_config, perform_hpo, progress, should_stop, deadline
         )
         if objective is not None:
-            _apply_objective(common, objective, sp.test)
+            apply_objective(common, objective, sp.test)
         common.training_stop["maxTrainingSeconds"] = limit
         common.context = context_lift(interactions, common.item_ids)
     else:
@@ -463,7 +463,7 @@ def _objective(
     return attribute, sensitivity, item_attribute(item_ids, items, attribute)
 
 
-def _apply_objective(model: TrainedModel, objective: Objective, test: EvalSet) -> None:
+def apply_objective(model: TrainedModel, objective: Objective, test: EvalSet) -> None:
     """Add ``weight x spread x z(itemAttribute)`` to the transformer's output bias, so the exported graph and every
     scorer rank by relevance plus the objective; then report Personalize's ``average_rewards_at_k`` (L10243)."""
     attribute, sensitivity, values = objective
