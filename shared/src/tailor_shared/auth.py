@@ -380,6 +380,9 @@ class SigV4Verifier:
         string_to_sign = signer.string_to_sign(request, canonical_request)
         expected = signer.signature(string_to_sign, request)
         if not hmac.compare_digest(expected.encode(), parts.signature.encode("utf-8", "replace")):
+            # The canonical request holds every signed header: a session token is a secret, so it is redacted.
+            if parts.security_token:
+                canonical_request = canonical_request.replace(parts.security_token, "<redacted>")
             log.debug(
                 "auth: signature mismatch for %s",
                 parts.access_key_id,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.grpc_auth import GrpcAuthSettings
 
 if TYPE_CHECKING:
     from tailor_shared.kafka import TopicPolicy
@@ -159,6 +160,7 @@ class CommonSettings:
     s3: S3Settings = field(default_factory=S3Settings)  # every s3:// data location and model store
     model_cache_dir: str = ".tailor/model-cache"  # local copies of an s3:// model store's models
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # request quotas (runtime, ingest)
+    grpc_auth: GrpcAuthSettings = field(default_factory=GrpcAuthSettings)  # TAILOR_AUTH_REQUIRED (ADR 0026)
 
     @classmethod
     def from_env(
@@ -185,6 +187,7 @@ class CommonSettings:
             s3=S3Settings.from_env(e),
             model_cache_dir=env_str(e, "TAILOR_MODEL_CACHE_DIR", cls.model_cache_dir),
             quotas=QuotaSettings.from_env(e),
+            grpc_auth=GrpcAuthSettings.from_env(e),
         )
 
     @property

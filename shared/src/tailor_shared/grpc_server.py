@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from tailor_shared.config import CommonSettings
 from tailor_shared.errors import ERROR_TYPE_METADATA_KEY, InternalFailure, PersonalizeError
+from tailor_shared.grpc_auth import GrpcAuth
 from tailor_shared.metrics import metric_name, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,21 @@ Admit = Callable[[str, Any], Awaitable[None]]
 
 class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency; a service's ``admit``
-    (request quotas, ``tailor_shared.quotas``) runs first, so a throttled call is counted like any other error."""
+    (request quotas, ``tailor_shared.quotas``) runs first, so a throttled call is counted like any other error.
+    With ``auth`` (``TAILOR_AUTH_REQUIRED``), calls to the ``protected`` services are authenticated and
+    authorised before that (``tailor_shared.grpc_auth``); health and reflection stay open."""
 
-    def __init__(self, service: str, admits: Mapping[str, Admit] | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        admits: Mapping[str, Admit] | None = None,
+        auth: GrpcAuth | None = None,
+        protected: frozenset[str] = frozenset(),
+    ) -> None:
         self._requests, self._latency = request_metrics(service)
         self._admits = dict(admits or {})
+        self._auth = auth
+        self._protected = protected
 
     async def intercept_service(
         self,
@@ -69,11 +80,24 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
         service_name, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         requests, latency = self._requests, self._latency
         admit = self._admits.get(service_name)
+        auth = self._auth if service_name in self._protected else None
+        deserialize = handler.request_deserializer
+        if auth is not None and deserialize is not None:
+            # The signature covers the request's bytes as sent: keep them beside the message.
+            inner_deserialize = deserialize
+
+            def deserialize(raw: bytes) -> Any:
+                return _Signed(raw, inner_deserialize(raw))
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
             code = "OK"
             try:
+                if auth is not None:
+                    raw = b""
+                    if isinstance(request, _Signed):
+                        raw, request = request.raw, request.message
+                    auth.check(handler_call_details.method, context.invocation_metadata() or (), raw, request)
                 if admit is not None:
                     await admit(method, request)
                 return await inner(request, context)
@@ -95,9 +119,15 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
 
         return grpc.unary_unary_rpc_method_handler(
             wrapper,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserialize,
             response_serializer=handler.response_serializer,
         )
+
+
+@dataclass(frozen=True)
+class _Signed:
+    raw: bytes
+    message: Any
 
 
 @dataclass
@@ -108,6 +138,8 @@ class GrpcService:
     servicer: Any
     full_name: str
     admit: Admit | None = None  # checked before each call (``tailor_shared.quotas.RequestQuotas.admit``)
+    #: trackingId -> the ARN it belongs to, for authorising PutEvents/PutActionInteractions (``tailor_shared.iam``)
+    tracker_of: Callable[[str], str | None] | None = None
 
 
 @dataclass
@@ -130,9 +162,22 @@ class ServerHandle:
 
 
 async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
+    auth = (
+        GrpcAuth.from_settings(settings.grpc_auth, settings.region, settings.account_id)
+        if settings.grpc_auth.required
+        else None
+    )
+    tracker_of = next((s.tracker_of for s in services if s.tracker_of is not None), None)
+    if auth is not None and tracker_of is not None:
+        auth = replace(auth, tracker_of=tracker_of)
     server = grpc.aio.server(
         interceptors=[
-            ErrorAndMetricsInterceptor(settings.service, {s.full_name: s.admit for s in services if s.admit})
+            ErrorAndMetricsInterceptor(
+                settings.service,
+                {s.full_name: s.admit for s in services if s.admit},
+                auth,
+                frozenset(s.full_name for s in services),
+            )
         ],
         options=[
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),

@@ -22,7 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from tailor_shared.auth import Credential
 from tailor_shared.errors import from_rpc_error
+from tailor_shared.grpc_auth import SigningInterceptor
 
 _APIS: dict[str, tuple[Any, Any, str]] = {
     "control": (control_pb2, control_pb2_grpc.PersonalizeControlStub, "PersonalizeControl"),
@@ -66,13 +68,24 @@ def _personalize_json(value: Any) -> Any:
 
 
 class Client:
-    """One API ("control", "events" or "runtime") at one address."""
+    """One API ("control", "events" or "runtime") at one address. With a ``credential`` every call is signed
+    (SigV4 as gRPC metadata, ``tailor_shared.grpc_auth``), as services started with TAILOR_AUTH_REQUIRED need."""
 
-    def __init__(self, address: str, api: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        api: str,
+        timeout: float = 30.0,
+        credential: Credential | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         module, stub_cls, service = _APIS[api]
         self._module = module
         self._channel = grpc.insecure_channel(address)
-        self._stub = stub_cls(self._channel)
+        channel = self._channel
+        if credential is not None:
+            channel = grpc.intercept_channel(channel, SigningInterceptor(credential, region))
+        self._stub = stub_cls(channel)
         self._timeout = timeout
         self._methods = {m.name: m for m in module.DESCRIPTOR.services_by_name[service].methods}
 

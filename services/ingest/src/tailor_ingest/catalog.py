@@ -58,6 +58,15 @@ class Catalog:
             "actions", tracking_id, lambda: domain.resolve_action_tracker(self._view, tracking_id, self._prefix)
         )
 
+    def tracker_arn(self, tracking_id: str) -> str | None:
+        """The event tracker (PutEvents) or Action interactions dataset (PutActionInteractions) a trackingId
+        belongs to: the resource a policy names to allow writing through it (ADR 0026)."""
+        for resource_type in ("eventTracker", "dataset"):
+            for record in self._view.list(resource_type):
+                if tracking_id and record.body.get("trackingId") == tracking_id:
+                    return record.arn
+        return None
+
     def dataset(self, dataset_arn: str, dataset_type: str) -> domain.Target:
         return self._get(
             dataset_type,

@@ -58,7 +58,13 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
 
     quotas = RequestQuotas.open(settings.common)  # Put* calls per dataset group (ADR 0023); None: no quotas
     admit = quotas.admit if quotas else None
-    service = GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME, admit)
+    service = GrpcService(
+        events_pb2_grpc.add_PersonalizeEventsServicer_to_server,
+        servicer,
+        SERVICE_NAME,
+        admit,
+        tracker_of=catalog.tracker_arn,
+    )
     return [service], [stop] if quotas is None else [stop, quotas.close]
 
 

@@ -1,0 +1,181 @@
+"""Authentication and authorisation of gRPC calls: SigV4 over the call, carried as gRPC metadata.
+
+A client signs each call with its access key exactly as an AWS SDK signs an HTTP request (botocore's
+:class:`~botocore.auth.SigV4Auth`): method ``POST``, path ``/<package.Service>/<Method>``, host
+:data:`GRPC_HOST`, ``x-amz-date`` and ``x-amz-content-sha256`` (the SHA-256 of the serialized request
+message) signed, and sends ``authorization``, ``x-amz-date``, ``x-amz-content-sha256`` (and
+``x-amz-security-token``) as metadata. The server rebuilds that request from the call and verifies it with
+the gateway's own :class:`~tailor_shared.auth.SigV4Verifier`, then asks :class:`~tailor_shared.iam.Authorizer`
+whether the principal may perform ``personalize:<Method>`` on the request's resources. Health checks and
+reflection stay open. Off unless ``TAILOR_AUTH_REQUIRED`` is set (ADR 0026).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from google.protobuf.message import Message
+
+from tailor_shared.auth import (
+    ALGORITHM,
+    DEV_PRINCIPAL_ARN,
+    PERSONALIZE_SIGNING_NAME,
+    AuthSettings,
+    Credential,
+    Principal,
+    SigV4Verifier,
+    load_credentials,
+)
+from tailor_shared.iam import POLICIES_FILE_ENV, Authorizer, action_of, parse_policy, request_resources
+
+#: Env var that turns authentication and authorisation on for every gRPC service (default off, ADR 0026).
+AUTH_REQUIRED_ENV = "TAILOR_AUTH_REQUIRED"
+#: The host every gRPC signature covers: the path already names the service, and a gRPC call has no Host.
+GRPC_HOST = "tailor.grpc"
+#: The metadata a signed call carries (gRPC metadata keys are lower-case).
+SIGNED_METADATA = ("authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token")
+
+#: What the development principal may do when no policies file names it: everything (the local stack's admin).
+ADMIN_POLICY = parse_policy(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]},
+    "admin",
+)
+_TRUE = ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class GrpcAuthSettings:
+    """Whether gRPC calls must be signed, and where credentials and policies come from."""
+
+    required: bool = False
+    credentials: AuthSettings = field(default_factory=AuthSettings)
+    policies_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GrpcAuthSettings:
+        e = os.environ if env is None else env
+        return cls(
+            required=e.get(AUTH_REQUIRED_ENV, "").strip().lower() in _TRUE,
+            credentials=AuthSettings.from_env(e),
+            policies_file=e.get(POLICIES_FILE_ENV) or None,
+        )
+
+
+def _fields(request: Any) -> dict[str, str]:
+    """The request's set top-level string fields, by proto field name (what ``request_resources`` reads)."""
+    if not isinstance(request, Message):
+        return {}
+    return {f.name: v for f, v in request.ListFields() if isinstance(v, str)}
+
+
+@dataclass(frozen=True)
+class GrpcAuth:
+    """The server side: verify a call's signature, then its principal's policies."""
+
+    verifier: SigV4Verifier
+    authorizer: Authorizer
+    account_id: str
+    tracker_of: Callable[[str], str | None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: GrpcAuthSettings, region: str, account_id: str) -> GrpcAuth:
+        """Load credentials and policies once at start-up; raises CredentialsError / PolicyError when unusable
+        (a process that requires authentication never starts without them)."""
+        store = load_credentials(settings.credentials)
+        authorizer = Authorizer.from_file(settings.policies_file) if settings.policies_file else Authorizer()
+        if settings.credentials.dev and DEV_PRINCIPAL_ARN not in authorizer.policies:
+            authorizer.policies[DEV_PRINCIPAL_ARN] = (ADMIN_POLICY,)
+        return cls(SigV4Verifier(store, region), authorizer, account_id)
+
+    def authenticate(self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes) -> Principal:
+        headers: list[tuple[str, str | bytes]] = [("host", GRPC_HOST)]
+        headers.extend((k, v) for k, v in metadata if k in SIGNED_METADATA)
+        return self.verifier.verify("POST", method_path, "", headers, body)
+
+    def authorize(self, principal: Principal, operation: str, request: Any) -> None:
+        resources = request_resources(
+            operation, _fields(request), self.verifier.region, self.account_id, self.tracker_of
+        )
+        self.authorizer.check(principal, action_of(operation), resources)
+
+    def check(self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes, request: Any) -> None:
+        principal = self.authenticate(method_path, metadata, body)
+        self.authorize(principal, method_path.rpartition("/")[2], request)
+
+
+# ------------------------------------------------------------------------------------------------------ client
+
+
+def sign_call(
+    credential: Credential, region: str, method_path: str, body: bytes, now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """The metadata that authenticates one call (``now``: the signing time, default the clock)."""
+    timestamp = (now or datetime.now(UTC)).astimezone(UTC).strftime(SIGV4_TIMESTAMP)
+    request = AWSRequest(method="POST", url=f"http://{GRPC_HOST}{method_path}", data=body)
+    request.headers["host"] = GRPC_HOST
+    request.headers["x-amz-date"] = timestamp
+    request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    if credential.session_token:
+        request.headers["x-amz-security-token"] = credential.session_token
+    request.context["timestamp"] = timestamp
+    signer = SigV4Auth(
+        Credentials(credential.access_key_id, credential.secret_access_key, credential.session_token),
+        PERSONALIZE_SIGNING_NAME,
+        region,
+    )
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    signed_headers = signer.signed_headers(signer.headers_to_sign(request))
+    authorization = (
+        f"{ALGORITHM} Credential={signer.scope(request)}, SignedHeaders={signed_headers}, Signature={signature}"
+    )
+    metadata = [("authorization", authorization)]
+    metadata.extend((k, v) for k, v in request.headers.items() if k in SIGNED_METADATA and k != "host")
+    return metadata
+
+
+class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
+    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
+class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Signs every unary call of a (sync) channel with one credential: ``grpc.intercept_channel(ch, it)``."""
+
+    def __init__(self, credential: Credential, region: str, clock: Callable[[], datetime] | None = None) -> None:
+        self._credential = credential
+        self._region = region
+        self._clock = clock
+
+    def intercept_unary_unary(
+        self, continuation: Callable[[grpc.ClientCallDetails, Any], Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        body = request.SerializeToString() if isinstance(request, Message) else bytes(request)
+        now = self._clock() if self._clock is not None else None
+        metadata = list(details.metadata or [])
+        metadata.extend(sign_call(self._credential, self._region, details.method, body, now))
+        return continuation(_Details(details, metadata), request)
+
+
+def credential_from_env(env: Mapping[str, str] | None = None) -> Credential | None:
+    """The client's credential from AWS's variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN), None when unset. Account and principal are the server's business, not the client's."""
+    e = os.environ if env is None else env
+    key, secret = e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return None
+    return Credential(key, secret, "", "", e.get("AWS_SESSION_TOKEN") or None)
