@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
     "cluster-scale": ("Cluster scale-out (X2)", ["bench/cluster_scale.py"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
+    "auth": ("Authentication and authorisation per request (S2)", ["bench/auth_overhead.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (
         "Trainer quality on ml-latest-small (T1)",
