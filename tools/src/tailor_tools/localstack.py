@@ -290,6 +290,9 @@ def _kafka_properties(cfg: StackConfig) -> str:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
+            # KRaft's no-op metadata record every 500 ms (the default) is half the idle broker's CPU; a single
+            # node has no other controller to prove its liveness to (docs/benchmarks.md "Idle cost").
+            "metadata.max.idle.interval.ms=5000",
             "auto.create.topics.enable=true",
             "num.network.threads=2",
             "num.io.threads=2",
