@@ -68,7 +68,10 @@ class ItemIndex:
                 if len(values) == 1:
                     num = parse_number(values[0])
                     if num is not None:
-                        numbers.setdefault(name, np.full(n, np.nan))[i] = num
+                        column = numbers.get(name)
+                        if column is None:  # not setdefault: its default array would be built per item, O(n^2)
+                            column = numbers[name] = np.full(n, np.nan)
+                        column[i] = num
         for name, bucket in columns.items():
             self._values[name] = {v: _mask(n, idx) for v, idx in bucket.items()}
         self._numbers = numbers
