@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "inbound": ("Inbound JSON (K2)", ["bench/inbound_json.py"]),
     "data-deletion": ("Data deletion (D2)", ["bench/data_deletion.py"]),
     "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),
+    "runtime-1m": ("Runtime at 1,000,000 items (P2)", ["bench/runtime_retrieval.py"]),
     "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
     "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
     "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tailor_batch.adapters import JobLimit, RedisReader, Staging, count_lines, input_files, read_lines
-from tailor_batch.domain.inference import JobSettings, answer_lines
+from tailor_batch.domain.inference import JobSettings, answer_lines, encode_ids
 from tailor_batch.domain.lines import (
     DEFAULT_RESULTS,
     MAX_RECORDS_PER_FILE,
@@ -246,6 +246,7 @@ class BatchJobs:
         except OSError as err:
             raise JobFailure(f"Invalid S3 output path: {err}") from None
         progress = _Progress(record.arn, total, self._report)
+        encoded = encode_ids(index.item_ids)
         now = time.time()  # one exploration period for the whole job
         source_root = Path(source) if source.endswith("/") else Path(source).parent
         for path in files:
@@ -256,12 +257,12 @@ class BatchJobs:
                 for _number, text in read_lines(path):
                     chunk.append(_parse(text, model.recipe_type))
                     if len(chunk) >= self._chunk:
-                        answered = self._answer(model, index, keys, chunk, binder, settings, now)
+                        answered = self._answer(model, index, keys, chunk, binder, settings, now, encoded)
                         handle.writelines(f"{line}\n" for line in answered)
                         progress.add(len(chunk))
                         chunk = []
                 if chunk:
-                    answered = self._answer(model, index, keys, chunk, binder, settings, now)
+                    answered = self._answer(model, index, keys, chunk, binder, settings, now, encoded)
                     handle.writelines(f"{line}\n" for line in answered)
                     progress.add(len(chunk))
             os.replace(tmp, out)
@@ -398,6 +399,7 @@ class BatchJobs:
         binder: Callable[[Mapping[str, str]], BoundFilter | None],
         settings: JobSettings,
         now: float,
+        encoded: Sequence[str],
     ) -> list[str]:
         out: list[str | None] = [None] * len(chunk)
         good: list[tuple[int, InferenceLine, BoundFilter | None]] = []
@@ -419,7 +421,7 @@ class BatchJobs:
             read = iter(self._redis.user_states(keys, known, types, wildcard)) if known else iter(())
             for u in users:
                 states.append(next(read) if u is not None else UserState([], {}, frozenset(), {}))
-            answered = answer_lines(model, index, [line for _, line, _ in good], states, bounds, settings, now)
+            answered = answer_lines(model, index, [line for _, line, _ in good], states, bounds, settings, now, encoded)
             for (i, _, _), text in zip(good, answered, strict=True):
                 out[i] = text
         LINES.inc(len(chunk))

@@ -7,9 +7,11 @@ Pure: the user states come from the caller.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +23,7 @@ from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring import answer
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
 from tailor_shared.scoring.model import ServingModel
-from tailor_shared.scoring.ranking import Exploration, recommend
+from tailor_shared.scoring.ranking import PRESELECT_STRIDE, REASON_EXPLORATION, Exploration, exploration_slots
 
 
 class BatchModel(ServingModel, Protocol):
@@ -48,8 +50,10 @@ def answer_lines(
     bound: Sequence[BoundFilter | None],
     settings: JobSettings,
     now: float,
+    encoded_ids: Sequence[str] | None = None,
 ) -> list[str]:
-    """One output line per input line (a line whose request fails gets its error, the others go on)."""
+    """One output line per input line (a line whose request fails gets its error, the others go on).
+    ``encoded_ids``: ``encode_ids(index.item_ids)``, computed once per job by the caller."""
     kind = model.recipe_type
     base: npt.NDArray[np.float32] | None = None
     histories: list[list[int]] = []
@@ -65,25 +69,22 @@ def answer_lines(
         else None
     )
     chunk_shown = _softmax_rows(base) if kind == "USER_PERSONALIZATION" and base is not None else None
+    fast: list[str | None] = [None] * len(lines)
+    if chunk_shown is not None and base is not None:
+        ids = encoded_ids if encoded_ids is not None else encode_ids(index.item_ids)
+        fast = _fast_chunk(
+            model, index, lines, states, bound, base, chunk_shown, histories, settings, template, now, ids
+        )
     out: list[str] = []
     for row, (line, state, b) in enumerate(zip(lines, states, bound, strict=True)):
         try:
             if b is not None and b.filter.requires_user_id and line.user_id is None:
                 raise InvalidInputException("The filter uses the user's data: the line needs a userId")
             scores = None if base is None else base[row]
-            if chunk_shown is not None and scores is not None and not line.context:
-                exploration = (
-                    None
-                    if template is None
-                    else replace(template, seed=answer.exploration_seed(settings.scope, line.user_id, now))
-                )
-                fast = _fast_recommendations(
-                    model, index, line.raw, scores, chunk_shown[row], histories[row], state, b, settings.num_results,
-                    exploration, v2,
-                )  # fmt: skip
-                if fast is not None:
-                    out.append(fast)
-                    continue
+            ready = fast[row]
+            if ready is not None:
+                out.append(ready)
+                continue
             if kind == "PERSONALIZED_RANKING":
                 ranked_items = answer.personalized_ranking(
                     model,
@@ -143,31 +144,120 @@ def _softmax_rows(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | 
     return shown
 
 
-def _fast_recommendations(
+def encode_ids(item_ids: Sequence[str]) -> list[str]:
+    """Each item ID as a JSON string, once per job: output lines are joined from these."""
+    return [json.dumps(item) for item in item_ids]
+
+
+def _top_rows(masked: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Each row's ``k`` best positions and their values, best first, ties by position (``ranking.top_indices``
+    for a matrix). As there, a strided sample bounds each row's pre-selection: its k-th best value is reached by
+    at least k items of the row, so every item of the row's top k is at or above it."""
+    n, catalogue = masked.shape
+    sample = masked[:, ::PRESELECT_STRIDE]
+    if catalogue > 2 * PRESELECT_STRIDE * k and sample.shape[1] >= k:
+        bound = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
+        rows, cols = np.nonzero(masked >= bound[:, None])
+    else:
+        rows, cols = np.nonzero(np.ones(masked.shape, dtype=bool))
+    # The pre-selected entries packed row by row into a narrow matrix (padding -inf), then ranked as one.
+    counts = np.bincount(rows, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    packed = np.full((n, int(counts.max())), -np.inf, dtype=masked.dtype)
+    where = np.zeros(packed.shape, dtype=np.int64)  # a padding position only ranks in rows with -inf scores
+    slot = np.arange(rows.size) - starts[rows]
+    packed[rows, slot] = masked[rows, cols]
+    where[rows, slot] = cols
+    if packed.shape[1] > k:
+        part = np.argpartition(-packed, k - 1, axis=1)[:, :k]
+        packed, where = np.take_along_axis(packed, part, axis=1), np.take_along_axis(where, part, axis=1)
+    order = np.lexsort((where, -packed), axis=1)
+    return np.take_along_axis(where, order, axis=1), np.take_along_axis(packed, order, axis=1)
+
+
+def _fast_chunk(
     model: BatchModel,
     index: ItemIndex,
-    raw: Mapping[str, Any],
+    lines: Sequence[InferenceLine],
+    states: Sequence[UserState],
+    bound: Sequence[BoundFilter | None],
     scores: npt.NDArray[np.float32],
     shown: npt.NDArray[np.float32],
-    past: list[int],
-    state: UserState,
-    bound: BoundFilter | None,
-    num_results: int,
-    exploration: Exploration | None,
-    v2: bool,
-) -> str | None:
-    """A USER_PERSONALIZATION line without context: ``answer.recommendations``' list with the chunk's softmax
-    instead of one per line (``ranking.recommend`` ranks the same scores, unnormalised). None when the list needs
-    a popular backfill (UP-v2 with too few allowed items): the caller then takes the reference path."""
-    mask = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows, None)) if bound else None
-    if mask is None:
-        mask = np.ones(len(index), dtype=bool)
-    if model.exclude_seen and past:
-        mask[past] = False
-    ranked = recommend(scores, mask, num_results, normalise=False, show_reasons=v2, exploration=exploration, seed="")
-    if v2 and len(ranked) < num_results:
-        return None
-    items = [r.index for r in ranked]
-    values: list[float | None] = list(shown[items].astype(np.float64).tolist())
-    reasons = [r.reasons for r in ranked] if v2 else None
-    return output_line(raw, "USER_PERSONALIZATION", [index.item_ids[i] for i in items], values, reasons)
+    histories: Sequence[Sequence[int]],
+    settings: JobSettings,
+    template: Exploration | None,
+    now: float,
+    encoded_ids: Sequence[str],
+) -> list[str | None]:
+    """The output lines of a chunk's USER_PERSONALIZATION lines without context, ranked as a matrix: the item
+    list ``answer.recommendations`` gives (``ranking.recommend`` over the same scores, masks and exploration draw)
+    with the chunk's softmax as shown scores. None for a line the reference path must answer: one with context,
+    a filter that can't be evaluated, fewer allowed items than numResults (UP-v2 then backfills popular items),
+    or exploration with an impression discount."""
+    n, catalogue = scores.shape
+    k = settings.num_results
+    fast = np.asarray([not line.context for line in lines], dtype=bool)
+    if k <= 0 or k > catalogue or (template is not None and template.discount is not None):
+        return [None] * n
+    allowed = np.ones((n, catalogue), dtype=bool)
+    for row, (line, state, b) in enumerate(zip(lines, states, bound, strict=True)):
+        if b is None or not fast[row]:
+            continue
+        if b.filter.requires_user_id and line.user_id is None:
+            fast[row] = False
+            continue
+        try:
+            allowed[row] = filter_mask(b, index, FilterInputs(state.metadata or None, state.windows, None))
+        except PersonalizeError:
+            fast[row] = False  # the reference path writes the error line
+    if model.exclude_seen:
+        lengths = [len(h) for h in histories]
+        if sum(lengths):
+            allowed[np.repeat(np.arange(n), lengths), np.concatenate([np.asarray(h, np.int64) for h in histories])] = (
+                False
+            )
+    masked = scores if allowed.all() else np.where(allowed, scores, np.float32(-np.inf))
+    top, best = _top_rows(masked, k)
+    fast &= np.isfinite(best).all(axis=1)
+    explore = 0 if template is None else exploration_slots(k, template.weight)
+    drawn_rows: list[list[int]] = [[] for _ in range(n)]
+    tops: list[list[int]] = top.tolist()
+    if template is not None and explore > 0:
+        keep = max(0, k - explore)
+        eligible = template.eligible_index
+        if eligible is None:
+            eligible = np.flatnonzero(template.eligible)
+        allowed[np.repeat(np.arange(n), keep), top[:, :keep].ravel()] = False  # the kept items are not drawn
+        candidates = allowed[:, eligible]
+        base_weights = 1.0 / (1.0 + np.asarray(template.interactions, dtype=np.float64)[eligible])
+        for row in np.flatnonzero(fast).tolist():
+            pool = candidates[row]
+            pick = eligible[pool]
+            if pick.size == 0:
+                continue
+            size = min(explore, int(pick.size))
+            weights = base_weights[pool]
+            seed = answer.exploration_seed(settings.scope, lines[row].user_id, now)
+            rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=8).digest(), "big"))
+            drawn = [int(i) for i in rng.choice(pick, size=size, replace=False, p=weights / weights.sum())]
+            taken = set(drawn)
+            regular = tops[row]
+            rest = [i for i in regular[keep:] if i not in taken][: max(0, k - keep - size)]
+            tops[row] = regular[:keep] + rest + drawn
+            drawn_rows[row] = drawn
+    v2 = model.recipe_arn.endswith(answer.V2_RECIPES)
+    out: list[str | None] = [None] * n
+    for row in np.flatnonzero(fast).tolist():
+        items = tops[row]
+        values_shown = shown[row, items].astype(np.float64).tolist()
+        head = '{"input":' + json.dumps(lines[row].raw, separators=(",", ":"))
+        body = '"recommendedItems":[' + ",".join([encoded_ids[i] for i in items]) + "]"
+        body += ',"scores":[' + ",".join([repr(round(v, 7)) for v in values_shown]) + "]"
+        if v2:
+            drawn = drawn_rows[row]
+            body += ',"reasons":[' + ",".join([_EXPLORED if i in drawn else "[]" for i in items]) + "]"
+        out[row] = head + ',"output":{' + body + "}}"
+    return out
+
+
+_EXPLORED = json.dumps([REASON_EXPLORATION])
