@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -73,13 +74,19 @@ class BulkProducer:
             self._errors.append(err.str())
 
     def partitions(self, topic: str, timeout: float = 30.0) -> list[int]:
-        try:
-            info = self._producer.list_topics(topic, timeout=timeout).topics.get(topic)
-        except KafkaException as err:
-            raise ServiceUnavailableException(f"cannot read metadata of {topic}: {err}") from None
-        if info is None or info.error is not None or not info.partitions:
-            raise ServiceUnavailableException(f"topic {topic} has no partitions")
-        return sorted(info.partitions)
+        """The topic's partitions. A topic just created may not be in every broker's metadata yet (a cluster
+        learns it from the controller a moment later, ADR 0025): asked again until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                info = self._producer.list_topics(topic, timeout=timeout).topics.get(topic)
+            except KafkaException as err:
+                raise ServiceUnavailableException(f"cannot read metadata of {topic}: {err}") from None
+            if info is not None and info.error is None and info.partitions:
+                return sorted(info.partitions)
+            if time.monotonic() > deadline:
+                raise ServiceUnavailableException(f"topic {topic} has no partitions")
+            time.sleep(0.1)
 
     def produce(
         self, topic: str, value: bytes, key: bytes | None, headers: list[Any], partition: int | None = None
