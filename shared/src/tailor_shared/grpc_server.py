@@ -164,7 +164,7 @@ class ServerHandle:
 async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
     auth = (
         GrpcAuth.from_settings(settings.grpc_auth, settings.region, settings.account_id)
-        if settings.grpc_auth.required
+        if settings.grpc_auth.required and services  # a process without an API (trainer, batch) needs no keys
         else None
     )
     tracker_of = next((s.tracker_of for s in services if s.tracker_of is not None), None)
