@@ -1,0 +1,283 @@
+"""GetRecommendations' serving path at 10,000 and 1,000,000 items in one run (ADR 0019): latency, recall@25 of
+candidate retrieval against exact scoring, model load time and memory.
+
+    uv run python bench/runtime_retrieval.py                    # 10,000 (trained) and 1,000,000 items
+    uv run python bench/runtime_retrieval.py --large 300000     # another large size
+
+In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
+``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
+the two catalogue sizes differ only in what grows with the catalogue. bench/runtime_latency.py measures the
+whole service at 10,000 items.
+
+Models. 10,000 items: UP-v2 trained by the trainer's code for one epoch on the synthetic catalogue (cached under
+``.tailor/bench-cache/``, as bench/runtime_latency.py does). 1,000,000 items: training a full-softmax model over a
+million items does not fit this machine, so the large catalogue is grown from the trained one — item i keeps a
+trained item's vector and bias plus Gaussian noise (half the trained vectors' per-dimension spread), the
+transformer is the trained one — and exported with the trainer's own ``export_retrieval``; the linear part keeps
+the trained items' 32 best neighbours (the trainer keeps it for the most popular items of large catalogues). Users
+are the synthetic data's, with real histories.
+
+Scenarios (UP-v2, numResults 25, exploration as the recipe's defaults): ``plain``; ``filter`` (EXCLUDE purchased
+| INCLUDE two categories); ``filter+promo`` (plus 20 % promoted among the newest items); ``selective`` (INCLUDE one
+category and PRICE < 5: about 0.2 % of the catalogue, scored exactly). Recall@25: the share of the exact answer's
+items (every item scored from the same files, ``Retrieval.exact``) in the retrieval answer, same request, same
+exploration draw.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the runtime process sets it (tailor_runtime/__init__.py)
+
+import argparse
+import copy
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from harness import pct
+
+from tailor_shared.filters import bind_filter_values, parse_filter_expression
+from tailor_shared.redis_keys import HistoryEntry, UserState
+from tailor_shared.scoring import answer
+from tailor_shared.scoring.filtering import ItemIndex
+from tailor_shared.scoring.loader import LoadedModel
+from tailor_tools import synthetic
+
+ROOT = Path(__file__).resolve().parent.parent
+FILTER = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase") | INCLUDE ItemID WHERE Items.CATEGORY IN ($C)'
+PROMO = "INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP > $DATE"
+SELECTIVE = 'INCLUDE ItemID WHERE Items.CATEGORY IN ("books") AND Items.PRICE < 5'
+LINEAR_NEIGHBOURS = 32
+SOURCE = "grown_source.npy"  # bench only: the trained item each grown item was drawn from
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def grown_model(base: Path, n: int, out: Path, seed: int) -> Path:
+    """A ``n``-item model grown from the trained one (see the module docstring), exported by the trainer's code."""
+    if (out / "manifest.json").exists():
+        return out
+    import torch
+    from torch import nn
+
+    from tailor_trainer.artifacts import INPUT_NAME, OPSET
+    from tailor_trainer.domain.sequential import HybridScorer
+    from tailor_trainer.retrieval import export_retrieval
+
+    started = time.monotonic()
+    manifest: dict[str, Any] = json.loads((base / "manifest.json").read_text())
+    trained = torch.load(base / manifest["trainerState"], weights_only=False)
+    m0 = trained.n_items
+    rng = np.random.default_rng(seed)
+    src = np.concatenate([np.arange(m0), rng.integers(0, m0, n - m0)])
+    seq = copy.deepcopy(trained.seq_model).eval()
+    with torch.no_grad():
+        table = seq.item_table().detach().numpy()[:m0]
+        bias = seq.bias.detach().numpy()
+    spread = table.std(axis=0, keepdims=True) * 0.5
+    vectors = table[src] + rng.normal(size=(n, table.shape[1])).astype(np.float32) * spread
+    vectors[:m0] = table
+    biases = bias[src] + rng.normal(size=n).astype(np.float32) * float(bias.std()) * 0.5
+    biases[:m0] = bias
+    say(f"  grown {n:,} item vectors from {m0:,} trained ones ({time.monotonic() - started:.0f}s)")
+    seq.item = nn.Embedding(n + 1, vectors.shape[1], padding_idx=n)
+    with torch.no_grad():
+        seq.item.weight.copy_(torch.from_numpy(np.vstack([vectors, np.zeros((1, vectors.shape[1]), np.float32)])))
+    seq.bias = nn.Parameter(torch.from_numpy(biases.astype(np.float32)))
+    seq.n_items, seq.use_meta = n, False
+    lin_idx = lin_val = None
+    if trained.lin_idx is not None and trained.lin_val is not None:
+        lin_idx = np.zeros((n, LINEAR_NEIGHBOURS), dtype=np.int64)
+        lin_val = np.zeros((n, LINEAR_NEIGHBOURS), dtype=np.float32)
+        lin_idx[:m0] = trained.lin_idx[:, :LINEAR_NEIGHBOURS]
+        lin_val[:m0] = trained.lin_val[:, :LINEAR_NEIGHBOURS]
+    cfg = trained.seq_config
+    weights = trained.inference_module().weights
+    scorer = HybridScorer(seq, n, cfg.linear_window, weights.numpy(), lin_idx, lin_val, trained.beta)
+    tmp = out.parent / f".{out.name}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    entry = export_retrieval(scorer, trained.sequence_length, tmp, OPSET, INPUT_NAME)
+    say(f"  exported the retrieval files ({time.monotonic() - started:.0f}s)")
+    arrays = manifest["arrays"]
+    for key in ("itemPopularity", "itemInteractions", "itemCreationTimestamp", "itemIsNew"):
+        values = np.load(base / arrays[key], allow_pickle=False)
+        np.save(tmp / arrays[key], values[src], allow_pickle=False)
+    pop = np.load(tmp / arrays["itemPopularity"])
+    order = np.lexsort((np.arange(n), -pop))
+    np.save(tmp / arrays["popularItems"], order[pop[order] > 0].astype(np.int64), allow_pickle=False)
+    base_ids = json.loads((base / manifest["items"]["index"]).read_text())
+    grown_ids = base_ids + [f"grown-{i:07d}" for i in range(m0, n)]
+    (tmp / manifest["items"]["index"]).write_text(json.dumps(grown_ids))
+    np.save(tmp / SOURCE, src, allow_pickle=False)
+    manifest["items"]["count"] = n
+    manifest["retrieval"] = entry
+    manifest["onnx"]["padIndex"] = n  # no model.onnx: above the threshold the runtime never loads it
+    manifest.pop("users", None)
+    manifest.pop("context", None)
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    tmp.rename(out)
+    return out
+
+
+def catalogue(model: LoadedModel, directory: Path, data: synthetic.SyntheticData) -> ItemIndex:
+    """The items' metadata: trained items keep the synthetic catalogue's; a grown item has its source item's
+    category and a price and creation time drawn anew."""
+    meta_of = {str(r["ITEM_ID"]): r for r in data.items}
+    n = len(model.item_ids)
+    src = np.load(directory / SOURCE) if (directory / SOURCE).exists() else np.arange(n)
+    rng = np.random.default_rng(5)
+    prices = rng.uniform(2, 200, n)
+    stamps = rng.integers(1_700_000_000 - 365 * 86400, 1_700_000_000, n)
+    metadata: dict[str, dict[str, str]] = {}
+    for i, item in enumerate(model.item_ids):
+        row = meta_of.get(item)
+        if row is not None:
+            metadata[item] = {k: str(row[k]) for k in ("CATEGORY", "PRICE", "CREATION_TIMESTAMP")}
+        else:
+            category = str(meta_of[model.item_ids[int(src[i])]]["CATEGORY"])
+            metadata[item] = {"CATEGORY": category, "PRICE": f"{prices[i]:.2f}", "CREATION_TIMESTAMP": str(stamps[i])}
+    return ItemIndex(model.item_ids, metadata=metadata)
+
+
+def user_states(data: synthetic.SyntheticData, count: int) -> list[tuple[str, UserState]]:
+    """Users with their real histories (most recent first) and purchase windows, as the runtime reads them."""
+    by_user: dict[str, list[dict[str, object]]] = {}
+    for row in data.interactions:
+        by_user.setdefault(str(row["USER_ID"]), []).append(row)
+    out: list[tuple[str, UserState]] = []
+    for user, rows in list(by_user.items())[:count]:
+        recent = rows[-50:][::-1]
+        history = [
+            HistoryEntry(str(r["ITEM_ID"]), str(r["EVENT_TYPE"]), None, 2e9 + k, f"t{k}") for k, r in enumerate(recent)
+        ]
+        purchased = [str(r["ITEM_ID"]) for r in recent if r["EVENT_TYPE"] == "purchase"]
+        out.append((f"bench-{user}", UserState(history, {"purchase": purchased}, frozenset(), {})))
+    return out
+
+
+def scenarios(promo_date: int) -> dict[str, tuple[Any, Any]]:
+    bound = bind_filter_values(parse_filter_expression(FILTER), {"C": '"books","music"'})
+    promo = bind_filter_values(parse_filter_expression(PROMO), {"DATE": str(promo_date)})
+    selective = bind_filter_values(parse_filter_expression(SELECTIVE), {})
+    return {
+        "plain": (None, None),
+        "filter": (bound, None),
+        "filter+promo": (bound, answer.PromotionRequest("new", 20, promo)),
+        "selective": (selective, None),
+    }
+
+
+def serve(
+    model: LoadedModel, index: ItemIndex, user: str, state: UserState, bound: Any, promo: Any, exact: bool
+) -> list[int]:
+    """One request as the handler makes it (``exact``: every item scored from the retrieval files)."""
+    retrieval = model.retrieval
+    base = None
+    if exact and retrieval is not None:
+        base = retrieval.exact(answer.history(model, index, user, state))
+    ranked = answer.recommendations(
+        model,
+        index,
+        user_id=user,
+        item_id=None,
+        state=state,
+        bound=bound,
+        num_results=25,
+        context={},
+        exploration=answer.exploration_for(model, None, "bench-version", user, now=0.0),
+        seed="RID-bench",
+        promotion=promo,
+        base_scores=base,
+        retrieval=None if exact else retrieval,
+    )
+    return [r.index for r in ranked]
+
+
+def measure(
+    label: str, model: LoadedModel, index: ItemIndex, users: list[tuple[str, UserState]], rounds: int
+) -> list[str]:
+    promo_date = int(np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in index.metadata.values()], 90))
+    rows = []
+    for name, (bound, promo) in scenarios(promo_date).items():
+        for user, state in users[:5]:  # warm-up
+            serve(model, index, user, state, bound, promo, exact=False)
+        times: list[float] = []
+        for _ in range(rounds):
+            for user, state in users:
+                started = time.perf_counter()
+                serve(model, index, user, state, bound, promo, exact=False)
+                times.append(time.perf_counter() - started)
+        recall = "-"
+        if model.retrieval is not None:
+            hits = total = 0
+            for user, state in users:
+                want = serve(model, index, user, state, bound, promo, exact=True)
+                got = serve(model, index, user, state, bound, promo, exact=False)
+                hits += len(set(got) & set(want))
+                total += len(want)
+            recall = f"{hits / max(total, 1):.4f}"
+        row = f"| {label} | {name} | {pct(times, 0.5) * 1e3:.2f} | {pct(times, 0.99) * 1e3:.2f} | {recall} |"
+        say(row)
+        rows.append(row)
+    return rows
+
+
+def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:
+    before = rss_mib()
+    started = time.monotonic()
+    model = LoadedModel(directory, retrieval_min_items)
+    return model, time.monotonic() - started, rss_mib() - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000, help="the trained catalogue")
+    parser.add_argument("--large", type=int, default=1_000_000, help="the grown catalogue")
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--requests", type=int, default=200, help="distinct users per scenario")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the users per scenario")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from runtime_latency import _trainer_hash, trained_model
+
+    data = synthetic.generate(n_users=args.users, n_items=args.items, seed=args.seed)
+    cache = ROOT / ".tailor" / "bench-cache"
+    say(f"training (or reusing) UP-v2 on {args.items:,} items ...")
+    base = trained_model(data, cache / f"runtime-upv2-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}")
+    say(f"growing a {args.large:,}-item model ...")
+    large = grown_model(base, args.large, cache / f"retrieval-{args.large}-from-{base.name}", args.seed)
+    users = user_states(data, args.requests)
+    say("| catalogue | scenario | p50 ms | p99 ms | recall@25 |")
+    say("|---|---|---|---|---|")
+    report: list[str] = []
+    for label, directory, threshold in ((f"{args.items:,} exact", base, None), (f"{args.large:,} ANN", large, 0)):
+        model, load_s, mib = load(directory, threshold)
+        say(
+            f"  loaded {label}: {load_s:.1f}s, +{mib:.0f} MiB RSS"
+            + (f" (retrieval holds {model.retrieval.bytes / 2**20:.0f} MiB)" if model.retrieval else "")
+        )
+        started = time.monotonic()
+        index = catalogue(model, directory, data)
+        say(f"  item index with metadata: {time.monotonic() - started:.1f}s")
+        report.append(f"{label}: load {load_s:.1f} s, +{mib:.0f} MiB")
+        measure(label, model, index, users, args.rounds)
+        del model, index
+    say("; ".join(report))
+
+
+if __name__ == "__main__":
+    main()
