@@ -19,7 +19,9 @@ import pytest
 import redis
 
 from tailor_shared import storage
+from tailor_shared.config import S3Settings
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.objectstore import ObjectStore
 from tailor_shared.scoring.loader import LoadedModel
 from tailor_shared.scoring.segments import probabilities
 from tailor_tools import localstack, synthetic
@@ -39,7 +41,9 @@ USER_FILTER = "EXCLUDE UserID WHERE Users.SEGMENT IN ($SEGMENT)"
 @dataclass
 class World:
     prefix: str
-    s3_root: Path
+    workdir: Path  # run_segment_job downloads a job's output folder from the S3 server under it
+    objects: ObjectStore
+    bucket: str  # on the stack's S3 server: every job reads and writes s3://<bucket>/<job>/...
     data: synthetic.SyntheticData
     control: Client
     versions: dict[str, str]
@@ -52,17 +56,17 @@ class World:
 def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     prefix = new_prefix("segment")
     workdir = tmp_path_factory.mktemp("segment-world")
-    s3_root = workdir / "s3"
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "TAILOR_REDIS_URL": stack.redis_url,
         "TAILOR_TOPIC_PREFIX": prefix,
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
-        "TAILOR_BATCH_S3_ROOT": str(s3_root),
         "TAILOR_BATCH_CHUNK": "16",  # several user chunks even on small data
     }
     services: dict[str, RunningService] = {}
+    objects = ObjectStore(S3Settings.from_env(stack.s3_env()))
+    objects.create_bucket(prefix)
     for n, name in enumerate(("control", "ingest", "stream", "trainer", "batch")):
         services[name] = launch(name, env, workdir / f"{name}-{n}.log")
     control: Client | None = None
@@ -134,7 +138,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
                 short: LoadedModel(storage.solution_version_dir(view, str(workdir / "models"), arn))
                 for short, arn in versions.items()
             }
-        yield World(prefix, s3_root, data, control, versions, models, user_filter, services)
+        yield World(prefix, workdir, objects, prefix, data, control, versions, models, user_filter, services)
     except BaseException:
         for svc in services.values():
             print(f"--- {svc.name} log (tail) ---\n{svc.log()[-3000:]}")
@@ -145,23 +149,22 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         for svc in services.values():
             svc.stop()
         purge_prefix(stack, prefix)
+        objects.delete_bucket(prefix)
 
 
 def run_segment_job(
     world: World, version: str, files: dict[str, list[Any]], **extra: Any
 ) -> tuple[dict[str, Any], Path]:
     job_name = f"seg-{uuid.uuid4().hex[:8]}"
-    folder = world.s3_root / "bucket" / job_name / "in"
-    folder.mkdir(parents=True)
     for file_name, lines in files.items():
         text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
-        (folder / file_name).write_text(text + "\n")
+        world.objects.write_bytes(f"s3://{world.bucket}/{job_name}/in/{file_name}", (text + "\n").encode())
     arn = world.control.call(
         "CreateBatchSegmentJob",
         jobName=job_name,
         solutionVersionArn=version,
-        jobInput={"s3DataSource": {"path": f"s3://bucket/{job_name}/in/"}},
-        jobOutput={"s3DataDestination": {"path": f"s3://bucket/{job_name}/out/"}},
+        jobInput={"s3DataSource": {"path": f"s3://{world.bucket}/{job_name}/in/"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{world.bucket}/{job_name}/out/"}},
         roleArn=ROLE,
         **extra,
     )["batchSegmentJobArn"]
@@ -172,7 +175,10 @@ def run_segment_job(
         timeout=120,
         batchSegmentJobArn=arn,
     )
-    return job, world.s3_root / "bucket" / job_name / "out"
+    out = world.workdir / "out" / job_name
+    if world.objects.list_objects(f"s3://{world.bucket}/{job_name}/out/"):
+        world.objects.download_dir(f"s3://{world.bucket}/{job_name}/out/", out)
+    return job, out
 
 
 def read_out(path: Path) -> list[dict[str, Any]]:
