@@ -9,13 +9,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import boto3
 import grpc
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor_shared import arns
-from tailor_shared.auth import DEV_CREDENTIAL, Credential
+from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_CREDENTIAL, DEV_SECRET_ACCESS_KEY, Credential
 from tailor_shared.errors import (
     AccessDeniedException,
     InvalidSignatureException,
@@ -68,7 +72,7 @@ def secure(tmp_path: Path, spawn_service: Callable[..., RunningService]) -> Call
         "TAILOR_CREDENTIALS_FILE": str(creds),
         "TAILOR_POLICIES_FILE": str(POLICIES),
     }
-    return lambda *names: {name: spawn_service(name, **env) for name in names}
+    return lambda *names, **extra: {name: spawn_service(name, **env, **extra) for name in names}
 
 
 def _error(call: Callable[[], object]) -> PersonalizeError:
@@ -196,3 +200,38 @@ def test_data_plane_operations_are_authorised_per_resource(secure: Callable[...,
     finally:
         for c in clients:
             c.close()
+
+
+def test_gateway_forwards_the_callers_identity(secure: Callable[..., dict[str, RunningService]]) -> None:
+    """Through the AWS gateway (boto3), the backend authorises the caller, not the gateway: the gateway signs the
+    forwarded call with the caller's own key."""
+    control = secure("control")["control"]
+    gateway = secure("gateway", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address)["gateway"]
+
+    def client(key: str, secret: str) -> Any:
+        return boto3.client(
+            "personalize",
+            endpoint_url=f"http://{gateway.address}",
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+
+    admin = client(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY)
+    analyst = client(ANALYST.access_key_id, ANALYST.secret_access_key)
+    with pytest.raises(ClientError) as denied:
+        analyst.create_dataset_group(name="gw-auth")
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert ANALYST.principal_arn in denied.value.response["Error"]["Message"]
+    assert not analyst.list_dataset_groups().get("datasetGroups")  # nothing was created; listing is allowed
+    dg = admin.create_dataset_group(name="gw-auth")["datasetGroupArn"]
+    assert analyst.describe_dataset_group(datasetGroupArn=dg)["datasetGroup"]["name"] == "gw-auth"
+    deadline = time.monotonic() + 30
+    while admin.describe_dataset_group(datasetGroupArn=dg)["datasetGroup"]["status"] != "ACTIVE":
+        assert time.monotonic() < deadline, "dataset group never ACTIVE"
+        time.sleep(0.1)
+    with pytest.raises(ClientError) as denied:
+        analyst.delete_dataset_group(datasetGroupArn=dg)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    admin.delete_dataset_group(datasetGroupArn=dg)

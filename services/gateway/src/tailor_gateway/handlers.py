@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,13 +48,25 @@ class Authenticator(Protocol):
         ``path`` and ``query`` as received (still percent-encoded)."""
 
 
+#: (the principal ``authenticate`` returned, gRPC method path, serialized request) -> the metadata that signs the
+#: forwarded call as that principal (``tailor_shared.grpc_auth``), for backends with TAILOR_AUTH_REQUIRED.
+ForwardAuth = Callable[[object, str, bytes], Sequence[tuple[str, str]]]
+
 _HEALTH = HttpResponse(200, (("content-type", "application/json"),), b'{"status":"SERVING"}')
 
 
 class Gateway:
-    def __init__(self, router: Router, backends: Backends, authenticate: Authenticator, timeout_s: float) -> None:
+    def __init__(
+        self,
+        router: Router,
+        backends: Backends,
+        authenticate: Authenticator,
+        timeout_s: float,
+        forward_auth: ForwardAuth | None = None,
+    ) -> None:
         self._router = router
         self._authenticate = authenticate
+        self._forward_auth = forward_auth
         self._timeout = timeout_s
         self._calls = {id(op): backends.method(op) for op in (*router.by_target.values(), *router.by_path.values())}
         self._control_model = router.models[CONTROL_SERVICE]
@@ -85,13 +97,13 @@ class Gateway:
         started = time.perf_counter()
         model = self._models[op.api]
         try:
-            self._authenticate(method, raw_path, query, headers, body)
+            principal = self._authenticate(method, raw_path, query, headers, body)
         except AuthenticationError as err:
             metrics.REQUESTS.labels(op.api, op.name, err.code).inc()
             return self._error(model, err.code, err.message, request_id, err.http_status)
         code = "OK"
         try:
-            response = await self._forward(op, body)
+            response = await self._forward(op, body, principal)
             out = HttpResponse(200, (("content-type", op.content_type), ("x-amzn-requestid", request_id)), response)
         except PersonalizeError as err:
             code = err.code
@@ -113,7 +125,7 @@ class Gateway:
         message = f"Request body is larger than {limit} bytes."
         return self._error(model, "RequestEntityTooLargeException", message, str(uuid.uuid4()), 413)
 
-    async def _forward(self, op: Operation, body: bytes) -> bytes:
+    async def _forward(self, op: Operation, body: bytes, principal: object) -> bytes:
         try:
             payload = json.loads(body) if body else {}
         except ValueError as err:
@@ -121,8 +133,11 @@ class Gateway:
         if not isinstance(payload, dict):
             raise _BadJson("Request body must be a JSON object")
         request = op.request(payload)
+        metadata = None
+        if self._forward_auth is not None:  # the backend authorises the caller itself (ADR 0026)
+            metadata = self._forward_auth(principal, op.grpc_method, request.SerializeToString())
         try:
-            reply = await self._calls[id(op)](request, timeout=self._timeout)
+            reply = await self._calls[id(op)](request, timeout=self._timeout, metadata=metadata)
         except grpc.aio.AioRpcError as err:
             raise _typed(err) from None
         if op.model.output_shape is None:

@@ -18,8 +18,9 @@ import uvicorn
 from tailor_gateway.adapters import Backends, load_models
 from tailor_gateway.config import GatewaySettings
 from tailor_gateway.domain.operations import build_router
-from tailor_gateway.handlers import Authenticator, Gateway
-from tailor_shared.auth import SigV4Verifier, load_credentials
+from tailor_gateway.handlers import Authenticator, ForwardAuth, Gateway
+from tailor_shared.auth import Principal, SigV4Verifier, load_credentials
+from tailor_shared.grpc_auth import sign_call
 from tailor_shared.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,12 @@ Send = Callable[[Message], Awaitable[None]]
 class App:
     """ASGI: lifespan opens the gRPC channels inside the serving loop; each HTTP request goes to the Gateway."""
 
-    def __init__(self, settings: GatewaySettings, authenticate: Authenticator) -> None:
+    def __init__(
+        self, settings: GatewaySettings, authenticate: Authenticator, forward_auth: ForwardAuth | None = None
+    ) -> None:
         self._settings = settings
         self._authenticate = authenticate
+        self._forward_auth = forward_auth
         self._router = build_router(load_models())
         self._gateway: Gateway | None = None
         self._backends: Backends | None = None
@@ -55,7 +59,13 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._backends = Backends.open(self._settings.backend_addresses)
-                self._gateway = Gateway(self._router, self._backends, self._authenticate, self._settings.call_timeout_s)
+                self._gateway = Gateway(
+                    self._router,
+                    self._backends,
+                    self._authenticate,
+                    self._settings.call_timeout_s,
+                    self._forward_auth,
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._backends is not None:
@@ -121,13 +131,25 @@ def serve(settings: GatewaySettings) -> None:
     """Run until SIGTERM/SIGINT (uvicorn's handlers: stop accepting, finish requests, close channels).
 
     Every request is SigV4-verified against the configured credentials (``tailor_shared.auth``; no credentials
-    configured: ``CredentialsError`` here, before the port opens)."""
+    configured: ``CredentialsError`` here, before the port opens). With TAILOR_AUTH_REQUIRED the forwarded gRPC
+    call is signed with the caller's key, so the backend authorises the caller by its policies (ADR 0026)."""
     verifier = SigV4Verifier(load_credentials(settings.auth), settings.common.region)
     authenticate: Authenticator = verifier.verify
+    forward_auth: ForwardAuth | None = None
+    if settings.common.grpc_auth.required:
+        region = settings.common.region
+
+        def forward_auth(principal: object, method: str, request: bytes) -> list[tuple[str, str]]:
+            """Sign the forwarded call with the caller's own key: the backend authorises the same principal."""
+            assert isinstance(principal, Principal)
+            credential = verifier.store.get(principal.access_key_id)
+            assert credential is not None  # verify found it a moment ago; the store is read-only
+            return sign_call(credential, region, method, request)
+
     metrics_port = serve_metrics(settings.common.metrics_port, settings.common.grpc_host)
     sock = bind(settings)
     config = uvicorn.Config(
-        App(settings, authenticate),
+        App(settings, authenticate, forward_auth),
         loop="uvloop",
         http="httptools",
         lifespan="on",
