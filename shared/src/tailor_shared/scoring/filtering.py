@@ -41,7 +41,9 @@ class ItemIndex:
 
     item_ids: Sequence[str]
     position: dict[str, int] = field(init=False)
-    _values: dict[str, dict[str, Mask]] = field(init=False, default_factory=dict)
+    # column -> value -> positions (not a catalogue-sized mask per value: a unique-per-item column would cost
+    # n^2 bytes — 1 TB at 1,000,000 items)
+    _values: dict[str, dict[str, npt.NDArray[np.int64]]] = field(init=False, default_factory=dict)
     _numbers: dict[str, npt.NDArray[np.float64]] = field(init=False, default_factory=dict)
     _present: dict[str, Mask] = field(init=False, default_factory=dict)
     metadata: Mapping[str, Metadata] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class ItemIndex:
                             column = numbers[name] = np.full(n, np.nan)
                         column[i] = num
         for name, bucket in columns.items():
-            self._values[name] = {v: _mask(n, idx) for v, idx in bucket.items()}
+            self._values[name] = {v: np.asarray(idx, dtype=np.int64) for v, idx in bucket.items()}
         self._numbers = numbers
         self._present = {name: _mask(n, idx) for name, idx in present.items()}
 
@@ -86,7 +88,7 @@ class ItemIndex:
         for v in values:
             hit = bucket.get(v)
             if hit is not None:
-                out |= hit
+                out[hit] = True
         return out
 
     def present_mask(self, name: str) -> Mask:
