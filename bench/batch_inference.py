@@ -2,6 +2,11 @@
 
     uv run python bench/batch_inference.py                      # 10,000 users, 10,000-item model
     uv run python bench/batch_inference.py --batch-users 2000   # quicker
+    uv run python bench/batch_inference.py --model .tailor/bench-cache/runtime-upv2-10000u-10000i-s7-<hash>
+
+--model serves an existing model directory (one runtime_latency.py cached for the same --users, --items and
+--seed) instead of the one keyed by the trainer's current code hash: the trainer's code changes often and a
+10,000-user retraining takes about half an hour on a busy 2-core machine.
 
 The world is bench/runtime_latency.py's (control, ingest, stream, runtime; a synthetic 10,000-item catalogue,
 a UP-v2 model trained by the trainer's code and cached, a campaign on it), plus a batch worker process. Then:
@@ -21,11 +26,14 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
+import runtime_latency
 from harness import redis_cpu, start_service
 from runtime_latency import build_world, cleanup, drive, tempfile_dir
 
@@ -47,7 +55,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--model", type=Path, help="an existing model directory of the same data (see above)")
+    parser.add_argument("--rounds", type=int, default=1, help="online and batch measured alternately, N times")
     args = parser.parse_args()
+    if args.model is not None:
+        if not (args.model / "manifest.json").exists():
+            raise SystemExit(f"{args.model} is not a model directory (no manifest.json)")
+        model_dir: Path = args.model
+        runtime_latency.trained_model = lambda data, cache: model_dir
 
     stack = localstack.StackConfig.from_env()
     localstack.up(stack)
@@ -58,7 +73,7 @@ def main() -> None:
     control = Client(world.services["control"].address, "control")
     try:
         users = [str(u["USER_ID"]) for u in world.data.users[: args.batch_users]]
-        # --- online -----------------------------------------------------------------------------------------
+        # --- online and batch, alternately -------------------------------------------------------------------
         runtime = world.services["runtime"]
         reqs = [
             runtime_pb2.GetRecommendationsRequest(campaign_arn=world.campaign, user_id=u, num_results=NUM_RESULTS)
@@ -68,61 +83,70 @@ def main() -> None:
         def measure() -> tuple[float, float]:
             return runtime.cpu(), redis_cpu(rcli.info("cpu"))
 
-        n, errors, elapsed, _lat, s_us, r_us, _c_us = asyncio.run(
-            drive(runtime.address, reqs, args.concurrency, args.seconds, args.warmup, args.channels, measure)
-        )
-        online_rps = n / elapsed
-        online_per_core = 1e6 / (s_us + r_us)
-        # --- batch ------------------------------------------------------------------------------------------
         batch = start_service("batch", world.env, workdir)
         version = control.call("DescribeCampaign", campaignArn=world.campaign)["campaign"]["solutionVersionArn"]
         folder = workdir / "batch-in"
         folder.mkdir()
         (folder / "users.json").write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
         time.sleep(3.0)  # the worker joins its consumer group
-        cpu0, redis0 = batch.cpu(), redis_cpu(rcli.info("cpu"))
-        started = time.monotonic()
-        arn = control.call(
-            "CreateBatchInferenceJob",
-            jobName=f"bench-{uuid.uuid4().hex[:6]}",
-            solutionVersionArn=version,
-            numResults=NUM_RESULTS,
-            jobInput={"s3DataSource": {"path": folder.as_uri() + "/"}},
-            jobOutput={"s3DataDestination": {"path": (workdir / "batch-out").as_uri() + "/"}},
-            roleArn=ROLE,
-        )["batchInferenceJobArn"]
-        outcomes = ("ACTIVE", "CREATE FAILED")
-        job = control.wait_for(
-            "DescribeBatchInferenceJob", "batchInferenceJob", outcomes, 1800, batchInferenceJobArn=arn
-        )
-        wall = time.monotonic() - started
-        cpu = batch.cpu() - cpu0
-        rcpu = redis_cpu(rcli.info("cpu")) - redis0
-        if job["status"] != "ACTIVE":
-            raise SystemExit(f"the batch job failed: {job.get('failureReason')}")
-        lines = (workdir / "batch-out" / "users.json.out").read_text().splitlines()
-        assert len(lines) == len(users) and all('"error"' not in line[:80] for line in lines)
+        online: list[tuple[float, float, float, float, int]] = []  # rps, server us, redis us, per core, errors
+        offline: list[tuple[float, float, float, float]] = []  # wall s, server us, redis us, per core
+        for round_ in range(args.rounds):
+            n, errors, elapsed, _lat, s_us, r_us, _c_us = asyncio.run(
+                drive(runtime.address, reqs, args.concurrency, args.seconds, args.warmup, args.channels, measure)
+            )
+            online.append((n / elapsed, s_us, r_us, 1e6 / (s_us + r_us), errors))
+            cpu0, redis0 = batch.cpu(), redis_cpu(rcli.info("cpu"))
+            started = time.monotonic()
+            arn = control.call(
+                "CreateBatchInferenceJob",
+                jobName=f"bench-{uuid.uuid4().hex[:6]}",
+                solutionVersionArn=version,
+                numResults=NUM_RESULTS,
+                jobInput={"s3DataSource": {"path": folder.as_uri() + "/"}},
+                jobOutput={"s3DataDestination": {"path": (workdir / f"batch-out-{round_}").as_uri() + "/"}},
+                roleArn=ROLE,
+            )["batchInferenceJobArn"]
+            outcomes = ("ACTIVE", "CREATE FAILED")
+            job = control.wait_for(
+                "DescribeBatchInferenceJob", "batchInferenceJob", outcomes, 1800, batchInferenceJobArn=arn
+            )
+            wall = time.monotonic() - started
+            cpu = batch.cpu() - cpu0
+            rcpu = redis_cpu(rcli.info("cpu")) - redis0
+            if job["status"] != "ACTIVE":
+                raise SystemExit(f"the batch job failed: {job.get('failureReason')}")
+            lines = (workdir / f"batch-out-{round_}" / "users.json.out").read_text().splitlines()
+            assert len(lines) == len(users) and all('"error"' not in line[:80] for line in lines)
+            offline.append((wall, cpu / len(users) * 1e6, rcpu / len(users) * 1e6, len(users) / (cpu + rcpu)))
+            print(f"round {round_ + 1}: online {online[-1][3]:,.0f}, batch {offline[-1][3]:,.0f} recs/CPU-s")
         peak_mib = _peak_rss_mib(batch.proc.pid)
         batch.stop()
-        batch_per_core = len(users) / (cpu + rcpu)
         print()
         print(
             f"UP-v2, {args.items:,}-item catalogue, numResults {NUM_RESULTS}, {len(users):,} users, "
-            f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}"
+            f"{os.cpu_count()} CPUs, {args.rounds} rounds (median, worst); load average {os.getloadavg()[0]:.2f}"
         )
         print()
         print("| path | recommendations/s (wall) | server CPU µs/rec | Redis CPU µs/rec | recs per CPU-second |")
         print("|---|---:|---:|---:|---:|")
+        errors = sum(o[4] for o in online)
         print(
-            f"| online GetRecommendations, c={args.concurrency} (errors {errors}) | {online_rps:,.0f} | "
-            f"{s_us:,.0f} | {r_us:,.0f} | {online_per_core:,.0f} |"
+            f"| online GetRecommendations, c={args.concurrency} (errors {errors}) | {_mw(online, 0, low=True)} | "
+            f"{_mw(online, 1)} | {_mw(online, 2)} | {_mw(online, 3, low=True)} |"
         )
+        walls = [o[0] for o in offline]
         print(
-            f"| batch inference job ({wall:.1f} s create → ACTIVE) | {len(users) / wall:,.0f} | "
-            f"{cpu / len(users) * 1e6:,.0f} | {rcpu / len(users) * 1e6:,.0f} | {batch_per_core:,.0f} |"
+            f"| batch inference job ({statistics.median(walls):.1f} s create → ACTIVE, median) | "
+            f"{statistics.median(len(users) / w for w in walls):,.0f} ({len(users) / max(walls):,.0f}) | "
+            f"{_mw(offline, 1)} | {_mw(offline, 2)} | {_mw(offline, 3, low=True)} |"
         )
         print()
-        print(f"batch / online per core: {batch_per_core / online_per_core:.1f}x (goal >= 5x)")
+        ratios = [b[3] / o[3] for o, b in zip(online, offline, strict=True)]
+        print(
+            f"batch / online per core: {statistics.median(ratios):.1f}x median, per round "
+            f"{', '.join(f'{r:.1f}x' for r in ratios)} (goal >= 5x)"
+        )
         if peak_mib:
             print(f"batch worker peak RSS: {peak_mib:.0f} MiB")
         print(f"\ntotal {time.monotonic() - t0:.0f}s")
@@ -132,6 +156,13 @@ def main() -> None:
         for svc in world.services.values():
             svc.stop()
         cleanup(world)
+
+
+def _mw(rows: list[Any], column: int, low: bool = False) -> str:
+    """Median and worst (lowest for rates, highest for costs) of one column over the rounds."""
+    values = [float(r[column]) for r in rows]
+    worst = min(values) if low else max(values)
+    return f"{statistics.median(values):,.0f} ({worst:,.0f})"
 
 
 def _peak_rss_mib(pid: int) -> float:
