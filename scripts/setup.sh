@@ -42,6 +42,19 @@ if [ ! -x "$VGW_DIR/versitygw" ]; then
   mv "$VGW_DIR.tmp/versitygw" "$VGW_DIR/versitygw" && rmdir "$VGW_DIR.tmp"
 fi
 
+# 3b. The Schema Registry (ADR 0024 §7): tools/schema-registry serves Conduit's Confluent-compatible registry
+#     (Apache-2.0, a Go module); rebuilt when its sources change. `tailor local up` runs it with
+#     TAILOR_SCHEMA_REGISTRY=1.
+SR_VERSION=v0.2.6
+SR_DIR="${TAILOR_CACHE_DIR:-$HOME/.cache/tailor}/schema-registry-$SR_VERSION"
+SR_SUM="$(cat tools/schema-registry/go.mod tools/schema-registry/go.sum tools/schema-registry/main.go | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$SR_DIR/.complete" 2>/dev/null || true)" != "$SR_SUM" ]; then
+  say "building the schema registry into $SR_DIR (go build)"
+  mkdir -p "$SR_DIR"
+  (cd tools/schema-registry && go build -o "$SR_DIR/tailor-schema-registry" .)
+  echo "$SR_SUM" > "$SR_DIR/.complete"
+fi
+
 # 4. Kafka broker jars (Maven Central), re-fetched only when the pom changes.
 LIBS="$STATE/kafka-libs"
 POM_SUM="$(sha256sum scripts/kafka/pom.xml | cut -d' ' -f1)"

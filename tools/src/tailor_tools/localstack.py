@@ -40,6 +40,9 @@ class StackConfig:
     redis_port: int = 6379
     kafka_heap: str = "512m"
     s3_port: int = 7070
+    #: Run the Schema Registry (ADR 0024 §7; ``TAILOR_SCHEMA_REGISTRY=1``): off unless asked for.
+    schema_registry: bool = False
+    schema_registry_port: int = 8081
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
@@ -52,6 +55,8 @@ class StackConfig:
             redis_port=env_int(e, "TAILOR_REDIS_PORT", 6379),
             kafka_heap=e.get("TAILOR_KAFKA_HEAP", "512m"),
             s3_port=env_int(e, "TAILOR_S3_PORT", 7070),
+            schema_registry=e.get("TAILOR_SCHEMA_REGISTRY", "").lower() in ("1", "true", "yes", "on"),
+            schema_registry_port=env_int(e, "TAILOR_SCHEMA_REGISTRY_PORT", 8081),
         )
 
     @property
@@ -65,6 +70,10 @@ class StackConfig:
     @property
     def s3_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def schema_registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.schema_registry_port}"
 
     def s3_env(self) -> dict[str, str]:
         """What a service needs to use the local S3 server (the development credential of docs/specs/local-stack.md)."""
@@ -99,6 +108,8 @@ S3_SECRET_KEY = "tailor-local-secret"
 #: The bucket ``tailor local up`` creates (``s3://tailor-local/...`` for demos and the model store).
 S3_BUCKET = "tailor-local"
 VERSITYGW_VERSION = "v1.8.0"
+#: Conduit's Schema Registry module that tools/schema-registry serves (its go.mod pins the same).
+SCHEMA_REGISTRY_VERSION = "v0.2.6"
 
 
 class StackError(RuntimeError):
@@ -256,6 +267,42 @@ def start_s3(cfg: StackConfig) -> str:
     argv = [versitygw_binary(), "--port", f"127.0.0.1:{cfg.s3_port}", "--access", S3_ACCESS_KEY]
     _spawn(cfg, "s3", [*argv, "--secret", S3_SECRET_KEY, "--quiet", "posix", str(root)])
     _wait(cfg, "s3", s3_ready, 30)
+    return "started"
+
+
+def schema_registry_binary() -> str:
+    """``tools/schema-registry`` built by scripts/setup.sh (``TAILOR_SCHEMA_REGISTRY_BIN`` names another)."""
+    cache = Path(os.environ.get("TAILOR_CACHE_DIR") or Path.home() / ".cache" / "tailor")
+    built = cache / f"schema-registry-{SCHEMA_REGISTRY_VERSION}" / "tailor-schema-registry"
+    for candidate in (os.environ.get("TAILOR_SCHEMA_REGISTRY_BIN"), str(built)):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise StackError("the schema registry is not built: run `make setup` (scripts/setup.sh builds it)")
+
+
+def schema_registry_ready(cfg: StackConfig) -> bool:
+    """Ready means it answers the Confluent API: schema id 0 is never assigned, so ``404`` is the answer."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{cfg.schema_registry_url}/schemas/ids/0", timeout=1):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code == 404
+    except OSError:
+        return False
+
+
+def start_schema_registry(cfg: StackConfig) -> str:
+    """The Confluent-compatible registry (Conduit's, ADR 0024 §7) over ``<state>/schema-registry``."""
+    if schema_registry_ready(cfg):
+        return "already running" if _pid(cfg, "schema-registry") else f"already answering on {cfg.schema_registry_url}"
+    root = cfg.state_dir / "schema-registry"
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [schema_registry_binary(), "-listen", f"127.0.0.1:{cfg.schema_registry_port}", "-dir", str(root)]
+    _spawn(cfg, "schema-registry", argv)
+    _wait(cfg, "schema-registry", schema_registry_ready, 30)
     return "started"
 
 
@@ -424,18 +471,31 @@ def status(cfg: StackConfig) -> list[ComponentStatus]:
         ComponentStatus("kafka", _pid(cfg, "kafka"), cfg.kafka_bootstrap, kafka_ready(cfg)),
         ComponentStatus("redis", _pid(cfg, "redis"), cfg.redis_url, redis_ready(cfg)),
         ComponentStatus("s3", _pid(cfg, "s3"), cfg.s3_endpoint, s3_ready(cfg)),
-    ]
+    ] + (
+        [
+            ComponentStatus(
+                "schema-registry", _pid(cfg, "schema-registry"), cfg.schema_registry_url, schema_registry_ready(cfg)
+            )
+        ]
+        if cfg.schema_registry
+        else []
+    )
 
 
 def up(cfg: StackConfig) -> dict[str, str]:
     """Start Redis, Kafka and S3 (idempotent) and return what was done for each."""
     done = {"redis": start_redis(cfg), "kafka": start_kafka(cfg), "s3": start_s3(cfg)}
     ensure_bucket(cfg, S3_BUCKET)
+    if cfg.schema_registry:
+        done["schema-registry"] = start_schema_registry(cfg)
     return done
 
 
 def down(cfg: StackConfig) -> dict[str, str]:
-    return {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis"), "s3": stop_process(cfg, "s3")}
+    done = {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis"), "s3": stop_process(cfg, "s3")}
+    if cfg.schema_registry or _pid(cfg, "schema-registry"):
+        done["schema-registry"] = stop_process(cfg, "schema-registry")
+    return done
 
 
 def _belongs(name: str, prefix: str) -> bool:
@@ -507,6 +567,8 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("TAILOR_STREAM_DATA_DIR", str(cfg.state_dir / "stream"))
     for name, value in cfg.s3_env().items():
         env.setdefault(name, value)
+    if cfg.schema_registry:
+        env.setdefault("TAILOR_SCHEMA_REGISTRY_URL", cfg.schema_registry_url)
     # The gateway forwards to the local ports and, unless a credentials file is configured, accepts the
     # documented development credential (docs/specs/auth.md) so that boto3 and the AWS CLI work out of the box.
     from tailor_shared.config import DEFAULT_PORTS

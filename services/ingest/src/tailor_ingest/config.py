@@ -36,6 +36,9 @@ class IngestSettings:
     inbound_batch: int = 200
     #: How often the forwarder creates the inbound topics of new dataset groups.
     inbound_topics_interval_s: float = 1.0
+    #: A Confluent-compatible Schema Registry (ADR 0024 §7): each live dataset's schema is registered under
+    #: ``<inbound topic>-value`` and inbound records in the Confluent wire format are accepted. Empty: JSON only.
+    schema_registry_url: str = ""
 
     @property
     def prefix(self) -> str:
@@ -64,4 +67,5 @@ class IngestSettings:
             inbound_group=env_str(e, "TAILOR_INGEST_INBOUND_GROUP", ""),
             inbound_batch=env_int(e, "TAILOR_INGEST_INBOUND_BATCH", 200),
             inbound_topics_interval_s=env_float(e, "TAILOR_INGEST_INBOUND_TOPICS_INTERVAL_S", 1.0),
+            schema_registry_url=env_str(e, "TAILOR_SCHEMA_REGISTRY_URL", ""),
         )

@@ -1,4 +1,5 @@
-"""The inbound forwarder (ADR 0024): inbound topics' JSON records -> canonical dataset rows, or dead letters.
+"""The inbound forwarder (ADR 0024): inbound topics' JSON (or Schema Registry Avro, §7) records -> canonical
+dataset rows, or dead letters.
 
 It consumes every inbound topic of the prefix (a regex subscription, so new dataset groups are followed) in one
 consumer group, checks each record by the rules of the Put* call it stands for (``domain.inbound_rows``) and
@@ -34,6 +35,7 @@ from tailor_ingest.adapters import TopicGuard
 from tailor_ingest.catalog import Catalog
 from tailor_ingest.config import IngestSettings
 from tailor_ingest.metrics import INBOUND_DEAD_LETTERS, INBOUND_RECORDS
+from tailor_ingest.registry import SchemaRegistry, is_wire_format
 from tailor_shared import topics
 from tailor_shared.errors import (
     InternalFailure,
@@ -109,6 +111,8 @@ class InboundForwarder:
         #: ``ResourceView.catch_up``: a record may arrive before this view has its (new) group or dataset.
         self._catch_up = catch_up
         self._caught_up_at = 0.0
+        #: Schema Registry Avro (ADR 0024 §7), when a registry is configured.
+        self._registry = SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
 
     # --- inbound topics of live groups --------------------------------------------------------------------
     def ensure_inbound_topics(self) -> list[str]:
@@ -120,12 +124,36 @@ class InboundForwarder:
             log.info("inbound topics ready", extra={"topics": [s.name for s in missing]})
         return [s.name for s in missing]
 
+    def register_schemas(self) -> list[str]:
+        """Register each live dataset's schema under its inbound topic's subject; returns the topics sent."""
+        sent: list[str] = []
+        if self._registry is None:
+            return sent
+        for spec in live_inbound_specs(self._prefix, self._view):
+            name = topics.parse_inbound_topic(self._prefix, spec.name)
+            if name is None:
+                continue
+            try:
+                target = self._catalog.inbound(name.dataset_group, name.group_incarnation, name.dataset_type)
+            except PersonalizeError:  # no ACTIVE dataset of that type yet
+                continue
+            schema = self._view.get(target.schema_arn)
+            if schema is not None and self._registry.register(spec.name, str(schema.body["schema"])):
+                sent.append(spec.name)
+        if sent:
+            log.info("dataset schemas registered", extra={"topics": sent})
+        return sent
+
     async def _keep_topics(self, done: asyncio.Event, stop: asyncio.Event) -> None:
         while not (done.is_set() or stop.is_set()):
             try:
                 await asyncio.to_thread(self.ensure_inbound_topics)
             except (KafkaException, ServiceUnavailableException) as err:
                 log.warning("cannot create inbound topics yet: %s", err)
+            try:
+                await asyncio.to_thread(self.register_schemas)
+            except Exception as err:  # the registry is down: retried next round, JSON keeps flowing
+                log.warning("cannot register dataset schemas yet: %s", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), self._settings.inbound_topics_interval_s)
 
@@ -173,7 +201,7 @@ class InboundForwarder:
         target = targets[name]
         if isinstance(target, PersonalizeError):
             raise target
-        data = domain.parse_value(msg.value())
+        data = self._members(name, msg)
         topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
         rows = domain.inbound_rows(
             name.kind, data, target.plan, target.dataset_arn, lambda: domain.inbound_event_id(topic, partition, offset)
@@ -195,6 +223,27 @@ class InboundForwarder:
             )
             for row in rows
         ]
+
+    def _members(self, name: topics.InboundTopicName, msg: Message) -> dict[str, Any]:
+        """The record's JSON members: its JSON value, or its Confluent wire-format Avro row mapped onto them."""
+        value = msg.value()
+        if not is_wire_format(value):
+            return domain.parse_value(value)
+        if self._registry is None:
+            raise InvalidInputException(
+                "The record's value is in the Confluent wire format (magic byte 0), but no schema registry is "
+                "configured (TAILOR_SCHEMA_REGISTRY_URL): write Personalize's JSON."
+            )
+        assert value is not None
+        original: list[Any] = list(msg.headers() or [])
+        headers = {str(k): v for k, v in original if isinstance(v, bytes)}
+        session, event = headers.get(topics.H_SESSION_ID), headers.get(topics.H_EVENT_ID)
+        return domain.avro_members(
+            name.kind,
+            self._registry.decode(value),
+            session.decode(errors="replace") if session else None,
+            event.decode(errors="replace") if event else None,
+        )
 
     def names(self, messages: Sequence[Message]) -> set[topics.InboundTopicName]:
         found = (topics.parse_inbound_topic(self._prefix, str(m.topic())) for m in messages if m.error() is None)
@@ -286,6 +335,8 @@ class InboundForwarder:
                 messages = await asyncio.to_thread(self._poll, consumer, self._settings.inbound_batch)
                 if not messages:
                     continue
+                if self._registry is not None:  # writer schemas fetched off the loop; a down registry retries
+                    await asyncio.to_thread(self._registry.prefetch, [m.value() for m in messages if not m.error()])
                 batch = self.prepare(messages, await self._resolve_fresh(self.names(messages)))
                 if batch.records and not await self._deliver(batch, stop):
                     return

@@ -36,7 +36,13 @@ from tailor_ingest.domain.export import (
     export_latest_per_id,
 )
 from tailor_ingest.domain.fields import ColumnRule, DatasetPlan, normalized_key
-from tailor_ingest.domain.inbound import MAX_INBOUND_VALUE_BYTES, inbound_event_id, inbound_rows, parse_value
+from tailor_ingest.domain.inbound import (
+    MAX_INBOUND_VALUE_BYTES,
+    avro_members,
+    inbound_event_id,
+    inbound_rows,
+    parse_value,
+)
 from tailor_ingest.domain.put import (
     ACTIONS_KIND,
     ITEMS_KIND,
@@ -78,6 +84,7 @@ __all__ = [
     "PreparedRow",
     "RowError",
     "Target",
+    "avro_members",
     "check_exportable",
     "check_import_size",
     "check_put_action_interactions",

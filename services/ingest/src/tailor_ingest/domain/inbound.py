@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from tailor.events.v1 import events_pb2
 from tailor_ingest.domain.errors import constraint
-from tailor_ingest.domain.fields import DatasetPlan
+from tailor_ingest.domain.fields import DatasetPlan, normalized_key
 from tailor_ingest.domain.put import (
     ACTIONS_KIND,
     ITEMS_KIND,
@@ -73,6 +73,77 @@ _ENTITY_MESSAGES: Final[dict[str, Callable[[], Message]]] = {
     "users": events_pb2.User,
     "actions": events_pb2.Action,
 }
+
+
+#: Schema Registry Avro (ADR 0024 §7): the dataset columns that are members of the Put* record, by
+#: ``normalized_key`` (so ``USER_ID`` and ``userId`` both name it); every other column is a property.
+_COLUMN_MEMBERS: Final[dict[str, dict[str, str]]] = {
+    "events": {
+        "userid": "userId",
+        "sessionid": "sessionId",
+        "eventid": "eventId",
+        "itemid": "itemId",
+        "eventtype": "eventType",
+        "eventvalue": "eventValue",
+        "timestamp": "sentAt",
+        "sentat": "sentAt",
+        "impression": "impression",
+        "recommendationid": "recommendationId",
+        "eventattributionsource": "metricAttribution",
+    },
+    "action-interactions": {
+        "userid": "userId",
+        "sessionid": "sessionId",
+        "eventid": "eventId",
+        "actionid": "actionId",
+        "eventtype": "eventType",
+        "timestamp": "timestamp",
+        "impression": "impression",
+        "recommendationid": "recommendationId",
+    },
+    "items": {"itemid": "itemId"},
+    "users": {"userid": "userId"},
+    "actions": {"actionid": "actionId"},
+}
+
+
+def user_session_id(user_id: str) -> str:
+    """The session of a user's rows that name none: 32 hex characters derived from the user id."""
+    return hashlib.sha256(f"session/{user_id}".encode()).hexdigest()[:32]
+
+
+def avro_members(
+    kind: str, record: Mapping[str, Any], session_id: str | None = None, event_id: str | None = None
+) -> dict[str, Any]:
+    """A record decoded from the Confluent wire format (a dataset row: ``USER_ID``, ``TIMESTAMP``, …) -> the JSON
+    members ``inbound_rows`` checks, so Avro and JSON records obey the same rules. A row has no session: an
+    event's ``sessionId`` is the ``tailor-session-id`` header, else one derived from the user id (one session per
+    user; not the user id itself, which the stream reads as an anonymous event); its ``eventId`` the
+    ``tailor-event-id`` header when the row has none. ``IMPRESSION`` is pipe-separated as in the
+    dataset; null columns are absent."""
+    members: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    names = _COLUMN_MEMBERS[kind]
+    for column, value in record.items():
+        if value is None:
+            continue
+        member = names.get(normalized_key(column))
+        if member is None:
+            properties[column] = value
+        elif member == "metricAttribution":
+            members[member] = {"eventAttributionSource": value}
+        elif member == "impression" and isinstance(value, str):
+            members[member] = value.split("|")
+        else:
+            members[member] = value
+    if properties:
+        members["properties"] = properties
+    if kind in ("events", "action-interactions"):
+        if "sessionId" not in members and (session_id or "userId" in members):
+            members["sessionId"] = session_id or user_session_id(str(members["userId"]))
+        if "eventId" not in members and event_id:
+            members["eventId"] = event_id
+    return members
 
 
 def inbound_event_id(topic: str, partition: int, offset: int) -> str:
