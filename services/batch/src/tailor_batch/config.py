@@ -15,7 +15,6 @@ class BatchSettings:
     common: CommonSettings
     model_store: str = ".tailor/models"
     worker_group: str = ""  # default: <prefix>.batch-jobs
-    s3_root: str | None = None  # legacy: a local directory s3://bucket/key maps to; unset: the S3 endpoint
     history_length: int = 50  # most recent interactions fed to the model: the runtime's, so lines equal answers
     chunk: int = 256  # lines scored in one model run
 
@@ -28,7 +27,6 @@ class BatchSettings:
             common=common,
             model_store=env_str(e, "TAILOR_MODEL_STORE", cls.model_store),
             worker_group=env_str(e, "TAILOR_BATCH_WORKER_GROUP", "") or jobs_group(common.topic_prefix, Owner.BATCH),
-            s3_root=env_str(e, "TAILOR_BATCH_S3_ROOT", "") or None,
             history_length=env_int(
                 e, "TAILOR_BATCH_HISTORY_LENGTH", env_int(e, "TAILOR_RUNTIME_HISTORY_LENGTH", cls.history_length)
             ),

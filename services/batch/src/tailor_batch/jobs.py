@@ -86,7 +86,6 @@ class BatchJobs:
         redis_reader: RedisReader,
         prefix: str,
         store: str | os.PathLike[str],
-        s3_root: str | None,
         report: Report,
         chunk: int = 256,
         objects: ObjectStore | None = None,
@@ -97,7 +96,6 @@ class BatchJobs:
         self._redis = redis_reader
         self._prefix = prefix
         self._store = store if isinstance(store, ModelStore) else ModelStore(store)
-        self._s3_root = s3_root
         self._report = report
         self._chunk = chunk
 
@@ -154,12 +152,13 @@ class BatchJobs:
 
     # --- batch inference -----------------------------------------------------------------------------
     def _local(self, location: str) -> str:
-        """A job location as a local path: ``s3://`` is staged (``Staging``) unless the legacy
-        ``TAILOR_BATCH_S3_ROOT`` maps it to a directory."""
+        """A job location as a local path: ``file://`` as it is, ``s3://`` staged on local disk (``Staging``)."""
         try:
-            if location.startswith("s3://") and not self._s3_root and self._stage is not None:
-                return self._stage.local(location)
-            return locations.local_path(location, self._s3_root, "TAILOR_BATCH_S3_ROOT")
+            parsed = locations.parse(location)
+            if not parsed.is_s3:
+                return parsed.key
+            assert self._stage is not None, "s3:// locations are read inside _staged()"
+            return self._stage.local(location)
         except (locations.InvalidLocation, ObjectStoreError, JobLimit) as err:
             raise JobFailure(str(err)) from None
 

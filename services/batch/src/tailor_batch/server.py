@@ -35,7 +35,6 @@ async def build(settings: BatchSettings) -> tuple[Sequence[GrpcService], Sequenc
         reader,
         common.topic_prefix,
         ModelStore(settings.model_store, objects, common.model_cache_dir),
-        settings.s3_root,
         reporter.report,
         settings.chunk,
         objects,
