@@ -41,11 +41,11 @@ T0 = 1_700_000_000
 def registry(tmp_path: Path) -> Iterator[str]:
     """The project's registry on its own port and directory (the shared stack runs none)."""
     cfg = localstack.StackConfig(state_dir=tmp_path / "stack", schema_registry=True, schema_registry_port=free_port())
-    assert localstack.start_schema_registry(cfg) == "started"
     try:
+        assert localstack.start_schema_registry(cfg) == "started"
         yield cfg.schema_registry_url
-    finally:
-        assert localstack.stop_process(cfg, "schema-registry") == "stopped"
+    finally:  # also when it never became ready: no process is left behind
+        localstack.stop_process(cfg, "schema-registry")
 
 
 def test_avro_serializer_producer_writes_dataset_rows(
