@@ -4,10 +4,10 @@ vectors finds the items a user may score highest, and only those are scored, exa
 A sequence model's score is ``h(seq) . v_i + b_i + linear_i(seq)`` (``retrieval`` files of
 docs/specs/model-artifact.md). The index (faiss IVF-Flat, inner product over ``[v_i, b_i]`` against
 ``[h, 1]``) returns the best items by the dense part; every item the sparse linear part touches is a candidate
-too, so an item outside both can only rank below ``need`` allowed candidates (with exact retrieval). The request
-asks for enough candidates that each mask keeps ``need`` allowed ones; a mask that allows few items is scored
-exactly over all of them. Softmax scores divide by the catalogue's partition function, estimated from the
-candidates plus a fixed uniform sample of the rest.
+too, so an item outside both can only rank below ``need`` allowed candidates (with exact retrieval). A mask that
+keeps too few allowed items among the index's best is searched on its own (restricted to its allowed items); a
+mask that allows few items is scored exactly over all of them. Softmax scores divide by the catalogue's
+partition function, estimated from the candidates plus a fixed uniform sample of the rest.
 
 Used only above a catalogue size (``DEFAULT_MIN_ITEMS``): below it every path scores the whole catalogue, so
 online answers equal batch answers exactly.
@@ -31,8 +31,7 @@ Positions = npt.NDArray[np.int64]
 
 DEFAULT_MIN_ITEMS = 200_000  # catalogues at least this large are served by retrieval (ADR 0019)
 EXACT_MAX_ALLOWED = 20_000  # a mask allowing at most this many items: score all of them exactly
-FIRST_K = 256  # first retrieval size; grown x4 while a mask keeps too few allowed candidates
-MAX_K = 16_384  # past this, the masks still short are scored exactly over every item they allow
+FIRST_K = 256  # retrieval size (at least 4x what a mask needs); a mask left short is searched on its own
 PARTITION_SAMPLE = 4096  # items sampled (fixed, per model) to estimate the softmax's partition function
 CELLS_PER_SQRT = 1.0  # IVF cells = sqrt(n) * this
 NPROBE = 48  # cells visited per query (~4.8 % of a 1M catalogue's): recall@25 0.9948 measured (24: 0.9668; ADR 0019)
@@ -133,21 +132,20 @@ class Retrieval:
                 parts.append(np.flatnonzero(need.mask))
             else:
                 open_needs.append(need)
-        k = max(FIRST_K, 4 * max((n.count for n in open_needs), default=0))
-        while open_needs:
-            k = min(k, self.n_items)
-            found = self._index.search(query[None, :], k)[1][0]
-            found = found[found >= 0].astype(np.int64)
-            dense_only = ~np.isin(found, lin_items, assume_unique=False)
-            short = [n for n in open_needs if int(np.count_nonzero(n.mask[found] & dense_only)) < n.count]
-            if not short or k >= self.n_items:
-                parts.append(found)
-                break
-            if k >= MAX_K:
-                parts.append(found)
-                parts.extend(np.flatnonzero(n.mask) for n in short)
-                break
-            k *= 4
+        if open_needs:
+            k = min(self.n_items, max(FIRST_K, 4 * max(n.count for n in open_needs)))
+            found = self._search(query, k, None)
+            parts.append(found)
+            dense_only = ~np.isin(found, lin_items)
+            for need in open_needs:
+                if int(np.count_nonzero(need.mask[found] & dense_only)) >= need.count:
+                    continue
+                # The user's best items are mostly outside this mask: search among its allowed items only.
+                within = self._search(query, min(self.n_items, k + lin_items.size), need.mask)
+                if int(np.count_nonzero(~np.isin(within, lin_items))) >= need.count:
+                    parts.append(within)
+                else:  # too few allowed items in the cells near the user: score every allowed item
+                    parts.append(np.flatnonzero(need.mask))
         index = np.unique(np.concatenate(parts))
         values = self._items[index] @ query
         if lin_items.size:
@@ -158,6 +156,21 @@ class Retrieval:
             return np.asarray(self._items[positions] @ query, dtype=np.float32)
 
         return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query), score)
+
+    def _search(self, query: npt.NDArray[np.float32], k: int, mask: Mask | None) -> Positions:
+        """The index's ``k`` best items for ``query`` (among ``mask``'s allowed items when given)."""
+        if mask is None:
+            found = self._index.search(query[None, :], k)[1][0]
+        else:
+            import faiss
+
+            bitmap = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))  # both alive during the search
+            params = faiss.SearchParametersIVF()
+            params.sel = selector
+            params.nprobe = self._index.nprobe
+            found = self._index.search(query[None, :], k, params=params)[1][0]
+        return np.asarray(found[found >= 0], dtype=np.int64)
 
     def _log_partition(
         self, index: Positions, values: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
