@@ -168,7 +168,9 @@ class Retrieval:
             selector = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))  # both alive during the search
             params = faiss.SearchParametersIVF()
             params.sel = selector
-            params.nprobe = self._index.nprobe
+            # The cells near the user may hold few allowed items: visit as many more as the mask is selective.
+            share = max(float(np.count_nonzero(mask)) / mask.size, 1e-3)
+            params.nprobe = min(self._index.nlist, math.ceil(self._index.nprobe / share))
             found = self._index.search(query[None, :], k, params=params)[1][0]
         return np.asarray(found[found >= 0], dtype=np.int64)
 
