@@ -195,3 +195,12 @@ def test_pre_commit_ruff_is_the_locked_ruff() -> None:
     revs = {repo["repo"]: repo["rev"] for repo in config["repos"] if "rev" in repo}
     locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
     assert revs["https://github.com/astral-sh/ruff-pre-commit"] == f"v{locked['ruff']}"
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest imports test modules by basename (rootdir, no packages): two ``test_x.py`` anywhere under tests/
+    make the whole suite fail at collection, which a run of one folder never shows."""
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path.relative_to(ROOT)} and {seen[path.name].relative_to(ROOT)}"
+        seen[path.name] = path
