@@ -419,9 +419,13 @@ def _format_storage(java: list[str], cluster_id: str, props: Path) -> None:
 
 
 def _cluster_id() -> str:
+    """A KRaft cluster id (22 URL-safe base64 characters). Never one starting with ``-``: the storage tool would
+    read it as an option (Kafka's own generator skips those too); 1 id in 64 did, and the stack failed to start."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 def stop_process(cfg: StackConfig, name: str, timeout: float = 30.0) -> str:
