@@ -113,41 +113,30 @@ class BatchJobs:
         return record is None or record.body.get("status") not in RUNNABLE
 
     def run_inference(self, job: JobRecord) -> None:
-        record = self._current(job.resource_arn)
-        if record is None or record.body.get("status") not in RUNNABLE:
-            return
-        started = time.perf_counter()
-        try:
-            with self._staged():
-                lines = self._inference(record)
-        except JobFailure as err:
-            JOBS.labels("inference", "failed").inc()
-            log.warning("batch inference job failed", extra={"job": record.arn, "reason": str(err)})
-            self._report(StatusUpdate(record.arn, "CREATE FAILED", str(err)))
-            return
-        JOBS.labels("inference", "active").inc()
-        seconds = time.perf_counter() - started
-        JOB_DURATION.labels("inference").observe(seconds)
-        log.info("batch inference job done", extra={"job": record.arn, "lines": lines, "seconds": round(seconds, 3)})
-        self._report(StatusUpdate(record.arn, "ACTIVE", fields={"_linesProcessed": lines, "_linesTotal": lines}))
+        self._run(job, "inference", self._inference)
 
     def run_segment(self, job: JobRecord) -> None:
+        self._run(job, "segment", self._segment)
+
+    def _run(self, job: JobRecord, kind: str, work: Callable[[ResourceRecord], int]) -> None:
+        """One job of either kind: its locations staged, then CREATE FAILED with the reason or ACTIVE with its
+        line counts."""
         record = self._current(job.resource_arn)
         if record is None or record.body.get("status") not in RUNNABLE:
             return
         started = time.perf_counter()
         try:
             with self._staged():
-                lines = self._segment(record)
+                lines = work(record)
         except JobFailure as err:
-            JOBS.labels("segment", "failed").inc()
-            log.warning("batch segment job failed", extra={"job": record.arn, "reason": str(err)})
+            JOBS.labels(kind, "failed").inc()
+            log.warning(f"batch {kind} job failed", extra={"job": record.arn, "reason": str(err)})
             self._report(StatusUpdate(record.arn, "CREATE FAILED", str(err)))
             return
-        JOBS.labels("segment", "active").inc()
+        JOBS.labels(kind, "active").inc()
         seconds = time.perf_counter() - started
-        JOB_DURATION.labels("segment").observe(seconds)
-        log.info("batch segment job done", extra={"job": record.arn, "lines": lines, "seconds": round(seconds, 3)})
+        JOB_DURATION.labels(kind).observe(seconds)
+        log.info(f"batch {kind} job done", extra={"job": record.arn, "lines": lines, "seconds": round(seconds, 3)})
         self._report(StatusUpdate(record.arn, "ACTIVE", fields={"_linesProcessed": lines, "_linesTotal": lines}))
 
     # --- batch inference -----------------------------------------------------------------------------
