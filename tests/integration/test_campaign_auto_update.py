@@ -1,7 +1,8 @@
 """Automatic updates of a User-Personalization campaign on real Kafka data (L5373; ADR 0022): the trainer brings
 items that arrived after the version trained into the campaign's model without a full retraining, control folds
 the new generation in, the runtime's target for the campaign is that generation, and the served model explores
-the new items. With no new data since the last update the trainer does nothing."""
+the new items. With no new data since the last update the trainer does nothing; a model that holds the recipe's
+item limit gets no update (L5380). A batch inference job on the version scores the updated model (L5378)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
+from tailor_batch.adapters import RedisReader
+from tailor_batch.jobs import BatchJobs
 from tailor_control.domain import Context, Put, apply_job_status
 from tailor_runtime.deployments import target_version
 from tailor_shared.avro import AvroCodec
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
 from tailor_shared.kafka import TopicSpec, ensure_topics
-from tailor_shared.model_store import campaign_update_dir
+from tailor_shared.model_store import campaign_update_dir, version_model_dir
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.redis_keys import UserState
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_shared.scoring import answer
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import load_model
+from tailor_shared.storage import updated_version_dir
 from tailor_shared.topics import dataset_topic_for
 from tailor_tools import synthetic
 from tailor_tools.localstack import StackConfig
@@ -74,7 +79,8 @@ def test_an_automatic_update_brings_new_items_into_the_campaigns_exploration(
                             group.arn))  # fmt: skip
     version_arn = f"{solution}/v0000001"
     version: dict[str, Any] = {"solutionVersionArn": version_arn, "solutionArn": solution, "status": "CREATE PENDING",
-                               "trainingMode": "FULL", "creationDateTime": 1.0}  # fmt: skip
+                               "trainingMode": "FULL", "creationDateTime": 1.0,
+                               "datasetGroupArn": group.arn}  # fmt: skip
     view.put(ResourceRecord(version_arn, "solutionVersion", version, solution))
     reports: list[StatusUpdate] = []
     # A short training: what is tested is the update, not the model's quality.
@@ -100,6 +106,19 @@ def test_an_automatic_update_brings_new_items_into_the_campaigns_exploration(
     newest = max(int(str(r["TIMESTAMP"])) for r in data.interactions)
     fresh = [{**data.items[0], "ITEM_ID": i, "CREATION_TIMESTAMP": newest} for i in NEW_ITEMS]
     _produce(producer, topics["Items"], "Items", synthetic.ITEMS_SCHEMA, arns["Items"], fresh)
+
+    # A model that already holds the recipe's item limit considers no new item (L5380): no update.
+    trained_items = len(load_model(version_model_dir(str(tmp_path), view.get(version_arn))).item_ids)
+    capped = TrainingJobs(
+        view, bootstrap, topic_prefix, str(tmp_path), 0, reports.append, lambda _n: 5.0, lambda _r: trained_items
+    )
+    at_limit = REGISTRY.get_sample_value("tailor_trainer_automatic_updates_total", {"outcome": "item_limit"}) or 0.0
+    capped.run_auto_update(job)
+    assert reports == []
+    assert REGISTRY.get_sample_value("tailor_trainer_automatic_updates_total", {"outcome": "item_limit"}) == (
+        at_limit + 1
+    )
+
     started = time.monotonic()
     jobs.run_auto_update(job)
     wall = time.monotonic() - started
@@ -135,6 +154,27 @@ def test_an_automatic_update_brings_new_items_into_the_campaigns_exploration(
         )  # fmt: skip
         shown |= {model.item_ids[r.index] for r in ranked} & set(NEW_ITEMS)
     assert shown, "no new item was ever explored"
+
+    # A batch inference job on the version (its solution's latest fully trained one) scores the update too.
+    assert updated_version_dir(view, str(tmp_path), version_arn) == directory
+    batch_dir = tmp_path / "batch"
+    (batch_dir / "in").mkdir(parents=True)
+    (batch_dir / "in" / "users.json").write_text("".join(json.dumps({"userId": f"u{u}"}) + "\n" for u in range(40)))
+    batch_arn = BASE + "batch-inference-job/after-update"
+    batch = {"batchInferenceJobArn": batch_arn, "solutionVersionArn": version_arn, "status": "CREATE PENDING",
+             "numResults": 25, "jobInput": {"s3DataSource": {"path": f"{batch_dir}/in/"}},
+             "jobOutput": {"s3DataDestination": {"path": f"{batch_dir}/out/"}},
+             "batchInferenceJobConfig": {"itemExplorationConfig": {"explorationWeight": "1"}}}  # fmt: skip
+    view.put(ResourceRecord(batch_arn, "batchInferenceJob", batch, None))
+    batch_reports: list[StatusUpdate] = []
+    BatchJobs(view, RedisReader(stack.redis_url, 50), topic_prefix, str(tmp_path), batch_reports.append).run_inference(
+        JobRecord(JobType.BATCH_INFERENCE, batch_arn, "batchInferenceJob", batch, 7400.0)
+    )
+    assert batch_reports[-1].status == "ACTIVE", batch_reports[-1]
+    lines = [json.loads(x) for x in (batch_dir / "out" / "users.json.out").read_text().splitlines()]
+    assert len(lines) == 40 and all(not x.get("error") for x in lines), lines[:3]
+    batch_new = {i for x in lines for i in x["output"]["recommendedItems"]} & set(NEW_ITEMS)
+    assert batch_new, "the batch job never recommended a new item: it scored the version's model, not its update"
 
 
 def _empty_state() -> UserState:

@@ -53,6 +53,32 @@ def solution_version_dir(view: ResourceReader, store: str | os.PathLike[str], so
     return model_store.version_model_dir(store, _get(view, solution_version_arn, "solutionVersion"))
 
 
+def updated_version_dir(view: ResourceReader, store: str | os.PathLike[str], solution_version_arn: str) -> Path:
+    """The model a batch inference job on a solution version scores: the version's latest automatic update when
+    it is its solution's latest fully trained version (L5378: "If you don't specify the latest solution version,
+    no update occurs"), else the version's own model. The update is the one a campaign on the version received
+    last (ADR 0022: the trainer updates the version's model for its campaigns every two hours); a batch job does
+    not start an update of its own."""
+    version = _get(view, solution_version_arn, "solutionVersion")
+    solution_arn = str(version.body.get("solutionArn") or version.parent_arn or "")
+    full = [
+        v for v in view.list("solutionVersion", solution_arn)
+        if v.body.get("status") == "ACTIVE" and v.body.get("trainingMode") != "UPDATE"
+    ]  # fmt: skip
+    newest = max(full, key=lambda v: float(v.body.get("creationDateTime") or 0.0), default=None)
+    if newest is None or newest.arn != version.arn:
+        return model_store.version_model_dir(store, version)
+    updated = [
+        c for c in view.list("campaign")
+        if c.body.get("status") == "ACTIVE" and c.body.get("solutionVersionArn") == version.arn
+        and c.body.get("_modelOf") == version.arn and isinstance(c.body.get("_model"), str)
+    ]  # fmt: skip
+    if not updated:
+        return model_store.version_model_dir(store, version)
+    latest = max(updated, key=lambda c: (float(c.body.get("lastUpdatedDateTime") or 0.0), c.arn))
+    return model_store.campaign_update_dir(store, version, str(latest.body["_model"]))
+
+
 def recommender_dir(view: ResourceReader, store: str | os.PathLike[str], recommender_arn: str, generation: str) -> Path:
     """The directory of one model generation of a recommender."""
     record = _get(view, recommender_arn, "recommender")

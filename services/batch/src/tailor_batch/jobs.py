@@ -173,7 +173,7 @@ class BatchJobs:
         if version is None or version.body.get("status") != "ACTIVE":
             raise JobFailure(f"The solution version {arn} is not ACTIVE")
         try:
-            model = LoadedModel(self._store.fetch(storage.solution_version_dir(self._view, self._store, arn)))
+            model = LoadedModel(self._store.fetch(storage.updated_version_dir(self._view, self._store, arn)))
         except Exception as err:  # a missing or broken model directory fails the job, not the worker
             raise JobFailure(f"The model of {arn} could not be loaded: {err}") from None
         if model.recipe_type not in types or model.trend_seconds is not None:

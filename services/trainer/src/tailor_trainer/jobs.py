@@ -43,6 +43,7 @@ from tailor_trainer.domain import (
 )
 from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_records, last_trained_on
+from tailor_trainer.domain.hyperparams import max_training_items
 from tailor_trainer.domain.train import default_max_training_seconds
 from tailor_trainer.metrics import AUTO_UPDATES, EPOCHS, JOB_DURATION, JOBS, LAST_AUTO_UPDATE, LAST_LOSS
 
@@ -77,8 +78,10 @@ class TrainingJobs:
         seed: int,
         report: Report,
         max_training_seconds: Callable[[int], float] = default_max_training_seconds,
+        item_limit: Callable[[str], int] = max_training_items,
     ):
         self._view = view
+        self._item_limit = item_limit  # recipe name -> the most items a model considers (L4133, L5380)
         self._max_training_seconds = max_training_seconds  # interactions -> seconds (TrainerSettings)
         self._bootstrap = bootstrap
         self._prefix = prefix
@@ -295,6 +298,7 @@ class TrainingJobs:
             self._seed,
             should_stop=lambda: self._stopped(arn),
             max_training_seconds=self._max_training_seconds(len(interactions)),
+            max_items=self._item_limit(recipe_arn.rsplit("/", 1)[-1]),
         )
         snapshot = {
             t: {"topic": s.topic, "offsets": {str(p): o for p, o in s.offsets.items()}, "rows": s.num_rows}
@@ -433,10 +437,15 @@ class TrainingJobs:
             previous = load_trainer_state(version_model_dir(self._store, version))
             if previous is None:
                 raise DataRuleViolation(f"{version.arn} keeps no trainer state to update")
+            recipe_arn = str(solution.body.get("recipeArn"))
+            if previous.n_items >= self._item_limit(recipe_arn.rsplit("/", 1)[-1]):
+                # "Amazon Personalize considers new items until you import 750,000 items" (L5380).
+                AUTO_UPDATES.labels("item_limit").inc()
+                log.info("automatic update skipped: the model holds the item limit", extra={"campaign": arn})
+                return
             config = dict(solution.body.get("solutionConfig") or {})
             if solution.body.get("eventType"):
                 config["eventType"] = solution.body["eventType"]
-            recipe_arn = str(solution.body.get("recipeArn"))
             model, snapshot = self._fit(arn, recipe_arn, group_arn, config, False, "UPDATE", previous, "ACTIVE")
             generation = uuid.uuid4().hex[:12]
             update_dir = campaign_update_dir(self._store, version, generation)

@@ -21,7 +21,8 @@ JOBS = Counter(metric_name("trainer", "jobs", "total"), "Training jobs by outcom
 AUTO_UPDATES = Counter(
     metric_name("trainer", "automatic_updates", "total"),
     "Automatic updates of User-Personalization(-v2) campaigns (ADR 0022), by outcome: updated, skipped (no new "
-    "item or interaction data since the last update or training), failed.",
+    "item or interaction data since the last update or training), item_limit (the model holds the recipe's item "
+    "limit, L5380), failed.",
     ["outcome"],
 )
 LAST_AUTO_UPDATE = Gauge(

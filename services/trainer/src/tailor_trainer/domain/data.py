@@ -185,6 +185,43 @@ def filter_interactions(interactions: Interactions, solution_config: Mapping[str
     )
 
 
+def _rows(interactions: Interactions, keep: npt.NDArray[np.bool_]) -> Interactions:
+    """The interactions of the rows ``keep`` selects (every column)."""
+
+    def cut(column: Any) -> Any:
+        return None if column is None else np.asarray(column)[keep]
+
+    return replace(
+        interactions,
+        user_id=cut(interactions.user_id),
+        item_id=cut(interactions.item_id),
+        timestamp=cut(interactions.timestamp),
+        event_type=cut(interactions.event_type),
+        event_value=cut(interactions.event_value),
+        context={k: cut(v) for k, v in interactions.context.items()},
+        session_id=cut(interactions.session_id),
+    )
+
+
+def newest_items(candidates: list[str], limit: int, interactions: Interactions, items: ItemsTable | None) -> set[str]:
+    """The ``limit`` items of ``candidates`` Personalize would keep above its item limit: "an emphasis on
+    including new items (items you recently added with no interactions) and existing items with recent
+    interactions data" (L4992). An item's recency is its latest interaction, else its CREATION_TIMESTAMP, else
+    the latest interaction in the data (a new item without a creation time counts as just added); ties by id."""
+    latest: dict[str, int] = {}
+    for item, ts in zip(interactions.item_id.tolist(), np.asarray(interactions.timestamp).tolist(), strict=True):
+        if ts > latest.get(item, -1):
+            latest[item] = int(ts)
+    newest = max(latest.values(), default=0)
+    created: dict[str, int] = {}
+    if items is not None and items.creation_timestamp is not None:
+        for item, ct in zip(items.item_id.tolist(), np.asarray(items.creation_timestamp).tolist(), strict=True):
+            if ct is not None and np.isfinite(float(ct)):
+                created[str(item)] = int(ct)
+    recency = {c: latest.get(c, created.get(c, newest)) for c in candidates}
+    return set(sorted(candidates, key=lambda c: (-recency[c], c))[:limit])
+
+
 def sessions_as_users(user_id: npt.NDArray[Any], session_id: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
     """User ids as strings, each anonymous event's ("" user) replaced by its sessionId: sessions, not one pooled
     "" user, are what an anonymous visitor's history is (a sessionless anonymous event stays "")."""
@@ -310,27 +347,36 @@ def prepare(
     *,
     check_rules: bool = True,
     known_items: npt.NDArray[Any] | None = None,
+    max_items: int | None = None,
 ) -> PreparedData:
     """Filter, check the data rules, index users and items, and order each user's history.
 
     Items are indexed in sorted id order; with ``known_items`` (an UPDATE), those keep their indices and new
     items are appended after them in sorted order, so a previous model's item tables stay aligned.
+    ``max_items`` is the recipe's item limit (L4133): above it, ``newest_items`` picks which of the items that
+    are not ``known_items`` stay, and the interactions of the others are left out.
     """
     raw_n = len(interactions)
     filtered = filter_interactions(interactions, solution_config)
     event_type = solution_config.get("eventType")
     if check_rules:
         check_data_rules(filtered, str(event_type) if event_type else None)
-    users = filtered.user_id
-    items_col = filtered.item_id
-    catalogue = set(items_col.tolist())
+    catalogue = set(filtered.item_id.tolist())
     if items is not None:
         catalogue.update(str(v) for v in items.item_id.tolist())
-    if known_items is not None:
-        known = [str(v) for v in known_items.tolist()]
-        item_ids = np.asarray(known + sorted(catalogue.difference(known)), dtype=object)
-    else:
-        item_ids = np.asarray(sorted(catalogue), dtype=object)
+    known = [] if known_items is None else [str(v) for v in known_items.tolist()]
+    new = sorted(catalogue.difference(known))
+    left_out = 0
+    if max_items is not None and len(known) + len(new) > max_items:
+        kept = newest_items(new, max(0, max_items - len(known)), filtered, items)
+        left_out = len(new) - len(kept)
+        new = [v for v in new if v in kept]
+        in_model = set(known).union(new)
+        rows = np.asarray([v in in_model for v in filtered.item_id.tolist()], dtype=bool)
+        filtered = _rows(filtered, rows)
+    item_ids = np.asarray(known + new, dtype=object)
+    users = filtered.user_id
+    items_col = filtered.item_id
     user_ids = np.asarray(sorted(set(users.tolist())), dtype=object)
     item_index = {v: k for k, v in enumerate(item_ids.tolist())}
     user_index = {v: k for k, v in enumerate(user_ids.tolist())}
@@ -366,6 +412,8 @@ def prepare(
         "items": len(item_ids),
         "latestInteractionTimestamp": latest,
     }
+    if left_out:
+        summary["itemsLeftOut"] = left_out
     return PreparedData(user_ids, item_ids, u, i, ts, ptr, item_creation, ~has_interactions, features, summary)
 
 

@@ -28,6 +28,17 @@ SEGMENT_RECIPES: Final = frozenset({ITEM_AFFINITY, ITEM_ATTRIBUTE_AFFINITY})  # 
 
 SEQUENCE_RECIPES: Final = frozenset({UP_V2, UP, PR_V2, PR})
 UPDATE_RECIPES: Final = frozenset({UP, UP_V2})  # UPDATE: UP (L22690); UP-v2 gets the same 2-hourly updates
+#: The most items a model considers in training and recommendations (L4131-4133, L19709); automatic updates
+#: bring new items in until a model holds this many (L5380).
+MAX_TRAINING_ITEMS: Final = 750_000
+MAX_TRAINING_ITEMS_V2: Final = 5_000_000  # User-Personalization-v2 and Personalized-Ranking-v2 (L4131)
+
+
+def max_training_items(recipe: str) -> int:
+    """The recipe's item limit: 5 million for the v2 recipes, 750,000 for every other."""
+    return MAX_TRAINING_ITEMS_V2 if recipe in (UP_V2, PR_V2) else MAX_TRAINING_ITEMS
+
+
 RECIPE_TYPES: Final = {
     UP_V2: "USER_PERSONALIZATION",
     UP: "USER_PERSONALIZATION",

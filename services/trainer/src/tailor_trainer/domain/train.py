@@ -243,12 +243,14 @@ def train_solution_version(
     seed: int,
     should_stop: Callable[[], bool] | None = None,
     max_training_seconds: float | None = None,
+    max_items: int | None = None,
 ) -> TrainedModel:
     """Train one solution version. ``solution_config`` is Personalize's SolutionConfig plus the solution's
     top-level ``eventType`` under the key "eventType". Raises ``DataRuleViolation`` (failureReason text),
     ``InvalidInputException`` for an impossible request, ``TrainingStopped`` when ``should_stop`` fires.
     ``max_training_seconds`` (default: ``default_max_training_seconds`` of the interactions) caps the whole
-    training; when it cuts the transformer's epochs, ``training_stop`` says MAX_TRAINING_TIME."""
+    training; when it cuts the transformer's epochs, ``training_stop`` says MAX_TRAINING_TIME. ``max_items``
+    (default: the recipe's limit, ``hp.max_training_items``) caps the catalogue the model considers."""
     del users  # no recipe here trains on user metadata yet
     started = time.monotonic()
     limit = default_max_training_seconds(len(interactions)) if max_training_seconds is None else max_training_seconds
@@ -256,6 +258,7 @@ def train_solution_version(
     recipe = hp.recipe_name(recipe_arn)
     mode = (training_mode or "FULL").upper()
     values = hp.resolve(recipe, solution_config)
+    item_limit = hp.max_training_items(recipe) if max_items is None else max_items
     interactions = without_excluded_columns(interactions, solution_config)
     torch.manual_seed(seed)
     if mode == "UPDATE":
@@ -263,7 +266,7 @@ def train_solution_version(
             raise InvalidInputException(f"trainingMode UPDATE is not supported for recipe {recipe_arn}")
         if previous is None or previous.kind != "sequence" or previous.recipe != recipe:
             raise InvalidInputException("trainingMode UPDATE requires an ACTIVE FULL solution version of this solution")
-        model = _update(previous, interactions, items, solution_config, progress, seed, should_stop)
+        model = _update(previous, interactions, items, solution_config, progress, seed, should_stop, item_limit)
         model.training_stop = {"stopReason": "MAX_EPOCHS", "epochs": len(model.history), "maxEpochs": UPDATE_EPOCHS}
         model.training_seconds = time.monotonic() - started
         return model
@@ -279,7 +282,7 @@ def train_solution_version(
         return model
 
     uses_metadata = recipe in (hp.UP_V2, hp.PR_V2, hp.UP, hp.PR, hp.SIMILAR_ITEMS)
-    data = prepare(interactions, items if uses_metadata else _ids_only(items), solution_config)
+    data = prepare(interactions, items if uses_metadata else _ids_only(items), solution_config, max_items=item_limit)
     exclude_seen = repeat_share(data) < REPEAT_SHARE_FOR_EXCLUSION
     common = _common(recipe_arn, recipe, mode, data, values, exclude_seen, seed)
     if recipe == hp.TRENDING_NOW:
@@ -572,8 +575,10 @@ def _update(
     progress: Progress | None,
     seed: int,
     should_stop: Callable[[], bool] | None,
+    max_items: int,
 ) -> TrainedModel:
-    """UPDATE: bring new items into the model without retraining (L22690-L22700).
+    """UPDATE: bring new items into the model without retraining (L22690-L22700), until the model holds
+    ``max_items`` (L5380; the newest new items first, ``newest_items``).
 
     The catalogue keeps the previous items' indices and appends new ones; new items' embeddings start at the
     mean item embedding (their metadata embedding, when there is one, then sets them apart) and their output
@@ -582,7 +587,7 @@ def _update(
     tenth of the learning rate. Metrics stay those of the FULL version (nothing is re-evaluated).
     """
     assert previous.seq_config is not None and previous.seq_model is not None
-    data = prepare(interactions, items, solution_config, known_items=previous.item_ids)
+    data = prepare(interactions, items, solution_config, known_items=previous.item_ids, max_items=max_items)
     old_n, n = previous.n_items, data.n_items
     cfg = previous.seq_config
     old = previous.seq_model
