@@ -592,6 +592,9 @@ def _strategic_merge(target: Any, patch: Any) -> Any:
     if isinstance(target, dict) and isinstance(patch, dict):
         merged = dict(target)
         for key, value in patch.items():
+            if value is None:  # a strategic merge patch deletes a key with null (k8s/components/tls's probes)
+                merged.pop(key, None)
+                continue
             merged[key] = _strategic_merge(target[key], value) if key in target else value
         return merged
     if (
@@ -782,8 +785,8 @@ def test_manifests_validate_against_kubernetes_schemas(kustomization: str) -> No
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except SchemaNotFoundError:
-            # Custom resources (the Strimzi component) have no core schema.
-            assert doc["apiVersion"].startswith("kafka.strimzi.io/"), f"no schema for {_key(doc)}"
+            # Custom resources (Strimzi's, cert-manager's in k8s/components/tls) have no core schema.
+            assert doc["apiVersion"].startswith(("kafka.strimzi.io/", "cert-manager.io/")), f"no schema: {_key(doc)}"
             assert doc["metadata"]["name"] and doc["spec"]
         except kubernetes_validate.ValidationError as err:
             pytest.fail(f"{_key(doc)}: {'.'.join(str(p) for p in err.path)}: {err.message}")
@@ -820,6 +823,8 @@ def effective_env(docs: list[Doc], container: Doc) -> dict[str, str]:
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = str(var["value"])
+        elif "secretKeyRef" in var.get("valueFrom", {}):
+            env[var["name"]] = "(from a Secret)"  # set at run time; the settings must still accept the rest
     return env
 
 
@@ -902,15 +907,21 @@ def test_tailor_services_env_ports_and_probes(kustomization: str) -> None:
             assert readiness["httpGet"]["path"] == "/health"
             for probe in (readiness, liveness):
                 assert _port(container, probe["httpGet"]["port"]) == settings.grpc_port
+                if service == "gateway" and settings.tls.serves_tls:
+                    assert probe["httpGet"]["scheme"] == "HTTPS", "the gateway serves HTTPS only"
         else:
             assert ports == {"grpc": settings.grpc_port, "metrics": settings.metrics_port}, service
             for probe in (readiness, liveness, container.get("startupProbe") or readiness):
-                assert probe["grpc"]["port"] == settings.grpc_port, f"{service}: native gRPC probes"
+                if settings.tls.serves_tls:  # the kubelet's gRPC probes cannot speak TLS (ADR 0027)
+                    assert set(probe) & {"grpc", "httpGet", "tcpSocket"} == set(), f"{service}: one probe handler"
+                    assert probe["exec"]["command"] == ["python", "-m", "tailor_shared.healthcheck", service]
+                else:
+                    assert probe["grpc"]["port"] == settings.grpc_port, f"{service}: native gRPC probes"
         # Where Kafka and Redis are: a Service of this render (or Strimzi's bootstrap Service).
         service_names = {s["metadata"]["name"] for s in services} | {f"{k}-kafka-bootstrap" for k in kafka_clusters}
         kafka_host = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
         assert kafka_host in service_names, f"{service}: TAILOR_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}"
-        redis_host = re.sub(r"^redis://([^:/]+).*$", r"\1", settings.redis_url)
+        redis_host = re.sub(r"^rediss?://(?:[^@/]*@)?([^:/]+).*$", r"\1", settings.redis_url)
         assert redis_host in service_names, f"{service}: TAILOR_REDIS_URL={settings.redis_url}"
         # A Service in front of it, with named ports (gRPC ones marked appProtocol: grpc).
         labels = doc["spec"]["template"]["metadata"]["labels"]

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.grpc_auth import GrpcAuthSettings
+from tailor_shared.tls import TlsSettings
 
 if TYPE_CHECKING:
-    from tailor_shared.kafka import TopicPolicy
+    from tailor_shared.kafka import KafkaSecurity, TopicPolicy
 
 
 def env_str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -54,7 +55,7 @@ class S3Settings:
     endpoint_url: str | None = None  # None: AWS S3 itself
     region: str = "us-east-1"
     access_key_id: str | None = None
-    secret_access_key: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
     addressing_style: str = "auto"  # path | virtual | auto (path whenever an endpoint is set)
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0
@@ -88,6 +89,12 @@ def _topic_policy(env: Mapping[str, str]) -> TopicPolicy:
     from tailor_shared.kafka import TopicPolicy  # kafka imports this module
 
     return TopicPolicy.from_env(env)
+
+
+def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
+    from tailor_shared.kafka import KafkaSecurity
+
+    return KafkaSecurity.from_env(env)
 
 
 #: Personalize's request quotas (calls per second; api.md §8.5 / §8.8): per campaign or recommender for each
@@ -145,7 +152,8 @@ class CommonSettings:
 
     service: str
     kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: May carry an ACL user's password (``rediss://user:password@host:port/db``): kept out of ``repr``.
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
     metrics_port: int = 0
@@ -161,6 +169,9 @@ class CommonSettings:
     model_cache_dir: str = ".tailor/model-cache"  # local copies of an s3:// model store's models
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # request quotas (runtime, ingest)
     grpc_auth: GrpcAuthSettings = field(default_factory=GrpcAuthSettings)  # TAILOR_AUTH_REQUIRED (ADR 0026)
+    tls: TlsSettings = field(default_factory=TlsSettings)  # TAILOR_TLS_* of the gRPC/HTTP endpoints (ADR 0027)
+    #: TLS + SASL of every Kafka client (ADR 0027); ``tailor_shared.kafka.kafka_config`` applies the same variables.
+    kafka_security: KafkaSecurity | None = None
 
     @classmethod
     def from_env(
@@ -188,6 +199,8 @@ class CommonSettings:
             model_cache_dir=env_str(e, "TAILOR_MODEL_CACHE_DIR", cls.model_cache_dir),
             quotas=QuotaSettings.from_env(e),
             grpc_auth=GrpcAuthSettings.from_env(e),
+            tls=TlsSettings.from_env(e),
+            kafka_security=_kafka_security(e),
         )
 
     @property

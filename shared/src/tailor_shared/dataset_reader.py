@@ -35,7 +35,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.kafka import OutgoingRecord
+from tailor_shared.kafka import OutgoingRecord, kafka_config
 from tailor_shared.records import KEY_FIELDS
 from tailor_shared.topics import (
     H_EVENT_ID,
@@ -136,7 +136,7 @@ def import_start_marker(topic: str, partition: int, import_job_arn: str, import_
 
 def _consumer(bootstrap: str, **overrides: Any) -> Consumer:
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **kafka_config(bootstrap),
         "group.id": f"tailor-dataset-reader-{uuid.uuid4().hex}",  # assign() only; nothing is committed
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

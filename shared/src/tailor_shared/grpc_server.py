@@ -24,6 +24,7 @@ from tailor_shared.config import CommonSettings
 from tailor_shared.errors import ERROR_TYPE_METADATA_KEY, InternalFailure, PersonalizeError
 from tailor_shared.grpc_auth import GrpcAuth
 from tailor_shared.metrics import metric_name, serve_metrics
+from tailor_shared.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,11 @@ async def start_server(settings: CommonSettings, services: Sequence[GrpcService]
         svc.add_to_server(svc.servicer, server)
     names = [svc.full_name for svc in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(settings.grpc_address)
+    credentials = server_credentials(settings.tls)  # TLS when a certificate is configured (ADR 0027)
+    if credentials is None:
+        port = server.add_insecure_port(settings.grpc_address)
+    else:
+        port = server.add_secure_port(settings.grpc_address, credentials)
     if port == 0:
         raise OSError(f"cannot bind gRPC port {settings.grpc_address}")
     await server.start()
@@ -211,7 +216,12 @@ async def serve(
     handle.on_stop.extend(on_stop)
     log.info(
         "serving",
-        extra={"grpc_port": handle.port, "metrics_port": metrics_port, "services": [s.full_name for s in services]},
+        extra={
+            "grpc_port": handle.port,
+            "metrics_port": metrics_port,
+            "services": [s.full_name for s in services],
+            "tls": settings.tls.serves_tls,
+        },
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

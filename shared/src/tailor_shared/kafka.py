@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,10 +81,131 @@ class OutgoingRecord:
     headers: Headers = ()
 
 
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client of a process connects (ADR 0027): TLS and SASL are properties of the deployment,
+    like the bootstrap address, so they come from the same variables in every service —
+    ``TAILOR_KAFKA_SECURITY_PROTOCOL`` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), ``TAILOR_KAFKA_SASL_MECHANISM``
+    (SCRAM-SHA-512 by default), ``TAILOR_KAFKA_SASL_USERNAME`` / ``_PASSWORD``, ``TAILOR_KAFKA_SSL_CA_FILE`` (the
+    broker's CA; unset: the system's roots) and, for TLS client authentication, ``TAILOR_KAFKA_SSL_CERT_FILE`` /
+    ``_KEY_FILE``. The password never appears in ``repr``."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise InvalidInputException(f"TAILOR_KAFKA_SECURITY_PROTOCOL={self.protocol!r}: use one of {PROTOCOLS}")
+        if self.sasl_mechanism not in MECHANISMS:
+            raise InvalidInputException(f"TAILOR_KAFKA_SASL_MECHANISM={self.sasl_mechanism!r}: use one of {MECHANISMS}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise InvalidInputException("set both TAILOR_KAFKA_SSL_CERT_FILE and TAILOR_KAFKA_SSL_KEY_FILE, or neither")
+        # The files are read by the clients when they are built at start-up (librdkafka and ssl name a missing
+        # one), not here: settings are also parsed where the files do not exist (manifest checks).
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSecurity:
+        e = os.environ if env is None else env
+        return cls(
+            protocol=(e.get("TAILOR_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
+            sasl_mechanism=(e.get("TAILOR_KAFKA_SASL_MECHANISM") or cls.sasl_mechanism).upper(),
+            sasl_username=e.get("TAILOR_KAFKA_SASL_USERNAME") or None,
+            sasl_password=e.get("TAILOR_KAFKA_SASL_PASSWORD") or None,
+            ca_file=e.get("TAILOR_KAFKA_SSL_CA_FILE") or None,
+            cert_file=e.get("TAILOR_KAFKA_SSL_CERT_FILE") or None,
+            key_file=e.get("TAILOR_KAFKA_SSL_KEY_FILE") or None,
+        )
+
+    def _check_credentials(self) -> None:
+        """Checked when a client is built, not when settings are parsed: a process with no Kafka client (the
+        gateway) shares the deployment's settings but is given no Kafka password."""
+        if self.sasl and not (self.sasl_username and self.sasl_password):
+            raise InvalidInputException(
+                f"TAILOR_KAFKA_SECURITY_PROTOCOL={self.protocol} needs TAILOR_KAFKA_SASL_USERNAME and _PASSWORD"
+            )
+
+    def librdkafka(self) -> dict[str, Any]:
+        """The settings for confluent-kafka (librdkafka) clients."""
+        self._check_credentials()
+        config: dict[str, Any] = {"security.protocol": self.protocol.lower()}
+        if self.sasl:
+            config.update(
+                {
+                    "sasl.mechanisms": self.sasl_mechanism,
+                    "sasl.username": self.sasl_username,
+                    "sasl.password": self.sasl_password,
+                }
+            )
+        if self.tls:
+            # Verify the broker's certificate and its host name (librdkafka's defaults, stated so nobody turns
+            # them off by accident).
+            config.update(
+                {"enable.ssl.certificate.verification": True, "ssl.endpoint.identification.algorithm": "https"}
+            )
+            if self.ca_file:
+                config["ssl.ca.location"] = self.ca_file
+            if self.cert_file:
+                config.update({"ssl.certificate.location": self.cert_file, "ssl.key.location": self.key_file})
+        return config
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For Python clients (aiokafka, Faust): host name and chain verified against ``ca_file``."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def aiokafka(self) -> dict[str, Any]:
+        """The settings for aiokafka clients (the stream processor's consumers)."""
+        self._check_credentials()
+        config: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.sasl:
+            config.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.tls:
+            config["ssl_context"] = self.ssl_context()
+        return config
+
+
+@functools.cache
+def process_security() -> KafkaSecurity:
+    """This process's Kafka security, read once from its environment (``CommonSettings`` validates the same
+    variables at start-up, so a bad value stops the service before it serves)."""
+    return KafkaSecurity.from_env()
+
+
+def kafka_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """The one builder of confluent-kafka client configs (producers, consumers, admin clients): the bootstrap
+    address, this process's TLS/SASL settings, then ``overrides``."""
+    return {"bootstrap.servers": bootstrap, **process_security().librdkafka(), **overrides}
+
+
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """Durable defaults: idempotence implies acks=all and ordered retries per partition."""
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **kafka_config(bootstrap),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 1,
@@ -345,7 +468,7 @@ def ensure_topics(
     """Create the topics that don't exist yet (replicated as ``policy`` says, by default the environment's);
     an existing topic is left as it is."""
     policy = TopicPolicy.from_env() if policy is None else policy
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config(bootstrap))
     new = [policy.new_topic(s) for s in specs]
     if not new:
         return

@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
+
+#: ``scheme://user:password@host`` (Redis URLs with an ACL user, S3 or Kafka URLs with credentials).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+#: ``password=…``, ``"sasl.password": "…"``, ``secret_access_key='…'``, ``token: …`` in settings dumps and errors.
+_SECRET_FIELD = re.compile(
+    r"(?P<head>(?:password|passwd|secret[a-z_]*|sasl\.password|session_token|ssl\.key\.password|token)"
+    r"[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\"'\s,;&)}]+)",
+    re.IGNORECASE,
+)
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with passwords in URLs and the values of password/secret/token fields replaced by ``***``: every log
+    line passes through it, so a settings dump, a client library's error or a URL never leaks a secret (ADR 0027)."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
+    return _SECRET_FIELD.sub(lambda m: m["head"] + (m["value"] if m["value"] in ("None", "null") else REDACTED), text)
+
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -23,13 +42,16 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+                if isinstance(value, int | float | bool | None):
+                    payload[key] = value
+                else:
+                    payload[key] = redact(value if isinstance(value, str) else repr(value))
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+            payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, separators=(",", ":"))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.kafka import TopicSpec, ensure_topics
+from tailor_shared.kafka import TopicSpec, ensure_topics, kafka_config
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class ResourceView(InMemoryResources):
         ensure_topics(self._bootstrap, [resources_topic_spec(self._prefix)])
         consumer = Consumer(
             {
-                "bootstrap.servers": self._bootstrap,
+                **kafka_config(self._bootstrap),
                 "group.id": f"resource-view-{uuid.uuid4().hex}",  # never committed: always read it all
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
@@ -151,7 +151,7 @@ class ResourceView(InMemoryResources):
     def catch_up(self, timeout: float = 30.0) -> None:
         """Block until the view holds everything on the topic now. A worker calls it before acting on a job:
         control writes a resource's record before it dispatches the job, so after this the view has it."""
-        probe = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"resource-view-probe-{uuid.uuid4().hex}"})
+        probe = Consumer({**kafka_config(self._bootstrap), "group.id": f"resource-view-probe-{uuid.uuid4().hex}"})
         try:
             end = _end_offset(probe, self.topic, timeout)
         finally:

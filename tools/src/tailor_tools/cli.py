@@ -21,9 +21,11 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
+from tailor_shared.logs import redact
 from tailor_tools import localstack
 
 SERVICES = localstack.SERVICES
@@ -60,6 +62,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
     if args.cluster:
         return _cmd_cluster(args.action)
     cfg = localstack.StackConfig.from_env()
+    if args.tls:
+        cfg = replace(cfg, tls=True)
     if args.action == "up":
         start = time.monotonic()
         try:
@@ -71,7 +75,18 @@ def _cmd_local(args: argparse.Namespace) -> int:
             return 1
         for name, what in result.items():
             print(f"{name:6} {what}")
-        print(f"kafka  {cfg.kafka_bootstrap}\nredis  {cfg.redis_url}\nready in {time.monotonic() - start:.1f}s")
+        print(f"kafka  {cfg.kafka_bootstrap}\nredis  {redact(cfg.redis_url)}\nready in {time.monotonic() - start:.1f}s")
+        if cfg.tls:
+            # What a client of the secure stack needs, the passwords read from their owner-only files (never printed).
+            env = {"TAILOR_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, **cfg.kafka_env(), "TAILOR_REDIS_URL": cfg.redis_url}
+            env.update(cfg.pki.grpc_env())
+            secrets = {
+                localstack.dev_secret(cfg, n): cfg.state_dir / "tls" / f"{n}.password" for n in ("kafka", "redis")
+            }
+            for name, value in env.items():
+                for secret, path in secrets.items():
+                    value = value.replace(secret, f"$(cat {path})")
+                print(f'export {name}="{value}"')
         return 0
     if args.action == "down":
         for name, what in {**localstack.stop_services(cfg), **localstack.down(cfg)}.items():
@@ -82,7 +97,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         for comp in [*localstack.status(cfg), *localstack.service_status(cfg)]:
             ok &= comp.ready
             pid = comp.pid if comp.pid is not None else "-"
-            print(f"{comp.name:6} pid={pid!s:8} {comp.address:28} {'ready' if comp.ready else 'DOWN'}")
+            print(f"{comp.name:6} pid={pid!s:8} {redact(comp.address):28} {'ready' if comp.ready else 'DOWN'}")
         return 0 if ok else 3
     if args.action == "logs":
         print(localstack.logs(cfg, args.component or "kafka", args.lines))
@@ -189,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         "replication factor 3 and min.insync.replicas 2, a Redis primary + replica under three Sentinels; "
         "ports TAILOR_CLUSTER_KAFKA_PORT 19092.., TAILOR_CLUSTER_REDIS_PORT 16379.., TAILOR_CLUSTER_SENTINEL_PORT "
         "26379..; ADR 0025); up and status print the environment the services need",
+    )
+    local.add_argument(
+        "--tls",
+        action="store_true",
+        help="the secure stack (also TAILOR_LOCAL_TLS=1; ADR 0027): a development CA under <state>/tls, Kafka only "
+        "on SASL_SSL with SCRAM-SHA-512 users, Redis only on TLS with an ACL user, the services on TLS; use a "
+        "TAILOR_STATE_DIR of its own",
     )
     local.set_defaults(func=_cmd_local)
     demo = sub.add_parser(

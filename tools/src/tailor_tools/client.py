@@ -22,9 +22,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from tailor_shared import tls as tls_channels
 from tailor_shared.auth import Credential
 from tailor_shared.errors import from_rpc_error
 from tailor_shared.grpc_auth import SigningInterceptor
+from tailor_shared.tls import TlsSettings
 
 _APIS: dict[str, tuple[Any, Any, str]] = {
     "control": (control_pb2, control_pb2_grpc.PersonalizeControlStub, "PersonalizeControl"),
@@ -69,7 +71,8 @@ def _personalize_json(value: Any) -> Any:
 
 class Client:
     """One API ("control", "events" or "runtime") at one address. With a ``credential`` every call is signed
-    (SigV4 as gRPC metadata, ``tailor_shared.grpc_auth``), as services started with TAILOR_AUTH_REQUIRED need."""
+    (SigV4 as gRPC metadata, ``tailor_shared.grpc_auth``), as services started with TAILOR_AUTH_REQUIRED need. With
+    ``tls`` naming a CA file the channel is TLS, verified against it (ADR 0027)."""
 
     def __init__(
         self,
@@ -78,10 +81,11 @@ class Client:
         timeout: float = 30.0,
         credential: Credential | None = None,
         region: str = "us-east-1",
+        tls: TlsSettings | None = None,
     ) -> None:
         module, stub_cls, service = _APIS[api]
         self._module = module
-        self._channel = grpc.insecure_channel(address)
+        self._channel = tls_channels.channel(address, tls or TlsSettings())
         channel = self._channel
         if credential is not None:
             channel = grpc.intercept_channel(channel, SigningInterceptor(credential, region))
@@ -121,16 +125,16 @@ class Client:
         self._channel.close()
 
 
-def health_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
+def health_serving(address: str, service: str = "", timeout: float = 1.0, tls: TlsSettings | None = None) -> bool:
     """One gRPC health check: whether ``service`` ("" = the whole server) at ``address`` reports SERVING.
     Unreachable or not-yet-registered counts as not serving; callers poll it."""
-    channel = grpc.insecure_channel(address)
+    health_channel = tls_channels.channel(address, tls or TlsSettings())
     try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
+        reply = health_pb2_grpc.HealthStub(health_channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=timeout
         )
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
     finally:
-        channel.close()
+        health_channel.close()

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from tailor_shared.config import DEFAULT_PORTS
 from tailor_shared.jobs import StatusUpdate, job_status_topic
+from tailor_shared.kafka import kafka_config
 from tailor_shared.schemas import avro_record
 from tailor_tools import synthetic
 from tailor_tools.client import Client
@@ -132,7 +133,7 @@ class TrainingProgress:
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka_config(bootstrap),
                 "group.id": f"demo-progress-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
             }

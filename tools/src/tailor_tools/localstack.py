@@ -25,6 +25,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tailor_shared.config import env_int
+from tailor_tools import devpki
 
 
 def repo_root() -> Path:
@@ -43,6 +44,10 @@ class StackConfig:
     #: Run the Schema Registry (ADR 0024 §7; ``TAILOR_SCHEMA_REGISTRY=1``): off unless asked for.
     schema_registry: bool = False
     schema_registry_port: int = 8081
+    #: The secure stack (``tailor local up --tls``, ``TAILOR_LOCAL_TLS=1``; ADR 0027): Kafka only on a SASL_SSL
+    #: listener with SCRAM-SHA-512 users, Redis only on a TLS port with an ACL user, services on TLS, all with
+    #: certificates of the development CA under ``<state>/tls``.
+    tls: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
@@ -57,6 +62,7 @@ class StackConfig:
             s3_port=env_int(e, "TAILOR_S3_PORT", 7070),
             schema_registry=e.get("TAILOR_SCHEMA_REGISTRY", "").lower() in ("1", "true", "yes", "on"),
             schema_registry_port=env_int(e, "TAILOR_SCHEMA_REGISTRY_PORT", 8081),
+            tls=e.get("TAILOR_LOCAL_TLS", "").lower() in ("1", "true", "yes", "on"),
         )
 
     @property
@@ -65,7 +71,34 @@ class StackConfig:
 
     @property
     def redis_url(self) -> str:
+        if self.tls:
+            password = dev_secret(self, "redis")
+            return f"rediss://{REDIS_USER}:{password}@127.0.0.1:{self.redis_port}/0?ssl_ca_certs={self.pki.ca_cert}"
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def pki(self) -> devpki.DevPki:
+        """The development CA and server certificate (made on first use)."""
+        return devpki.ensure(self.state_dir / "tls")
+
+    def kafka_env(self) -> dict[str, str]:
+        """The ``TAILOR_KAFKA_*`` security settings a client of this stack's broker needs (none when plaintext)."""
+        if not self.tls:
+            return {}
+        return {
+            "TAILOR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "TAILOR_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "TAILOR_KAFKA_SASL_USERNAME": KAFKA_USER,
+            "TAILOR_KAFKA_SASL_PASSWORD": dev_secret(self, "kafka"),
+            "TAILOR_KAFKA_SSL_CA_FILE": str(self.pki.ca_cert),
+        }
+
+    def kafka_client(self, **overrides: str | int | float | bool) -> dict[str, str | int | float | bool]:
+        """A confluent-kafka config for this stack's broker (its TLS and SCRAM user when secure)."""
+        from tailor_shared.kafka import KafkaSecurity
+
+        security = KafkaSecurity.from_env(self.kafka_env()).librdkafka()
+        return {"bootstrap.servers": self.kafka_bootstrap, **security, **overrides}
 
     @property
     def s3_endpoint(self) -> str:
@@ -112,6 +145,27 @@ VERSITYGW_VERSION = "v1.8.0"
 SCHEMA_REGISTRY_VERSION = "v0.2.6"
 
 
+#: The secure stack's users: services authenticate to Kafka (SCRAM-SHA-512) and Redis (ACL) as these.
+KAFKA_USER = "tailor"
+REDIS_USER = "tailor"
+#: The broker's own SCRAM user on its SASL_SSL inter-broker listener.
+KAFKA_BROKER_USER = "tailor-broker"
+
+
+def dev_secret(cfg: StackConfig, name: str) -> str:
+    """A development password, generated once per state directory and kept in ``<state>/tls/<name>.password``
+    (owner-only): never a constant in the code, so two secure stacks never share one."""
+    import secrets
+
+    path = cfg.state_dir / "tls" / f"{name}.password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
 class StackError(RuntimeError):
     """The local stack could not be started or is broken; the message says what to do."""
 
@@ -152,7 +206,7 @@ def kafka_ready(cfg: StackConfig, timeout: float = 1.0) -> bool:
     if not _port_open(cfg.kafka_port):
         return False
     try:
-        admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 1000})
+        admin = AdminClient(cfg.kafka_client(**{"socket.timeout.ms": 1000}))
         meta = admin.list_topics(timeout=timeout)
         return len(meta.brokers) > 0
     except Exception:
@@ -216,8 +270,7 @@ def start_redis(cfg: StackConfig) -> str:
             redis_server_binary(),
             "--bind",
             "127.0.0.1",
-            "--port",
-            str(cfg.redis_port),
+            *(_redis_tls_args(cfg) if cfg.tls else ["--port", str(cfg.redis_port)]),
             "--dir",
             str(data),
             "--save",
@@ -230,6 +283,35 @@ def start_redis(cfg: StackConfig) -> str:
     )
     _wait(cfg, "redis", redis_ready, 30)
     return "started"
+
+
+def _redis_tls_args(cfg: StackConfig) -> list[str]:
+    """TLS only (no plaintext port) and one ACL user; the passwordless ``default`` user is switched off."""
+    pki = cfg.pki
+    return [
+        "--port",
+        "0",
+        "--tls-port",
+        str(cfg.redis_port),
+        "--tls-cert-file",
+        str(pki.server_cert),
+        "--tls-key-file",
+        str(pki.server_key),
+        "--tls-ca-cert-file",
+        str(pki.ca_cert),
+        "--tls-auth-clients",
+        "no",
+        "--user",
+        REDIS_USER,
+        "on",
+        f">{dev_secret(cfg, 'redis')}",
+        "~*",
+        "&*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ]
 
 
 def versitygw_binary() -> str:
@@ -314,17 +396,56 @@ def ensure_bucket(cfg: StackConfig, bucket: str) -> None:
     ObjectStore(S3Settings.from_env(cfg.s3_env())).create_bucket(bucket)
 
 
+def _kafka_listener_properties(cfg: StackConfig) -> list[str]:
+    """Plaintext, or (secure stack) one SASL_SSL listener for clients and the broker itself: TLS with the
+    development certificate, SCRAM-SHA-512 users created at format time. The KRaft controller listener stays
+    plaintext on loopback (only this process talks to it)."""
+    if not cfg.tls:
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
+    pki = cfg.pki
+    login = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{KAFKA_BROKER_USER}" password="{dev_secret(cfg, "kafka-broker")}";'
+    )
+    return [
+        f"listeners=SASL_SSL://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
+        f"advertised.listeners=SASL_SSL://127.0.0.1:{cfg.kafka_port}",
+        "inter.broker.listener.name=SASL_SSL",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={login}",
+        "ssl.keystore.type=PKCS12",
+        f"ssl.keystore.location={pki.server_p12}",
+        f"ssl.keystore.password={devpki.KEYSTORE_PASSWORD}",
+        f"ssl.key.password={devpki.KEYSTORE_PASSWORD}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={pki.ca_cert}",
+        "ssl.client.auth=none",
+    ]
+
+
+def _scram_users(cfg: StackConfig) -> list[str]:
+    """``kafka-storage format --add-scram`` arguments: the services' user and the broker's own."""
+    if not cfg.tls:
+        return []
+    users = ((KAFKA_USER, dev_secret(cfg, "kafka")), (KAFKA_BROKER_USER, dev_secret(cfg, "kafka-broker")))
+    return [arg for name, pw in users for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={pw}]")]
+
+
 def _kafka_properties(cfg: StackConfig) -> str:
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
-            "inter.broker.listener.name=PLAINTEXT",
+            *_kafka_listener_properties(cfg),
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={cfg.state_dir / 'kafka-data'}",
             "num.partitions=1",
             "default.replication.factor=1",
@@ -394,6 +515,13 @@ def start_kafka(cfg: StackConfig) -> str:
             f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
             "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
         )
+    formatted = _kafka_mode_file(cfg).read_text().strip() if _kafka_mode_file(cfg).exists() else "plaintext"
+    if (cfg.state_dir / "kafka-cluster-id").exists() and formatted != _kafka_mode(cfg):
+        # SCRAM users are written when the storage is formatted: a plaintext broker's storage has none.
+        raise StackError(
+            f"{cfg.state_dir} holds a {formatted} broker; use another TAILOR_STATE_DIR for the "
+            f"{_kafka_mode(cfg)} stack (`tailor local up{' --tls' if cfg.tls else ''}`)"
+        )
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     props = cfg.state_dir / "kafka-server.properties"
@@ -404,15 +532,26 @@ def start_kafka(cfg: StackConfig) -> str:
         cluster_file = cfg.state_dir / "kafka-cluster-id"
         if not cluster_file.exists():
             cluster_file.write_text(_cluster_id())
-        _format_storage(java, cluster_file.read_text().strip(), props)
+            _kafka_mode_file(cfg).write_text(_kafka_mode(cfg))
+        _format_storage(java, cluster_file.read_text().strip(), props, _scram_users(cfg))
         _spawn(cfg, "kafka", [*java, "kafka.Kafka", str(props)])
     _wait(cfg, "kafka", kafka_ready, 120)
     return "started"
 
 
-def _format_storage(java: list[str], cluster_id: str, props: Path) -> None:
+def _kafka_mode(cfg: StackConfig) -> str:
+    return "tls" if cfg.tls else "plaintext"
+
+
+def _kafka_mode_file(cfg: StackConfig) -> Path:
+    """What the broker's storage was formatted for (absent: plaintext, as every stack before ADR 0027)."""
+    return cfg.state_dir / "kafka-mode"
+
+
+def _format_storage(java: list[str], cluster_id: str, props: Path, extra: Sequence[str] = ()) -> None:
     """Format a node's log directory for the cluster id (a formatted one is left as it is)."""
     argv = [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
+    argv += extra
     fmt = subprocess.run(argv, capture_output=True, text=True, check=False)
     if fmt.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
@@ -523,7 +662,7 @@ def purge_prefix(cfg: StackConfig, prefix: str, timeout: float = 60.0) -> Purged
     topics, so nobody sees them after it returns."""
     if not prefix or any(ch in prefix for ch in "*?[]\\"):
         raise ValueError(f"not a topic prefix: {prefix!r}")
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+    admin = AdminClient(cfg.kafka_client())
     groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result().valid]
     groups = [g for g in groups if _belongs(g, prefix)]
     if groups:
@@ -558,8 +697,6 @@ def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
 
 # --- the services as processes (tailor local up --with-services) -------------------------------------------
 SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway")
-#: Services whose port is HTTP (GET /health) rather than gRPC health.
-HTTP_SERVICES = frozenset({"stream", "gateway"})
 
 
 def service_env(cfg: StackConfig) -> dict[str, str]:
@@ -582,24 +719,16 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
         env.setdefault(f"TAILOR_GATEWAY_{api}_ADDRESS", f"127.0.0.1:{port}")
     if not env.get("TAILOR_CREDENTIALS_FILE"):
         env.setdefault("TAILOR_AUTH_DEV", "1")
+    if cfg.tls:
+        for name, value in {**cfg.kafka_env(), **cfg.pki.grpc_env()}.items():
+            env.setdefault(name, value)
     return env
 
 
 def _service_ready(name: str, env: Mapping[str, str]) -> bool:
-    from tailor_shared.config import DEFAULT_PORTS
+    from tailor_shared.healthcheck import serving
 
-    port = int(env.get(f"TAILOR_{name.upper()}_PORT", DEFAULT_PORTS[name][0]))
-    if name in HTTP_SERVICES:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except OSError:
-            return False
-    from tailor_tools.client import health_serving
-
-    return health_serving(f"127.0.0.1:{port}")
+    return serving(name, env, timeout=1.0)
 
 
 def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: float = 180.0) -> dict[str, str]:

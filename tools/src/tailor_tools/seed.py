@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from tailor_shared import arns, incarnation
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, job_topic_specs, jobs_topic
-from tailor_shared.kafka import ensure_topics, producer_config
+from tailor_shared.kafka import ensure_topics, kafka_config, producer_config
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
 from tailor_shared.resources import ResourceRecord
 from tailor_shared.schemas import avro_record
@@ -242,7 +242,7 @@ def wait_for_status(
     """Every status report for ``resource_arn`` on ``<prefix>.job-status`` up to the first final one."""
     ensure_topics(bootstrap, job_topic_specs(prefix))
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"status-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        {**kafka_config(bootstrap), "group.id": f"status-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
     consumer.assign([TopicPartition(job_status_topic(prefix), 0, OFFSET_BEGINNING)])
     seen: list[dict[str, Any]] = []

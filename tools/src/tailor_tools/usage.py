@@ -14,6 +14,7 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from tailor_shared import storage, topics
+from tailor_shared.kafka import kafka_config
 from tailor_shared.redis_client import redis_from_url
 from tailor_shared.redis_keys import Keys
 from tailor_tools.localstack import StackConfig
@@ -64,7 +65,7 @@ def _redis_usage(client: redis.Redis[bytes], pattern: str) -> tuple[int, int]:
 def dataset_group_usage(cfg: StackConfig, prefix: str) -> list[GroupUsage]:
     """Every live dataset group's storage, then what lies under the prefix that no live group owns."""
     data_dir = cfg.state_dir / "kafka-data"
-    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"{prefix}-usage-probe"})
+    consumer = Consumer({**kafka_config(cfg.kafka_bootstrap), "group.id": f"{prefix}-usage-probe"})
     client = redis_from_url(cfg.redis_url)
     try:
         with storage.records(cfg.kafka_bootstrap, prefix) as view:

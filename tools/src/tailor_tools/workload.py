@@ -23,7 +23,7 @@ from tailor_shared import arns
 from tailor_shared.avro import AvroCodec
 from tailor_shared.incarnation import FIELD as INCARNATION
 from tailor_shared.incarnation import new_incarnation
-from tailor_shared.kafka import OutgoingRecord, ensure_topics
+from tailor_shared.kafka import OutgoingRecord, ensure_topics, kafka_config
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resource_view import resources_topic, resources_topic_spec
@@ -159,7 +159,7 @@ class DatasetGroup:
 
 def publish_resources(bootstrap: str, prefix: str, records: list[ResourceRecord]) -> None:
     ensure_topics(bootstrap, [resources_topic_spec(prefix)])
-    producer = RawProducer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = RawProducer({**kafka_config(bootstrap), "enable.idempotence": True})
     for record in records:
         producer.produce(resources_topic(prefix), value=record.to_json(), key=record.arn.encode())
     if producer.flush(30):
@@ -171,7 +171,7 @@ def produce(bootstrap: str, records: list[OutgoingRecord], **config: Any) -> Non
     own producers, so consumers are tested on compressed batches)."""
     producer = RawProducer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka_config(bootstrap),
             "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
@@ -275,7 +275,7 @@ def to_records(group: DatasetGroup, events: list[Event]) -> list[OutgoingRecord]
 
 def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> end offset, for every partition of the topics."""
-    consumer = RawConsumer({"bootstrap.servers": bootstrap, "group.id": "watermarks", "enable.auto.commit": False})
+    consumer = RawConsumer({**kafka_config(bootstrap), "group.id": "watermarks", "enable.auto.commit": False})
     try:
         out: dict[tuple[str, int], int] = {}
         for topic in topics:

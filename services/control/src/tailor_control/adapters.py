@@ -12,7 +12,7 @@ from confluent_kafka import Consumer
 
 from tailor_control.domain import Delete, Job, Put
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
-from tailor_shared.kafka import OutgoingRecord, Producer
+from tailor_shared.kafka import OutgoingRecord, Producer, kafka_config
 from tailor_shared.resource_view import ResourceView
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class StatusConsumer:
     def __init__(self, bootstrap: str, prefix: str, group: str) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka_config(bootstrap),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,

@@ -9,6 +9,7 @@ import grpc
 from botocore.model import ServiceModel
 
 from tailor_gateway.domain.operations import APIS, Operation
+from tailor_shared.tls import TlsSettings, aio_channel
 
 SERVICE_NAMES = tuple(name for name, _module, _service in APIS.values())
 
@@ -26,9 +27,10 @@ class Backends:
     channels: dict[str, grpc.aio.Channel]
 
     @classmethod
-    def open(cls, addresses: dict[str, str]) -> Backends:
+    def open(cls, addresses: dict[str, str], tls: TlsSettings) -> Backends:
+        """TLS to the backends when ``TAILOR_TLS_CA_FILE`` is set (ADR 0027)."""
         options = [("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30_000)]
-        return cls({api: grpc.aio.insecure_channel(address, options=options) for api, address in addresses.items()})
+        return cls({api: aio_channel(address, tls, options) for api, address in addresses.items()})
 
     def method(self, op: Operation) -> grpc.aio.UnaryUnaryMultiCallable:
         return self.channels[op.api].unary_unary(

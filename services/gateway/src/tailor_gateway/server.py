@@ -58,7 +58,7 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._backends = Backends.open(self._settings.backend_addresses)
+                self._backends = Backends.open(self._settings.backend_addresses, self._settings.common.tls)
                 self._gateway = Gateway(
                     self._router,
                     self._backends,
@@ -158,6 +158,7 @@ def serve(settings: GatewaySettings) -> None:
         server_header=False,
         date_header=False,
         timeout_graceful_shutdown=10,
+        **settings.common.tls.uvicorn_options(),  # HTTPS when a certificate is configured (ADR 0027)
     )
     log.info(
         "serving",
@@ -165,6 +166,7 @@ def serve(settings: GatewaySettings) -> None:
             "http_port": sock.getsockname()[1],
             "metrics_port": metrics_port,
             "backends": settings.backend_addresses,
+            "tls": settings.common.tls.serves_tls,
         },
     )
     _Server(config).run(sockets=[sock])

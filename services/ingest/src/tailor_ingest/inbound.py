@@ -46,7 +46,7 @@ from tailor_shared.errors import (
     ServiceUnavailableException,
     ThrottlingException,
 )
-from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics
+from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics, kafka_config
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.resources import ResourceReader
 
@@ -284,7 +284,7 @@ class InboundForwarder:
     def _consumer(self) -> Consumer:
         consumer = Consumer(
             {
-                "bootstrap.servers": self._bootstrap,
+                **kafka_config(self._bootstrap),
                 "group.id": self._settings.inbound_consumer_group,
                 "client.id": f"{self._prefix}-ingest-inbound",
                 "enable.auto.commit": False,

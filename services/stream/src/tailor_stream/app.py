@@ -10,11 +10,12 @@ import asyncio
 from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 from faust.web import Request, Response, View
 from mode import Service
 from prometheus_client import generate_latest
 
-from tailor_shared.kafka import TopicPolicy
+from tailor_shared.kafka import KafkaSecurity, TopicPolicy
 from tailor_stream.attribution import AttributionService
 from tailor_stream.config import StreamSettings
 from tailor_stream.deletion import DeletionService
@@ -46,6 +47,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         settings.app_id,
         # One URL per bootstrap server: Faust does not split "host:port,host:port" itself.
         broker=[f"kafka://{server.strip()}" for server in common.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(common.kafka_security),
         store="memory://",
         topic_partitions=1,
         topic_replication_factor=TopicPolicy.from_env().replication_factor,
@@ -72,6 +74,21 @@ def create_app(settings: StreamSettings) -> faust.App:
             return self.bytes(generate_latest(), content_type="text/plain")
 
     return app
+
+
+def faust_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
+    """Faust's form of the process's Kafka TLS + SASL settings (ADR 0027); None for PLAINTEXT."""
+    if security is None or security.protocol == "PLAINTEXT":
+        return None
+    if security.sasl:
+        security.aiokafka()  # the same checks as every other Kafka client
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            ssl_context=security.ssl_context(),
+            mechanism=security.sasl_mechanism,
+        )
+    return faust.SSLCredentials(security.ssl_context())
 
 
 class StateService(Service):

@@ -31,7 +31,7 @@ from tailor_shared.dataset_reader import watermarks
 from tailor_shared.incarnation import incarnation_of, new_incarnation
 from tailor_shared.jobs import JobRecord, JobType, JobWorker, Owner, StatusReporter, StatusUpdate, job_topic_specs
 from tailor_shared.kafka import Producer as KafkaProducer
-from tailor_shared.kafka import ensure_topics, producer_config
+from tailor_shared.kafka import ensure_topics, kafka_config, producer_config
 from tailor_shared.locations import InvalidLocation, parse
 from tailor_shared.objectstore import ObjectStore, ObjectStoreError
 from tailor_shared.records import SchemaCodecs
@@ -103,7 +103,7 @@ class _Copier:
             return
         consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **kafka_config(self.bootstrap),
                 "group.id": f"tailor-data-deletion-{new_incarnation()}",  # assign() only; nothing is committed
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
@@ -239,7 +239,7 @@ class DeletionWorker:
         """The new generation's topic, empty: a partial copy of an interrupted attempt is deleted first (the
         topic was never live, so nothing read it)."""
         if watermarks(self.bootstrap, topic):
-            admin = AdminClient({"bootstrap.servers": self.bootstrap})
+            admin = AdminClient(kafka_config(self.bootstrap))
             for future in admin.delete_topics([topic], operation_timeout=30).values():
                 try:
                     future.result(timeout=60)

@@ -34,6 +34,7 @@ from mode import Service
 
 from tailor_shared import orphans
 from tailor_shared import redis_keys as rk
+from tailor_shared.kafka import kafka_config
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import parse_dataset_topic, parse_inbound_topic
@@ -60,14 +61,14 @@ class PassReport:
 
 
 def list_topic_names(bootstrap: str) -> set[str]:
-    return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics)
+    return set(AdminClient(kafka_config(bootstrap)).list_topics(timeout=30).topics)
 
 
 def topic_records(bootstrap: str, names: list[str], timeout: float = 30.0) -> dict[str, int]:
     """Records on each topic now: the sum over its partitions of high minus low watermark."""
     if not names:
         return {}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config(bootstrap))
     metadata = admin.list_topics(timeout=timeout).topics
     partitions = [TopicPartition(n, p) for n in names if n in metadata for p in metadata[n].partitions]
     if not partitions:
@@ -86,7 +87,7 @@ def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> li
     """Delete topics; returns those this call deleted (a topic already gone is no error)."""
     if not names:
         return []
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config(bootstrap))
     done: list[str] = []
     for name, future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).items():
         try:

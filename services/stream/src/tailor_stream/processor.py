@@ -585,8 +585,10 @@ class Applier:
 def consumer_config(settings: StreamSettings, group_id: str | None) -> dict[str, Any]:
     """Latency-leaning fetch settings: the broker answers as soon as a record arrives (fetch_min_bytes=1),
     or after ``fetch_wait_ms`` when idle; new topics matching the pattern show up within ``topic_refresh_ms``."""
+    security = settings.common.kafka_security
     return {
         "bootstrap_servers": settings.common.kafka_bootstrap,
+        **(security.aiokafka() if security is not None else {}),  # TLS + SASL (ADR 0027)
         "group_id": group_id,
         "client_id": f"{settings.app_id}-state",
         "enable_auto_commit": False,

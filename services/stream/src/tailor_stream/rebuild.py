@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from tailor_shared import redis_keys as rk
-from tailor_shared.kafka import Producer
+from tailor_shared.kafka import Producer, kafka_config
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader
@@ -57,7 +57,7 @@ def dataset_partitions(bootstrap: str, prefix: str, dataset_group: str | None) -
     ``redis_keys.group_tag``), from cluster metadata.
     Metadata with a topic in error (a broker restarting) is asked again: a rebuild must not skip a topic."""
     pattern = re.compile(dataset_topics_regex(prefix))
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config(bootstrap))
     for attempt in range(10):
         metadata = admin.list_topics(timeout=30)
         out: list[TopicPartition] = []

@@ -36,6 +36,7 @@ from tailor_shared.jobs.protocol import (
     jobs_topic,
     route,
 )
+from tailor_shared.kafka import kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class JobWorker:
         self._handled = frozenset(handlers)
         self._finished = finished
         self._config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+            **kafka_config(bootstrap),
             "group.id": self.group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

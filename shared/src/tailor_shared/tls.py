@@ -1,0 +1,123 @@
+"""TLS for Tailor's own endpoints (ADR 0027): the one place that turns certificate files into gRPC server
+credentials, client channel credentials and the gateway's HTTPS settings.
+
+A process serves TLS when ``TAILOR_TLS_CERT_FILE`` and ``TAILOR_TLS_KEY_FILE`` name its certificate chain and
+key (PEM; in Kubernetes a mounted ``kubernetes.io/tls`` Secret). It calls other Tailor services over TLS when
+``TAILOR_TLS_CA_FILE`` names the CA bundle that signed their certificates, and verifies them against it (host
+name included). ``TAILOR_TLS_CLIENT_AUTH=1`` additionally requires callers to present a certificate from that CA
+(mutual TLS between services; callers are still authenticated by SigV4, ADR 0026). Health probes and metrics are
+not on these ports' TLS: the gRPC health service shares the gRPC port (so it is TLS too), the metrics port stays
+plain HTTP inside the cluster network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from tailor_shared.errors import InvalidInputException
+
+CERT_FILE_ENV = "TAILOR_TLS_CERT_FILE"
+KEY_FILE_ENV = "TAILOR_TLS_KEY_FILE"
+CA_FILE_ENV = "TAILOR_TLS_CA_FILE"
+CLIENT_AUTH_ENV = "TAILOR_TLS_CLIENT_AUTH"
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _read(name: str, path: str) -> bytes:
+    """A configured file, read when the server or channel is built (at start-up): a missing one stops the process
+    with the setting's name rather than silently meaning 'no TLS'."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InvalidInputException(f"{name}={path!r}: {err.strerror or err}") from None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+    client_auth: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise InvalidInputException(f"set both {CERT_FILE_ENV} and {KEY_FILE_ENV}, or neither")
+        if self.client_auth and (self.ca_file is None or self.cert_file is None):
+            raise InvalidInputException(f"{CLIENT_AUTH_ENV}=1 needs {CERT_FILE_ENV}, {KEY_FILE_ENV} and {CA_FILE_ENV}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TlsSettings:
+        e = os.environ if env is None else env
+        return cls(
+            cert_file=e.get(CERT_FILE_ENV) or None,
+            key_file=e.get(KEY_FILE_ENV) or None,
+            ca_file=e.get(CA_FILE_ENV) or None,
+            client_auth=e.get(CLIENT_AUTH_ENV, "").strip().lower() in _TRUE,
+        )
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.cert_file is not None
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """``uvicorn.Config`` keywords for HTTPS on the gateway (empty: plain HTTP)."""
+        if not self.serves_tls:
+            return {}
+        import ssl
+
+        options: dict[str, Any] = {"ssl_certfile": self.cert_file, "ssl_keyfile": self.key_file}
+        if self.client_auth:
+            options.update(ssl_ca_certs=self.ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+        return options
+
+
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
+    """The gRPC server's TLS credentials, or None to serve plaintext (no certificate configured)."""
+    if not tls.serves_tls:
+        return None
+    assert tls.cert_file is not None and tls.key_file is not None
+    pair = (_read(KEY_FILE_ENV, tls.key_file), _read(CERT_FILE_ENV, tls.cert_file))
+    if tls.client_auth:
+        assert tls.ca_file is not None
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=_read(CA_FILE_ENV, tls.ca_file), require_client_auth=True
+        )
+    return grpc.ssl_server_credentials([pair])
+
+
+def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
+    """Credentials for calling a Tailor gRPC service: verify its certificate against ``ca_file`` (and present
+    this process's own certificate when it has one, for mutual TLS); None = plaintext (no CA configured)."""
+    if tls.ca_file is None:
+        return None
+    chain = key = None
+    if tls.serves_tls:
+        assert tls.cert_file is not None and tls.key_file is not None
+        chain, key = _read(CERT_FILE_ENV, tls.cert_file), _read(KEY_FILE_ENV, tls.key_file)
+    return grpc.ssl_channel_credentials(_read(CA_FILE_ENV, tls.ca_file), key, chain)
+
+
+Options = Sequence[tuple[str, Any]]
+
+
+def channel(address: str, tls: TlsSettings, options: Options = ()) -> grpc.Channel:
+    """A synchronous channel to ``address``: TLS when a CA is configured, else plaintext."""
+    creds = channel_credentials(tls)
+    if creds is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, creds, options=options)
+
+
+def aio_channel(address: str, tls: TlsSettings, options: Options = ()) -> grpc.aio.Channel:
+    """An asyncio channel to ``address``: TLS when a CA is configured, else plaintext."""
+    creds = channel_credentials(tls)
+    if creds is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, creds, options=options)

@@ -1,0 +1,252 @@
+"""Encryption in transit (issue 18 point 4, ADR 0027) on a secure stack the project's own code starts beside the
+shared one: a KRaft broker whose only client listener is SASL_SSL (SCRAM-SHA-512 users made by the storage tool's
+``--add-scram``), a Redis server with only a TLS port and an ACL user, both with certificates of the development
+CA. Control, ingest, stream and the gateway run on it with TLS on their own ports: boto3 → HTTPS gateway → TLS gRPC
+control; PutEvents over TLS gRPC → SASL_SSL Kafka → the stream → Redis over TLS as the ACL user. Wrong passwords,
+plaintext clients and an unknown CA are refused, and no password appears in any service's log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import boto3
+import pytest
+import redis
+from botocore.config import Config
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+from tailor_shared.schemas import avro_record
+from tailor_shared.tls import TlsSettings
+from tailor_tools import devpki, localstack
+from tailor_tools.client import Client, health_serving
+from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, new_prefix
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
+
+
+@pytest.fixture(scope="module")
+def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.StackConfig]:
+    """Kafka (SASL_SSL only) and Redis (TLS only) on free ports under a fresh state directory; stopped and removed
+    afterwards. The Kafka jars are the shared stack's."""
+    state = tmp_path_factory.mktemp("secure-stack")
+    cfg = localstack.StackConfig(
+        state_dir=state, kafka_port=free_port(), controller_port=free_port(), redis_port=free_port(), tls=True
+    )
+    (state / "kafka-libs").symlink_to(localstack.StackConfig.from_env().kafka_libs)
+    try:
+        localstack.start_redis(cfg)
+        localstack.start_kafka(cfg)
+        yield cfg
+    finally:
+        for name in ("kafka", "redis"):
+            localstack.stop_process(cfg, name)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _wait_grpc(svc: RunningService, tls: TlsSettings, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and svc.proc.poll() is None:
+        if health_serving(svc.address, GRPC_HEALTH_NAMES[svc.name], tls=tls):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{svc.name} did not become SERVING over TLS; log:\n{svc.log()[-4000:]}", pytrace=False)
+
+
+def _wait_http(url: str, svc: RunningService, context: ssl.SSLContext | None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and svc.proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=context) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{svc.name} did not serve {url}; log:\n{svc.log()[-4000:]}", pytrace=False)
+
+
+def _kafka_refusal(config: dict[str, Any]) -> list[int]:
+    """The error codes a client with ``config`` gets from the secure broker; raises if it is let in."""
+    errors: list[KafkaError] = []
+    admin = AdminClient(cast(Any, {**config, "error_cb": errors.append}))
+    with pytest.raises(KafkaException):
+        admin.list_topics(timeout=4)
+    admin.poll(1)
+    return [e.code() for e in errors]
+
+
+def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
+    secure_stack: localstack.StackConfig, tmp_path: Path
+) -> None:
+    cfg = secure_stack
+    pki = cfg.pki
+    prefix = new_prefix("tls")
+    tls = TlsSettings(ca_file=str(pki.ca_cert))
+    kafka_password = cfg.kafka_env()["TAILOR_KAFKA_SASL_PASSWORD"]
+    redis_password = localstack.dev_secret(cfg, "redis")
+    env = {
+        "TAILOR_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+        "TAILOR_REDIS_URL": cfg.redis_url,
+        "TAILOR_TOPIC_PREFIX": prefix,
+        "TAILOR_MODEL_STORE": str(tmp_path / "models"),
+        **cfg.kafka_env(),
+        **pki.grpc_env(),
+    }
+    started: list[RunningService] = []
+
+    def start(name: str, **extra: str) -> RunningService:
+        svc = launch(name, env, tmp_path / f"{name}.log", **extra)
+        started.append(svc)
+        return svc
+
+    try:
+        control = start("control")
+        ingest = start("ingest")
+        stream = start("stream", TAILOR_STREAM_DATA_DIR=str(tmp_path / "stream"), TAILOR_STREAM_JANITOR_INTERVAL_S="0")
+        gateway = start(
+            "gateway", TAILOR_AUTH_DEV="1", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address, TAILOR_LOG_LEVEL="DEBUG"
+        )
+        _wait_grpc(control, tls)
+        _wait_grpc(ingest, tls)
+        https = ssl.create_default_context(cafile=str(pki.ca_cert))
+        _wait_http(f"https://{gateway.address}/health", gateway, https)
+        _wait_http(f"http://{stream.address}/health", stream, None)
+
+        # boto3 → HTTPS gateway (verified with the development CA) → TLS gRPC control → SASL_SSL Kafka.
+        personalize = boto3.client(
+            "personalize",
+            endpoint_url=f"https://{gateway.address}",
+            region_name="us-east-1",
+            aws_access_key_id=DEV_ACCESS_KEY_ID,
+            aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+            verify=str(pki.ca_cert),
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+        group_arn = personalize.create_dataset_group(name="tls-shop")["datasetGroupArn"]
+
+        control_client = Client(control.address, "control", tls=tls)
+        events = Client(ingest.address, "events", tls=tls)
+        try:
+            control_client.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group_arn)
+            schema_arn = control_client.call("CreateSchema", name="tls-clicks", schema=json.dumps(SCHEMA))["schemaArn"]
+            dataset_arn = control_client.call(
+                "CreateDataset",
+                name="clicks",
+                schemaArn=schema_arn,
+                datasetGroupArn=group_arn,
+                datasetType="Interactions",
+            )["datasetArn"]
+            control_client.wait_for("DescribeDataset", "dataset", datasetArn=dataset_arn)
+            tracker = control_client.call("CreateEventTracker", name="web", datasetGroupArn=group_arn)
+            control_client.wait_for("DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+
+            # PutEvents over TLS gRPC → ingest → SASL_SSL Kafka → stream → Redis over TLS as the ACL user.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    events.call(
+                        "PutEvents",
+                        trackingId=tracker["trackingId"],
+                        sessionId="s-tls",
+                        userId="u-tls",
+                        eventList=[{"eventType": "click", "itemId": "i-tls", "sentAt": int(time.time())}],
+                    )
+                    break
+                except Exception:  # ingest's resource view follows control's topic a moment behind
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            control_client.close()
+            events.close()
+
+        store = redis.Redis.from_url(cfg.redis_url, decode_responses=True)
+        try:
+            assert store.acl_whoami() == "tailor"
+            deadline = time.monotonic() + 60
+            while not any("u-tls" in key for key in store.scan_iter(match=f"{prefix}:*", count=1000)):
+                assert time.monotonic() < deadline, f"the stream wrote nothing for u-tls; log:\n{stream.log()[-3000:]}"
+                time.sleep(0.2)
+        finally:
+            store.close()
+
+        # A plaintext gRPC client and a client trusting another CA are refused by control.
+        plain = Client(control.address, "control", timeout=5)
+        other_ca = devpki.ensure(tmp_path / "other-ca")
+        stranger = Client(control.address, "control", timeout=5, tls=TlsSettings(ca_file=str(other_ca.ca_cert)))
+        for client in (plain, stranger):
+            try:
+                with pytest.raises(Exception) as refused:
+                    client.call("ListDatasetGroups")
+                assert "UNAVAILABLE" in repr(refused.value) or "ServiceUnavailable" in type(refused.value).__name__
+            finally:
+                client.close()
+        assert not health_serving(control.address, GRPC_HEALTH_NAMES["control"])  # no plaintext health either
+        # The gateway speaks HTTPS only.
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://{gateway.address}/health", timeout=2).close()
+    finally:
+        for svc in started:
+            svc.stop()
+
+    # No service logged a password, even at DEBUG (the gateway) and through client libraries' errors.
+    for svc in started:
+        log = svc.log()
+        assert kafka_password not in log and redis_password not in log, f"{svc.name} logged a secret"
+    # Everything this test made lives on the secure stack, which the fixture removes; the shared stack is untouched.
+
+
+def test_kafka_and_redis_refuse_wrong_passwords_and_plaintext(secure_stack: localstack.StackConfig) -> None:
+    cfg = secure_stack
+    good = cfg.kafka_client()
+    assert AdminClient(good).list_topics(timeout=30).brokers  # the right user over TLS is let in
+    assert KafkaError._AUTHENTICATION in _kafka_refusal({**good, "sasl.password": "wrong"})
+    assert _kafka_refusal({**good, "sasl.username": "nobody"})  # an unknown SCRAM user
+    assert _kafka_refusal({"bootstrap.servers": cfg.kafka_bootstrap})  # plaintext to the SASL_SSL listener
+    assert _kafka_refusal({**good, "security.protocol": "sasl_plaintext"})  # SASL without TLS
+    other_ca = devpki.ensure(cfg.state_dir / "other-ca")
+    assert _kafka_refusal({**good, "ssl.ca.location": str(other_ca.ca_cert)})  # a broker we cannot verify
+
+    store = redis.Redis.from_url(cfg.redis_url, socket_timeout=5)
+    try:
+        assert store.ping()
+    finally:
+        store.close()
+    port, ca = cfg.redis_port, cfg.pki.ca_cert
+    refusals: list[tuple[str, type[Exception]]] = [
+        (f"rediss://tailor:wrong@127.0.0.1:{port}/0?ssl_ca_certs={ca}", redis.AuthenticationError),
+        (f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}", redis.AuthenticationError),  # the default user is off
+        (f"redis://tailor:{localstack.dev_secret(cfg, 'redis')}@127.0.0.1:{port}/0", redis.ConnectionError),
+        (
+            f"rediss://tailor:{localstack.dev_secret(cfg, 'redis')}@127.0.0.1:{port}/0?ssl_ca_certs={other_ca.ca_cert}",
+            redis.ConnectionError,
+        ),
+    ]
+    for url, error in refusals:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            with pytest.raises(error):
+                client.ping()
+        finally:
+            client.close()
+
+
+def test_a_secure_stack_refuses_a_state_directory_formatted_for_plaintext(
+    secure_stack: localstack.StackConfig,
+) -> None:
+    """SCRAM users are written when the broker's storage is formatted, so one state directory is one mode."""
+    plain = replace(secure_stack, tls=False, kafka_port=free_port(), controller_port=free_port())
+    with pytest.raises(localstack.StackError, match="holds a tls broker"):
+        localstack.start_kafka(plain)
