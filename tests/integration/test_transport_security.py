@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+from tailor_shared.healthcheck import serving
 from tailor_shared.schemas import avro_record
 from tailor_shared.tls import TlsSettings
 from tailor_tools import devpki, localstack
@@ -55,26 +57,15 @@ def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstac
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _wait_grpc(svc: RunningService, tls: TlsSettings, timeout: float = 90) -> None:
+def _wait_serving(svc: RunningService, timeout: float = 90) -> None:
+    """Through the health probe of k8s/components/tls (``tailor_shared.healthcheck``): gRPC health over the
+    service's own TLS settings, HTTPS for the gateway, plain HTTP for the stream's Faust web."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and svc.proc.poll() is None:
-        if health_serving(svc.address, GRPC_HEALTH_NAMES[svc.name], tls=tls):
+        if serving(svc.name, svc.env, timeout=1.0):
             return
         time.sleep(0.2)
-    pytest.fail(f"{svc.name} did not become SERVING over TLS; log:\n{svc.log()[-4000:]}", pytrace=False)
-
-
-def _wait_http(url: str, svc: RunningService, context: ssl.SSLContext | None, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and svc.proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=1, context=context) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{svc.name} did not serve {url}; log:\n{svc.log()[-4000:]}", pytrace=False)
+    pytest.fail(f"{svc.name} did not become SERVING; log:\n{svc.log()[-4000:]}", pytrace=False)
 
 
 def _kafka_refusal(config: dict[str, Any]) -> list[int]:
@@ -118,11 +109,13 @@ def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
         gateway = start(
             "gateway", TAILOR_AUTH_DEV="1", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address, TAILOR_LOG_LEVEL="DEBUG"
         )
-        _wait_grpc(control, tls)
-        _wait_grpc(ingest, tls)
-        https = ssl.create_default_context(cafile=str(pki.ca_cert))
-        _wait_http(f"https://{gateway.address}/health", gateway, https)
-        _wait_http(f"http://{stream.address}/health", stream, None)
+        for svc in started:
+            _wait_serving(svc)
+        # The Kubernetes probe command itself: 0 with the Pod's TLS settings, 1 without them (plaintext is refused).
+        probe = [sys.executable, "-m", "tailor_shared.healthcheck", "control"]
+        assert subprocess.run(probe, env=control.env, timeout=60).returncode == 0
+        plain_env = {k: v for k, v in control.env.items() if not k.startswith("TAILOR_TLS_")}
+        assert subprocess.run(probe, env=plain_env, timeout=60).returncode == 1
 
         # boto3 → HTTPS gateway (verified with the development CA) → TLS gRPC control → SASL_SSL Kafka.
         personalize = boto3.client(

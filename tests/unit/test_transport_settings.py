@@ -4,6 +4,7 @@ points 4 and 5). The real handshakes are in tests/integration/test_transport_sec
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -18,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tailor_shared import kafka
 from tailor_shared.config import CommonSettings
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.grpc_server import start_server
+from tailor_shared.healthcheck import serving
 from tailor_shared.kafka import KafkaSecurity
 from tailor_shared.logs import JsonFormatter, redact
 from tailor_shared.tls import TlsSettings, channel_credentials, server_credentials
@@ -201,3 +204,25 @@ def test_json_logs_redact_messages_extras_and_tracebacks() -> None:
     lines = [json.loads(line) for line in text.splitlines()]
     assert lines[0]["msg"] == "connecting to rediss://tailor:***@redis:6380/0"
     assert "***" in lines[0]["config"] and "***" in lines[1]["exc"]
+
+
+async def test_grpc_server_tls_and_mutual_tls_handshakes(pki: devpki.DevPki, tmp_path: Path) -> None:
+    """Real handshakes on loopback through ``start_server`` and the health probe of k8s/components/tls
+    (``tailor_shared.healthcheck``): the CA's clients get in, plaintext and other CAs do not; with client auth, a
+    client must also present a certificate from the CA."""
+    other = devpki.ensure(tmp_path / "other")
+    for client_auth in (False, True):
+        server_env = {**pki.grpc_env(), "TAILOR_TLS_CLIENT_AUTH": "1" if client_auth else ""}
+        settings = CommonSettings(service="unittest", grpc_port=0, tls=TlsSettings.from_env(server_env))
+        handle = await start_server(settings, [])
+        try:
+            port = {"TAILOR_CONTROL_PORT": str(handle.port)}
+            with_cert = {**port, **pki.grpc_env()}
+            ca_only = {**port, "TAILOR_TLS_CA_FILE": str(pki.ca_cert)}
+            stranger = {**port, "TAILOR_TLS_CA_FILE": str(other.ca_cert)}
+            assert await asyncio.to_thread(serving, "control", with_cert)
+            assert await asyncio.to_thread(serving, "control", ca_only) is not client_auth
+            assert not await asyncio.to_thread(serving, "control", stranger)
+            assert not await asyncio.to_thread(serving, "control", port)  # plaintext
+        finally:
+            await handle.stop(0)
