@@ -214,6 +214,14 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
             for k, (field_name, table) in enumerate(sorted(model.context.items())):
                 _save(tmp / f"context_{k}.npy", table.lift.astype(np.float32))
                 manifest["context"][field_name] = {"values": list(table.values), "lift": f"context_{k}.npy"}
+        if model.user_features:  # the Users dataset's fields, lift already scaled by the chosen weight
+            manifest["userFeatures"] = {}
+            for k, (field_name, table) in enumerate(sorted(model.user_features.items())):
+                _save(tmp / f"user_feature_{k}.npy", table.lift.astype(np.float32))
+                spec: dict[str, Any] = {"values": list(table.values), "lift": f"user_feature_{k}.npy"}
+                if table.edges is not None:
+                    spec["edges"] = list(table.edges)
+                manifest["userFeatures"][field_name] = spec
         if model.user_ids is not None and model.user_recent is not None:
             (tmp / USER_INDEX).write_text(json.dumps([str(u) for u in model.user_ids.tolist()]))
             _save(tmp / USER_RECENT, model.user_recent.astype(np.int64))

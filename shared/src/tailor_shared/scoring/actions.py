@@ -289,7 +289,7 @@ class ActionModel:
     def score_history(self, history: Sequence[int]) -> F32:
         return self.popularity.astype(np.float32)
 
-    def context_shift(self, context: Mapping[str, str]) -> F32 | None:
+    def context_shift(self, context: Mapping[str, str], user: Mapping[str, str] | None = None) -> F32 | None:
         return None
 
     def score_related(self, item: int) -> F32:

@@ -147,7 +147,7 @@ def recommendations(
     past: list[int] = []
     if model.recipe_type == "USER_PERSONALIZATION":
         past = history(model, index, user_id, state)
-        shift = model.context_shift(context)
+        shift = model.context_shift(context, state.metadata)
         if retrieval is None or base_scores is not None or shift is not None:
             scores = with_context(model.score_history(past) if base_scores is None else base_scores, shift)
         if model.exclude_seen:  # items are consumed once in this data (docs/specs/model-artifact.md)
@@ -206,7 +206,7 @@ def personalized_ranking(
     """GetPersonalizedRanking's list: (item id, score or None), best first (``base_scores`` as in
     ``recommendations``)."""
     raw = model.score_history(history(model, index, user_id, state)) if base_scores is None else base_scores
-    scores = with_context(raw, model.context_shift(context))
+    scores = with_context(raw, model.context_shift(context, state.metadata))
     keep = filter_mask(bound, index, FilterInputs(state.metadata or None, state.windows)) if bound else None
     known = [(i, index.position[it]) for i, it in enumerate(input_list) if it in index.position]
     if keep is not None:

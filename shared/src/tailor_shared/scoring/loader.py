@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from tailor_shared.scoring.model import ExplorationData
+from tailor_shared.scoring.model import ExplorationData, feature_row
 
 if TYPE_CHECKING:
     from tailor_shared.scoring.retrieval import Retrieval
@@ -69,6 +69,16 @@ class LoadedModel:
                 _array(directory, spec["lift"]).astype(np.float32),
             )
             for name, spec in (manifest.get("context") or {}).items()
+        }
+        # The Users dataset's fields (ADR 0020): field -> (value -> row, lift rows, numeric bin edges or None).
+        self._user_features: dict[str, tuple[dict[str, int], npt.NDArray[np.float32], npt.NDArray[np.float64] | None]]
+        self._user_features = {
+            str(name).upper(): (
+                {str(v): k for k, v in enumerate(spec["values"])},
+                _array(directory, spec["lift"]).astype(np.float32),
+                None if spec.get("edges") is None else np.asarray(spec["edges"], dtype=np.float64),
+            )
+            for name, spec in (manifest.get("userFeatures") or {}).items()
         }
         trending = serving.get("trending") or {}
         self.trend_seconds: int | None = (
@@ -155,15 +165,28 @@ class LoadedModel:
         out = self._session.run([self._output], {self._input: seq})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def context_shift(self, context: Mapping[str, str]) -> npt.NDArray[np.float32] | None:
-        """What the request's context adds to the logits: the sum of the lift rows of its known
-        (field, value) pairs; None when nothing in it is known to the model."""
-        shift: npt.NDArray[np.float32] | None = None
+    def context_shift(
+        self, context: Mapping[str, str], user: Mapping[str, str] | None = None
+    ) -> npt.NDArray[np.float32] | None:
+        """What the request's context and the user's Users row add to the logits: the sum of the lift rows of
+        their known (field, value) pairs; None when nothing in them is known to the model."""
+        rows: list[npt.NDArray[np.float32]] = []
         for key, value in context.items():
             table = self._context.get(key.upper())
             row = table[0].get(str(value)) if table else None
             if table is not None and row is not None:
-                shift = table[1][row].copy() if shift is None else shift + table[1][row]
+                rows.append(table[1][row])
+        for key, value in (user or {}).items():
+            feature = self._user_features.get(key.upper())
+            if feature is not None:
+                row = feature_row(feature[0], feature[2], str(value))
+                if row is not None:
+                    rows.append(feature[1][row])
+        if not rows:
+            return None
+        shift = rows[0].copy()
+        for extra in rows[1:]:
+            shift += extra
         return shift
 
     def score_related(self, item: int) -> npt.NDArray[np.float32]:

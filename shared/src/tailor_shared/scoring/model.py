@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,6 +22,18 @@ class ExplorationData:
     creation: npt.NDArray[np.int64]  # item age reference (CREATION_TIMESTAMP, first interaction, or "new")
     interactions: npt.NDArray[np.int64]  # per item, at training time
     latest_interaction: int
+
+
+def feature_row(values: Mapping[str, int], edges: npt.NDArray[np.float64] | None, value: str) -> int | None:
+    """The lift row of a Users-dataset value (ADR 0020): categorical by exact value, numeric by its quantile bin
+    (``edges``: inner bin edges, a value on an edge goes to the upper bin); None when it has no row."""
+    if edges is None:
+        return values.get(value)
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(np.searchsorted(edges, number, side="right")) if math.isfinite(number) else None
 
 
 class ServingModel(Protocol):
@@ -44,8 +57,9 @@ class ServingModel(Protocol):
         """Scores for a user whose recent items (indices into ``item_ids``, oldest first) are ``history``."""
         ...
 
-    def context_shift(self, context: Mapping[str, str]) -> Scores | None:
-        """Additive logit adjustment for the request's contextual metadata (None: no known field/value)."""
+    def context_shift(self, context: Mapping[str, str], user: Mapping[str, str] | None = None) -> Scores | None:
+        """Additive logit adjustment for the request's contextual metadata and the user's Users-dataset row
+        (upper-case field -> stored value); None: no known field/value."""
         ...
 
     def score_related(self, item: int) -> Scores:

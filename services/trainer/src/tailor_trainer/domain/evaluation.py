@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ class EvalSet:
     inputs: list[IntArray]
     relevant: list[IntArray]
     n_catalogue: int
+    user_ids: npt.NDArray[Any]  # each request's external user id (the Users dataset's row for it)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -67,6 +68,7 @@ def holdout(sequence: IntArray) -> tuple[IntArray, IntArray]:
 def make_eval_set(data: PreparedData, users: IntArray, exclude_seen: bool) -> EvalSet:
     inputs: list[IntArray] = []
     relevant: list[IntArray] = []
+    kept: list[int] = []
     for u in users.tolist():
         seq = data.item[data.user_ptr[u] : data.user_ptr[u + 1]]
         if len(seq) < 2:
@@ -79,7 +81,8 @@ def make_eval_set(data: PreparedData, users: IntArray, exclude_seen: bool) -> Ev
             continue
         inputs.append(x)
         relevant.append(rel)
-    return EvalSet(inputs, relevant, data.n_items)
+        kept.append(u)
+    return EvalSet(inputs, relevant, data.n_items, data.user_ids[np.asarray(kept, dtype=np.int64)])
 
 
 def split(data: PreparedData, seed: int, exclude_seen: bool) -> Split:

@@ -22,7 +22,14 @@ import torch
 from tailor_shared.errors import InvalidInputException
 from tailor_trainer.domain import hyperparams as hp
 from tailor_trainer.domain.baselines import popularity_scorer
-from tailor_trainer.domain.context import ContextTable, context_lift
+from tailor_trainer.domain.context import (
+    USER_FEATURE_WEIGHTS,
+    ContextTable,
+    context_lift,
+    user_lift,
+    user_shift,
+    user_values,
+)
 from tailor_trainer.domain.data import (
     FloatArray,
     IntArray,
@@ -31,6 +38,7 @@ from tailor_trainer.domain.data import (
     ItemsTable,
     PreparedData,
     UsersTable,
+    excluded_columns,
     history_length_filter,
     item_attribute,
     prepare,
@@ -41,6 +49,7 @@ from tailor_trainer.domain.evaluation import (
     EvalSet,
     Scorer,
     evaluate,
+    evaluate_scores,
     make_eval_set,
     recommend,
     repeat_share,
@@ -139,6 +148,9 @@ class TrainedModel:
     config: dict[str, Any] = field(default_factory=dict)
     # payloads
     context: dict[str, ContextTable] = field(default_factory=dict)  # sequence recipes: context lift tables
+    # Sequence recipes with a Users dataset: lift tables of its fields, already scaled by the validation-chosen
+    # weight (empty when validation chose 0 or there is no Users dataset).
+    user_features: dict[str, ContextTable] = field(default_factory=dict)
     seq_config: SeqConfig | None = None
     seq_model: SequenceModel | None = None
     lin_idx: IntArray | None = None
@@ -251,7 +263,6 @@ def train_solution_version(
     ``max_training_seconds`` (default: ``default_max_training_seconds`` of the interactions) caps the whole
     training; when it cuts the transformer's epochs, ``training_stop`` says MAX_TRAINING_TIME. ``max_items``
     (default: the recipe's limit, ``hp.max_training_items``) caps the catalogue the model considers."""
-    del users  # no recipe here trains on user metadata yet
     started = time.monotonic()
     limit = default_max_training_seconds(len(interactions)) if max_training_seconds is None else max_training_seconds
     deadline = started + limit
@@ -266,7 +277,7 @@ def train_solution_version(
             raise InvalidInputException(f"trainingMode UPDATE is not supported for recipe {recipe_arn}")
         if previous is None or previous.kind != "sequence" or previous.recipe != recipe:
             raise InvalidInputException("trainingMode UPDATE requires an ACTIVE FULL solution version of this solution")
-        model = _update(previous, interactions, items, solution_config, progress, seed, should_stop, item_limit)
+        model = _update(previous, interactions, items, solution_config, progress, seed, should_stop, item_limit, users)
         model.training_stop = {"stopReason": "MAX_EPOCHS", "epochs": len(model.history), "maxEpochs": UPDATE_EPOCHS}
         model.training_seconds = time.monotonic() - started
         return model
@@ -313,6 +324,8 @@ def train_solution_version(
             apply_objective(common, objective, sp.test)
         common.training_stop["maxTrainingSeconds"] = limit
         common.context = context_lift(interactions, common.item_ids)
+        if users is not None:
+            _fit_user_features(common, train, sp.test, users, excluded_columns(solution_config, "USERS"))
     else:
         _train_related(common, recipe, values, train, sp.test, solution_config, perform_hpo, should_stop)
     common.data_summary["trainingUsers"] = len(sp.train_users)
@@ -449,6 +462,44 @@ def _train_sequence(
         model.baselines["transformer alone"] = evaluate(_module_scorer(alone, cfg.context), test, model.exclude_seen)
 
 
+def _fit_user_features(
+    model: TrainedModel, train: PreparedData, test: EvalSet, users: UsersTable, excluded: frozenset[str]
+) -> None:
+    """The Users dataset as a feature (L5758): lift tables of its fields, with the weight that gives the best
+    validation NDCG@10 (lift counted on the validation-training users only, so held-out items don't leak into
+    the choice); the chosen weight scales the tables fitted on all training users and the test metrics use them."""
+    vtrain, vset = _validation(train, model.seed, model.exclude_seen)
+    tables = user_lift(vtrain, users, excluded)
+    if not tables or not len(vset):
+        return
+    scorer = model.scorer()
+    base = scorer(vset.inputs)
+    shift = user_shift(tables, user_values(users, vset.user_ids, excluded), model.n_items)
+    scores = {
+        w: evaluate_scores(base + w * shift, vset, model.exclude_seen)["normalized_discounted_cumulative_gain_at_10"]
+        for w in USER_FEATURE_WEIGHTS
+    }
+    weight = max(USER_FEATURE_WEIGHTS, key=lambda w: (scores[w], -w))
+    model.config["userFeatures"] = {
+        "fields": sorted(tables),
+        "weight": weight,
+        "validation": {str(w): v for w, v in scores.items()},
+    }
+    if weight == 0.0:
+        return
+    model.user_features = _scaled_user_lift(train, users, excluded, weight)
+    test_shift = user_shift(model.user_features, user_values(users, test.user_ids, excluded), model.n_items)
+    model.baselines["without user features"] = dict(model.metrics)
+    model.metrics = {**model.metrics, **evaluate_scores(scorer(test.inputs) + test_shift, test, model.exclude_seen)}
+
+
+def _scaled_user_lift(
+    data: PreparedData, users: UsersTable, excluded: frozenset[str], weight: float
+) -> dict[str, ContextTable]:
+    tables = user_lift(data, users, excluded)
+    return {k: replace(t, lift=(weight * t.lift).astype(np.float32)) for k, t in tables.items()}
+
+
 Objective = tuple[str, str, npt.NDArray[np.float64]]  # itemAttribute, objectiveSensitivity, value per item
 
 
@@ -576,6 +627,7 @@ def _update(
     seed: int,
     should_stop: Callable[[], bool] | None,
     max_items: int,
+    users: UsersTable | None = None,
 ) -> TrainedModel:
     """UPDATE: bring new items into the model without retraining (L22690-L22700), until the model holds
     ``max_items`` (L5380; the newest new items first, ``newest_items``).
@@ -647,6 +699,10 @@ def _update(
     model.config = dict(previous.config)
     model.config["updatedFrom"] = {"items": old_n, "newItems": n - old_n, "changedUsers": int(changed.n_users)}
     model.context = context_lift(interactions, model.item_ids)
+    # The Users dataset's lift over the grown catalogue, at the weight validation chose for the FULL version.
+    weight = float((previous.config.get("userFeatures") or {}).get("weight", 0.0))
+    if users is not None and weight > 0.0:
+        model.user_features = _scaled_user_lift(data, users, excluded_columns(solution_config, "USERS"), weight)
     return model
 
 
