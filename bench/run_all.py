@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "cluster-scale": ("Cluster scale-out (X2)", ["bench/cluster_scale.py"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
     "auth": ("Authentication and authorisation per request (S2)", ["bench/auth_overhead.py"]),
+    "tls": ("Encryption in transit: gRPC and Redis, plaintext vs TLS (S2)", ["bench/transport_tls.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
     "trainer-mlsmall": (
         "Trainer quality on ml-latest-small (T1)",
