@@ -226,3 +226,11 @@ async def test_grpc_server_tls_and_mutual_tls_handshakes(pki: devpki.DevPki, tmp
             assert not await asyncio.to_thread(serving, "control", port)  # plaintext
         finally:
             await handle.stop(0)
+
+
+def test_a_bad_redis_url_is_reported_without_its_password() -> None:
+    from tailor_shared.redis_client import parse_sentinel_url
+
+    with pytest.raises(InvalidInputException) as bad:
+        parse_sentinel_url("redis+sentinel://:pw-d@s1:26379/")
+    assert "pw-d" not in str(bad.value) and ":***@" in str(bad.value)

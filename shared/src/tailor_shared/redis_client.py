@@ -19,6 +19,7 @@ from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
 from tailor_shared.errors import InvalidInputException
+from tailor_shared.logs import redact  # an error message never carries the URL's password (ADR 0027)
 
 SENTINEL_SCHEME = "redis+sentinel"
 #: How long asking a Sentinel where the primary is may take (they answer from memory).
@@ -44,11 +45,13 @@ def parse_sentinel_url(url: str) -> SentinelUrl | None:
     for hostport in hosts.split(","):
         host, _, port = hostport.rpartition(":")
         if not host or not port.isdigit():
-            raise InvalidInputException(f"bad Sentinel address {hostport!r} in {url!r} (expected host:port)")
+            raise InvalidInputException(f"bad Sentinel address {hostport!r} in {redact(url)!r} (expected host:port)")
         sentinels.append((host, int(port)))
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
-        raise InvalidInputException(f"bad Sentinel URL {url!r}: expected {SENTINEL_SCHEME}://h:p,…/<primary>[/db]")
+        raise InvalidInputException(
+            f"bad Sentinel URL {redact(url)!r}: expected {SENTINEL_SCHEME}://h:p,…/<primary>[/db]"
+        )
     return SentinelUrl(tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0, password)
 
 
