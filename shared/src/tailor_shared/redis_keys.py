@@ -390,6 +390,8 @@ def parse_user_state(
             windows.setdefault(unescape(token), []).extend(window_member_item(m) for m in replies[base + 2 + i])
     merged = sorted(entries.values(), key=lambda e: (-e.timestamp, e.token))[:history]
     raw_meta = replies[2 * per_subject] or {}
+    if isinstance(raw_meta, list | tuple):  # HGETALL as a flat [field, value, ...] (a Lua call's reply)
+        raw_meta = dict(zip(raw_meta[::2], raw_meta[1::2], strict=True))
     metadata = {_text(k): _text(v) for k, v in dict(raw_meta).items()}
     return UserState(merged, windows, frozenset(any_type), metadata)
 
