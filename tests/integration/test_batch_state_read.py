@@ -40,7 +40,7 @@ def _pipelined(client: redis.Redis[bytes], keys: rk.Keys, users: list[str], hist
     for user in users:
         pipe = client.pipeline(transaction=False)
         for command in rk.user_state_commands(keys, user, TYPES, history=history):
-            pipe.execute_command(*command)
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
         out.append(rk.parse_user_state(pipe.execute(), TYPES, history=history))
     return out
 
