@@ -34,7 +34,7 @@ from typing import Any
 
 import redis
 import runtime_latency
-from harness import redis_cpu, start_service
+from harness import peak_rss_mib, redis_cpu, start_service
 from runtime_latency import build_world, cleanup, drive, tempfile_dir
 
 from tailor.runtime.v1 import runtime_pb2
@@ -120,7 +120,7 @@ def main() -> None:
             assert len(lines) == len(users) and all('"error"' not in line[:80] for line in lines)
             offline.append((wall, cpu / len(users) * 1e6, rcpu / len(users) * 1e6, len(users) / (cpu + rcpu)))
             print(f"round {round_ + 1}: online {online[-1][3]:,.0f}, batch {offline[-1][3]:,.0f} recs/CPU-s")
-        peak_mib = _peak_rss_mib(batch.proc.pid)
+        peak_mib = peak_rss_mib(batch.proc.pid)
         batch.stop()
         print()
         print(
@@ -163,17 +163,6 @@ def _mw(rows: list[Any], column: int, low: bool = False) -> str:
     values = [float(r[column]) for r in rows]
     worst = min(values) if low else max(values)
     return f"{statistics.median(values):,.0f} ({worst:,.0f})"
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """VmHWM of a live process (Linux), else 0."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 if __name__ == "__main__":

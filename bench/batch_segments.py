@@ -27,12 +27,9 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from confluent_kafka import Producer as RawProducer
-from harness import start_service, wait_serving
+from harness import install_model, peak_rss_mib, start_service, wait_serving
 from runtime_latency import ROOT, _trainer_hash
 
-from tailor_shared import storage
-from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
 
@@ -84,15 +81,6 @@ def relabelled(source: Path, target: Path) -> Path:
     return target
 
 
-def _peak_rss_mib(pid: int) -> float:
-    """VmHWM of a live process (Linux), else 0."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
@@ -141,13 +129,7 @@ def main() -> None:
         )["solutionArn"]
         control.wait_for("DescribeSolution", "solution", solutionArn=solution)
         version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
-        with storage.records(stack.kafka_bootstrap, prefix) as view:
-            shutil.copytree(model_path, storage.solution_version_dir(view, env["TAILOR_MODEL_STORE"], version))
-        manifest = json.loads((model_path / "manifest.json").read_text())
-        producer = RawProducer({"bootstrap.servers": stack.kafka_bootstrap})
-        update = StatusUpdate(version, "ACTIVE", fields={"metrics": manifest.get("metrics", {}), "trainingHours": 0.01})
-        producer.produce(job_status_topic(prefix), update.to_json(), version.encode())
-        producer.flush(30)
+        install_model(stack.kafka_bootstrap, prefix, env["TAILOR_MODEL_STORE"], version, model_path)
         control.wait_for("DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
         folder = workdir / "in"
         folder.mkdir()
@@ -182,7 +164,7 @@ def main() -> None:
                 raise SystemExit(f"the segment job failed: {job.get('failureReason')}")
             lines = [json.loads(x) for f in files for x in (out / f"{f}.out").read_text().splitlines()]
             assert len(lines) == len(items) and all(len(x["output"]["recommendedUsers"]) == NUM_RESULTS for x in lines)
-        peak = _peak_rss_mib(batch.proc.pid)
+        peak = peak_rss_mib(batch.proc.pid)
         print()
         print(
             f"Item-Affinity, {args.items:,}-item model, {args.users:,} users, {args.queries:,} item queries, "

@@ -6,7 +6,10 @@ import this module as ``harness``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Producer as RawProducer
+
+from tailor_shared import storage
+from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_tools.client import health_serving
 
 #: The gRPC health service name each service reports SERVING under.
@@ -123,3 +130,25 @@ def wait_serving(svc: Proc, timeout: float = 120) -> None:
 def redis_cpu(info: Mapping[str, Any]) -> float:
     """Redis server CPU seconds from an ``INFO cpu`` reply (sync or asyncio client alike)."""
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident memory) of a live process (Linux), else 0."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def install_model(bootstrap: str, prefix: str, model_store: str, version: str, model: Path) -> None:
+    """Make ``model`` (a trained model directory, usually cached) the model of the solution version ``version``
+    and report the version ACTIVE on the job-status topic as the trainer would: benchmarks serve a model trained
+    once instead of training under every run. The caller waits for DescribeSolutionVersion to say ACTIVE."""
+    with storage.records(bootstrap, prefix) as view:
+        shutil.copytree(model, storage.solution_version_dir(view, model_store, version))
+    manifest = json.loads((model / "manifest.json").read_text())
+    producer = RawProducer({"bootstrap.servers": bootstrap})
+    update = StatusUpdate(version, "ACTIVE", fields={"metrics": manifest.get("metrics", {}), "trainingHours": 0.01})
+    producer.produce(job_status_topic(prefix), update.to_json(), version.encode())
+    producer.flush(30)

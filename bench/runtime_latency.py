@@ -53,12 +53,10 @@ from typing import Any
 import grpc
 import numpy as np
 import redis
-from confluent_kafka import Producer as RawProducer
-from harness import Proc, free_port, pct, proc_cpu, redis_cpu, start_service, wait_serving
+from harness import Proc, free_port, install_model, pct, proc_cpu, redis_cpu, start_service, wait_serving
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared import storage
-from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_shared.redis_keys import Keys
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
@@ -211,14 +209,8 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
     version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
     # Storage names come from the resource records (their incarnations, ADR 0012), not from the names.
     with storage.records(stack.kafka_bootstrap, prefix) as view:
-        version_dir = storage.solution_version_dir(view, env["TAILOR_MODEL_STORE"], version)
         keys = storage.group_keys(view, prefix, dsg)
-    shutil.copytree(model_path, version_dir)
-    manifest = json.loads((model_path / "manifest.json").read_text())
-    producer = RawProducer({"bootstrap.servers": stack.kafka_bootstrap})
-    update = StatusUpdate(version, "ACTIVE", fields={"metrics": manifest.get("metrics", {}), "trainingHours": 0.01})
-    producer.produce(job_status_topic(prefix), update.to_json(), version.encode())
-    producer.flush(30)
+    install_model(stack.kafka_bootstrap, prefix, env["TAILOR_MODEL_STORE"], version, model_path)
     wait_for(control, "DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
 
     filter_arn = control.call("CreateFilter", name=f"{group}-f", datasetGroupArn=dsg, filterExpression=FILTER)[
