@@ -251,7 +251,7 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
                 for k, r in enumerate(recent)
             ],
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600  # behind the Interactions import's rows, which take minutes on a busy machine
     while not probe.exists(keys.history(f"u:{users[-1]}")):
         if time.monotonic() > deadline:
             raise SystemExit("the stream did not apply the PutEvents")
