@@ -64,6 +64,13 @@ PROBE_TIMEOUT_S = 0.5
 PROBE_INTERVAL_S = 0.5
 #: While nothing is in flight, delivery reports and ``error_cb`` are still served this often.
 IDLE_POLL_S = 0.2
+#: librdkafka retries a lost broker connection with exponential backoff up to ``reconnect.backoff.max.ms``
+#: (default 10 s): after an outage of ten seconds or more a client then learns that the broker is back up to
+#: 10 s late, and a control that refuses writes meanwhile is down for that long (ADR 0025). Capped at 0.5 s a
+#: process is back within about a second; the price is one refused connect per broker every 0.5 s while down.
+RECONNECT_BACKOFF_MAX_MS = 500
+#: Settings every librdkafka client of a request path takes (producers, resource views, job workers).
+CLIENT_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS}
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "compression.type": "lz4",
         "queue.buffering.max.messages": 100_000,
         "message.timeout.ms": 30_000,
+        **CLIENT_DEFAULTS,
     }
     config.update(overrides)
     return config

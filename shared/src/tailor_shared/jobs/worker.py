@@ -36,7 +36,7 @@ from tailor_shared.jobs.protocol import (
     jobs_topic,
     route,
 )
-from tailor_shared.kafka import kafka_config
+from tailor_shared.kafka import CLIENT_DEFAULTS, kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class JobWorker:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 45_000,
+            **CLIENT_DEFAULTS,
             **(consumer_config or {}),
         }
         self._stop = stop_event if stop_event is not None else threading.Event()
