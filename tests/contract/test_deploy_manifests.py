@@ -42,6 +42,7 @@ from kubernetes_validate.utils import SchemaNotFoundError  # type: ignore[import
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
 from tailor_shared.jobs import job_topic_specs
+from tailor_shared.redis_client import SentinelUrl, parse_sentinel_url
 from tailor_shared.topics import DATASET_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -757,7 +758,7 @@ def render(relative: str) -> list[Doc]:
     return copy.deepcopy(_render_cached(relative))
 
 
-KUSTOMIZATIONS = ("k8s/base", "k8s/overlays/production")
+KUSTOMIZATIONS = ("k8s/base", "k8s/overlays/production", "k8s/overlays/sentinel")
 
 
 def _key(doc: Doc) -> tuple[str, str, str, str]:
@@ -921,8 +922,12 @@ def test_tailor_services_env_ports_and_probes(kustomization: str) -> None:
         service_names = {s["metadata"]["name"] for s in services} | {f"{k}-kafka-bootstrap" for k in kafka_clusters}
         kafka_host = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
         assert kafka_host in service_names, f"{service}: TAILOR_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}"
-        redis_host = re.sub(r"^rediss?://(?:[^@/]*@)?([^:/]+).*$", r"\1", settings.redis_url)
-        assert redis_host in service_names, f"{service}: TAILOR_REDIS_URL={settings.redis_url}"
+        sentinels = parse_sentinel_url(settings.redis_url)
+        if sentinels is None:
+            redis_host = re.sub(r"^rediss?://(?:[^@/]*@)?([^:/]+).*$", r"\1", settings.redis_url)
+            assert redis_host in service_names, f"{service}: TAILOR_REDIS_URL={settings.redis_url}"
+        else:
+            check_sentinel_url(docs, sentinels)
         # A Service in front of it, with named ports (gRPC ones marked appProtocol: grpc).
         labels = doc["spec"]["template"]["metadata"]["labels"]
         fronts = [s for s in services if _selects(s["spec"].get("selector", {}), labels)]
@@ -934,6 +939,51 @@ def test_tailor_services_env_ports_and_probes(kustomization: str) -> None:
             assert grpc_ports and grpc_ports[0]["appProtocol"] == "grpc", service
             assert grpc_ports[0]["port"] == settings.grpc_port
     assert seen == set(SERVICES)
+
+
+def check_sentinel_url(docs: list[Doc], url: SentinelUrl) -> None:
+    """Each Sentinel of a ``redis+sentinel://`` URL is a pod of a StatefulSet of this render, by its stable name
+    (``<pod>.<headless Service>:<port>``), and the primary's name is the one its Sentinels monitor."""
+    services = _by_kind(docs, "Service")
+    sets = {s["spec"]["serviceName"]: s for s in _by_kind(docs, "StatefulSet").values()}
+    for host, port in url.sentinels:
+        pod, _, headless = host.partition(".")
+        assert headless in services and headless in sets, f"Sentinel {host}: no headless Service/StatefulSet"
+        front = services[headless]["spec"]
+        assert front["clusterIP"] == "None" and front.get("publishNotReadyAddresses") is True, headless
+        assert port in [p["port"] for p in front["ports"]], f"Sentinel {host}:{port}"
+        workload = sets[headless]
+        ordinal = pod.removeprefix(workload["metadata"]["name"] + "-")
+        assert ordinal.isdigit() and int(ordinal) < workload["spec"]["replicas"], f"Sentinel {host}: no such pod"
+        scripts = {v["configMap"]["name"] for v in workload["spec"]["template"]["spec"]["volumes"] if "configMap" in v}
+        texts = [d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] in scripts]
+        assert any(f"sentinel monitor {url.primary} " in t for data in texts for t in data.values()), url.primary
+
+
+def test_sentinel_overlay_redis_fails_over() -> None:
+    """A primary and a replica, three Sentinels (quorum 2) in front of the services, instead of the base's one
+    Redis; the base keeps its single Redis (``redis://``)."""
+    docs = render("k8s/overlays/sentinel")
+    sets = _by_kind(docs, "StatefulSet")
+    assert "redis" not in _by_kind(docs, "Deployment") and "redis" not in _by_kind(docs, "Service")
+    assert sets["redis-node"]["spec"]["replicas"] == 2
+    assert sets["redis-sentinel"]["spec"]["replicas"] == 3
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("tailor-env"))
+    url = parse_sentinel_url(config["data"]["TAILOR_REDIS_URL"])
+    assert url is not None and len(url.sentinels) == 3
+    check_sentinel_url(docs, url)
+    scripts = next(
+        d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("redis-sentinel-")
+    )
+    assert re.search(rf"sentinel monitor {url.primary} \S+ 6379 2\n", scripts["sentinel.sh"]), "quorum 2 of 3"
+    assert "--replicaof" in scripts["redis-node.sh"] and "get-master-addr-by-name" in scripts["redis-node.sh"]
+    for script in scripts.values():
+        checked = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+    base = next(
+        d for d in render("k8s/base") if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("tailor-env")
+    )
+    assert parse_sentinel_url(base["data"]["TAILOR_REDIS_URL"]) is None
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -959,7 +1009,7 @@ def test_scaling_shape(kustomization: str) -> None:
         images = {c["image"] for c in containers(pod_spec(doc) or {})}
         if doc["metadata"]["name"] == "kafka":
             assert images == {KAFKA_IMAGE} and doc["kind"] == "StatefulSet"
-        if doc["metadata"]["name"] == "redis":
+        if doc["metadata"]["name"] in ("redis", "redis-node", "redis-sentinel"):
             assert images == {REDIS_IMAGE}
 
 
