@@ -253,7 +253,7 @@ class DeletionWorker:
     # --- the job ---------------------------------------------------------------------------------------
     def run(self, job: JobRecord) -> None:
         arn = job.resource_arn
-        record = self.view.get(arn)
+        record = current_record(self.view, arn)
         if record is None or record.body.get("status") in FINISHED:
             return
         group = self.view.get(str(record.body.get("datasetGroupArn")))
@@ -401,6 +401,18 @@ def _positions_body(positions: Mapping[str, Mapping[int, int]]) -> dict[str, dic
     return {arn: {str(p): o for p, o in parts.items()} for arn, parts in positions.items()}
 
 
+def current_record(view: ResourceReader, arn: str) -> ResourceRecord | None:
+    """The job's resource record. Control writes it before it dispatches the job, but this process's view may not
+    have read it yet (a busy machine, 500 ms long polls): catch the view up with the resources topic before
+    calling it gone — a job judged finished from a lagging view was committed unrun and stayed PENDING."""
+    record = view.get(arn)
+    catch_up = getattr(view, "catch_up", None)
+    if record is None and catch_up is not None:
+        catch_up()
+        record = view.get(arn)
+    return record
+
+
 def start_worker(
     settings: StreamSettings,
     view: ResourceReader,
@@ -413,7 +425,7 @@ def start_worker(
     worker = DeletionWorker(settings, view, report, wipe_group, stop.is_set)
 
     def finished(job: JobRecord) -> bool:
-        record = view.get(job.resource_arn)
+        record = current_record(view, job.resource_arn)
         return record is None or record.body.get("status") in FINISHED
 
     jobs = JobWorker(
