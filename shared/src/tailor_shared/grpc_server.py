@@ -8,6 +8,7 @@ with the Personalize exception name in trailing metadata; anything else is logge
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
 import time
@@ -49,6 +50,15 @@ def request_metrics(service: str) -> tuple[Counter, Histogram]:
 
 
 Admit = Callable[[str, Any], Awaitable[None]]
+
+_CALL_STARTED: contextvars.ContextVar[float | None] = contextvars.ContextVar("tailor_call_started", default=None)
+
+
+def call_started() -> float | None:
+    """When the gRPC call this task is handling started (``time.monotonic()``, before auth and quotas); None
+    outside a call. Lets a handler bound the whole call, not each of its steps (ADR 0025: every API answers
+    within 1 s while a dependency hangs)."""
+    return _CALL_STARTED.get()
 
 
 class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -92,6 +102,7 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
+            _CALL_STARTED.set(time.monotonic())  # this call's own task: nothing else sees it
             code = "OK"
             try:
                 if auth is not None:
