@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "ingest": ("Ingest (I1)", ["bench/ingest_throughput.py"]),
     "stream": ("Stream processor (S1)", ["bench/stream_throughput.py"]),
     "attribution": ("Metric attribution lag and automatic updates (M2)", ["bench/attribution.py"]),
+    "impressions": ("Impressions in User-Personalization training (M2)", ["bench/impression_training.py"]),
     "inbound": ("Inbound JSON (K2)", ["bench/inbound_json.py"]),
     "data-deletion": ("Data deletion (D2)", ["bench/data_deletion.py"]),
     "runtime": ("Runtime (R1)", ["bench/runtime_latency.py"]),

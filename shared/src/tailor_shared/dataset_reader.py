@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from tailor_shared.topics import (
     H_EVENT_ID,
     H_IMPORT_JOB,
     H_MARKER,
+    H_RECOMMENDATION_ID,
     H_SCHEMA_FP,
     H_SESSION_ID,
     H_SOURCE,
@@ -61,7 +62,8 @@ META_SOURCE = "_source"  # "put" | "bulk"
 META_EVENT_ID = "_event_id"
 META_SESSION_ID = "_session_id"
 META_IMPORT_JOB = "_import_job"
-META_COLUMNS = (META_SOURCE, META_EVENT_ID, META_SESSION_ID, META_IMPORT_JOB)
+META_RECOMMENDATION_ID = "_recommendation_id"  # PutEvents' recommendationId: implicit impressions (ADR 0022)
+META_COLUMNS = (META_SOURCE, META_EVENT_ID, META_SESSION_ID, META_IMPORT_JOB, META_RECOMMENDATION_ID)
 
 _ENTITY_TYPES = ("Items", "Users", "Actions")
 _EVENT_TYPES = ("Interactions", "Action_Interactions")
@@ -194,6 +196,48 @@ def end_offsets(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int
     return {p: high for p, (_low, high) in watermarks(bootstrap, topic, timeout_s).items()}
 
 
+def recommended_items(
+    bootstrap: str, topic: str, wanted: Iterable[str], timeout_s: float = 120.0
+) -> dict[str, list[str]]:
+    """recommendationId -> the items it returned, for the ``wanted`` ids still on the runtime's recommendations
+    topic (``topics.impressions_topic``, keyed by recommendationId; 7 days' retention): implicit impressions
+    (ADR 0022). Ids the topic no longer (or never) held are absent."""
+    want = {w.encode() for w in wanted if w}
+    marks = watermarks(bootstrap, topic, timeout_s=min(timeout_s, 30.0))
+    remaining = {p for p, (low, high) in marks.items() if high > low}
+    out: dict[str, list[str]] = {}
+    if not want or not remaining:
+        return out
+    consumer = _consumer(bootstrap)
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.assign([TopicPartition(topic, p, marks[p][0]) for p in sorted(remaining)])
+        while remaining:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailableException(f"reading {topic} did not finish in time")
+            batch: list[Any] = consumer.consume(5_000, 0.05)
+            for msg in batch:
+                p = msg.partition()
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        remaining.discard(p)
+                    continue
+                if msg.offset() >= marks[p][1] - 1:
+                    remaining.discard(p)
+                key = msg.key()
+                if key not in want:
+                    continue
+                try:
+                    body = json.loads(msg.value() or b"")
+                    out[key.decode()] = [str(i) for i in body.get("itemList") or ()]
+                except (ValueError, AttributeError, TypeError):
+                    continue
+    finally:
+        consumer.close()
+    return out
+
+
 def count_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
     """Records on the topic (markers included); exact for the dataset topics, which never expire."""
     return sum(high - low for low, high in watermarks(bootstrap, topic, timeout_s).values())
@@ -210,6 +254,7 @@ class _Scan:
         self.group: list[int] = []  # 0 = put; k > 0 = k-th import job seen; -1 = bulk row without a job
         self.event_id: list[bytes | None] = []  # raw header values
         self.session_id: list[bytes | None] = []
+        self.recommendation_id: list[bytes | None] = []
         self.job_ids: dict[str, int] = {}
         self.completed: dict[str, tuple[str, int, int]] = {}  # job -> (mode, rows, first marker ms)
         self.starts: dict[tuple[str, int], int] = {}  # (job, partition) -> offset of the last start marker
@@ -235,10 +280,10 @@ def _scan_topic(
     by_fp: dict[Any, Any] = {}  # fingerprint header (bytes) -> the codec's decode
     columns = [(name, scan.values[name].append) for name in names]
     part_append, off_append, group_append = scan.partition.append, scan.offset.append, scan.group.append
-    eid_append, sid_append = scan.event_id.append, scan.session_id.append
+    eid_append, sid_append, rid_append = scan.event_id.append, scan.session_id.append, scan.recommendation_id.append
     job_codes: dict[bytes, int] = {}
     h_fp, h_source, h_job, h_marker = H_SCHEMA_FP, H_SOURCE, H_IMPORT_JOB, H_MARKER
-    h_eid, h_sid = H_EVENT_ID, H_SESSION_ID
+    h_eid, h_sid, h_rid = H_EVENT_ID, H_SESSION_ID, H_RECOMMENDATION_ID
     bulk = SOURCE_BULK.encode()
     records = 0
     while remaining:
@@ -300,6 +345,7 @@ def _scan_topic(
                 group_append(0)
             eid_append(get(h_eid))  # raw bytes: decoded only for the rows that are kept
             sid_append(get(h_sid))
+            rid_append(get(h_rid))
     scan.records = records
     return scan
 
@@ -441,7 +487,7 @@ def read_dataset(
     with an older schema version get null for fields they lack. ``codecs`` resolves writer fingerprints
     (default: the reader schema only). ``latest_per_id`` defaults to True for Items/Users/Actions,
     ``dedupe_event_ids`` to True for interactions. ``meta_columns`` adds the envelope columns (``_source``,
-    ``_event_id``, ``_session_id``, ``_import_job``).
+    ``_event_id``, ``_session_id``, ``_import_job``, ``_recommendation_id``).
     """
     started = time.perf_counter()
     raw_schema: Mapping[str, Any] = json.loads(schema) if isinstance(schema, str) else schema
@@ -476,6 +522,7 @@ def read_dataset(
             META_EVENT_ID: [_text(scan.event_id[i]) for i in picked],
             META_SESSION_ID: [_text(scan.session_id[i]) for i in picked],
             META_IMPORT_JOB: [by_code.get(g) for g in groups],
+            META_RECOMMENDATION_ID: [_text(scan.recommendation_id[i]) for i in picked],
         }
         for name, values in meta.items():
             arr = np.empty(len(values), dtype=object)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tailor_shared.scoring.impressions import impression_outcome
 from tailor_stream.attribution_model import (
     MAX_SOURCES,
     REPORT_HEADER,
@@ -10,7 +11,6 @@ from tailor_stream.attribution_model import (
     attribution_from,
     counter_field,
     event_source,
-    impression_outcome,
     increments,
     parse_metric,
     report_lines,

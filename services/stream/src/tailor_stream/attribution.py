@@ -36,6 +36,7 @@ from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import decode_record
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
+from tailor_shared.scoring.impressions import impression_outcome
 from tailor_shared.topics import (
     H_IMPORT_JOB,
     H_RECOMMENDATION_ID,
@@ -53,7 +54,6 @@ from tailor_stream.attribution_model import (
     attribution_from,
     counter_field,
     event_source,
-    impression_outcome,
     increments,
     report_lines,
     report_name,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -137,20 +137,6 @@ def admit_source(source: str, known: set[str]) -> str:
         known.add(source)
         return source
     return UNDEFINED_SOURCE
-
-
-def impression_outcome(row: Mapping[str, Any], recommended: Sequence[str] | None) -> tuple[list[str], str | None]:
-    """The items an interaction was shown and the one it chose (None when it chose none of them): the explicit
-    IMPRESSION list wins over the list the recommendationId returned (L14081)."""
-    explicit = row.get("IMPRESSION")
-    if isinstance(explicit, str) and explicit:
-        shown = [i for i in dict.fromkeys(explicit.split("|")) if i]
-    elif recommended:
-        shown = list(dict.fromkeys(recommended))
-    else:
-        return [], None
-    item = row.get("ITEM_ID")
-    return shown, (item if isinstance(item, str) and item in shown else None)
 
 
 def report_name(import_mode: str, at: float) -> str:

@@ -14,12 +14,20 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from tailor_shared import recipes
-from tailor_shared.dataset_reader import META_SESSION_ID, DatasetSnapshot, end_offsets, read_dataset
+from tailor_shared.dataset_reader import (
+    META_RECOMMENDATION_ID,
+    META_SESSION_ID,
+    DatasetSnapshot,
+    end_offsets,
+    read_dataset,
+    recommended_items,
+)
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.incarnation import incarnation_of
 from tailor_shared.jobs import JobRecord, JobType, StatusUpdate
@@ -28,7 +36,8 @@ from tailor_shared.model_store import ModelStore, campaign_update_dir, recommend
 from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
-from tailor_shared.topics import dataset_topic_for
+from tailor_shared.scoring.impressions import impression_outcome
+from tailor_shared.topics import dataset_topic_for, impressions_topic
 from tailor_trainer.action_artifacts import export_actions
 from tailor_trainer.artifacts import export, load_trainer_state
 from tailor_trainer.domain import (
@@ -43,7 +52,7 @@ from tailor_trainer.domain import (
 )
 from tailor_trainer.domain.actions import ActionInteractions, ActionModelResult, ActionsTable, train_next_best_action
 from tailor_trainer.domain.autotrain import TRAINED_ON, has_new_records, last_trained_on
-from tailor_trainer.domain.hyperparams import max_training_items
+from tailor_trainer.domain.hyperparams import IMPRESSION_RECIPES, max_training_items
 from tailor_trainer.domain.train import default_max_training_seconds
 from tailor_trainer.metrics import AUTO_UPDATES, EPOCHS, JOB_DURATION, JOBS, LAST_AUTO_UPDATE, LAST_LOSS
 
@@ -253,6 +262,8 @@ class TrainingJobs:
             t: self._snapshot(group.body, t, d.body) for t, d in datasets.items() if t in ("Interactions", "Items")
         }
         interactions = _interactions(snaps["Interactions"], _categorical(self._view, datasets["Interactions"].body))
+        if recipe_arn.rsplit("/", 1)[-1] in IMPRESSION_RECIPES:
+            interactions = replace(interactions, impression=self._impressions(snaps["Interactions"]))
         items = _items(snaps["Items"], datasets["Items"].body, self._view) if "Items" in snaps else None
         log.info("training", extra={"resource": arn, "recipe": recipe_arn, "rows": len(interactions)})
 
@@ -305,6 +316,26 @@ class TrainingJobs:
             for t, s in snaps.items()
         }
         return model, snapshot
+
+    def _impressions(self, snap: DatasetSnapshot) -> np.ndarray[Any, Any] | None:
+        """Each event's shown items: its IMPRESSION column, else the items its recommendationId returned, read
+        from the runtime's recommendations topic (L14081). None when no event has either."""
+        explicit = snap.columns.get("IMPRESSION")
+        rids = snap.columns.get(META_RECOMMENDATION_ID)
+        if snap.num_rows == 0 or (explicit is None and rids is None):
+            return None
+        n = snap.num_rows
+        explicit_list = [None] * n if explicit is None else explicit.tolist()
+        rid_list = [None] * n if rids is None else rids.tolist()
+        wanted = {str(r) for e, r in zip(explicit_list, rid_list, strict=True) if r and not e}
+        recommended = recommended_items(self._bootstrap, impressions_topic(self._prefix), wanted) if wanted else {}
+        if not recommended and not any(explicit_list):
+            return None
+        out = np.empty(n, dtype=object)
+        items = snap.columns["ITEM_ID"].tolist()
+        for k, (e, r, item) in enumerate(zip(explicit_list, rid_list, items, strict=True)):
+            out[k] = impression_outcome({"IMPRESSION": e, "ITEM_ID": item}, recommended.get(str(r)) if r else None)[0]
+        return out
 
     def _fit_actions(
         self, arn: str, recipe_arn: str, group_arn: str, config: Mapping[str, Any]

@@ -9,7 +9,8 @@ prior)``: 1 for an item never shown, falling towards 0 as it is shown without be
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,3 +35,17 @@ def impression_discount(
         if i is not None:
             picked[i] = count
     return np.asarray((np.minimum(picked, seen) + IMPRESSION_PRIOR) / (seen + IMPRESSION_PRIOR), dtype=np.float64)
+
+
+def impression_outcome(row: Mapping[str, Any], recommended: Sequence[str] | None) -> tuple[list[str], str | None]:
+    """The items an interaction was shown and the one it chose (None when it chose none of them): the explicit
+    IMPRESSION list wins over the list the recommendationId returned (L14081)."""
+    explicit = row.get("IMPRESSION")
+    if isinstance(explicit, str) and explicit:
+        shown = [i for i in dict.fromkeys(explicit.split("|")) if i]
+    elif recommended:
+        shown = list(dict.fromkeys(recommended))
+    else:
+        return [], None
+    item = row.get("ITEM_ID")
+    return shown, (item if isinstance(item, str) and item in shown else None)

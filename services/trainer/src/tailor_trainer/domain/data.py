@@ -51,6 +51,10 @@ class Interactions:
     # PutEvents' sessionId per event (None for bulk imports): an anonymous event (USER_ID "") trains as its
     # session's history, under the sessionId as user id, as GetRecommendations then finds it (L14390).
     session_id: npt.NDArray[Any] | None = None
+    # The items shown with each event (a sequence of item ids, empty when none): the explicit IMPRESSION, else
+    # the list its recommendationId returned (L14081). User-Personalization(-v2) trains the shown items that
+    # were not chosen as the event's negatives (ADR 0022).
+    impression: npt.NDArray[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -110,6 +114,9 @@ class PreparedData:
     item_is_new: npt.NDArray[np.bool_]  # items with no interactions
     features: ItemFeatures | None
     filter_summary: Mapping[str, Any]
+    # Per row (CSR): the items shown with the row's event and not chosen by it (``impression_negatives``).
+    shown_ptr: IntArray | None = None  # [n_rows + 1]
+    shown_item: IntArray | None = None
 
     @property
     def n_users(self) -> int:
@@ -170,6 +177,7 @@ def filter_interactions(interactions: Interactions, solution_config: Mapping[str
     ts = np.asarray(interactions.timestamp)[keep].astype(np.int64)
     et = None if interactions.event_type is None else _as_str(np.asarray(interactions.event_type)[keep])
     ev = None if interactions.event_value is None else np.asarray(interactions.event_value, dtype=np.float64)[keep]
+    imp = None if interactions.impression is None else np.asarray(interactions.impression, dtype=object)[keep]
     key_parts: list[npt.NDArray[Any]] = [users, items, ts.astype(str).astype(object)]
     if et is not None:
         key_parts.append(et)
@@ -181,7 +189,12 @@ def filter_interactions(interactions: Interactions, solution_config: Mapping[str
     _, first = np.unique(keys.astype(str), return_index=True)
     first.sort()
     return Interactions(
-        users[first], items[first], ts[first], None if et is None else et[first], None if ev is None else ev[first]
+        users[first],
+        items[first],
+        ts[first],
+        None if et is None else et[first],
+        None if ev is None else ev[first],
+        impression=None if imp is None else imp[first],
     )
 
 
@@ -200,6 +213,7 @@ def _rows(interactions: Interactions, keep: npt.NDArray[np.bool_]) -> Interactio
         event_value=cut(interactions.event_value),
         context={k: cut(v) for k, v in interactions.context.items()},
         session_id=cut(interactions.session_id),
+        impression=cut(interactions.impression),
     )
 
 
@@ -384,6 +398,7 @@ def prepare(
     i = np.asarray([item_index[v] for v in items_col.tolist()], dtype=np.int64)
     ts = filtered.timestamp.astype(np.int64)
     order = np.lexsort((tie_hash(users, items_col), ts, u))
+    shown_ptr, shown_item = impression_negatives(filtered.impression, i, item_index, order)
     u, i, ts = u[order], i[order], ts[order]
     ptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(np.bincount(u, minlength=len(user_ids)))
@@ -414,7 +429,34 @@ def prepare(
     }
     if left_out:
         summary["itemsLeftOut"] = left_out
-    return PreparedData(user_ids, item_ids, u, i, ts, ptr, item_creation, ~has_interactions, features, summary)
+    if shown_ptr is not None:
+        summary["interactionsWithImpressions"] = int((np.diff(shown_ptr) > 0).sum())
+        summary["impressionNegatives"] = len(shown_item) if shown_item is not None else 0
+    return PreparedData(
+        user_ids, item_ids, u, i, ts, ptr, item_creation, ~has_interactions, features, summary, shown_ptr, shown_item
+    )
+
+
+def impression_negatives(
+    impression: npt.NDArray[Any] | None, item: IntArray, item_index: Mapping[str, int], order: IntArray
+) -> tuple[IntArray | None, IntArray | None]:
+    """Per row in ``order``, the indices of the items its event was shown and did not choose (CSR), each once;
+    items outside the catalogue are skipped. (None, None) without impressions."""
+    if impression is None:
+        return None, None
+    lengths: list[int] = []
+    flat: list[int] = []
+    for row in order.tolist():
+        shown = impression[row]
+        chosen = int(item[row])
+        negatives = {item_index.get(str(x), -1) for x in shown} if shown else set()
+        negatives.discard(-1)
+        negatives.discard(chosen)
+        lengths.append(len(negatives))
+        flat.extend(sorted(negatives))
+    ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(lengths)
+    return ptr, np.asarray(flat, dtype=np.int64)
 
 
 def subset_users(data: PreparedData, users: IntArray) -> PreparedData:
@@ -429,6 +471,13 @@ def subset_users(data: PreparedData, users: IntArray) -> PreparedData:
     ptr = np.zeros(len(users) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(lengths)
     new_user = np.repeat(np.arange(len(users), dtype=np.int64), lengths)
+    shown_ptr, shown_item = None, None
+    if data.shown_ptr is not None and data.shown_item is not None:
+        counts = data.shown_ptr[rows + 1] - data.shown_ptr[rows]
+        shown_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        shown_ptr[1:] = np.cumsum(counts)
+        picked = [np.arange(data.shown_ptr[r], data.shown_ptr[r + 1]) for r in rows[counts > 0].tolist()]
+        shown_item = data.shown_item[np.concatenate(picked)] if picked else np.zeros(0, dtype=np.int64)
     return PreparedData(
         data.user_ids[users],
         data.item_ids,
@@ -440,6 +489,8 @@ def subset_users(data: PreparedData, users: IntArray) -> PreparedData:
         data.item_is_new,
         data.features,
         data.filter_summary,
+        shown_ptr,
+        shown_item,
     )
 
 

@@ -28,6 +28,9 @@ SEGMENT_RECIPES: Final = frozenset({ITEM_AFFINITY, ITEM_ATTRIBUTE_AFFINITY})  # 
 
 SEQUENCE_RECIPES: Final = frozenset({UP_V2, UP, PR_V2, PR})
 UPDATE_RECIPES: Final = frozenset({UP, UP_V2})  # UPDATE: UP (L22690); UP-v2 gets the same 2-hourly updates
+#: Recipes that train on impressions (shown items not chosen as negatives; ADR 0022): User-Personalization
+#: (L5279-5291) and its v2.
+IMPRESSION_RECIPES: Final = frozenset({UP, UP_V2})
 #: The most items a model considers in training and recommendations (L4131-4133, L19709); automatic updates
 #: bring new items in until a model holds this many (L5380).
 MAX_TRAINING_ITEMS: Final = 750_000

@@ -62,6 +62,11 @@ class SeqConfig:
     # catalogue and dominates an epoch on large ones (docs/adr/0020).
     full_softmax_items: int = 20000
     sampled_negatives: int = 4096
+    # Impressions (User-Personalization(-v2), ADR 0022): each item shown with an event and not chosen adds
+    # softplus(score(shown) - score(chosen)) to the loss, averaged over the pairs, times this weight; at most
+    # ``impression_negatives`` shown items per event. 0 ignores impressions.
+    impression_weight: float = 1.0
+    impression_negatives: int = 25
 
 
 @dataclass(frozen=True)
@@ -364,6 +369,52 @@ class NegativeSampler:
         return candidates, inverse[: len(targets)], torch.log(-torch.expm1(-expected))
 
 
+class ShownNegatives:
+    """The items each training row's event was shown and did not choose (``PreparedData.shown_*``), padded per
+    batch to the batch's longest list (at most ``k``)."""
+
+    def __init__(self, ptr: IntArray, item: IntArray, k: int) -> None:
+        self.ptr, self.item, self.k = ptr, item, k
+
+    @classmethod
+    def of(cls, data: PreparedData, cfg: SeqConfig) -> ShownNegatives | None:
+        if data.shown_ptr is None or data.shown_item is None or not len(data.shown_item):
+            return None
+        if cfg.impression_weight <= 0.0 or cfg.impression_negatives <= 0:
+            return None
+        return cls(data.shown_ptr, data.shown_item, cfg.impression_negatives)
+
+    def __call__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rows [m] -> (shown item indices [m, k'], mask [m, k'])."""
+        r = rows.numpy()
+        start = self.ptr[r]
+        count = np.minimum(self.ptr[r + 1] - start, self.k)
+        width = max(1, int(count.max()) if len(count) else 1)
+        mask = np.arange(width)[None, :] < count[:, None]
+        negatives = np.where(mask, self.item[np.where(mask, start[:, None] + np.arange(width)[None, :], 0)], 0)
+        return torch.from_numpy(negatives.astype(np.int64)), torch.from_numpy(mask)
+
+
+def impression_loss(
+    h: torch.Tensor,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+    targets: torch.Tensor,
+    shown: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Mean of softplus(score(shown) - score(chosen)) over the (event, shown-not-chosen item) pairs: each shown
+    item the user passed over should score below the one chosen in that context (a BPR-style hard negative)."""
+    has = mask.any(dim=1)
+    if not bool(has.any()):
+        return h.sum() * 0.0
+    h, targets, shown, mask = h[has], targets[has], shown[has], mask[has].to(h.dtype)
+    positive = (h * table[targets]).sum(dim=1) + bias[targets]
+    negative = torch.bmm(table[shown], h[:, :, None]).squeeze(2) + bias[shown]
+    pairs = nn.functional.softplus(negative - positive[:, None]) * mask
+    return pairs.sum() / mask.sum()
+
+
 def sampled_softmax_loss(
     h: torch.Tensor,
     table: torch.Tensor,
@@ -385,8 +436,11 @@ def train_step(
     y: torch.Tensor,
     cfg: SeqConfig,
     sampler: NegativeSampler | None,
+    shown: ShownNegatives | None = None,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One optimiser step on windows x [b, t] with targets y [b, t, horizon] (pad = n_items); returns the loss."""
+    """One optimiser step on windows x [b, t] with targets y [b, t, horizon] (pad = n_items); returns the loss.
+    With ``shown`` and ``rows`` (each target's row in the training data, [b, t]) the impression term is added."""
     n = model.n_items
     table = model.item_table()
     h = model.hidden(x, table)
@@ -406,6 +460,10 @@ def train_step(
         nll = -(picked.sum(dim=1) / mask.sum(dim=1))
         smooth = -logp.mean(dim=1)
         loss = ((1 - cfg.label_smoothing) * nll + cfg.label_smoothing * smooth).mean()
+    if shown is not None and rows is not None:
+        negatives, mask = shown(rows[valid])
+        term = impression_loss(h[valid], table, model.bias, target[:, 0], negatives, mask)
+        loss = loss + cfg.impression_weight * term
     opt.zero_grad()
     loss.backward()  # type: ignore[no-untyped-call]
     torch.nn.utils.clip_grad_norm_(opt.params, 1.0)
@@ -546,6 +604,12 @@ def train_hybrid(
     total_steps = max(1, steps_per_epoch * epochs)
     xt, yt = torch.from_numpy(xs), torch.from_numpy(ys)
     sampler = make_sampler(ys, n, cfg, seed)
+    shown = ShownNegatives.of(train, cfg)
+    rt: torch.Tensor | None = None
+    if shown is not None:
+        # The same windows over row numbers: each target's row, whose impression holds its negatives.
+        row_seqs = [np.arange(train.user_ptr[u], train.user_ptr[u + 1]) for u in range(train.n_users)]
+        rt = torch.from_numpy(training_windows(row_seqs, cfg.context, 1, -1)[1][..., 0])
     for epoch in range(1, epochs + 1):
         t0 = time.monotonic()
         model.train()
@@ -558,7 +622,7 @@ def train_hybrid(
             bi = order[start : start + cfg.batch]
             x, y = xt[bi], yt[bi]
             opt.lr = one_cycle(opt.step_count, total_steps, cfg.lr)
-            loss = train_step(model, opt, x, y, cfg, sampler)
+            loss = train_step(model, opt, x, y, cfg, sampler, shown, None if rt is None else rt[bi])
             total += float(loss.detach()) * len(bi)
             count += len(bi)
         model.eval()

@@ -271,6 +271,8 @@ def train_solution_version(
     values = hp.resolve(recipe, solution_config)
     item_limit = hp.max_training_items(recipe) if max_items is None else max_items
     interactions = without_excluded_columns(interactions, solution_config)
+    if recipe not in hp.IMPRESSION_RECIPES:
+        interactions = replace(interactions, impression=None)
     torch.manual_seed(seed)
     if mode == "UPDATE":
         if recipe not in hp.UPDATE_RECIPES:
