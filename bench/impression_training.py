@@ -12,7 +12,8 @@ from their remaining history (seen items excluded). Reported per run, side by si
   70, 17, 95, and 96 will be less frequently recommended to user USER_1");
 * ``NDCG@10`` and ``hit@10`` of the held-out item.
 
-    uv run python bench/impression_training.py [--runs 3] [--users 600] [--items 300] [--length 8] [--shown 10]
+    uv run python bench/impression_training.py [--runs 3] [--first-seed 0] [--users 600] [--items 300]
+                                               [--length 8] [--shown 10]
 
 Pure CPU (no stack).
 """
@@ -99,6 +100,7 @@ def evaluate(model: Any, inter: Interactions, truth: dict[str, Any]) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="data and training seed of the first run")
     parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--length", type=int, default=8)
@@ -106,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load (uptime): {os.getloadavg()}")
     results: dict[str, list[dict[str, float]]] = {"without impressions": [], "with impressions": []}
-    for run in range(args.runs):
+    for run in range(args.first_seed, args.first_seed + args.runs):
         inter, truth = synthetic(args.users, args.items, args.length, args.shown, seed=run)
         for name, data in (("without impressions", _without(inter)), ("with impressions", inter)):
             started = time.monotonic()

@@ -63,7 +63,7 @@ def test_an_automatic_updates_training_adds_no_item_beyond_the_limit(synthetic_d
     seen = np.unique(inter.item_id)
     trained_on = np.isin(items.item_id, seen)
     base = ItemsTable(items.item_id[trained_on], {}, frozenset(), None)
-    full = train_solution_version(UP, inter, base, None, CONFIG, False, "FULL", None, None, 0)
+    full = train_solution_version(UP, inter, base, None, CONFIG, False, "FULL", None, None, 0, max_training_seconds=3)
     grown = ItemsTable(
         np.concatenate([base.item_id, np.asarray(["new0", "new1", "new2"], dtype=object)]), {}, frozenset(), None
     )
