@@ -45,6 +45,20 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "auth": ("Authentication and authorisation per request (S2)", ["bench/auth_overhead.py"]),
     "tls": ("Encryption in transit: gRPC and Redis, plaintext vs TLS (S2)", ["bench/transport_tls.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
+    "trainer-ml100k-nometa": (
+        "UP-v2 on ml-100k without Items/Users metadata, same splits (Q2)",
+        [
+            "bench/trainer_quality.py",
+            "--dataset",
+            "ml-100k",
+            "--models",
+            "up-v2",
+            "--features",
+            "none",
+            "--label",
+            " (no metadata)",
+        ],
+    ),
     "trainer-mlsmall": (
         "Trainer quality on ml-latest-small (T1)",
         ["bench/trainer_quality.py", "--dataset", "ml-latest-small"],
