@@ -25,7 +25,7 @@ def test_exploration_draws_the_item_shown_without_a_choice_less_often() -> None:
     for seed in range(300):
         plain = Exploration(1.0, eligible, np.zeros(n), f"s{seed}")
         shown = Exploration(1.0, eligible, np.zeros(n), f"s{seed}", discount)
-        drawn_plain += 10 in _explore(regular, plain, allowed.copy(), 10)[1]
-        drawn_discounted += 10 in _explore(regular, shown, allowed.copy(), 10)[1]
+        drawn_plain += 10 in _explore(regular, plain, allowed.copy(), [], 10)[1]
+        drawn_discounted += 10 in _explore(regular, shown, allowed.copy(), [], 10)[1]
     assert drawn_plain > 100
     assert drawn_discounted < drawn_plain / 5

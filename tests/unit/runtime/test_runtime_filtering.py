@@ -90,3 +90,20 @@ def test_action_filter_rejected_for_items() -> None:
     bound = bind_filter_values(parse_filter_expression("EXCLUDE ActionID WHERE Actions.VALUE > 5"), {})
     with pytest.raises(InvalidInputException, match="ActionID"):
         filter_mask(bound, ItemIndex(["a"]), FilterInputs())
+
+
+@pytest.mark.parametrize(("expression", "values"), EXPRESSIONS)
+def test_cached_item_masks_never_leak_edits(expression: str, values: dict[str, str]) -> None:
+    """Item-only expressions are computed once per catalogue: the caller may edit its mask (the runtime drops
+    seen items from it) without changing what the next request gets."""
+    rng = random.Random(11)
+    items, meta = _catalogue(rng)
+    index = ItemIndex(items, metadata=meta)
+    inputs = FilterInputs({"AGE": 9}, {"click": items[:5], "purchase": items[5:9]}, meta[items[1]] or {}, window=10)
+    bound = bind_filter_values(parse_filter_expression(expression), values)
+    first = filter_mask(bound, index, inputs)
+    expected = first.copy()
+    first[:] = ~first
+    again = filter_mask(bound, index, inputs)
+    assert again.flags.writeable
+    assert (again == expected).all()

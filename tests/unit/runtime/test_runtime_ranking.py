@@ -155,3 +155,26 @@ def test_top_indices_preselection_is_exact(seed: int) -> None:
         assert sorted(values[got].tolist(), reverse=True) == values[expected].tolist()
         if seed % 2 == 0:
             assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_exploration_never_draws_a_promoted_item(seed: int) -> None:
+    n = 30
+    scores = np.linspace(1.0, 0.0, n).astype(np.float32)
+    promo_mask = np.zeros(n, dtype=bool)
+    promo_mask[20:] = True  # the promoted items are the worst regular ones: exploration's favourites
+    interactions = np.zeros(n, dtype=np.int64)
+    exploration = Exploration(1.0, np.ones(n, dtype=bool), interactions, f"scope|user|{seed}")
+    out = recommend(
+        scores,
+        np.ones(n, dtype=bool),
+        10,
+        normalise=True,
+        promotion=Promotion("p", 50, promo_mask),
+        exploration=exploration,
+        seed=f"RID-{seed}",
+    )
+    promoted = [r.index for r in out if r.promotion_name]
+    assert promoted == [20, 21, 22, 23, 24]
+    assert len({r.index for r in out}) == 10
+    assert len(out) == 10

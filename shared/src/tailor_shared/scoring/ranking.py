@@ -179,18 +179,22 @@ def recommend(
     promoted: list[int] = []
     if promotion is not None:
         promoted = top(promotion.mask, (num_results * promotion.percent) // 100)
-    taken = np.zeros(mask.shape, dtype=bool)
-    taken[promoted] = True
-    regular = top(mask & ~taken, num_results - len(promoted))
+    # No catalogue-sized "taken" mask: the best allowed items minus the (few) promoted ones are the first of the
+    # best ``slots + len(promoted)`` allowed items that are not promoted.
+    slots = num_results - len(promoted)
+    promoted_set = set(promoted)
+    regular = [i for i in top(mask, slots + len(promoted)) if i not in promoted_set][:slots]
     explored: set[int] = set()
     if exploration is not None:
-        regular, explored = _explore(regular, exploration, mask & ~taken, num_results - len(promoted))
+        regular, explored = _explore(regular, exploration, mask, promoted, slots)
     entries = [
         Ranked(i, score, None, (REASON_EXPLORATION,) if show_reasons and i in explored else ())
         for i, score in zip(regular, shown_scores(regular), strict=True)
     ]
     missing = num_results - len(promoted) - len(entries)
     if missing > 0 and backfill_popular and popularity is not None:
+        taken = np.zeros(mask.shape, dtype=bool)
+        taken[promoted] = True
         taken[regular] = True
         fill = top_indices(popularity, mask & ~taken, missing).tolist()
         entries.extend(Ranked(i, None, None, (REASON_POPULAR,) if show_reasons else ()) for i in fill)
@@ -201,20 +205,23 @@ def recommend(
     return place_promoted(entries, promo_entries, seed)
 
 
-def _explore(regular: list[int], exploration: Exploration, allowed: Mask, slots: int) -> tuple[list[int], set[int]]:
-    """The regular list with its tail replaced by explored items (fewer when fewer items are eligible), and
-    the explored items."""
+def _explore(
+    regular: list[int], exploration: Exploration, allowed: Mask, promoted: list[int], slots: int
+) -> tuple[list[int], set[int]]:
+    """The regular list with its tail replaced by explored items (allowed, not promoted; fewer when fewer items
+    are eligible), and the explored items."""
     k = exploration_slots(slots, exploration.weight)
     if k <= 0:
         return regular, set()
     keep = regular[: max(0, slots - k)]
-    # The eligible items that are allowed and not kept, in position order: O(eligible), not O(catalogue).
+    # The eligible items that are allowed and neither kept nor promoted, in position order: O(eligible), not
+    # O(catalogue).
     eligible = exploration.eligible_index
     if eligible is None:
         eligible = np.flatnonzero(exploration.eligible)
     candidates = eligible[allowed[eligible]]
-    if keep:
-        candidates = candidates[~np.isin(candidates, keep)]
+    if keep or promoted:
+        candidates = candidates[~np.isin(candidates, keep + promoted)]
     if candidates.size == 0:
         return regular, set()
     k = min(k, int(candidates.size))

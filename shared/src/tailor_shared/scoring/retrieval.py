@@ -185,7 +185,9 @@ class Retrieval:
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
         if rest > 0:
-            outside = ~np.isin(self._sample, index, assume_unique=True)
+            # ``index`` is sorted: a binary search per sampled item instead of ``np.isin``'s sort of both arrays.
+            at = np.searchsorted(index, self._sample).clip(0, max(index.size - 1, 0))
+            outside = index[at] != self._sample if index.size else np.ones(self._sample.size, dtype=bool)
             if outside.any():
                 s = (self._sample_items[outside] @ query).astype(np.float64)
                 total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
