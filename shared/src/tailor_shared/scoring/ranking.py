@@ -87,6 +87,16 @@ def softmax(scores: Values) -> npt.NDArray[np.float64]:
     return out
 
 
+def _partition(scores: Values) -> tuple[float, float]:
+    """(max, sum of exp(score - max)) over the finite scores, as ``softmax`` computes them; (0, 0) when none."""
+    finite = np.isfinite(scores)
+    values = scores if finite.all() else scores[finite]
+    if values.size == 0:
+        return 0.0, 0.0
+    shifted = values.astype(np.float64) - float(values.max())
+    return float(values.max()), float(np.exp(shifted).sum())
+
+
 PRESELECT_STRIDE = 16  # ``top_indices``: one item in 16 samples the bound of its pre-selection
 
 
@@ -168,13 +178,21 @@ def recommend(
 
     else:
         full = scores
-        shown = softmax(full) if normalise else None
+        # Softmax of the shown items only: the same values as ``softmax(full)[items]``, without the catalogue-sized
+        # output array (one exp pass over the catalogue for the partition function remains).
+        partition = _partition(full) if normalise else None
 
         def top(allowed: Mask, k: int) -> list[int]:
             return [int(i) for i in top_indices(full, allowed, k)]
 
         def shown_scores(items: list[int]) -> list[float | None]:
-            return [None if shown is None else float(shown[i]) for i in items]
+            if partition is None:
+                return [None] * len(items)
+            top_value, total = partition
+            if total == 0.0:
+                return [0.0] * len(items)
+            exp = np.exp(full[items].astype(np.float64) - top_value) / total
+            return [float(v) if np.isfinite(full[i]) else 0.0 for i, v in zip(items, exp, strict=True)]
 
     promoted: list[int] = []
     if promotion is not None:
