@@ -43,17 +43,21 @@ def test_the_retrieval_files_score_like_the_full_graph(model_dir: Path) -> None:
         np.testing.assert_allclose(split.score_history(history), full.score_history(history), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("exact_max", [retrieval.EXACT_MAX_ALLOWED, 0])
+@pytest.mark.parametrize(("exact_max", "fast_scan"), [(retrieval.EXACT_MAX_ALLOWED, False), (0, False), (0, True)])
 def test_answers_by_retrieval_equal_the_exact_answers(
-    model_dir: Path, exact_max: int, monkeypatch: pytest.MonkeyPatch
+    model_dir: Path, exact_max: int, fast_scan: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # exact_max 0 forces the index path with a tiny first k, so the growth loop runs; the index is searched
     # exhaustively (a small catalogue has fewer cells than NPROBE), so candidates hold the true best items.
+    # Fast scan (4-bit codes, padded to an even width) ranks approximately: its first k (512)
+    # covers this catalogue, so its candidates are every item and the answers are exact too.
     monkeypatch.setattr(retrieval, "EXACT_MAX_ALLOWED", exact_max)
     monkeypatch.setattr(retrieval, "FIRST_K", 4)
+    monkeypatch.setattr(retrieval, "FASTSCAN_MIN_ITEMS", 0 if fast_scan else 10**9)
     full = LoadedModel(model_dir)
     split = LoadedModel(model_dir, retrieval_min_items=0)
     assert split.retrieval is not None
+    assert split.retrieval.first_k == (retrieval.FASTSCAN_K if fast_scan else 4)
     ids = list(full.item_ids)
     index = ItemIndex(ids, metadata={i: {"CATEGORY": "a" if n % 5 == 0 else "b"} for n, i in enumerate(ids)})
     selective = bind_filter_values(parse_filter_expression('INCLUDE ItemID WHERE Items.CATEGORY IN ("a")'), {})
