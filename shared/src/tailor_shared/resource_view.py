@@ -96,7 +96,7 @@ class ResourceView(InMemoryResources):
         try:
             while not self._stop.is_set():
                 # poll() returns as soon as one record arrives; consume(n, timeout) would wait for all n.
-                first = consumer.poll(0.25)
+                first = consumer.poll(1.0)  # returns at once on a record; the timeout only bounds stop()
                 if first is None:
                     continue
                 msgs = [first, *consumer.consume(500, 0)]

@@ -54,8 +54,9 @@ log = logging.getLogger(__name__)
 
 #: Wait between attempts to deliver a batch while Kafka refuses it.
 RETRY_S = 1.0
-#: How long one poll waits for the first record of a batch.
-POLL_S = 0.1
+#: How long one poll waits for the first record of a batch (it returns as soon as one arrives: this only sets
+#: how often an idle forwarder wakes up).
+POLL_S = 0.5
 #: A batch whose group or dataset the view does not know catches the view up first, at most this often.
 CATCH_UP_EVERY_S = 1.0
 
@@ -290,7 +291,9 @@ class InboundForwarder:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "topic.metadata.refresh.interval.ms": 1000,  # new groups' topics are followed within a second
-                "fetch.wait.max.ms": 100,
+                # An idle broker fetch returns at once when a record arrives; a longer wait would delay only the
+                # first fetch of a new group's partitions (pattern subscription).
+                "fetch.wait.max.ms": 500,
                 "session.timeout.ms": 10_000,
             }
         )

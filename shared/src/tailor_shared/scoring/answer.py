@@ -173,7 +173,8 @@ def recommendations(
         promoted = Promotion(promotion.name, promotion.percent, promo_mask)
     if scores is None:
         assert retrieval is not None
-        needs = [Need(mask, num_results)]
+        # Without a filter the allowed count is known: counting a 1,000,000-item mask costs more than the rest.
+        needs = [Need(mask, num_results, None if bound else len(index) - len(set(excluded)))]
         if promoted is not None:
             needs.append(Need(promoted.mask, (num_results * promoted.percent) // 100))
         scores = retrieval.candidates(past, needs)

@@ -142,6 +142,7 @@ class Need:
 
     mask: Mask
     count: int
+    allowed: int | None = None  # the mask's number of allowed items, when the caller knows it (else counted)
 
 
 def recommend(

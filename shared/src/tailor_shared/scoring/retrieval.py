@@ -47,6 +47,14 @@ TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
 SEED = 20260101  # training sample and k-means seed: every replica builds the same index
 
 
+def _member(sorted_unique: Positions, positions: Positions) -> npt.NDArray[np.bool_]:
+    """Which ``positions`` are in ``sorted_unique``: a binary search each (``np.isin`` sorts both arrays)."""
+    if sorted_unique.size == 0:
+        return np.zeros(positions.shape, dtype=bool)
+    at = np.searchsorted(sorted_unique, positions).clip(0, sorted_unique.size - 1)
+    return np.asarray(sorted_unique[at] == positions, dtype=bool)
+
+
 class Retrieval:
     """The retrieval files of one model with the ANN index built over them (at load: ``build`` seconds)."""
 
@@ -156,7 +164,7 @@ class Retrieval:
         for need in needs:
             if need.count <= 0:
                 continue
-            allowed = int(np.count_nonzero(need.mask))
+            allowed = int(np.count_nonzero(need.mask)) if need.allowed is None else need.allowed
             if allowed <= EXACT_MAX_ALLOWED:
                 parts.append(np.flatnonzero(need.mask))
             else:
@@ -165,13 +173,13 @@ class Retrieval:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
             parts.append(found)
-            dense_only = ~np.isin(found, lin_items)
+            dense_only = ~_member(lin_items, found)
             for need in open_needs:
                 if int(np.count_nonzero(need.mask[found] & dense_only)) >= need.count:
                     continue
                 # The user's best items are mostly outside this mask: search among its allowed items only.
                 within = self._search(query, min(self.n_items, k + lin_items.size), need.mask)
-                if int(np.count_nonzero(~np.isin(within, lin_items))) >= need.count:
+                if int(np.count_nonzero(~_member(lin_items, within))) >= need.count:
                     parts.append(within)
                 else:  # too few allowed items in the cells near the user: score every allowed item
                     parts.append(np.flatnonzero(need.mask))
@@ -214,9 +222,7 @@ class Retrieval:
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
         if rest > 0:
-            # ``index`` is sorted: a binary search per sampled item instead of ``np.isin``'s sort of both arrays.
-            at = np.searchsorted(index, self._sample).clip(0, max(index.size - 1, 0))
-            outside = index[at] != self._sample if index.size else np.ones(self._sample.size, dtype=bool)
+            outside = ~_member(index, self._sample)
             if outside.any():
                 s = (self._sample_items[outside] @ query).astype(np.float64)
                 total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
