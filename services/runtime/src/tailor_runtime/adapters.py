@@ -286,11 +286,12 @@ class RedisState:
 
 class Impressions:
     """Impressions leave the request path: a request appends its record to a queue (no JSON, no librdkafka call,
-    no lock shared with librdkafka's threads on the event loop) and a thread of their own encodes what gathered
-    and hands it to the producer in one ``produce_batch`` call every ``BATCH_S``, also serving delivery reports.
-    Idle, the thread sleeps until a request wakes it (at most ``IDLE_WAKE_S``, for the reports)."""
+    no lock shared with librdkafka's threads, no thread wake-up while traffic flows) and a thread of their own
+    encodes what gathered and hands it to the producer in one ``produce_batch`` call every ``BATCH_S``, also
+    serving delivery reports. After a period without records the thread sleeps until the next request wakes it
+    (at most ``IDLE_WAKE_S``, for the reports)."""
 
-    BATCH_S = 0.005  # how long records gather before a batch is produced (the producer's own linger adds 5 ms)
+    BATCH_S = 0.02  # how long records gather before a batch is produced (attribution counts them in seconds)
     IDLE_WAKE_S = 5.0
 
     def __init__(self, bootstrap: str, topic: str) -> None:
@@ -298,17 +299,22 @@ class Impressions:
         self._producer = RawProducer(producer_config(bootstrap, **{"linger.ms": 5}))
         self._pending: collections.deque[tuple[str, Mapping[str, Any]]] = collections.deque()
         self._wake = threading.Event()
+        self._idle = False  # the thread waits on ``_wake``: the next record must wake it
         self._stop = False
         self._thread = threading.Thread(target=self._serve, name="impressions", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while not self._stop:
-            if not self._pending:
-                self._wake.wait(self.IDLE_WAKE_S)
-                self._wake.clear()
             time.sleep(self.BATCH_S)
-            self._drain()
+            if self._pending:
+                self._drain()
+            else:
+                self._idle = True
+                if not self._pending:  # a record queued before ``_idle`` was set would not wake us
+                    self._wake.wait(self.IDLE_WAKE_S)
+                self._wake.clear()
+                self._idle = False
             self._producer.poll(0)
 
     def _drain(self) -> None:
@@ -333,9 +339,8 @@ class Impressions:
             log.error("impression delivery to %s failed: %s", msg.topic(), err.str())
 
     def send(self, recommendation_id: str, body: Mapping[str, Any]) -> None:
-        idle = not self._pending
         self._pending.append((recommendation_id, body))
-        if idle:
+        if self._idle:
             self._wake.set()
 
     def close(self, timeout: float = 10.0) -> None:
