@@ -16,7 +16,7 @@ online answers equal batch answers exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,15 @@ class Retrieval:
         h = np.asarray(self._session.run([self._output], {self._input: seq})[0][0], dtype=np.float32)
         query = np.append(h, np.float32(1.0)).astype(np.float32)
         lin_items, lin_values = self._sparse(seq)
-        parts: list[Positions] = [lin_items]
+
+        def linear(positions: Positions) -> npt.NDArray[np.float32]:
+            """The linear part's value at ``positions`` (0 where it touches nothing)."""
+            out = np.zeros(positions.shape, dtype=np.float32)
+            hit = _member(lin_items, positions)
+            out[hit] = lin_values[np.searchsorted(lin_items, positions[hit])]
+            return out
+
+        parts: list[Positions] = []
         open_needs: list[Need] = []
         for need in needs:
             if need.count <= 0:
@@ -169,30 +177,42 @@ class Retrieval:
                 parts.append(np.flatnonzero(need.mask))
             else:
                 open_needs.append(need)
+        # Linear-part items outside the searched ones matter only if their linear value can lift them into an
+        # answer: at or above the lowest bar of the needs (None: keep them all).
+        bars: list[float] | None = [] if open_needs else None
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
             parts.append(found)
+            dense = self._items[found] @ query
+            full = dense + linear(found)
             dense_only = ~_member(lin_items, found)
+            floor = float(dense.min()) if dense.size else 0.0  # no item outside ``found`` scores more, densely
             for need in open_needs:
-                if int(np.count_nonzero(need.mask[found] & dense_only)) >= need.count:
+                allowed_found = need.mask[found]
+                if int(np.count_nonzero(allowed_found & dense_only)) >= need.count:
+                    # An item outside ``found`` scores at most ``floor + linear``: it enters this need's answer
+                    # only if that reaches the need's ``count``-th best allowed candidate.
+                    best = full[allowed_found]
+                    threshold = float(np.partition(best, best.size - need.count)[best.size - need.count])
+                    if bars is not None:
+                        bars.append(threshold - floor)
                     continue
+                bars = None  # searched on its own: keep every linear-part item
                 # The user's best items are mostly outside this mask: search among its allowed items only.
                 within = self._search(query, min(self.n_items, k + lin_items.size), need.mask)
                 if int(np.count_nonzero(~_member(lin_items, within))) >= need.count:
                     parts.append(within)
                 else:  # too few allowed items in the cells near the user: score every allowed item
                     parts.append(np.flatnonzero(need.mask))
+        parts.append(lin_items if not bars else lin_items[lin_values >= min(bars)])
         index = np.unique(np.concatenate(parts))
-        values = self._items[index] @ query
-        if lin_items.size:
-            values[np.searchsorted(index, lin_items)] += lin_values
+        values = self._items[index] @ query + linear(index)
 
         def score(positions: Positions) -> npt.NDArray[np.float32]:
-            # Positions outside the candidates: none of them is touched by the linear part.
-            return np.asarray(self._items[positions] @ query, dtype=np.float32)
+            return np.asarray(self._items[positions] @ query + linear(positions), dtype=np.float32)
 
-        return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query), score)
+        return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query, linear), score)
 
     def _search(self, query: npt.NDArray[np.float32], k: int, mask: Mask | None) -> Positions:
         """The index's ``k`` best items for ``query`` (among ``mask``'s allowed items when given)."""
@@ -214,17 +234,20 @@ class Retrieval:
         return np.asarray(found[found >= 0], dtype=np.int64)
 
     def _log_partition(
-        self, index: Positions, values: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
+        self,
+        index: Positions,
+        values: npt.NDArray[np.float32],
+        query: npt.NDArray[np.float32],
+        linear: Callable[[Positions], npt.NDArray[np.float32]],
     ) -> float:
-        """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample (no linear term:
-        every item the linear part touches is a candidate)."""
+        """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample."""
         top = float(values.max()) if values.size else 0.0
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
         if rest > 0:
             outside = ~_member(index, self._sample)
             if outside.any():
-                s = (self._sample_items[outside] @ query).astype(np.float64)
+                s = (self._sample_items[outside] @ query + linear(self._sample[outside])).astype(np.float64)
                 total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
         return top + math.log(total)
 
