@@ -3,6 +3,10 @@
     uv run python bench/batch_inference.py                      # 10,000 users, 10,000-item model
     uv run python bench/batch_inference.py --batch-users 2000   # quicker
     uv run python bench/batch_inference.py --model .tailor/bench-cache/runtime-upv2-10000u-10000i-s7-<hash>
+    TAILOR_REDIS_PORT=6391 uv run python bench/batch_inference.py ...  # a private redis-server on 6391
+
+The Redis CPU columns are the server's whole CPU while each side runs: on a Redis that other processes use,
+run a private one (as above) or they count the others' work.
 
 --model serves an existing model directory (one runtime_latency.py cached for the same --users, --items and
 --seed) instead of the one keyed by the trainer's current code hash: the trainer's code changes often and a
