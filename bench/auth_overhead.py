@@ -9,7 +9,7 @@ Two measurements, each in several runs:
   server's ``GrpcAuth.check`` (SigV4 verification with the gateway's verifier + the principal's policies), and
   the policy evaluation alone, for a GetRecommendations request with a campaign and a filter, signed by the
   example shop application (``docs/examples/policies``: two statements, wildcard resources).
-* A real runtime process, twice on the local stack under one prefix: ``TAILOR_AUTH_REQUIRED`` off and on,
+* A real runtime process, twice on the local stack under one prefix: ``TAILOR_AUTH_REQUIRED=0`` and the default (on),
   driven alternately by one synchronous client (unsigned / signed) with the same GetRecommendations request.
   The campaign does not exist, so each call runs the whole gRPC path, the interceptor and the handler's
   campaign lookup and returns ResourceNotFoundException: the difference between the two rows is what
@@ -34,7 +34,7 @@ from tailor.runtime.v1 import runtime_pb2
 from tailor_shared import arns
 from tailor_shared.auth import Credential, CredentialStore, SigV4Verifier
 from tailor_shared.errors import ResourceNotFoundException
-from tailor_shared.grpc_auth import GrpcAuth, sign_call
+from tailor_shared.grpc_auth import GrpcAuth, referenced_arns, sign_call
 from tailor_shared.iam import Authorizer, action_of, request_resources
 from tailor_tools import localstack
 from tailor_tools.client import Client
@@ -68,7 +68,7 @@ def row(label: str, runs: list[list[float]]) -> str:
 
 
 def in_process(calls: int, runs: int) -> str:
-    auth = GrpcAuth(SigV4Verifier(CredentialStore([APP]), REGION), Authorizer.from_file(POLICIES), ACCOUNT)
+    auth = GrpcAuth(SigV4Verifier(CredentialStore([APP]), REGION), Authorizer.from_file(POLICIES))
     request = runtime_pb2.GetRecommendationsRequest(
         campaign_arn=CAMPAIGN, filter_arn=FILTER, user_id="u1", num_results=25
     )
@@ -85,6 +85,7 @@ def in_process(calls: int, runs: int) -> str:
                 principal,
                 action_of("GetRecommendations"),
                 request_resources("GetRecommendations", fields, REGION, ACCOUNT),
+                referenced_arns(request),
             ),
         ),
     ]
@@ -112,13 +113,12 @@ def end_to_end(calls: int, runs: int) -> str:
             "TAILOR_TOPIC_PREFIX": prefix,
             "TAILOR_MODEL_STORE": str(work / "models"),
         }
-        off = harness.start_service("runtime", env, work, "-off")
+        off = harness.start_service("runtime", env, work, "-off", TAILOR_AUTH_REQUIRED="0")  # the explicit opt-out
         on = harness.start_service(
             "runtime",
             env,
             work,
             "-on",
-            TAILOR_AUTH_REQUIRED="1",
             TAILOR_CREDENTIALS_FILE=str(creds),
             TAILOR_POLICIES_FILE=str(POLICIES),
         )
@@ -126,7 +126,7 @@ def end_to_end(calls: int, runs: int) -> str:
             harness.wait_serving(off)
             harness.wait_serving(on)
             clients = {
-                "auth off (unsigned)": (off, Client(off.address, "runtime")),
+                "auth off (unsigned)": (off, Client(off.address, "runtime", signed=False)),
                 "auth on (signed, shop application's policies)": (
                     on,
                     Client(on.address, "runtime", credential=APP, region=REGION),

@@ -28,8 +28,8 @@ from harness import free_port, pct
 
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
-from tailor_tools import localstack
-from tailor_tools.client import Client
+from tailor_tools import identity, localstack
+from tailor_tools.client import Client, channel
 
 SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP"))
 
@@ -45,13 +45,14 @@ def start_control(prefix: str, bootstrap: str, log: Path) -> tuple[subprocess.Po
         "TAILOR_CONTROL_METRICS_PORT": "0",
         "TAILOR_CONTROL_QUOTAS": json.dumps({"active_schemas": 1_000_000}),
         "TAILOR_LOG_LEVEL": "WARNING",
+        **identity.ensure(localstack.StackConfig.from_env().state_dir).env(),
     }
     start = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tailor_control"], env=env, stdout=out, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
-    channel = grpc.insecure_channel(address)
-    stub = health_pb2_grpc.HealthStub(channel)
+    health = channel(address, signed=False)  # health checks stay open
+    stub = health_pb2_grpc.HealthStub(health)
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"control exited; see {log}")
@@ -60,7 +61,7 @@ def start_control(prefix: str, bootstrap: str, log: Path) -> tuple[subprocess.Po
                 break
         except grpc.RpcError:
             time.sleep(0.02)
-    channel.close()
+    health.close()
     return proc, address, time.perf_counter() - start
 
 

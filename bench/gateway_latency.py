@@ -53,7 +53,8 @@ from botocore.credentials import Credentials
 from harness import Proc, free_port, pct, proc_cpu, start_service
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+from tailor_tools.client import aio_channel
+from tailor_tools.identity import default_credential
 
 REGION = "us-east-1"
 NUM_RESULTS = 25
@@ -206,8 +207,9 @@ def grpc_requests(campaign: str, users: Sequence[str]) -> list[runtime_pb2.GetRe
 
 
 def signed_http_requests(address: str, campaign: str, users: Sequence[str]) -> list[bytes]:
-    """Each user's POST /recommendations as boto3 sends it: JSON body, SigV4 with the development credential."""
-    credentials = Credentials(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY)
+    """Each user's POST /recommendations as boto3 sends it: JSON body, SigV4 with the development identity."""
+    dev = default_credential()
+    credentials = Credentials(dev.access_key_id, dev.secret_access_key)
     out = []
     for user in users:
         body = json.dumps({"campaignArn": campaign, "userId": user, "numResults": NUM_RESULTS}).encode()
@@ -291,8 +293,7 @@ async def drive_grpc(
     cpu: Callable[[], tuple[float, float]],
 ) -> tuple[int, int, float, list[float], float, float]:
     channels = [
-        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-        for _ in range(min(concurrency, 4))
+        aio_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(min(concurrency, 4))
     ]
     for c in channels:
         await asyncio.wait_for(c.channel_ready(), 10)
@@ -378,12 +379,12 @@ def run_cell(
 def step_costs(signed: bytes, address: str) -> dict[str, float]:
     from tailor_gateway.adapters import load_models
     from tailor_gateway.domain.operations import build_router
-    from tailor_shared.auth import DEV_CREDENTIAL, CredentialStore, SigV4Verifier
+    from tailor_shared.auth import CredentialStore, SigV4Verifier
 
     head, _, body = signed.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")[1:]
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-    verifier = SigV4Verifier(CredentialStore([DEV_CREDENTIAL]), REGION)
+    verifier = SigV4Verifier(CredentialStore([default_credential()]), REGION)
     router = build_router(load_models())
     op = router.for_path("/recommendations")
     assert op is not None
@@ -453,9 +454,7 @@ def main() -> None:
 
 
 def start_gateway(workdir: Path, runtime_address: str, tag: str) -> Proc:
-    gateway = start_service(
-        "gateway", {}, workdir, tag, TAILOR_GATEWAY_RUNTIME_ADDRESS=runtime_address, TAILOR_AUTH_DEV="1"
-    )
+    gateway = start_service("gateway", {}, workdir, tag, TAILOR_GATEWAY_RUNTIME_ADDRESS=runtime_address)
     deadline = time.monotonic() + 60
     while True:
         try:

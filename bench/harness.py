@@ -24,6 +24,7 @@ from confluent_kafka import Producer as RawProducer
 
 from tailor_shared import storage
 from tailor_shared.jobs import StatusUpdate, job_status_topic
+from tailor_tools import identity, localstack
 from tailor_tools.client import health_serving
 
 #: The gRPC health service name each service reports SERVING under.
@@ -101,6 +102,8 @@ def start_service(name: str, env: dict[str, str], workdir: Path, tag: str = "", 
     port, metrics = free_port(), free_port()
     full = {
         **os.environ,
+        # Authentication is on: the benchmarks' clients sign with the development identity (tailor_tools.client).
+        **identity.ensure(localstack.StackConfig.from_env().state_dir).env(),
         **env,
         f"TAILOR_{name.upper()}_PORT": str(port),
         f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),

@@ -43,6 +43,7 @@ from tailor_shared.records import new_event_id
 from tailor_stream.processor import close_redis
 from tailor_stream.rebuild import wipe
 from tailor_tools import localstack
+from tailor_tools.client import aio_channel
 
 
 @dataclass
@@ -69,7 +70,7 @@ async def start_world(stack: localstack.StackConfig, workdir: Path, prefix: str)
         if time.monotonic() > ready_by:
             raise RuntimeError(f"ingest did not create {inbound}")
         await asyncio.sleep(0.1)
-    channel = grpc.aio.insecure_channel(address)
+    channel = aio_channel(address)
     producer = RawProducer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 0})
     return World(
         procs,

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 from harness import free_port
@@ -44,8 +43,8 @@ from tailor_shared.kafka import ensure_topics, producer_config
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic, topic_spec
-from tailor_tools import localstack, seed, workload
-from tailor_tools.client import health_serving
+from tailor_tools import identity, localstack, seed, workload
+from tailor_tools.client import aio_channel, health_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 RATINGS = ROOT.parent / "shared" / "datasets" / "ml-latest-small" / "ratings.csv"
@@ -109,7 +108,7 @@ def make_request(tracking_id: str, n: int, events: int) -> events_pb2.PutEventsR
 
 
 async def grpc_level(ports: list[int], tracking_id: str, concurrency: int, seconds: float, events: int) -> Result:
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in ports]
+    channels = [aio_channel(f"127.0.0.1:{p}") for p in ports]
     stubs = [events_pb2_grpc.PersonalizeEventsStub(c) for c in channels]
     for stub in stubs:  # warm-up: channel set-up and the catalog cache
         await stub.PutEvents(make_request(tracking_id, 0, events))
@@ -204,6 +203,7 @@ def start_ingest(bootstrap: str, prefix: str, port: int, log: Path) -> subproces
         "TAILOR_INGEST_METRICS_PORT": "0",
         "TAILOR_INGEST_WORKER": "false",
         "TAILOR_LOG_LEVEL": "WARNING",
+        **identity.ensure(localstack.StackConfig.from_env().state_dir).env(),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tailor_ingest"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT

@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 import redis
 from harness import pct, redis_cpu, start_service, wait_serving
@@ -40,7 +39,7 @@ from harness import pct, redis_cpu, start_service, wait_serving
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared.scoring.actions import UserActivity
 from tailor_tools import localstack, synthetic, synthetic_actions
-from tailor_tools.client import Client
+from tailor_tools.client import Client, aio_channel
 from tailor_trainer.domain.actions import BASELINE, METRIC_NAMES, tables_from_rows, train_next_best_action
 
 ARN = "arn:aws:personalize:::recipe/"
@@ -174,7 +173,7 @@ def build(stack: localstack.StackConfig, workdir: Path, users: int, prefix: str,
 async def closed_loop(
     address: str, calls: Sequence[Callable[[Any], Any]], concurrency: int, seconds: float
 ) -> tuple[int, float, list[float]]:
-    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(4)]
+    channels = [aio_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(4)]
     stubs = [runtime_pb2_grpc.PersonalizeRuntimeStub(c) for c in channels]
     latencies: list[float] = []
     state = {"stop": False, "record": False}

@@ -59,7 +59,7 @@ from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared import storage
 from tailor_shared.redis_keys import Keys
 from tailor_tools import localstack, synthetic
-from tailor_tools.client import Client
+from tailor_tools.client import Client, aio_channel, channel
 
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
@@ -330,7 +330,7 @@ async def drive(
 ) -> tuple[int, int, float, list[float], float, float, float]:
     """Closed-loop load: ``concurrency`` tasks each send the next request as soon as the last one returned."""
     opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel (SO_REUSEPORT spreads them)
-    chans = [grpc.aio.insecure_channel(address, options=opts) for _ in range(max(1, min(channels, concurrency)))]
+    chans = [aio_channel(address, options=opts) for _ in range(max(1, min(channels, concurrency)))]
     stubs = [runtime_pb2_grpc.PersonalizeRuntimeStub(c) for c in chans]
     for c in chans:
         await asyncio.wait_for(c.channel_ready(), 10)
@@ -492,8 +492,8 @@ def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subpr
     ]
     procs = [subprocess.Popen(cmd) for _ in range(processes)]
     address = f"127.0.0.1:{port}"
-    channel = grpc.insecure_channel(address)
-    stub = runtime_pb2_grpc.PersonalizeRuntimeStub(channel)
+    probe = channel(address)
+    stub = runtime_pb2_grpc.PersonalizeRuntimeStub(probe)
     deadline = time.monotonic() + 60
     req = requests_for(world, "plain")[0]
     while True:
@@ -504,7 +504,7 @@ def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subpr
             if time.monotonic() > deadline:
                 raise SystemExit(f"baseline {mode} did not start") from None
             time.sleep(0.2)
-    channel.close()
+    probe.close()
     time.sleep(1.0 if processes > 1 else 0.2)  # let every process bind
     return procs, address
 
@@ -528,7 +528,7 @@ def freshness(world: World, address: str, samples: int, under_load: int, args: a
 
         def background() -> None:
             async def go() -> None:
-                chan = grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+                chan = aio_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
                 stub = runtime_pb2_grpc.PersonalizeRuntimeStub(chan)
 
                 async def worker(i: int) -> None:

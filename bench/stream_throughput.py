@@ -48,7 +48,7 @@ from tailor_stream.processor import close_redis
 from tailor_stream.rebuild import wipe
 from tailor_tools import localstack
 from tailor_tools import workload as wl
-from tailor_tools.client import Client
+from tailor_tools.client import Client, aio_channel
 
 EVENT_TYPES = ("click", "view", "purchase")
 
@@ -238,7 +238,7 @@ async def freshness(
     try:
         if source == "putevents":
             services, address, tracking_id, group_name = await _put_events_world(stack, workdir, prefix)
-            channel = grpc.aio.insecure_channel(address)
+            channel = aio_channel(address)
             stub = events_pb2_grpc.PersonalizeEventsStub(channel)
             worker_pid = services[2].proc.pid
 

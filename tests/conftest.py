@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 from tailor_shared.config import S3Settings
 from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.objectstore import ObjectStore
-from tailor_tools import localstack
+from tailor_tools import identity, localstack
 from tailor_tools.client import health_serving
 
 #: Every topic prefix a test uses starts with this, so what a run leaves behind can be found.
@@ -198,12 +198,14 @@ def wait_http_health(svc: RunningService, timeout: float = 60) -> None:
 
 def launch(name: str, env: Mapping[str, str], log_path: Path, **extra: str) -> RunningService:
     """Start ``python -m tailor_<name>`` on free ports with ``env`` (then ``extra``) over this process's
-    environment, logging to ``log_path``; it does not wait. Tests use ``spawn_service``; module-scoped worlds
-    call this and stop what they started."""
+    environment and the development identity's credentials and policies, logging to ``log_path``; it does not
+    wait. Tests use ``spawn_service``; module-scoped worlds call this and stop what they started."""
     port, metrics = free_port(), free_port()
+    cfg = localstack.StackConfig.from_env()
     full_env = {
         **os.environ,
-        **localstack.StackConfig.from_env().s3_env(),
+        **cfg.s3_env(),
+        **identity.ensure(cfg.state_dir).env(),  # authentication is on: the clients sign with this identity
         **env,
         f"TAILOR_{name.upper()}_PORT": str(port),
         f"TAILOR_{name.upper()}_METRICS_PORT": str(metrics),

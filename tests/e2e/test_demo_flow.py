@@ -24,7 +24,6 @@ def test_demo_flow_end_to_end(
     services["runtime"] = spawn_service("runtime")
     services["gateway"] = spawn_service(
         "gateway",
-        TAILOR_AUTH_DEV="1",
         TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
         TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,
         TAILOR_GATEWAY_RUNTIME_ADDRESS=services["runtime"].address,

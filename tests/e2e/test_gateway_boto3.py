@@ -28,6 +28,7 @@ import pytest
 from botocore.config import Config
 
 from tailor_tools import localstack, synthetic
+from tailor_tools.identity import default_credential
 from tests.conftest import (
     GRPC_HEALTH_NAMES,
     RunningService,
@@ -40,8 +41,9 @@ from tests.conftest import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-#: The documented development credential (docs/specs/auth.md), accepted when TAILOR_AUTH_DEV=1.
-DEV_KEY, DEV_SECRET = "TAILORDEVACCESSKEY", "tailor-dev-secret"
+#: The development identity (docs/specs/auth.md) that every service started by the tests accepts.
+_DEV = default_credential()
+DEV_KEY, DEV_SECRET = _DEV.access_key_id, _DEV.secret_access_key
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -126,7 +128,6 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             "gateway",
             env,
             workdir / "gateway.log",
-            TAILOR_AUTH_DEV="1",
             TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
             TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,
             TAILOR_GATEWAY_RUNTIME_ADDRESS=services["runtime"].address,

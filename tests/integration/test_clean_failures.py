@@ -44,7 +44,7 @@ from tailor_shared.records import header_dict
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import H_EVENT_ID
 from tailor_tools import localstack
-from tailor_tools.client import Client
+from tailor_tools.client import Client, channel
 from tests.conftest import RunningService, free_port
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def rpc_error(
 ) -> tuple[grpc.StatusCode, PersonalizeError]:
     """Call ``operation`` expecting an error: the gRPC status the client saw and the typed error it rebuilds."""
     module, stub_cls = _APIS[api]
-    stub = stub_cls(grpc.insecure_channel(svc.address))
+    stub = stub_cls(channel(svc.address))
     method = getattr(stub, operation)
     message = json_format.ParseDict(request, getattr(module, f"{operation}Request")())
     with pytest.raises(grpc.RpcError) as info:

@@ -21,7 +21,7 @@ from tailor_shared.errors import (
     ResourceNotFoundException,
 )
 from tailor_shared.schemas import avro_record
-from tailor_tools.client import Client
+from tailor_tools.client import Client, channel
 from tests.conftest import RunningService, wait_gone
 
 pytestmark = pytest.mark.integration
@@ -105,13 +105,13 @@ def test_errors_are_typed_over_grpc(control: tuple[RunningService, Client]) -> N
         personalize.call("CreateSchema", name="broken", schema="{not json")
 
     # The raw gRPC view: status code plus the Personalize exception name in trailing metadata.
-    channel = grpc.insecure_channel(svc.address)
-    stub = control_pb2_grpc.PersonalizeControlStub(channel)
+    raw = channel(svc.address)
+    stub = control_pb2_grpc.PersonalizeControlStub(raw)
     with pytest.raises(grpc.RpcError) as info:
         stub.DescribeSchema(
             control_pb2.DescribeSchemaRequest(schema_arn="arn:aws:personalize:us-east-1:000000000000:schema/x")
         )
-    channel.close()
+    raw.close()
     err = info.value
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert (ERROR_TYPE_METADATA_KEY, "ResourceNotFoundException") in tuple(err.trailing_metadata())

@@ -1,4 +1,4 @@
-"""Real control, ingest and runtime processes started with TAILOR_AUTH_REQUIRED=1 (credentials file, the
+"""Real control, ingest and runtime processes, authentication on by default (credentials file, the
 development credential, docs/examples/policies): unsigned, wrongly signed, expired, unknown and denied calls
 get their typed errors and change nothing; allowed calls work; health checks stay open."""
 
@@ -66,8 +66,7 @@ def secure(tmp_path: Path, spawn_service: Callable[..., RunningService]) -> Call
             }
         )
     )
-    env = {
-        "TAILOR_AUTH_REQUIRED": "1",
+    env = {  # TAILOR_AUTH_REQUIRED unset: authentication is on by default
         "TAILOR_AUTH_DEV": "1",
         "TAILOR_CREDENTIALS_FILE": str(creds),
         "TAILOR_POLICIES_FILE": str(POLICIES),
@@ -90,7 +89,7 @@ def test_unauthenticated_wrong_expired_denied_and_allowed(secure: Callable[..., 
     address = secured["control"].address
     admin = Client(address, "control", credential=DEV_CREDENTIAL, region=REGION)
     analyst = Client(address, "control", credential=ANALYST, region=REGION)
-    anonymous = Client(address, "control")
+    anonymous = Client(address, "control", signed=False)
     wrong = Client(address, "control", credential=Credential(ANALYST.access_key_id, "wrong-secret-0123456", "", ""))
     unknown = Client(address, "control", credential=Credential("NOSUCHACCESSKEY01", "whatever-secret-123", "", ""))
     clients = [admin, analyst, anonymous, wrong, unknown]
@@ -141,9 +140,9 @@ def test_data_plane_operations_are_authorised_per_resource(secure: Callable[...,
     runtime_addr, ingest_addr = secured["runtime"].address, secured["ingest"].address
     app_rt = Client(runtime_addr, "runtime", credential=APP, region=REGION)
     analyst_rt = Client(runtime_addr, "runtime", credential=ANALYST, region=REGION)
-    anonymous_rt = Client(runtime_addr, "runtime")
+    anonymous_rt = Client(runtime_addr, "runtime", signed=False)
     app_ev = Client(ingest_addr, "events", credential=APP, region=REGION)
-    anonymous_ev = Client(ingest_addr, "events")
+    anonymous_ev = Client(ingest_addr, "events", signed=False)
     admin_ev = Client(ingest_addr, "events", credential=DEV_CREDENTIAL, region=REGION)
     clients = [admin, app_rt, analyst_rt, anonymous_rt, app_ev, anonymous_ev, admin_ev]
     try:

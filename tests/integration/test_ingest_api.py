@@ -25,7 +25,8 @@ from tailor_shared.grpc_server import GrpcService, start_server
 from tailor_shared.kafka import Producer
 from tailor_shared.records import RowContext, encode_row, new_event_id
 from tailor_shared.topics import topic_spec
-from tailor_tools import localstack, seed
+from tailor_tools import identity, localstack, seed
+from tailor_tools.client import aio_channel
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,7 @@ def settings_for(stack: localstack.StackConfig, prefix: str, **env: str) -> Inge
             "TAILOR_TOPIC_PREFIX": prefix,
             "TAILOR_INGEST_PORT": "0",
             "TAILOR_INGEST_WORKER": "false",
+            **identity.ensure(stack.state_dir).env(),
             **env,
         }
     )
@@ -78,7 +80,7 @@ async def ingest(stack: localstack.StackConfig, topic_prefix: str) -> AsyncItera
     settings = settings_for(stack, topic_prefix)
     services, hooks = await build(settings)
     handle = await start_server(settings.common, services)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
+    channel = aio_channel(f"127.0.0.1:{handle.port}")
     try:
         yield Ingest(async_stub(channel), group, stack.kafka_bootstrap, topic_prefix)
     finally:
@@ -351,7 +353,7 @@ async def test_a_kafka_outage_is_service_unavailable_never_a_silent_drop(
     handle = await start_server(
         settings.common, [GrpcService(events_pb2_grpc.add_PersonalizeEventsServicer_to_server, servicer, SERVICE_NAME)]
     )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
+    channel = aio_channel(f"127.0.0.1:{handle.port}")
     try:
         stub = events_pb2_grpc.PersonalizeEventsStub(channel)
         code, kind, message = await error_of(

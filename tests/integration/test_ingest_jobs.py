@@ -32,7 +32,8 @@ from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.schemas import avro_record
 from tailor_shared.topics import topic_spec
-from tailor_tools import localstack, seed
+from tailor_tools import identity, localstack, seed
+from tailor_tools.client import aio_channel
 
 pytestmark = pytest.mark.integration
 
@@ -112,11 +113,12 @@ async def env(stack: localstack.StackConfig, topic_prefix: str) -> AsyncIterator
             "TAILOR_INGEST_PORT": "0",
             "TAILOR_INGEST_PROGRESS_INTERVAL_S": "0.2",
             **stack.s3_env(),
+            **identity.ensure(stack.state_dir).env(),
         }
     )
     services, hooks = await build(settings)  # gRPC API + the job worker, as `python -m tailor_ingest`
     handle = await start_server(settings.common, services)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
+    channel = aio_channel(f"127.0.0.1:{handle.port}")
     try:
         yield Env(async_stub(channel), group, stack.kafka_bootstrap, topic_prefix)
     finally:

@@ -23,7 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_shared.dataset_reader import read_dataset
-from tailor_tools import localstack, seed
+from tailor_tools import identity, localstack, seed
+from tailor_tools.client import aio_channel
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +46,14 @@ def spawn(stack: localstack.StackConfig, prefix: str, port: int, log: Path) -> s
         "TAILOR_INGEST_PORT": str(port),
         "TAILOR_INGEST_METRICS_PORT": "0",
         "TAILOR_INGEST_WORKER": "false",
+        **identity.ensure(stack.state_dir).env(),
     }
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "tailor_ingest"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def wait_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with aio_channel(f"127.0.0.1:{port}", signed=False) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -77,7 +79,7 @@ class Load:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def worker(self, w: int) -> None:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+        async with aio_channel(f"127.0.0.1:{self.port}") as channel:
             stub = events_pb2_grpc.PersonalizeEventsStub(channel)
             n = 0
             while not self.stop.is_set():

@@ -22,6 +22,7 @@ from botocore.config import Config
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException
 from tailor_tools import localstack, synthetic, synthetic_actions
 from tailor_tools.client import Client
+from tailor_tools.identity import default_credential
 from tests.conftest import (
     GRPC_HEALTH_NAMES,
     RunningService,
@@ -92,7 +93,6 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         "gateway",
         env,
         workdir / "gateway.log",
-        TAILOR_AUTH_DEV="1",
         TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
         TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,
         TAILOR_GATEWAY_RUNTIME_ADDRESS=services["runtime"].address,
@@ -346,8 +346,8 @@ def test_boto3_through_the_gateway(world: World) -> None:
             name,
             endpoint_url=f"http://{world.services['gateway'].address}",
             region_name="us-east-1",
-            aws_access_key_id="TAILORDEVACCESSKEY",
-            aws_secret_access_key="tailor-dev-secret",
+            aws_access_key_id=default_credential().access_key_id,
+            aws_secret_access_key=default_credential().secret_access_key,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
 

@@ -19,7 +19,8 @@ from tailor_shared.config import QuotaSettings
 from tailor_shared.errors import ERROR_TYPE_METADATA_KEY, ThrottlingException
 from tailor_shared.grpc_server import start_server
 from tailor_shared.quotas import RequestQuotas
-from tailor_tools import localstack, seed
+from tailor_tools import identity, localstack, seed
+from tailor_tools.client import aio_channel
 
 pytestmark = pytest.mark.integration
 
@@ -74,11 +75,12 @@ async def test_put_items_over_the_rate_are_throttled(stack: localstack.StackConf
             "TAILOR_INGEST_WORKER": "false",
             "TAILOR_REQUEST_QUOTAS": json.dumps({"PutItems": 3}),
             "TAILOR_REQUEST_QUOTA_LEASE": "0",
+            **identity.ensure(stack.state_dir).env(),
         }
     )
     services, hooks = await build(settings)
     handle = await start_server(settings.common, services)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
+    channel = aio_channel(f"127.0.0.1:{handle.port}")
     stub = events_pb2_grpc.PersonalizeEventsStub(channel)
     codes: list[str] = []
     try:

@@ -57,6 +57,7 @@ async def test_an_error_echoing_20000_characters_reaches_the_client_typed(char: 
     """Without the cut, grpc-message overflows the metadata limit: an untyped RESOURCE_EXHAUSTED."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from tailor_shared.grpc_auth import GrpcAuthSettings  # error mapping only: no keys
     from tailor_shared.grpc_server import GrpcService, start_server
 
     class Echoing(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
@@ -64,7 +65,7 @@ async def test_an_error_echoing_20000_characters_reaches_the_client_typed(char: 
             raise InvalidInputException(f"Value '{request.service}' at 'service' failed to satisfy constraint")
 
     handle = await start_server(
-        CommonSettings(service="unittest", grpc_port=0),
+        CommonSettings(service="unittest", grpc_port=0, grpc_auth=GrpcAuthSettings(required=False)),
         [GrpcService(health_pb2_grpc.add_HealthServicer_to_server, Echoing(), "probe.Echoing")],
     )
     try:

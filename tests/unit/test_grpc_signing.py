@@ -32,7 +32,7 @@ DG = arns.dataset_group_arn(REGION, "000000000000", "shop")
 
 def _auth() -> GrpcAuth:
     store = CredentialStore([ANALYST, DEV_CREDENTIAL])
-    return GrpcAuth(SigV4Verifier(store, REGION), Authorizer.from_file(POLICIES), "000000000000")
+    return GrpcAuth(SigV4Verifier(store, REGION), Authorizer.from_file(POLICIES))
 
 
 def _body(name: str = DG) -> bytes:
@@ -82,18 +82,21 @@ def test_check_authorises_with_the_principals_policies() -> None:
 
 def test_dev_principal_is_admin_unless_the_policies_file_names_it(tmp_path: Path) -> None:
     settings = GrpcAuthSettings(required=True, credentials=AuthSettings(dev=True))
-    auth = GrpcAuth.from_settings(settings, REGION, "000000000000")
+    auth = GrpcAuth.from_settings(settings, REGION)
     assert auth.authorizer.policies[DEV_CREDENTIAL.principal_arn] == (ADMIN_POLICY,)
     restricted = tmp_path / "p.yaml"
     restricted.write_text(f"principals:\n  {DEV_CREDENTIAL.principal_arn}: []\n")
     settings = GrpcAuthSettings(True, AuthSettings(dev=True), str(restricted))
-    assert (
-        GrpcAuth.from_settings(settings, REGION, "000000000000").authorizer.policies[DEV_CREDENTIAL.principal_arn] == ()
-    )
+    assert GrpcAuth.from_settings(settings, REGION).authorizer.policies[DEV_CREDENTIAL.principal_arn] == ()
 
 
-def test_settings_from_env_default_off() -> None:
-    assert GrpcAuthSettings.from_env({}).required is False
+def test_settings_from_env_default_on() -> None:
+    assert GrpcAuthSettings.from_env({}).required is True
+    assert GrpcAuthSettings().required is True
+    for off in ("0", "false", "No", "off"):
+        assert GrpcAuthSettings.from_env({"TAILOR_AUTH_REQUIRED": off}).required is False
+    with pytest.raises(ValueError, match="TAILOR_AUTH_REQUIRED must be"):
+        GrpcAuthSettings.from_env({"TAILOR_AUTH_REQUIRED": "maybe"})  # a typo must not open the service
     on = GrpcAuthSettings.from_env({"TAILOR_AUTH_REQUIRED": "1", "TAILOR_POLICIES_FILE": "/p.yaml"})
     assert on.required and on.policies_file == "/p.yaml"
     assert credential_from_env({}) is None

@@ -112,13 +112,14 @@ async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     from tailor_shared.errors import ResourceInUseException, from_rpc_error
+    from tailor_shared.grpc_auth import GrpcAuthSettings  # error mapping only: no keys
     from tailor_shared.grpc_server import GrpcService, start_server
 
     class Failing(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         async def Check(self, request: object, context: object) -> object:
             raise ResourceInUseException("dataset group in use")
 
-    settings = CommonSettings(service="unittest", grpc_port=0)
+    settings = CommonSettings(service="unittest", grpc_port=0, grpc_auth=GrpcAuthSettings(required=False))
     handle = await start_server(
         settings, [GrpcService(health_pb2_grpc.add_HealthServicer_to_server, Failing(), "probe.Failing")]
     )

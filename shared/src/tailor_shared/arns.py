@@ -215,3 +215,10 @@ def uuid_like(*inputs: object) -> str:
     """A deterministic UUID-shaped id (8-4-4-4-12 hex) from the inputs: tracking ids."""
     h = hashlib.sha256("\x1f".join(repr(i) for i in inputs).encode()).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def foreign_account(arn: str, account: str) -> bool:
+    """Whether ``arn`` names a resource of an account other than ``account`` (service-owned ARNs such as
+    recipes, ``arn:aws:personalize:::recipe/...``, and ``*`` belong to no account)."""
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[0] == "arn" and parts[4] != "" and parts[4] != account

@@ -7,14 +7,16 @@ message) signed, and sends ``authorization``, ``x-amz-date``, ``x-amz-content-sh
 ``x-amz-security-token``) as metadata. The server rebuilds that request from the call and verifies it with
 the gateway's own :class:`~tailor_shared.auth.SigV4Verifier`, then asks :class:`~tailor_shared.iam.Authorizer`
 whether the principal may perform ``personalize:<Method>`` on the request's resources. Health checks and
-reflection stay open. Off unless ``TAILOR_AUTH_REQUIRED`` is set (ADR 0026).
+reflection stay open. On unless ``TAILOR_AUTH_REQUIRED=0`` (ADR 0026). The authenticated principal of the
+call being served is :data:`CALLER`: its account is the one the call acts in (tenant isolation, ADR 0028).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +39,7 @@ from tailor_shared.auth import (
 )
 from tailor_shared.iam import POLICIES_FILE_ENV, Authorizer, action_of, parse_policy, request_resources
 
-#: Env var that turns authentication and authorisation on for every gRPC service (default off, ADR 0026).
+#: Env var that turns authentication and authorisation off (``0``) for every gRPC service; on by default (ADR 0026).
 AUTH_REQUIRED_ENV = "TAILOR_AUTH_REQUIRED"
 #: The host every gRPC signature covers: the path already names the service, and a gRPC call has no Host.
 GRPC_HOST = "tailor.grpc"
@@ -49,14 +51,36 @@ ADMIN_POLICY = parse_policy(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]},
     "admin",
 )
-_TRUE = ("1", "true", "yes")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+#: The authenticated principal of the gRPC call being served (None: authentication is off for this process).
+CALLER: ContextVar[Principal | None] = ContextVar("tailor_caller", default=None)
+
+
+def caller_account(default: str) -> str:
+    """The account the current call acts in: its principal's, or ``default`` (the deployment's
+    ``TAILOR_ACCOUNT_ID``) where authentication is off."""
+    principal = CALLER.get()
+    return principal.account_id if principal is not None else default
+
+
+def required_from(env: Mapping[str, str]) -> bool:
+    """``TAILOR_AUTH_REQUIRED``: unset or empty means on; only an explicit ``0``/``false``/``no``/``off`` turns
+    it off, and anything else is a start-up error (a typo must not open the service)."""
+    value = env.get(AUTH_REQUIRED_ENV, "").strip().lower()
+    if value in _FALSE:
+        return False
+    if value in ("", *_TRUE):
+        return True
+    raise ValueError(f"{AUTH_REQUIRED_ENV} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
 
 
 @dataclass(frozen=True)
 class GrpcAuthSettings:
     """Whether gRPC calls must be signed, and where credentials and policies come from."""
 
-    required: bool = False
+    required: bool = True
     credentials: AuthSettings = field(default_factory=AuthSettings)
     policies_file: str | None = None
 
@@ -64,7 +88,7 @@ class GrpcAuthSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> GrpcAuthSettings:
         e = os.environ if env is None else env
         return cls(
-            required=e.get(AUTH_REQUIRED_ENV, "").strip().lower() in _TRUE,
+            required=required_from(e),
             credentials=AuthSettings.from_env(e),
             policies_file=e.get(POLICIES_FILE_ENV) or None,
         )
@@ -77,24 +101,47 @@ def _fields(request: Any) -> dict[str, str]:
     return {f.name: v for f, v in request.ListFields() if isinstance(v, str)}
 
 
+def _strings(message: Message) -> Iterator[str]:
+    """Every string anywhere in a request message (nested messages, repeated and map fields)."""
+    for f, value in message.ListFields():
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            items: Iterator[Any] = (x for kv in value.items() for x in kv)
+        elif f.is_repeated:
+            items = iter(value)
+        else:
+            items = iter((value,))
+        for item in items:
+            if isinstance(item, str):
+                yield item
+            elif isinstance(item, Message):
+                yield from _strings(item)
+
+
+def referenced_arns(request: Any) -> list[str]:
+    """The Personalize ARNs a request names anywhere (a CreateSolution's dataset group, a batch job's solution
+    version, a filter in a GetRecommendations): each must be in the caller's account (ADR 0028)."""
+    if not isinstance(request, Message):
+        return []
+    return [s for s in _strings(request) if s.startswith("arn:") and ":personalize:" in s[:32]]
+
+
 @dataclass(frozen=True)
 class GrpcAuth:
     """The server side: verify a call's signature, then its principal's policies."""
 
     verifier: SigV4Verifier
     authorizer: Authorizer
-    account_id: str
     tracker_of: Callable[[str], str | None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: GrpcAuthSettings, region: str, account_id: str) -> GrpcAuth:
+    def from_settings(cls, settings: GrpcAuthSettings, region: str) -> GrpcAuth:
         """Load credentials and policies once at start-up; raises CredentialsError / PolicyError when unusable
         (a process that requires authentication never starts without them)."""
         store = load_credentials(settings.credentials)
         authorizer = Authorizer.from_file(settings.policies_file) if settings.policies_file else Authorizer()
         if settings.credentials.dev and DEV_PRINCIPAL_ARN not in authorizer.policies:
             authorizer.policies[DEV_PRINCIPAL_ARN] = (ADMIN_POLICY,)
-        return cls(SigV4Verifier(store, region), authorizer, account_id)
+        return cls(SigV4Verifier(store, region), authorizer)
 
     def authenticate(self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes) -> Principal:
         headers: list[tuple[str, str | bytes]] = [("host", GRPC_HOST)]
@@ -102,14 +149,20 @@ class GrpcAuth:
         return self.verifier.verify("POST", method_path, "", headers, body)
 
     def authorize(self, principal: Principal, operation: str, request: Any) -> None:
+        """Policies over the operation's resources (a Create's ARN in the caller's account), after refusing any
+        ARN of another account the request names or acts on (ADR 0028)."""
         resources = request_resources(
-            operation, _fields(request), self.verifier.region, self.account_id, self.tracker_of
+            operation, _fields(request), self.verifier.region, principal.account_id, self.tracker_of
         )
-        self.authorizer.check(principal, action_of(operation), resources)
+        self.authorizer.check(principal, action_of(operation), resources, referenced_arns(request))
 
-    def check(self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes, request: Any) -> None:
+    def check(
+        self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes, request: Any
+    ) -> Principal:
+        """The call's principal once its signature verified and its policies allow it; raises otherwise."""
         principal = self.authenticate(method_path, metadata, body)
         self.authorize(principal, method_path.rpartition("/")[2], request)
+        return principal
 
 
 # ------------------------------------------------------------------------------------------------------ client
@@ -169,6 +222,29 @@ class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc
         metadata = list(details.metadata or [])
         metadata.extend(sign_call(self._credential, self._region, details.method, body, now))
         return continuation(_Details(details, metadata), request)
+
+
+class AioSigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """:class:`SigningInterceptor` for ``grpc.aio`` channels: ``grpc.aio.insecure_channel(a, interceptors=[it])``."""
+
+    def __init__(self, credential: Credential, region: str, clock: Callable[[], datetime] | None = None) -> None:
+        self._credential = credential
+        self._region = region
+        self._clock = clock
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any], details: Any, request: Any
+    ) -> Any:
+        body = request.SerializeToString() if isinstance(request, Message) else bytes(request)
+        now = self._clock() if self._clock is not None else None
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        for key, value in sign_call(self._credential, self._region, method, body, now):
+            metadata.add(key, value)
+        signed = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return await continuation(signed, request)
 
 
 def credential_from_env(env: Mapping[str, str] | None = None) -> Credential | None:

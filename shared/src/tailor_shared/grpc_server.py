@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from tailor_shared.config import CommonSettings
 from tailor_shared.errors import ERROR_TYPE_METADATA_KEY, InternalFailure, PersonalizeError
-from tailor_shared.grpc_auth import GrpcAuth
+from tailor_shared.grpc_auth import CALLER, GrpcAuth
 from tailor_shared.metrics import metric_name, serve_metrics
 from tailor_shared.tls import server_credentials
 
@@ -64,8 +64,9 @@ def call_started() -> float | None:
 class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps ``PersonalizeError`` to gRPC statuses and records request counts and latency; a service's ``admit``
     (request quotas, ``tailor_shared.quotas``) runs first, so a throttled call is counted like any other error.
-    With ``auth`` (``TAILOR_AUTH_REQUIRED``), calls to the ``protected`` services are authenticated and
-    authorised before that (``tailor_shared.grpc_auth``); health and reflection stay open."""
+    With ``auth`` (on unless ``TAILOR_AUTH_REQUIRED=0``), calls to the ``protected`` services are authenticated
+    and authorised before that (``tailor_shared.grpc_auth``), and the handler runs with the principal in
+    ``grpc_auth.CALLER``; health and reflection stay open."""
 
     def __init__(
         self,
@@ -104,12 +105,16 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
             start = time.perf_counter()
             _CALL_STARTED.set(time.monotonic())  # this call's own task: nothing else sees it
             code = "OK"
+            caller = None
             try:
                 if auth is not None:
                     raw = b""
                     if isinstance(request, _Signed):
                         raw, request = request.raw, request.message
-                    auth.check(handler_call_details.method, context.invocation_metadata() or (), raw, request)
+                    principal = auth.check(
+                        handler_call_details.method, context.invocation_metadata() or (), raw, request
+                    )
+                    caller = CALLER.set(principal)  # the handler acts in the principal's account (ADR 0028)
                 if admit is not None:
                     await admit(method, request)
                 return await inner(request, context)
@@ -126,6 +131,8 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
                 context.set_trailing_metadata(((ERROR_TYPE_METADATA_KEY, InternalFailure.code),))
                 await context.abort(grpc.StatusCode.INTERNAL, "An internal error occurred; see the service log")
             finally:
+                if caller is not None:
+                    CALLER.reset(caller)
                 requests.labels(method, code).inc()
                 latency.labels(method).observe(time.perf_counter() - start)
 
@@ -175,7 +182,7 @@ class ServerHandle:
 
 async def start_server(settings: CommonSettings, services: Sequence[GrpcService]) -> ServerHandle:
     auth = (
-        GrpcAuth.from_settings(settings.grpc_auth, settings.region, settings.account_id)
+        GrpcAuth.from_settings(settings.grpc_auth, settings.region)
         if settings.grpc_auth.required and services  # a process without an API (trainer, batch) needs no keys
         else None
     )

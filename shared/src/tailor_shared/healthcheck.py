@@ -17,7 +17,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor_shared.config import DEFAULT_PORTS
-from tailor_shared.tls import TlsSettings, channel
+from tailor_shared.grpc_client import channel
+from tailor_shared.tls import TlsSettings
 
 #: Services whose port is HTTP with ``GET /health``.
 HTTP_SERVICES = frozenset({"gateway", "stream"})
@@ -36,7 +37,7 @@ def serving(service: str, env: Mapping[str, str], timeout: float = 4.0) -> bool:
                 return bool(reply.status == 200)
         except OSError:
             return False
-    probe = channel(address, tls)
+    probe = channel(address, tls=tls)  # health checks stay open: unsigned
     try:
         reply = health_pb2_grpc.HealthStub(probe).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -276,8 +276,21 @@ class Authorizer:
     def decide(self, principal: Principal, action: str, resources: Sequence[str]) -> Decision:
         return evaluate(self.policies.get(principal.arn, ()), action, resources)
 
-    def check(self, principal: Principal, action: str, resources: Sequence[str]) -> None:
-        """Raise AccessDeniedException with AWS's message unless the principal's policies allow the call."""
+    def check(
+        self, principal: Principal, action: str, resources: Sequence[str], referenced: Sequence[str] = ()
+    ) -> None:
+        """Raise AccessDeniedException with AWS's message unless the principal's policies allow the call.
+
+        Any resource or ``referenced`` ARN in another account is refused first, whatever the policies say:
+        Personalize has no resource-based policies, so nothing lets one account act on another's (ADR 0028)."""
+        foreign = next(
+            (arn for arn in (*resources, *referenced) if arns.foreign_account(arn, principal.account_id)), None
+        )
+        if foreign is not None:
+            raise AccessDeniedException(
+                f"User: {principal.arn} is not authorized to perform: {action} on resource: {foreign} "
+                f"because no resource-based policy allows the {action} action"
+            )
         decision = self.decide(principal, action, resources)
         if decision is Decision.ALLOW:
             return

@@ -13,7 +13,7 @@ plain HTTP inside the cluster network.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,22 +102,3 @@ def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
         assert tls.cert_file is not None and tls.key_file is not None
         chain, key = _read(CERT_FILE_ENV, tls.cert_file), _read(KEY_FILE_ENV, tls.key_file)
     return grpc.ssl_channel_credentials(_read(CA_FILE_ENV, tls.ca_file), key, chain)
-
-
-Options = Sequence[tuple[str, Any]]
-
-
-def channel(address: str, tls: TlsSettings, options: Options = ()) -> grpc.Channel:
-    """A synchronous channel to ``address``: TLS when a CA is configured, else plaintext."""
-    creds = channel_credentials(tls)
-    if creds is None:
-        return grpc.insecure_channel(address, options=options)
-    return grpc.secure_channel(address, creds, options=options)
-
-
-def aio_channel(address: str, tls: TlsSettings, options: Options = ()) -> grpc.aio.Channel:
-    """An asyncio channel to ``address``: TLS when a CA is configured, else plaintext."""
-    creds = channel_credentials(tls)
-    if creds is None:
-        return grpc.aio.insecure_channel(address, options=options)
-    return grpc.aio.secure_channel(address, creds, options=options)

@@ -5,11 +5,14 @@
 
 Requests and responses are the camelCase dicts a Personalize user knows (protobuf's JSON mapping of
 the messages); errors are raised as the typed ``PersonalizeError`` subclasses (``ResourceNotFoundException``…).
-Used by the CLI's demo, the tests and the benchmarks.
+Used by the CLI's demo, the tests and the benchmarks. Every call is signed (authentication is on by default,
+ADR 0026): with the given credential, else :func:`tailor_tools.identity.default_credential` (the AWS variables or
+the development identity). :func:`channel` and :func:`aio_channel` are the same for code that drives raw stubs.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +25,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from tailor_shared import tls as tls_channels
+from tailor_shared import grpc_client
 from tailor_shared.auth import Credential
 from tailor_shared.errors import from_rpc_error
-from tailor_shared.grpc_auth import SigningInterceptor
 from tailor_shared.tls import TlsSettings
+from tailor_tools.identity import default_credential
 
 _APIS: dict[str, tuple[Any, Any, str]] = {
     "control": (control_pb2, control_pb2_grpc.PersonalizeControlStub, "PersonalizeControl"),
@@ -69,10 +72,39 @@ def _personalize_json(value: Any) -> Any:
     return value
 
 
+def _region() -> str:
+    return os.environ.get("TAILOR_REGION") or "us-east-1"
+
+
+def channel(
+    address: str,
+    credential: Credential | None = None,
+    options: grpc_client.Options = (),
+    signed: bool = True,
+    tls: TlsSettings | None = None,
+) -> grpc.Channel:
+    """A sync channel whose calls are signed with ``credential`` (default: ``default_credential()``);
+    ``signed=False`` for an unauthenticated one (health checks, tests of refusals)."""
+    cred = (credential or default_credential()) if signed else None
+    return grpc_client.channel(address, cred, _region(), options, tls=tls)
+
+
+def aio_channel(
+    address: str,
+    credential: Credential | None = None,
+    options: grpc_client.Options = (),
+    signed: bool = True,
+    tls: TlsSettings | None = None,
+) -> grpc.aio.Channel:
+    """:func:`channel` for ``grpc.aio``."""
+    cred = (credential or default_credential()) if signed else None
+    return grpc_client.aio_channel(address, cred, _region(), options, tls=tls)
+
+
 class Client:
-    """One API ("control", "events" or "runtime") at one address. With a ``credential`` every call is signed
-    (SigV4 as gRPC metadata, ``tailor_shared.grpc_auth``), as services started with TAILOR_AUTH_REQUIRED need. With
-    ``tls`` naming a CA file the channel is TLS, verified against it (ADR 0027)."""
+    """One API ("control", "events" or "runtime") at one address; every call signed with ``credential``
+    (default: ``default_credential()``; ``signed=False``: unsigned, which services refuse unless started with
+    ``TAILOR_AUTH_REQUIRED=0``). With ``tls`` naming a CA file the channel is TLS, verified against it (ADR 0027)."""
 
     def __init__(
         self,
@@ -80,16 +112,15 @@ class Client:
         api: str,
         timeout: float = 30.0,
         credential: Credential | None = None,
-        region: str = "us-east-1",
+        region: str | None = None,
+        signed: bool = True,
         tls: TlsSettings | None = None,
     ) -> None:
         module, stub_cls, service = _APIS[api]
         self._module = module
-        self._channel = tls_channels.channel(address, tls or TlsSettings())
-        channel = self._channel
-        if credential is not None:
-            channel = grpc.intercept_channel(channel, SigningInterceptor(credential, region))
-        self._stub = stub_cls(channel)
+        cred = (credential or default_credential()) if signed else None
+        self._channel = grpc_client.channel(address, cred, region or _region(), tls=tls)
+        self._stub = stub_cls(self._channel)
         self._timeout = timeout
         self._methods = {m.name: m for m in module.DESCRIPTOR.services_by_name[service].methods}
 
@@ -128,13 +159,13 @@ class Client:
 def health_serving(address: str, service: str = "", timeout: float = 1.0, tls: TlsSettings | None = None) -> bool:
     """One gRPC health check: whether ``service`` ("" = the whole server) at ``address`` reports SERVING.
     Unreachable or not-yet-registered counts as not serving; callers poll it."""
-    health_channel = tls_channels.channel(address, tls or TlsSettings())
+    health = grpc_client.channel(address, tls=tls)  # health checks stay open: unsigned
     try:
-        reply = health_pb2_grpc.HealthStub(health_channel).Check(
+        reply = health_pb2_grpc.HealthStub(health).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=timeout
         )
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
     finally:
-        health_channel.close()
+        health.close()

@@ -244,18 +244,19 @@ def _print_recs(title: str, items: list[dict[str, Any]], categories: dict[str, s
 def _via_gateway(
     endpoint: str, request: dict[str, Any], categories: dict[str, str], say: Callable[[str], None]
 ) -> None:
-    """The same GetRecommendations with boto3, unchanged, through the AWS gateway (SigV4 with the documented
-    development credential, docs/specs/auth.md)."""
+    """The same GetRecommendations with boto3, unchanged, through the AWS gateway (SigV4 with the development
+    identity, docs/specs/auth.md)."""
     import boto3
 
-    from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+    from tailor_tools.identity import default_credential
 
+    dev = default_credential()
     runtime = boto3.client(
         "personalize-runtime",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id=DEV_ACCESS_KEY_ID,
-        aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+        aws_access_key_id=dev.access_key_id,
+        aws_secret_access_key=dev.secret_access_key,
     )
     try:
         reply = runtime.get_recommendations(**request)
@@ -263,7 +264,8 @@ def _via_gateway(
         runtime.close()
     say(f"\nThe same request with boto3 through the AWS gateway ({endpoint}):")
     say(f"  boto3.client('personalize-runtime', endpoint_url='{endpoint}', region_name='us-east-1',")
-    say(f"               aws_access_key_id='{DEV_ACCESS_KEY_ID}', aws_secret_access_key='{DEV_SECRET_ACCESS_KEY}')")
+    # The key id only: the secret stays in the identity file (<state>/identity/credentials.yaml), never on screen.
+    say(f"               aws_access_key_id='{dev.access_key_id}', aws_secret_access_key=<identity/credentials.yaml>)")
     _print_recs("runtime.get_recommendations(...) via the gateway", reply["itemList"], categories)
 
 

@@ -627,6 +627,9 @@ def status(cfg: StackConfig) -> list[ComponentStatus]:
 
 def up(cfg: StackConfig) -> dict[str, str]:
     """Start Redis, Kafka and S3 (idempotent) and return what was done for each."""
+    from tailor_tools import identity
+
+    identity.ensure(cfg.state_dir)  # the development identity every local service and client uses (ADR 0026)
     done = {"redis": start_redis(cfg), "kafka": start_kafka(cfg), "s3": start_s3(cfg)}
     ensure_bucket(cfg, S3_BUCKET)
     if cfg.schema_registry:
@@ -710,15 +713,17 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
         env.setdefault(name, value)
     if cfg.schema_registry:
         env.setdefault("TAILOR_SCHEMA_REGISTRY_URL", cfg.schema_registry_url)
-    # The gateway forwards to the local ports and, unless a credentials file is configured, accepts the
-    # documented development credential (docs/specs/auth.md) so that boto3 and the AWS CLI work out of the box.
+    # The gateway forwards to the local ports; unless credentials are configured, every service accepts the
+    # development identity of the state dir (tailor_tools.identity, docs/specs/auth.md), whose key the tools sign with.
     from tailor_shared.config import DEFAULT_PORTS
+    from tailor_tools import identity
 
     for api, service in (("CONTROL", "control"), ("EVENTS", "ingest"), ("RUNTIME", "runtime")):
         port = env.get(f"TAILOR_{service.upper()}_PORT") or str(DEFAULT_PORTS[service][0])
         env.setdefault(f"TAILOR_GATEWAY_{api}_ADDRESS", f"127.0.0.1:{port}")
     if not env.get("TAILOR_CREDENTIALS_FILE"):
-        env.setdefault("TAILOR_AUTH_DEV", "1")
+        for name, value in identity.ensure(cfg.state_dir).env().items():
+            env.setdefault(name, value)
     if cfg.tls:
         for name, value in {**cfg.kafka_env(), **cfg.pki.grpc_env()}.items():
             env.setdefault(name, value)

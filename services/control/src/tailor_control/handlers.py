@@ -23,6 +23,7 @@ from tailor_control.adapters import ResourceWriter
 from tailor_control.domain.shapes import to_proto_json
 from tailor_shared.config import CommonSettings
 from tailor_shared.errors import ServiceUnavailableException
+from tailor_shared.grpc_auth import caller_account
 from tailor_shared.resource_view import ResourceView
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ class ControlHandlers:
         self._lock = asyncio.Lock()
 
     def _ctx(self) -> domain.Context:
-        return domain.Context(
-            region=self._settings.region, account_id=self._settings.account_id, now=time.time(), quotas=self._quotas
-        )
+        # The caller's account (authentication on) or the deployment's: ARNs it creates, what its lists show.
+        account = caller_account(self._settings.account_id)
+        return domain.Context(region=self._settings.region, account_id=account, now=time.time(), quotas=self._quotas)
 
     async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         if operation.startswith(_READ_ONLY_PREFIXES):

@@ -9,7 +9,8 @@ import grpc
 from botocore.model import ServiceModel
 
 from tailor_gateway.domain.operations import APIS, Operation
-from tailor_shared.tls import TlsSettings, aio_channel
+from tailor_shared import grpc_client
+from tailor_shared.tls import TlsSettings
 
 SERVICE_NAMES = tuple(name for name, _module, _service in APIS.values())
 
@@ -30,7 +31,10 @@ class Backends:
     def open(cls, addresses: dict[str, str], tls: TlsSettings) -> Backends:
         """TLS to the backends when ``TAILOR_TLS_CA_FILE`` is set (ADR 0027)."""
         options = [("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30_000)]
-        return cls({api: aio_channel(address, tls, options) for api, address in addresses.items()})
+        # Unsigned channels: each forwarded call carries its caller's own signature (ADR 0026 §8).
+        return cls(
+            {api: grpc_client.aio_channel(address, options=options, tls=tls) for api, address in addresses.items()}
+        )
 
     def method(self, op: Operation) -> grpc.aio.UnaryUnaryMultiCallable:
         return self.channels[op.api].unary_unary(

@@ -19,6 +19,7 @@ from tailor_control.domain.common import Handler, get, newest_first, operation, 
 from tailor_control.domain.ops_training import latest_version
 from tailor_control.domain.paging import paginate
 from tailor_control.domain.validate import Request
+from tailor_shared import arns
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
 #: Adds what a Describe shows beyond the stored fields: (view, record, projected body) -> None.
@@ -197,6 +198,10 @@ def _describer(spec: Describe) -> Handler:
 def _lister(name: str, spec: Listing) -> Handler:
     def list_(req: Request, view: ResourceReader, ctx: m.Context) -> m.Outcome:
         scope, items = spec.select(req, view)
+        # One deployment, several accounts: a list shows the caller's account's resources only (ADR 0028).
+        items = [
+            i for i in items if not isinstance(i, ResourceRecord) or not arns.foreign_account(i.arn, ctx.account_id)
+        ]
         page, token = paginate(items, req, operation=name, scope=scope, key=spec.key)
         response: dict[str, Any] = {spec.member: [spec.shape(item) for item in page]}
         if token is not None:

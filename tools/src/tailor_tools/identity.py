@@ -1,0 +1,82 @@
+"""The development identity: one access key with an admin policy, made by the project's set-up under the state dir.
+
+Authentication is on by default (ADR 0026), so every locally started service needs credentials and every client
+in the tree must sign. ``ensure`` writes, once per state dir, ``<state>/identity/credentials.yaml`` (the format of
+``TAILOR_CREDENTIALS_FILE``: one key with a fresh random secret, account ``000000000000``, principal
+``arn:aws:iam::000000000000:user/tailor-dev``) and ``<state>/identity/policies.yaml`` (``TAILOR_POLICIES_FILE``:
+that principal is admin), both readable by their owner only. The local stack's services get both files
+(``env``); the tools' client, the demo, the tests and the benchmarks sign with its key (``default_credential``).
+Unlike the published ``TAILOR_AUTH_DEV`` key (ADR 0013 §8) its secret is not known to anyone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tailor_shared.auth import Credential, CredentialStore
+from tailor_shared.grpc_auth import credential_from_env
+from tailor_shared.iam import POLICIES_FILE_ENV
+
+ACCOUNT_ID = "000000000000"
+PRINCIPAL_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/tailor-dev"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]}
+
+
+@dataclass(frozen=True)
+class DevIdentity:
+    credentials_file: Path
+    policies_file: Path
+    credential: Credential
+
+    def env(self) -> dict[str, str]:
+        """What a service started locally needs to accept this identity (and only the keys in these files)."""
+        return {"TAILOR_CREDENTIALS_FILE": str(self.credentials_file), POLICIES_FILE_ENV: str(self.policies_file)}
+
+
+def _write_once(path: Path, document: object) -> None:
+    """Create ``path`` (mode 0600) with ``document`` unless it exists; concurrent callers see one winner."""
+    if path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        yaml.safe_dump(document, out, sort_keys=False)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # atomic, and never replaces another process's file
+    finally:
+        tmp.unlink()
+
+
+def ensure(state_dir: Path) -> DevIdentity:
+    """The development identity of ``state_dir``, created on first use (``tailor local up`` does it)."""
+    folder = state_dir / "identity"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    policies = folder / "policies.yaml"
+    credentials = folder / "credentials.yaml"
+    _write_once(policies, {"principals": {PRINCIPAL_ARN: [ADMIN_POLICY]}})
+    key = {
+        "access_key_id": f"TAILORDEV{secrets.token_hex(8).upper()}",
+        "secret_access_key": secrets.token_urlsafe(30),
+        "account_id": ACCOUNT_ID,
+        "principal": PRINCIPAL_ARN,
+    }
+    _write_once(credentials, {"credentials": [key]})
+    (credential,) = CredentialStore.from_file(credentials)
+    return DevIdentity(credentials, policies, credential)
+
+
+def default_credential(env: Mapping[str, str] | None = None) -> Credential:
+    """What a client in this tree signs with: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and
+    ``AWS_SESSION_TOKEN``) when set, else the development identity of ``TAILOR_STATE_DIR``."""
+    from tailor_tools.localstack import StackConfig
+
+    e = os.environ if env is None else env
+    return credential_from_env(e) or ensure(StackConfig.from_env(e).state_dir).credential
