@@ -19,7 +19,14 @@ from tailor_shared.errors import (
     PersonalizeError,
     UnrecognizedClientException,
 )
-from tailor_shared.grpc_auth import ADMIN_POLICY, GrpcAuth, GrpcAuthSettings, credential_from_env, sign_call
+from tailor_shared.grpc_auth import (
+    ADMIN_POLICY,
+    GrpcAuth,
+    GrpcAuthSettings,
+    credential_from_env,
+    referenced_arns,
+    sign_call,
+)
 from tailor_shared.iam import Authorizer
 
 POLICIES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "policies" / "policies.yaml"
@@ -128,3 +135,40 @@ def test_secrets_never_reach_errors_or_logs(caplog: pytest.LogCaptureFixture) ->
         text = record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
         assert SECRET not in text and "session-token-secret" not in text
     assert SECRET not in repr(ANALYST)
+
+
+def test_no_call_reaches_another_accounts_resources() -> None:
+    """ADR 0028: an admin of account 1111... is refused on any ARN of 2222..., acted on or referenced anywhere
+    in the request; its Create ARNs are in its own account; service-owned ARNs belong to no account."""
+    other = Credential(
+        "OTHERACCESSKEY0001", "other-secret-0123456789", "111111111111", "arn:aws:iam::111111111111:root"
+    )
+    auth = GrpcAuth(SigV4Verifier(CredentialStore([other]), REGION), Authorizer({other.principal_arn: (ADMIN_POLICY,)}))
+    principal = other.principal
+    foreign_group = arns.dataset_group_arn(REGION, "222222222222", "shop")
+    with pytest.raises(AccessDeniedException, match="because no resource-based policy allows"):
+        auth.authorize(principal, "DescribeDatasetGroup", control_pb2.DescribeDatasetGroupRequest(dataset_group_arn=DG))
+    create = control_pb2.CreateSolutionRequest(
+        name="s", dataset_group_arn=foreign_group, recipe_arn="arn:aws:personalize:::recipe/aws-user-personalization"
+    )
+    with pytest.raises(AccessDeniedException, match=foreign_group):  # a referenced ARN counts
+        auth.authorize(principal, "CreateSolution", create)
+    own = control_pb2.CreateSolutionRequest(
+        name="s",
+        dataset_group_arn=arns.dataset_group_arn(REGION, "111111111111", "shop"),
+        recipe_arn="arn:aws:personalize:::recipe/aws-user-personalization",
+    )
+    auth.authorize(principal, "CreateSolution", own)  # own account, a service-owned recipe: allowed
+    assert arns.foreign_account(foreign_group, "111111111111") and not arns.foreign_account("*", "111111111111")
+    assert not arns.foreign_account("arn:aws:personalize:::recipe/aws-similar-items", "111111111111")
+
+
+def test_referenced_arns_reads_nested_repeated_and_map_fields() -> None:
+    from tailor.runtime.v1 import runtime_pb2
+
+    campaign = arns.campaign_arn(REGION, "222222222222", "c")
+    request = runtime_pb2.GetRecommendationsRequest(
+        campaign_arn=campaign, user_id="u", context={"k": arns.filter_arn(REGION, "333333333333", "f")}
+    )
+    assert set(referenced_arns(request)) == {campaign, arns.filter_arn(REGION, "333333333333", "f")}
+    assert referenced_arns(b"raw") == []

@@ -9,7 +9,8 @@ and the gateway, which signs each forwarded call with its caller's key itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -27,15 +28,16 @@ def channel(
     region: str = "us-east-1",
     options: Options = (),
     tls: transport.TlsSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> grpc.Channel:
     """A sync channel to ``address`` (TLS when ``tls`` names a CA); with ``credential`` every unary call is signed
-    for ``region``."""
+    for ``region`` (at ``clock()``'s time when given: tests of expired signatures)."""
     creds = transport.channel_credentials(tls or transport.TlsSettings())
     opts = list(options)
     base = grpc.insecure_channel(address, opts) if creds is None else grpc.secure_channel(address, creds, opts)
     if credential is None:
         return base
-    return grpc.intercept_channel(base, SigningInterceptor(credential, region))
+    return grpc.intercept_channel(base, SigningInterceptor(credential, region, clock))
 
 
 def aio_channel(

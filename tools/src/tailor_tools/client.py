@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -104,7 +105,8 @@ def aio_channel(
 class Client:
     """One API ("control", "events" or "runtime") at one address; every call signed with ``credential``
     (default: ``default_credential()``; ``signed=False``: unsigned, which services refuse unless started with
-    ``TAILOR_AUTH_REQUIRED=0``). With ``tls`` naming a CA file the channel is TLS, verified against it (ADR 0027)."""
+    ``TAILOR_AUTH_REQUIRED=0``; ``clock``: the signing time, for tests of expired signatures). With ``tls`` naming
+    a CA file the channel is TLS, verified against it (ADR 0027)."""
 
     def __init__(
         self,
@@ -115,11 +117,12 @@ class Client:
         region: str | None = None,
         signed: bool = True,
         tls: TlsSettings | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         module, stub_cls, service = _APIS[api]
         self._module = module
         cred = (credential or default_credential()) if signed else None
-        self._channel = grpc_client.channel(address, cred, region or _region(), tls=tls)
+        self._channel = grpc_client.channel(address, cred, region or _region(), tls=tls, clock=clock)
         self._stub = stub_cls(self._channel)
         self._timeout = timeout
         self._methods = {m.name: m for m in module.DESCRIPTOR.services_by_name[service].methods}
