@@ -6,9 +6,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from tailor_shared.auth import AuthSettings, load_credentials
 from tailor_shared.iam import Authorizer, action_of
-from tailor_tools import identity
+from tailor_tools import cli, identity
 
 
 def test_made_once_private_and_admin(tmp_path: Path) -> None:
@@ -37,3 +39,13 @@ def test_default_credential_prefers_the_aws_variables(tmp_path: Path) -> None:
     assert identity.default_credential(env) == identity.ensure(tmp_path).credential
     aws = {**env, "AWS_ACCESS_KEY_ID": "K" * 16, "AWS_SECRET_ACCESS_KEY": "s" * 16}
     assert identity.default_credential(aws).access_key_id == "K" * 16
+
+
+def test_tailor_local_credentials_prints_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TAILOR_STATE_DIR", str(tmp_path))
+    assert cli.main(["local", "credentials"]) == 0
+    dev = identity.ensure(tmp_path).credential
+    out = capsys.readouterr().out
+    assert f"export AWS_ACCESS_KEY_ID={dev.access_key_id} AWS_SECRET_ACCESS_KEY={dev.secret_access_key}\n" in out

@@ -102,6 +102,14 @@ def _cmd_local(args: argparse.Namespace) -> int:
     if args.action == "logs":
         print(localstack.logs(cfg, args.component or "kafka", args.lines))
         return 0
+    if args.action == "credentials":
+        # For `eval "$(tailor local credentials)"`: the user asked for the secret on their own terminal.
+        from tailor_tools import identity
+
+        dev = identity.ensure(cfg.state_dir).credential
+        print(f"export AWS_ACCESS_KEY_ID={dev.access_key_id} AWS_SECRET_ACCESS_KEY={dev.secret_access_key}")
+        print(f"export AWS_DEFAULT_REGION={os.environ.get('TAILOR_REGION') or 'us-east-1'}")
+        return 0
     if args.action == "storage":
         from tailor_tools import usage
 
@@ -166,7 +174,10 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     module = f"tailor_{args.service}"
-    os.execvp(sys.executable, [sys.executable, "-m", module])
+    # The local stack's environment: its addresses and, unless credentials are configured, the development identity.
+    os.execvpe(
+        sys.executable, [sys.executable, "-m", module], localstack.service_env(localstack.StackConfig.from_env())
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,7 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
         "TAILOR_KAFKA_PORT (9092), TAILOR_KAFKA_CONTROLLER_PORT (9093), TAILOR_REDIS_PORT (6379), "
         "TAILOR_KAFKA_HEAP (512m).",
     )
-    local.add_argument("action", choices=["up", "down", "status", "logs", "storage", "purge"], help="what to do")
+    local.add_argument(
+        "action",
+        choices=["up", "down", "status", "logs", "storage", "purge", "credentials"],
+        help="what to do (credentials: print the development identity as AWS_* exports, for boto3 and the AWS CLI)",
+    )
     local.add_argument(
         "component",
         nargs="?",
