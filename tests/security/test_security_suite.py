@@ -94,9 +94,24 @@ class World:
         return self.services[service].address
 
     def kafka_offsets(self) -> dict[str, int]:
-        """Every topic under the world's prefix -> its total end offset (what a change would move)."""
+        """Every non-empty topic under the world's prefix -> its total end offset (what a change would move;
+        an empty topic a service creates in the background changes nothing)."""
         topics = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30).topics
-        return {t: sum(end_offsets(self.bootstrap, t).values()) for t in topics if t.startswith(self.prefix)}
+        offsets = {t: sum(end_offsets(self.bootstrap, t).values()) for t in topics if t.startswith(self.prefix)}
+        return {t: n for t, n in offsets.items() if n}
+
+    def settle(self, timeout: float = 60) -> None:
+        """Until nothing moves on Kafka for 2 s: the set-up's own background writes (statuses becoming ACTIVE)
+        are over, so any later change is a call's."""
+        deadline = time.monotonic() + timeout
+        last = self.kafka_offsets()
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 2:
+            assert time.monotonic() < deadline, "Kafka never settled after the set-up"
+            time.sleep(0.5)
+            now = self.kafka_offsets()
+            if now != last:
+                last, quiet_since = now, time.monotonic()
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +197,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             alice.wait_for("DescribeFilter", "filter", filterArn=filter_arn)
         finally:
             alice.close()
-        yield World(
+        world = World(
             services,
             prefix,
             stack.kafka_bootstrap,
@@ -192,6 +207,8 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             filter_arn,
             arns.campaign_arn(REGION, A, "shop-home"),
         )
+        world.settle()
+        yield world
     finally:
         for svc in services.values():
             svc.stop()
@@ -239,6 +256,7 @@ def _assert_refused_and_unchanged(
 
 
 def test_control_refuses_and_isolates_accounts(world: World) -> None:
+    world.settle()  # an earlier test's own writes (bob's dataset group) are over
     address = world.address("control")
     alice, reader, bob = (Client(address, "control", credential=c, region=REGION) for c in (ALICE, READER, BOB))
     try:
@@ -280,6 +298,7 @@ def test_control_refuses_and_isolates_accounts(world: World) -> None:
 
 
 def test_ingest_refuses_and_isolates_accounts(world: World) -> None:
+    world.settle()  # an earlier test's own writes (bob's dataset group) are over
     address = world.address("ingest")
     alice, reader, bob = (Client(address, "events", credential=c, region=REGION) for c in (ALICE, READER, BOB))
     event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i1"}
@@ -289,6 +308,7 @@ def test_ingest_refuses_and_isolates_accounts(world: World) -> None:
         _assert_refused_and_unchanged(world, "events", "PutEvents", {"reader": reader, "bob": bob}, **put_events)
         items = {"datasetArn": world.items, "items": [{"itemId": "i1"}]}
         _assert_refused_and_unchanged(world, "events", "PutItems", {"reader": reader, "bob": bob}, **items)
+        world.settle()
         before = world.kafka_offsets()
         deadline = time.monotonic() + 15
         while True:  # ingest's resource view follows control's topic a little behind
@@ -305,6 +325,7 @@ def test_ingest_refuses_and_isolates_accounts(world: World) -> None:
 
 
 def test_runtime_refuses_and_isolates_accounts(world: World) -> None:
+    world.settle()  # an earlier test's own writes (bob's dataset group) are over
     address = world.address("runtime")
     alice, bob = (Client(address, "runtime", credential=c, region=REGION) for c in (ALICE, BOB))
     try:
@@ -344,6 +365,7 @@ def _code(call: Callable[[], object]) -> str:
 
 
 def test_gateway_refuses_and_isolates_accounts(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.settle()
     before = world.kafka_offsets()
     unsigned, wrong, unknown, reader, bob, alice = (_boto(world, c) for c in (None, WRONG, UNKNOWN, READER, BOB, ALICE))
     assert _code(lambda: unsigned.create_dataset_group(name="evil")) == "MissingAuthenticationTokenException"
