@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import grpc
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tailor.control.v1 import control_pb2, control_pb2_grpc
 from tailor_shared import arns
 from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_CREDENTIAL, DEV_SECRET_ACCESS_KEY, Credential
 from tailor_shared.errors import (
@@ -27,9 +25,7 @@ from tailor_shared.errors import (
     PersonalizeError,
     ResourceNotFoundException,
     UnrecognizedClientException,
-    from_rpc_error,
 )
-from tailor_shared.grpc_auth import SigningInterceptor
 from tailor_shared.schemas import avro_record
 from tailor_tools.client import Client, health_serving
 from tests.conftest import GRPC_HEALTH_NAMES, RunningService
@@ -107,17 +103,17 @@ def test_unauthenticated_wrong_expired_denied_and_allowed(secure: Callable[..., 
         assert isinstance(denied, AccessDeniedException)
         assert "personalize:CreateDatasetGroup" in denied.message and ANALYST.principal_arn in denied.message
 
-        # Expired: signed 20 minutes ago, with the raw stub so the clock can be set.
-        channel = grpc.intercept_channel(
-            grpc.insecure_channel(address),
-            SigningInterceptor(DEV_CREDENTIAL, REGION, clock=lambda: datetime.now(UTC) - timedelta(minutes=20)),
+        # Expired: signed 20 minutes ago.
+        old = Client(
+            address,
+            "control",
+            credential=DEV_CREDENTIAL,
+            region=REGION,
+            clock=lambda: datetime.now(UTC) - timedelta(minutes=20),
         )
-        stub = control_pb2_grpc.PersonalizeControlStub(channel)
-        with pytest.raises(grpc.RpcError) as rpc_err:
-            stub.CreateDatasetGroup(control_pb2.CreateDatasetGroupRequest(name="auth-a"), timeout=10)
-        expired = from_rpc_error(rpc_err.value)
+        expired = _error(lambda: old.call("CreateDatasetGroup", name="auth-a"))
+        old.close()
         assert isinstance(expired, InvalidSignatureException) and "Signature expired" in expired.message
-        channel.close()
         assert _group_names(admin) == before  # nothing was created
 
         # Allowed: the admin creates; the analyst reads but may not delete; the admin deletes.

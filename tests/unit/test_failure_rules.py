@@ -57,6 +57,7 @@ async def test_an_error_echoing_20000_characters_reaches_the_client_typed(char: 
     """Without the cut, grpc-message overflows the metadata limit: an untyped RESOURCE_EXHAUSTED."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from tailor_shared import grpc_client
     from tailor_shared.grpc_auth import GrpcAuthSettings  # error mapping only: no keys
     from tailor_shared.grpc_server import GrpcService, start_server
 
@@ -69,7 +70,7 @@ async def test_an_error_echoing_20000_characters_reaches_the_client_typed(char: 
         [GrpcService(health_pb2_grpc.add_HealthServicer_to_server, Echoing(), "probe.Echoing")],
     )
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        async with grpc_client.aio_channel(f"127.0.0.1:{handle.port}") as channel:
             with pytest.raises(grpc.RpcError) as info:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=char * 20_000))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -111,6 +111,7 @@ async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
     """The interceptor sends the Personalize name; ``from_rpc_error`` rebuilds it for both client kinds."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from tailor_shared import grpc_client
     from tailor_shared.errors import ResourceInUseException, from_rpc_error
     from tailor_shared.grpc_auth import GrpcAuthSettings  # error mapping only: no keys
     from tailor_shared.grpc_server import GrpcService, start_server
@@ -125,7 +126,7 @@ async def test_typed_errors_survive_the_wire_sync_and_asyncio() -> None:
     )
     try:
         address = f"127.0.0.1:{handle.port}"
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc_client.aio_channel(address) as channel:
             with pytest.raises(grpc.RpcError) as info:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         err = from_rpc_error(info.value)
