@@ -25,12 +25,12 @@ from botocore.config import Config
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
 from tailor_shared.healthcheck import serving
 from tailor_shared.schemas import avro_record
 from tailor_shared.tls import TlsSettings
 from tailor_tools import devpki, localstack
 from tailor_tools.client import Client, health_serving
+from tailor_tools.identity import default_credential
 from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, new_prefix
 
 pytestmark = pytest.mark.integration
@@ -106,9 +106,7 @@ def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
         control = start("control")
         ingest = start("ingest")
         stream = start("stream", TAILOR_STREAM_DATA_DIR=str(tmp_path / "stream"), TAILOR_STREAM_JANITOR_INTERVAL_S="0")
-        gateway = start(
-            "gateway", TAILOR_AUTH_DEV="1", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address, TAILOR_LOG_LEVEL="DEBUG"
-        )
+        gateway = start("gateway", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address, TAILOR_LOG_LEVEL="DEBUG")
         for svc in started:
             _wait_serving(svc)
         # The Kubernetes probe command itself: 0 with the Pod's TLS settings, 1 without them (plaintext is refused).
@@ -117,13 +115,15 @@ def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
         plain_env = {k: v for k, v in control.env.items() if not k.startswith("TAILOR_TLS_")}
         assert subprocess.run(probe, env=plain_env, timeout=60).returncode == 1
 
-        # boto3 → HTTPS gateway (verified with the development CA) → TLS gRPC control → SASL_SSL Kafka.
+        # boto3 → HTTPS gateway (verified with the development CA) → TLS gRPC control → SASL_SSL Kafka, signed
+        # with the development identity every launched service accepts (ADR 0026).
+        dev = default_credential()
         personalize = boto3.client(
             "personalize",
             endpoint_url=f"https://{gateway.address}",
             region_name="us-east-1",
-            aws_access_key_id=DEV_ACCESS_KEY_ID,
-            aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+            aws_access_key_id=dev.access_key_id,
+            aws_secret_access_key=dev.secret_access_key,
             verify=str(pki.ca_cert),
             config=Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
