@@ -28,8 +28,9 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tailor_shared.config import CommonSettings
+from tailor_shared.grpc_client import aio_channel
 from tailor_shared.grpc_server import start_server
-from tailor_shared.tls import TlsSettings, aio_channel
+from tailor_shared.tls import TlsSettings
 from tailor_tools import devpki, localstack
 
 
@@ -64,7 +65,7 @@ async def grpc_rows(pki: devpki.DevPki, calls: int, rounds: int, connects: int) 
         for _ in range(rounds):
             for mode, (_server, client_tls) in modes.items():
                 address = f"127.0.0.1:{handles[mode].port}"
-                async with aio_channel(address, client_tls) as channel:
+                async with aio_channel(address, tls=client_tls) as channel:
                     check = health_pb2_grpc.HealthStub(channel).Check
                     await check(request)  # connect first
                     samples, cpu = await _timed(functools.partial(check, request), calls)
@@ -74,7 +75,7 @@ async def grpc_rows(pki: devpki.DevPki, calls: int, rounds: int, connects: int) 
                 connect_times = []
                 for _ in range(connects):
                     start = time.perf_counter()
-                    async with aio_channel(address, client_tls) as fresh:
+                    async with aio_channel(address, tls=client_tls) as fresh:
                         await health_pb2_grpc.HealthStub(fresh).Check(request)
                     connect_times.append(time.perf_counter() - start)
                 stats[mode]["connect"].append(statistics.median(connect_times))
