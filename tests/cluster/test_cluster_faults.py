@@ -41,13 +41,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tailor_shared import storage
-from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import PersonalizeError, ServiceUnavailableException
 from tailor_shared.redis_client import redis_from_url
 from tailor_shared.redis_keys import Keys
 from tailor_tools import cluster, localstack, synthetic
 from tailor_tools.client import Client
+from tailor_tools.identity import default_credential
 from tests.conftest import RunningService, free_port, launch, wait_grpc_serving, wait_http_health
 
 # The world alone takes minutes on a busy 2-core machine (three JVMs, eleven service processes, a training run).
@@ -145,7 +145,6 @@ def world(kafka_cluster: cluster.ClusterConfig, tmp_path_factory: pytest.TempPat
             "gateway",
             env,
             workdir / "gateway.log",
-            TAILOR_AUTH_DEV="1",
             TAILOR_GATEWAY_CONTROL_ADDRESS=control.address,
             TAILOR_GATEWAY_EVENTS_ADDRESS=f"127.0.0.1:{ingest_port}",
             TAILOR_GATEWAY_RUNTIME_ADDRESS=f"127.0.0.1:{runtime_port}",
@@ -393,8 +392,8 @@ def every_api(world: World) -> dict[str, Callable[[], Any]]:
             name,
             endpoint_url=f"http://{world.gateway.address}",
             region_name="us-east-1",
-            aws_access_key_id=DEV_ACCESS_KEY_ID,
-            aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+            aws_access_key_id=default_credential().access_key_id,
+            aws_secret_access_key=default_credential().secret_access_key,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=20, connect_timeout=5),
         )
         for name in ("personalize", "personalize-events", "personalize-runtime")

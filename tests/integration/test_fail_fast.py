@@ -33,7 +33,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tailor_shared import storage
-from tailor_shared.auth import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
 from tailor_shared.dataset_reader import read_dataset
 from tailor_shared.errors import (
     PersonalizeError,
@@ -42,6 +41,7 @@ from tailor_shared.errors import (
 )
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
+from tailor_tools.identity import default_credential
 from tests.conftest import RunningService, free_port, launch, wait_grpc_serving, wait_http_health
 
 pytestmark = pytest.mark.integration
@@ -104,8 +104,8 @@ def _aws(service: str, gateway: RunningService) -> Any:
         service,
         endpoint_url=f"http://{gateway.address}",
         region_name="us-east-1",
-        aws_access_key_id=DEV_ACCESS_KEY_ID,
-        aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+        aws_access_key_id=default_credential().access_key_id,
+        aws_secret_access_key=default_credential().secret_access_key,
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5),
     )
 
@@ -128,7 +128,6 @@ def test_with_a_dependency_down_every_api_answers_within_1s_and_acknowledges_not
         "gateway",
         env,
         tmp_path / "gateway.log",
-        TAILOR_AUTH_DEV="1",
         TAILOR_GATEWAY_CONTROL_ADDRESS=services[0].address,
         TAILOR_GATEWAY_EVENTS_ADDRESS=services[1].address,
         TAILOR_GATEWAY_RUNTIME_ADDRESS=services[2].address,
