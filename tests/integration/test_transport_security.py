@@ -22,12 +22,23 @@ import boto3
 import pytest
 import redis
 from botocore.config import Config
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from tailor_shared.healthcheck import serving
+from tailor_shared.incarnation import new_incarnation
+from tailor_shared.kafka import account_user, grant_dataset_group, revoke_dataset_group, set_account_password
 from tailor_shared.schemas import avro_record
 from tailor_shared.tls import TlsSettings
+from tailor_shared.topics import dataset_group_topic_prefix, dataset_topic_for, inbound_topic
 from tailor_tools import devpki, localstack
 from tailor_tools.client import Client, health_serving
 from tailor_tools.identity import default_credential
@@ -104,7 +115,7 @@ def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
 
     try:
         control = start("control")
-        ingest = start("ingest")
+        ingest = start("ingest", TAILOR_KAFKA_TENANT_ACLS="1")
         stream = start("stream", TAILOR_STREAM_DATA_DIR=str(tmp_path / "stream"), TAILOR_STREAM_JANITOR_INTERVAL_S="0")
         gateway = start("gateway", TAILOR_GATEWAY_CONTROL_ADDRESS=control.address, TAILOR_LOG_LEVEL="DEBUG")
         for svc in started:
@@ -164,6 +175,27 @@ def test_services_run_end_to_end_over_tls_and_authenticated_kafka_and_redis(
         finally:
             control_client.close()
             events.close()
+
+        # Ingest granted the group's account its topic prefix (ADR 0034), as Tailor's own Kafka user.
+        account = group_arn.split(":")[4]
+        wanted = AclBindingFilter(  # None: any name, any host (the stubs say str)
+            ResourceType.TOPIC,
+            cast(str, None),
+            ResourcePatternType.PREFIXED,
+            f"User:{account_user(account)}",
+            cast(str, None),
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        admin = AdminClient(cfg.kafka_client())
+        deadline = time.monotonic() + 30
+        while not (acls := admin.describe_acls(wanted).result(timeout=30)):
+            assert time.monotonic() < deadline, f"ingest granted no ACL; log:\n{ingest.log()[-3000:]}"
+            time.sleep(0.5)
+        assert {(a.name.startswith(f"{prefix}.tls-shop."), a.operation) for a in acls} == {
+            (True, AclOperation.WRITE),
+            (True, AclOperation.DESCRIBE),
+        }
 
         store = redis.Redis.from_url(cfg.redis_url, decode_responses=True)
         try:
@@ -243,3 +275,77 @@ def test_a_secure_stack_refuses_a_state_directory_formatted_for_plaintext(
     plain = replace(secure_stack, tls=False, kafka_port=free_port(), controller_port=free_port())
     with pytest.raises(localstack.StackError, match="holds a tls broker"):
         localstack.start_kafka(plain)
+
+
+def _produce(config: dict[str, Any], topic: str, value: bytes) -> KafkaError | None:
+    """One acknowledged write; the delivery error (None when written)."""
+    outcome: list[KafkaError | None] = []
+    producer = Producer({**config, "message.timeout.ms": 10000})
+    producer.produce(topic, key=b"u1", value=value, on_delivery=lambda err, _msg: outcome.append(err))
+    producer.flush(15)
+    assert outcome, f"no delivery report for {topic}"
+    return outcome[0]
+
+
+def _record_count(config: dict[str, Any], topic: str) -> int:
+    consumer = Consumer({**config, "group.id": "acl-check", "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
+def test_an_accounts_producer_writes_only_its_own_dataset_groups_topics(
+    secure_stack: localstack.StackConfig,
+) -> None:
+    """Issue 18 point 3 for Kafka (ADR 0034): account A's SCRAM user, granted its group's topic prefix, writes
+    its dataset and inbound topics and is refused (TOPIC_AUTHORIZATION_FAILED) on account B's, whose topics
+    stay empty; revoking A's grant refuses A's own topic too."""
+    cfg = secure_stack
+    admin_config = cfg.kafka_client()
+    prefix = new_prefix("acl")
+    accounts = {"a": "111111111111", "b": "222222222222"}
+    groups = {k: {"name": f"shop{k}", "_incarnation": new_incarnation()} for k in accounts}
+    topics = {
+        k: dataset_topic_for(prefix, g, {"datasetType": "INTERACTIONS", "_incarnation": new_incarnation()})
+        for k, g in groups.items()
+    }
+    inbound = {k: inbound_topic(prefix, g, "events") for k, g in groups.items()}
+    admin = AdminClient(admin_config)
+    created = [*topics.values(), *inbound.values()]
+    for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in created]).values():
+        future.result(timeout=30)
+    passwords = {k: f"pw-{k}-{new_incarnation()}" for k in accounts}
+    try:
+        for k, account in accounts.items():
+            set_account_password(admin_config, account, passwords[k])
+            grant_dataset_group(admin_config, dataset_group_topic_prefix(prefix, groups[k]), account)
+        as_a = {**admin_config, "sasl.username": account_user(accounts["a"]), "sasl.password": passwords["a"]}
+
+        deadline = time.monotonic() + 30  # the SCRAM user and the ACLs reach the broker's metadata cache
+        while (err := _produce(as_a, topics["a"], b"a-row")) is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert err is None, err
+        assert _produce(as_a, inbound["a"], b'{"userId": "u1"}') is None
+        for topic in (topics["b"], inbound["b"]):
+            refused = _produce(as_a, topic, b"a-row-into-b")
+            assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused
+        unrelated = (
+            f"{prefix}.{groups['a']['name']}.{new_incarnation()}.inbound.events"  # A's name, another incarnation
+        )
+        refused = _produce(as_a, unrelated, b"x")
+        assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused
+        assert unrelated not in admin.list_topics(timeout=10).topics  # no CREATE either
+        assert _record_count(admin_config, topics["a"]) == 1 and _record_count(admin_config, inbound["a"]) == 1
+        assert _record_count(admin_config, topics["b"]) == 0 and _record_count(admin_config, inbound["b"]) == 0
+
+        revoke_dataset_group(admin_config, dataset_group_topic_prefix(prefix, groups["a"]), accounts["a"])
+        deadline = time.monotonic() + 30
+        while (err := _produce(as_a, topics["a"], b"late")) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+    finally:
+        for future in admin.delete_topics(created).values():
+            future.result(timeout=30)
+        revoke_dataset_group(admin_config, dataset_group_topic_prefix(prefix, groups["b"]), accounts["b"])

@@ -36,7 +36,19 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as _RawProducer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 from prometheus_client import Counter
 
 from tailor_shared.config import env_int
@@ -486,3 +498,75 @@ def ensure_topics(
         except KafkaException as err:
             if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ServiceUnavailableException(f"cannot create topic {name}: {err}") from None
+
+
+#: The SCRAM user of one account's own Kafka producers (ADR 0034): ``acct-<12-digit account id>``.
+ACCOUNT_USER_PREFIX = "acct-"
+
+
+def account_user(account_id: str) -> str:
+    """The Kafka user name of an account's direct producers; its principal is ``User:<name>``."""
+    if not (len(account_id) == 12 and account_id.isdigit()):
+        raise InvalidInputException(f"account id {account_id!r} is not 12 digits")
+    return ACCOUNT_USER_PREFIX + account_id
+
+
+def dataset_group_acls(topic_prefix: str, account_id: str) -> list[AclBinding]:
+    """WRITE and DESCRIBE for the account's user on every topic under one dataset group incarnation's name
+    prefix (``<prefix>.<group>.<groupInc>.``: its dataset and inbound topics, docs/specs/topics.md) and nothing
+    else: no READ, no CREATE, no other group's topics (ADR 0034). ``topic_prefix`` is
+    ``tailor_shared.topics.dataset_group_topic_prefix``'s."""
+    principal = f"User:{account_user(account_id)}"
+    return [
+        AclBinding(
+            ResourceType.TOPIC,
+            topic_prefix,
+            ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in (AclOperation.WRITE, AclOperation.DESCRIBE)
+    ]
+
+
+# The admin calls below take a whole client config (``kafka_config(bootstrap)`` in a service; a tool or test may
+# pass another stack's) and must run as a principal with ALTER on the cluster (Tailor's own super user).
+
+
+def _admin_results(futures: Mapping[Any, Any], what: str, timeout: float) -> None:
+    for binding, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as err:
+            raise ServiceUnavailableException(f"cannot {what} {binding}: {err}") from None
+
+
+def grant_dataset_group(client: Mapping[str, Any], topic_prefix: str, account_id: str, timeout: float = 30.0) -> None:
+    """Let the account's producers write the dataset group's topics (idempotent: the broker keeps one copy)."""
+    admin = AdminClient(dict(client))
+    futures = admin.create_acls(dataset_group_acls(topic_prefix, account_id), request_timeout=timeout)
+    _admin_results(futures, "create ACL", timeout)
+
+
+def revoke_dataset_group(client: Mapping[str, Any], topic_prefix: str, account_id: str, timeout: float = 30.0) -> None:
+    """Remove what :func:`grant_dataset_group` created (nothing there: nothing to do)."""
+    admin = AdminClient(dict(client))
+    filters = [
+        AclBindingFilter(
+            b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
+        )
+        for b in dataset_group_acls(topic_prefix, account_id)
+    ]
+    _admin_results(admin.delete_acls(filters, request_timeout=timeout), "delete ACL", timeout)
+
+
+def set_account_password(client: Mapping[str, Any], account_id: str, password: str, timeout: float = 30.0) -> None:
+    """Create or change the account's SCRAM-SHA-512 user (KRaft keeps SCRAM credentials in its metadata, so no
+    broker restart; Strimzi deployments use a ``KafkaUser`` instead, k8s/components/tls)."""
+    admin = AdminClient(dict(client))
+    upsert = UserScramCredentialUpsertion(
+        account_user(account_id), ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
+    )
+    _admin_results(admin.alter_user_scram_credentials([upsert], request_timeout=timeout), "set SCRAM user", timeout)

@@ -6,11 +6,11 @@ Every service derives names from here; nothing else spells a topic name.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tailor_shared import incarnation, redis_keys
+from tailor_shared import arns, incarnation, redis_keys
 from tailor_shared.kafka import TopicSpec
 from tailor_shared.schemas import normalize_dataset_type
 
@@ -193,6 +193,37 @@ def inbound_topic(prefix: str, group: Mapping[str, Any] | Any, kind: str) -> str
     body = group if isinstance(group, Mapping) else group.body
     parts = [prefix, str(body["name"]), incarnation.incarnation_of(body), _INBOUND, kind]
     return ".".join(p for p in parts if p is not None)
+
+
+def dataset_group_topic_prefix(prefix: str, group: Mapping[str, Any] | Any) -> str:
+    """``<prefix>.<group>.<groupInc>.``: the name prefix of exactly one dataset group incarnation's dataset and
+    inbound topics (group names have no dots, incarnations are random), what an account's Kafka ACLs cover
+    (ADR 0034). A legacy group (no incarnation) has no prefix of its own and cannot be granted."""
+    body = group if isinstance(group, Mapping) else group.body
+    token = incarnation.incarnation_of(body)
+    if token is None:
+        raise ValueError(f"dataset group {body['name']!r} predates incarnations: its topics share no own prefix")
+    return f"{prefix}.{body['name']}.{token}."
+
+
+def account_topic_grants(prefix: str, groups: Iterable[Any]) -> dict[str, str]:
+    """Topic name prefix -> account id for every live dataset group record with an incarnation: what the
+    accounts' Kafka ACLs should be (ADR 0034). Groups being deleted, legacy groups and records whose ARN names
+    no account get none."""
+    grants: dict[str, str] = {}
+    for group in groups:
+        parsed = arns.parse(group.arn)
+        if (
+            group.body.get("status") == "DELETE PENDING"
+            or parsed is None
+            or not (len(parsed.account) == 12 and parsed.account.isdigit())
+        ):
+            continue
+        try:
+            grants[dataset_group_topic_prefix(prefix, group)] = parsed.account
+        except (KeyError, ValueError):
+            continue
+    return grants
 
 
 def inbound_topic_spec(topic: str, kind: str) -> TopicSpec:

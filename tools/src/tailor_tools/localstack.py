@@ -427,6 +427,12 @@ def _kafka_listener_properties(cfg: StackConfig) -> list[str]:
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={pki.ca_cert}",
         "ssl.client.auth=none",
+        # Per-topic authorisation (ADR 0034): KRaft's StandardAuthorizer, deny when no ACL matches; Tailor's own
+        # user and the broker are super users, and so is ANONYMOUS, the principal of the plaintext controller
+        # listener that only this process reaches on loopback. Accounts' users get prefixed ACLs per group.
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{KAFKA_USER};User:{KAFKA_BROKER_USER};User:ANONYMOUS",
     ]
 
 

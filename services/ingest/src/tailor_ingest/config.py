@@ -39,6 +39,9 @@ class IngestSettings:
     #: A Confluent-compatible Schema Registry (ADR 0024 §7): each live dataset's schema is registered under
     #: ``<inbound topic>-value`` and inbound records in the Confluent wire format are accepted. Empty: JSON only.
     schema_registry_url: str = ""
+    #: Keep each account's Kafka ACLs (ADR 0034): WRITE/DESCRIBE for ``User:acct-<account>`` on its live dataset
+    #: groups' topic prefixes. Only for a broker with an authorizer; ingest's Kafka user needs ALTER on the cluster.
+    tenant_acls: bool = False
 
     @property
     def prefix(self) -> str:
@@ -68,4 +71,5 @@ class IngestSettings:
             inbound_batch=env_int(e, "TAILOR_INGEST_INBOUND_BATCH", 200),
             inbound_topics_interval_s=env_float(e, "TAILOR_INGEST_INBOUND_TOPICS_INTERVAL_S", 1.0),
             schema_registry_url=env_str(e, "TAILOR_SCHEMA_REGISTRY_URL", ""),
+            tenant_acls=env_str(e, "TAILOR_KAFKA_TENANT_ACLS", "false").lower() in ("1", "true", "yes", "on"),
         )

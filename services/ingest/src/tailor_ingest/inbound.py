@@ -46,7 +46,15 @@ from tailor_shared.errors import (
     ServiceUnavailableException,
     ThrottlingException,
 )
-from tailor_shared.kafka import OutgoingRecord, Producer, TopicSpec, ensure_topics, kafka_config
+from tailor_shared.kafka import (
+    OutgoingRecord,
+    Producer,
+    TopicSpec,
+    ensure_topics,
+    grant_dataset_group,
+    kafka_config,
+    revoke_dataset_group,
+)
 from tailor_shared.records import RowContext, encode_row
 from tailor_shared.resources import ResourceReader
 
@@ -109,6 +117,8 @@ class InboundForwarder:
         self._guard = guard
         self._dead_letters = topics.dead_letter_topic(self._prefix)
         self._created: set[str] = set()
+        #: Topic prefix -> account of the ACLs this process granted (ADR 0034; ``tenant_acls``).
+        self._granted: dict[str, str] = {}
         #: ``ResourceView.catch_up``: a record may arrive before this view has its (new) group or dataset.
         self._catch_up = catch_up
         self._caught_up_at = 0.0
@@ -124,6 +134,26 @@ class InboundForwarder:
             self._created.update(s.name for s in missing)
             log.info("inbound topics ready", extra={"topics": [s.name for s in missing]})
         return [s.name for s in missing]
+
+    def sync_tenant_acls(self) -> tuple[list[str], list[str]]:
+        """Grant each live dataset group's account its topic prefix, revoke what this process granted for
+        groups since deleted; returns (granted, revoked) prefixes. Granting is idempotent, so a restarted
+        process simply grants again; a deleted incarnation's grant left by an earlier process covers topics
+        that are deleted and never created again (accounts have no CREATE), so it gives nothing."""
+        if not self._settings.tenant_acls:
+            return [], []
+        client = kafka_config(self._bootstrap)
+        wanted = topics.account_topic_grants(self._prefix, self._view.list("datasetGroup"))
+        granted = [p for p in wanted if self._granted.get(p) != wanted[p]]
+        for topic_prefix in granted:
+            grant_dataset_group(client, topic_prefix, wanted[topic_prefix])
+            self._granted[topic_prefix] = wanted[topic_prefix]
+        revoked = [p for p in self._granted if p not in wanted]
+        for topic_prefix in revoked:
+            revoke_dataset_group(client, topic_prefix, self._granted.pop(topic_prefix))
+        if granted or revoked:
+            log.info("tenant Kafka ACLs synced", extra={"granted": granted, "revoked": revoked})
+        return granted, revoked
 
     def register_schemas(self) -> list[str]:
         """Register each live dataset's schema under its inbound topic's subject; returns the topics sent."""
@@ -151,6 +181,10 @@ class InboundForwarder:
                 await asyncio.to_thread(self.ensure_inbound_topics)
             except (KafkaException, ServiceUnavailableException) as err:
                 log.warning("cannot create inbound topics yet: %s", err)
+            try:
+                await asyncio.to_thread(self.sync_tenant_acls)
+            except ServiceUnavailableException as err:  # retried next round
+                log.warning("cannot sync tenant Kafka ACLs yet: %s", err)
             try:
                 await asyncio.to_thread(self.register_schemas)
             except Exception as err:  # the registry is down: retried next round, JSON keeps flowing
