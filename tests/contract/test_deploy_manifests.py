@@ -42,6 +42,7 @@ from kubernetes_validate.utils import SchemaNotFoundError  # type: ignore[import
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
 from tailor_shared.jobs import job_topic_specs
+from tailor_shared.kafka import ACCOUNT_USER_PREFIX, account_user
 from tailor_shared.redis_client import SentinelUrl, parse_sentinel_url
 from tailor_shared.topics import DATASET_KINDS
 
@@ -1132,3 +1133,24 @@ def test_dashboard_uses_only_metrics_the_services_export() -> None:
         "tailor_stream_attribution_metric_value",
     ):
         assert wanted in used, f"the dashboard has no panel over {wanted}"
+
+
+def test_strimzi_kafka_authorises_accounts_per_dataset_group() -> None:
+    """ADR 0034: the secure cluster runs simple authorization with the services' user as super user, and an
+    account's KafkaUser may only write and describe topics under its dataset group incarnations' prefixes."""
+    docs = render("k8s/overlays/production")
+    kafka = _by_kind(docs, "Kafka")["tailor"]["spec"]["kafka"]
+    containers = [found[1] for doc in _workloads(docs) if (found := _tailor_container(doc)) is not None]
+    users = {effective_env(docs, c)["TAILOR_KAFKA_SASL_USERNAME"] for c in containers}
+    assert kafka["authorization"]["type"] == "simple"
+    assert users and kafka["authorization"]["superUsers"] == sorted(users)
+    accounts = {n: d for n, d in _by_kind(docs, "KafkaUser").items() if n.startswith(ACCOUNT_USER_PREFIX)}
+    assert accounts, "no example account KafkaUser"
+    for name, doc in accounts.items():
+        assert name == account_user(name.removeprefix(ACCOUNT_USER_PREFIX))
+        assert doc["spec"]["authentication"]["type"] == "scram-sha-512"
+        for acl in doc["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            assert (resource["type"], resource["patternType"]) == ("topic", "prefix"), name
+            assert re.fullmatch(r"tailor\.[^.]+\.[0-9a-f]{8}\.", resource["name"]), resource["name"]
+            assert sorted(acl["operations"]) == ["Describe", "Write"], name
