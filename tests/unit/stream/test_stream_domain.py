@@ -122,7 +122,7 @@ def test_lua_payload_omits_absent_values_and_numbers_partitions_from_one() -> No
     )
     batch = Batch(KEYS, OpsConfig(), [TopicPartitionState("interactions:3", True, 12)], [(0, 11, op), (0, 12, meta)])
     payload = json.loads(encode_batch(batch))
-    assert payload["ns"] == KEYS.ns and payload["tp"] == [["interactions:3", 1, 12]]
+    assert payload["ns"] == KEYS.ns and payload["tp"] == [["interactions:3", 1, 12, -1]]
     first, second = payload["r"]
     assert first["p"] == 1 and "mh" not in first and "ln" not in first and first["tw"]
     assert len(payload["tw"]) == len(first["tw"]) and payload["tmax"] == NOW

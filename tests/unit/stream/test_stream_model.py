@@ -190,6 +190,19 @@ def test_a_vanished_watermark_applies_nothing() -> None:
     assert s.model.snapshot() == {}
 
 
+def test_a_watermark_behind_what_was_applied_applies_nothing() -> None:
+    """A failover to a replica that missed acknowledged writes: Redis holds watermark 0 while the worker saw 2."""
+    s = Stream()
+    s.apply(event("u1", "i1", NOW))
+    before = s.model.snapshot()
+    records: list[tuple[int, int, Op]] = [(0, 3, event("u1", "i4", NOW + 3))]
+    behind = Batch(KEYS, CFG, [TopicPartitionState("interactions:0", True, 3, floor=2)], records)
+    assert s.model.apply(behind).lost == "interactions:0"
+    assert s.model.snapshot() == before
+    level = [TopicPartitionState("interactions:0", True, 1, floor=0)]
+    assert s.model.apply(Batch(KEYS, CFG, level, [(0, 1, event("u1", "i2", NOW))])).lost is None
+
+
 # --- anonymous sessions --------------------------------------------------------------------------------
 def test_session_history_merges_into_the_user_once_an_event_carries_both() -> None:
     s = Stream()

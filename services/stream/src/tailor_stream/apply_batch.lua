@@ -11,6 +11,8 @@ for i = 1, #tps do
   local cur = redis.call('HGET', offkey, tps[i][1])
   if cur then
     wm[i] = tonumber(cur)
+    -- behind what this worker saw applied: Redis lost acknowledged writes (failover); replay from here
+    if wm[i] < tps[i][4] then return {'LOST', tps[i][1]} end
   elseif tps[i][2] == 1 then
     return {'LOST', tps[i][1]}
   else

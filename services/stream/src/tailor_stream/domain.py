@@ -257,11 +257,16 @@ def _text(value: object) -> str:
 @dataclass
 class TopicPartitionState:
     """One partition's part of a batch: its offsets-hash field, whether Redis must already hold its
-    watermark (False right after a seek to the beginning), and the highest offset in the batch."""
+    watermark (False right after a seek to the beginning), and the highest offset in the batch.
+
+    ``floor`` is the watermark this process last saw applied (-1: none). A lower one in Redis means Redis lost
+    acknowledged writes (a failover to a replica that had not received them, ADR 0025 §9): nothing is applied
+    and the partition is replayed from what Redis holds, so no record is skipped and none is counted twice."""
 
     field: str
     expect: bool
     high: int
+    floor: int = -1
 
 
 @dataclass
@@ -276,7 +281,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class BatchResult:
-    lost: str | None  # offsets field whose watermark vanished: nothing was applied
+    lost: str | None  # offsets field whose watermark vanished or went back: nothing was applied
     applied: int = 0
     duplicates: int = 0
     replayed: int = 0

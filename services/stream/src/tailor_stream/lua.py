@@ -56,7 +56,7 @@ def encode_batch(batch: Batch) -> str:
         records.append(r)
     payload = {
         "ns": batch.keys.ns,
-        "tp": [[tp.field, 1 if tp.expect else 0, tp.high] for tp in batch.partitions],
+        "tp": [[tp.field, 1 if tp.expect else 0, tp.high, tp.floor] for tp in batch.partitions],
         "hc": config.history_cap,
         "iw": config.item_window,
         "aw": config.action_window,

@@ -91,7 +91,7 @@ class StateModel:
         watermarks: list[int] = []
         for tp in batch.partitions:
             cur = offsets.get(tp.field)
-            if cur is None and tp.expect:
+            if (cur is None and tp.expect) or (cur is not None and int(cur) < tp.floor):
                 return BatchResult(lost=tp.field)
             watermarks.append(-1 if cur is None else int(cur))
         kinds = {False: _Kind(False, config.item_window), True: _Kind(True, config.action_window)}

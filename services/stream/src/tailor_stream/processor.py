@@ -348,14 +348,18 @@ class Applier:
             self.known[tp] = wm
 
     async def check_wiped(self, tps: Iterable[TopicPartition]) -> None:
-        """Replay partitions whose watermark vanished (Redis flushed) even when no new record arrives."""
-        watched = [tp for tp in tps if self.known.get(tp) is not None]
-        if not watched:
+        """Replay partitions whose watermark vanished (Redis flushed) or went back (a failover lost acknowledged
+        writes) even when no new record arrives. Called with no batch in flight."""
+        known = {tp: wm for tp in tps if (wm := self.known.get(tp)) is not None}
+        if not known:
             return
-        stored = await self.stored_watermarks(watched)
-        lost = [tp for tp, wm in stored.items() if wm is None]
+        stored = await self.stored_watermarks(known)
+        lost = [tp for tp, wm in stored.items() if wm is None or wm < known[tp]]
         if lost:
-            log.warning("stream state is gone from Redis: rebuilding from Kafka", extra={"partitions": len(lost)})
+            log.warning(
+                "stream state is gone from Redis or behind what was applied: replaying from the stored watermarks",
+                extra={"partitions": len(lost)},
+            )
             await self.resync(lost)
 
     async def release_held(self) -> None:
@@ -489,7 +493,10 @@ class Applier:
                     known = self.known.get(tp)
                     self.known[tp] = state.high if known is None else max(known, state.high)
         if lost:
-            log.warning("stream state vanished mid-batch: rebuilding from Kafka", extra={"partitions": len(lost)})
+            log.warning(
+                "stream state vanished or went back mid-batch: replaying from the stored watermarks",
+                extra={"partitions": len(lost)},
+            )
             await self.resync({tp for _k, _p, tps, _s in prepared.calls for tp in tps})
         done = time.time()
         for ts in prepared.timestamps:
@@ -563,8 +570,10 @@ class Applier:
                 for tp in tps:
                     found = self.keys_for(tp)
                     assert found is not None
-                    expect = tp in expect_after or tp in self._inflight or self.known.get(tp) is not None
-                    partitions.append(TopicPartitionState(found[1], expect, highs[tp]))
+                    known = self.known.get(tp)
+                    expect = tp in expect_after or tp in self._inflight or known is not None
+                    floor = -1 if known is None else known
+                    partitions.append(TopicPartitionState(found[1], expect, highs[tp], floor))
                     expect_after.add(tp)
                 batch = Batch(work.keys, self.settings.ops, partitions, [(index[tp], o, op) for tp, o, op in chunk])
                 out.append((batch, tps))
