@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
 from tailor_shared.logs import redact
+from tailor_shared.tls import TlsSettings
 from tailor_tools import localstack
 
 SERVICES = localstack.SERVICES
@@ -141,13 +142,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_start:
         localstack.up(cfg)
         localstack.start_services(cfg)
+    tls = None
+    if cfg.tls:  # a --tls stack (ADR 0027): its Kafka user for the training progress, its CA for every client
+        for name, value in cfg.kafka_env().items():
+            os.environ.setdefault(name, value)
+        tls = TlsSettings(ca_file=str(cfg.pki.ca_cert))
     settings = CommonSettings.from_env("demo", 0, 0)
     gateway_port = os.environ.get("TAILOR_GATEWAY_PORT") or str(DEFAULT_PORTS["gateway"][0])
     outcome = demo.run(
         args.data,
         cfg.state_dir / "demo",
         status_topic=(settings.kafka_bootstrap, settings.topic_prefix),
-        gateway=f"http://127.0.0.1:{gateway_port}",
+        gateway=f"{'https' if tls else 'http'}://127.0.0.1:{gateway_port}",
+        tls=tls,
     )
     print("\nTimings:")
     for name, seconds in outcome.timings.steps:

@@ -26,6 +26,7 @@ from tailor_shared.config import DEFAULT_PORTS
 from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_shared.kafka import kafka_config
 from tailor_shared.schemas import avro_record
+from tailor_shared.tls import TlsSettings
 from tailor_tools import synthetic
 from tailor_tools.client import Client
 
@@ -242,7 +243,11 @@ def _print_recs(title: str, items: list[dict[str, Any]], categories: dict[str, s
 
 
 def _via_gateway(
-    endpoint: str, request: dict[str, Any], categories: dict[str, str], say: Callable[[str], None]
+    endpoint: str,
+    request: dict[str, Any],
+    categories: dict[str, str],
+    say: Callable[[str], None],
+    ca_file: str | None = None,
 ) -> None:
     """The same GetRecommendations with boto3, unchanged, through the AWS gateway (SigV4 with the development
     identity, docs/specs/auth.md)."""
@@ -257,6 +262,7 @@ def _via_gateway(
         region_name="us-east-1",
         aws_access_key_id=dev.access_key_id,
         aws_secret_access_key=dev.secret_access_key,
+        verify=ca_file,  # None: the system's roots (plain HTTP ignores it)
     )
     try:
         reply = runtime.get_recommendations(**request)
@@ -294,10 +300,12 @@ def run(
     size: tuple[int, int] = (400, 600),
     status_topic: tuple[str, str] | None = None,
     gateway: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> Outcome:
     """``addresses``: gRPC address per API ("control", "events", "runtime"); default the local ports.
     ``status_topic``: (Kafka bootstrap, topic prefix) to show training epochs from the trainer's reports.
-    ``gateway``: the AWS gateway's URL; the demo then asks for the same recommendations with boto3 through it."""
+    ``gateway``: the AWS gateway's URL; the demo then asks for the same recommendations with boto3 through it.
+    ``tls``: the CA that the services' certificates are verified against (a ``--tls`` stack, ADR 0027)."""
     timings = Timings()
     t0 = time.monotonic()
     data = movielens_data(data_dir, workdir) if data_dir else synthetic_data(workdir, n_users=size[0], n_items=size[1])
@@ -308,9 +316,9 @@ def run(
         "runtime": f"127.0.0.1:{DEFAULT_PORTS['runtime'][0]}",
         **(addresses or {}),
     }
-    control = Client(where["control"], "control")
-    events = Client(where["events"], "events")
-    runtime = Client(where["runtime"], "runtime")
+    control = Client(where["control"], "control", tls=tls)
+    events = Client(where["events"], "events", tls=tls)
+    runtime = Client(where["runtime"], "runtime", tls=tls)
     tag = uuid.uuid4().hex[:6]
 
     started = time.monotonic()
@@ -456,7 +464,7 @@ def run(
     timings.steps.append(("event -> changed recommendations", changed_after if changed_after is not None else -1.0))
     if gateway is not None:
         started = time.monotonic()
-        _via_gateway(gateway, request, data.items, say)
+        _via_gateway(gateway, request, data.items, say, tls.ca_file if tls else None)
         timings.step("the same request with boto3 via the gateway", started)
     timings.step("demo total", t0)
     for c in (control, events, runtime):
