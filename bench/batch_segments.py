@@ -8,9 +8,10 @@ and so the scoring cost, is the one a full training produces), exported once and
 .tailor/bench-cache. The world: control and a batch worker as processes under a fresh topic prefix; a dataset
 group, a solution and a version whose model directory is that model, reported ACTIVE on the job-status topic as
 the trainer would (--model: an existing sequence model relabelled, for a machine too busy to train). Each run is
-one CreateBatchSegmentJob over --queries item ids in files of 500 (the guide's limit; numResults 25); wall time
-from Create to ACTIVE, the batch process's CPU seconds, and its peak resident memory (VmHWM, which includes the
-loaded model) are printed; medians and the worst of the runs.
+one CreateBatchSegmentJob over the model's first --queries item ids (items without interactions are not in an
+Item-Affinity model) in files of 500 (the guide's limit; numResults 25); wall time from Create to ACTIVE, the
+batch process's CPU seconds, and its peak resident memory (VmHWM, which includes the loaded model) are printed;
+medians and the worst of the runs.
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def relabelled(source: Path, target: Path) -> Path:
     return target
 
 
+def model_items(model: Path) -> list[str]:
+    """The model's item ids (those with interactions in its training data), in its index order."""
+    manifest = json.loads((model / "manifest.json").read_text())
+    items: list[str] = json.loads((model / manifest["items"]["index"]).read_text())
+    return items
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
@@ -133,7 +141,8 @@ def main() -> None:
         control.wait_for("DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
         folder = workdir / "in"
         folder.mkdir()
-        items = [str(i["ITEM_ID"]) for i in data.items[: args.queries]]
+        catalogue = model_items(model_path)
+        items = catalogue[: args.queries]  # an item the model lacks would get an error line, not a segment
         files = [f"items-{k // PER_FILE}.json" for k in range(0, len(items), PER_FILE)]  # 500 items a file (L6887)
         for k, file_name in enumerate(files):
             chunk = items[k * PER_FILE : (k + 1) * PER_FILE]
@@ -167,7 +176,8 @@ def main() -> None:
         peak = peak_rss_mib(batch.proc.pid)
         print()
         print(
-            f"Item-Affinity, {args.items:,}-item model, {args.users:,} users, {args.queries:,} item queries, "
+            f"Item-Affinity, {len(catalogue):,}-item model (of {args.items:,} generated), {args.users:,} users, "
+            f"{args.queries:,} item queries, "
             f"numResults {NUM_RESULTS}, {args.runs} runs, {os.cpu_count()} CPUs; load average "
             f"{os.getloadavg()[0]:.2f}"
         )
