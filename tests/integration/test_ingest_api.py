@@ -144,6 +144,7 @@ async def test_put_events_round_trip(ingest: Ingest) -> None:
         "EVENT_VALUE": None,
         "_source": "put",
         "_import_job": None,
+        "_recommendation_id": None,
     }
     assert rows[0] == {
         **common,
@@ -158,6 +159,7 @@ async def test_put_events_round_trip(ingest: Ingest) -> None:
         "NUM_RATINGS": 12,
         "_event_id": "event-1",
         "_session_id": "session-1",
+        "_recommendation_id": "RID-1",
     }
     assert rows[1] == {
         **common,
@@ -337,7 +339,14 @@ async def test_a_directly_produced_record_reads_back_identically(ingest: Ingest)
     await producer.send(encode_row(topic, "Interactions", codec, row, ctx))
     producer.close()
     [read] = ingest.read("Interactions", meta_columns=True)
-    assert read == {**row, "_source": "put", "_event_id": event_id, "_session_id": "s-1", "_import_job": None}
+    assert read == {
+        **row,
+        "_source": "put",
+        "_event_id": event_id,
+        "_session_id": "s-1",
+        "_import_job": None,
+        "_recommendation_id": None,
+    }
 
 
 async def test_a_kafka_outage_is_service_unavailable_never_a_silent_drop(
