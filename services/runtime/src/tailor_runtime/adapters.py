@@ -185,7 +185,6 @@ class RedisState:
         replies = await self._run(
             self._user_state, [str(c[1]) for c in commands], [self._history, n_types, "1" if any_type else "0"]
         )
-        replies[-1] = _pairs_to_dict(replies[-1])
         return parse_user_state(replies, types, history=self._history)
 
     async def item_metadata(
