@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tailor_tools.private_files import write_private
 
 #: What the server certificate is valid for: loopback, and the Services of k8s/base in namespace ``tailor``.
 SERVER_NAMES = (
@@ -78,12 +79,6 @@ def _name(common: str) -> x509.Name:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-
-
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -138,12 +133,12 @@ def ensure(directory: Path) -> DevPki:
         .sign(ca_key, hashes.SHA256())
     )
 
-    _write_private(pki.ca_key, _key_pem(ca_key))
+    write_private(pki.ca_key, _key_pem(ca_key))
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    _write_private(pki.server_key, _key_pem(key))
+    write_private(pki.server_key, _key_pem(key))
     pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     p12 = pkcs12.serialize_key_and_certificates(
         b"tailor", key, server, [ca], serialization.BestAvailableEncryption(KEYSTORE_PASSWORD.encode())
     )
-    _write_private(pki.server_p12, p12)
+    write_private(pki.server_p12, p12)
     return pki

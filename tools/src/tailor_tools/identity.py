@@ -11,7 +11,6 @@ Unlike the published ``TAILOR_AUTH_DEV`` key (ADR 0013 §8) its secret is not kn
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ import yaml
 from tailor_shared.auth import Credential, CredentialStore
 from tailor_shared.grpc_auth import credential_from_env
 from tailor_shared.iam import POLICIES_FILE_ENV
+from tailor_tools.private_files import create_private_once
 
 ACCOUNT_ID = "000000000000"
 PRINCIPAL_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/tailor-dev"
@@ -40,19 +40,8 @@ class DevIdentity:
         return {"TAILOR_CREDENTIALS_FILE": str(self.credentials_file), POLICIES_FILE_ENV: str(self.policies_file)}
 
 
-def _write_once(path: Path, document: object) -> None:
-    """Create ``path`` (mode 0600) with ``document`` unless it exists; concurrent callers see one winner."""
-    if path.exists():
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        yaml.safe_dump(document, out, sort_keys=False)
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # atomic, and never replaces another process's file
-    finally:
-        tmp.unlink()
+def _write_yaml_once(path: Path, document: object) -> None:
+    create_private_once(path, yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
 
 
 def ensure(state_dir: Path) -> DevIdentity:
@@ -61,14 +50,14 @@ def ensure(state_dir: Path) -> DevIdentity:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     policies = folder / "policies.yaml"
     credentials = folder / "credentials.yaml"
-    _write_once(policies, {"principals": {PRINCIPAL_ARN: [ADMIN_POLICY]}})
+    _write_yaml_once(policies, {"principals": {PRINCIPAL_ARN: [ADMIN_POLICY]}})
     key = {
         "access_key_id": f"TAILORDEV{secrets.token_hex(8).upper()}",
         "secret_access_key": secrets.token_urlsafe(30),
         "account_id": ACCOUNT_ID,
         "principal": PRINCIPAL_ARN,
     }
-    _write_once(credentials, {"credentials": [key]})
+    _write_yaml_once(credentials, {"credentials": [key]})
     (credential,) = CredentialStore.from_file(credentials)
     return DevIdentity(credentials, policies, credential)
 

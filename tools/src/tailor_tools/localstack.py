@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient
 
 from tailor_shared.config import env_int
 from tailor_tools import devpki
+from tailor_tools.private_files import create_private_once
 
 
 def repo_root() -> Path:
@@ -158,11 +159,8 @@ def dev_secret(cfg: StackConfig, name: str) -> str:
     import secrets
 
     path = cfg.state_dir / "tls" / f"{name}.password"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(24))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private_once(path, secrets.token_urlsafe(24).encode())
     return path.read_text().strip()
 
 
