@@ -19,6 +19,7 @@ from tailor_shared.topics import impressions_topic
 from tailor_tools.client import Client
 from tests.conftest import RunningService
 from tests.integration.test_ingest_with_control import retry_until_visible
+from tests.support.worlds import events_group
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +45,8 @@ def test_put_events_impressions_are_trained_on_as_negatives(
     bootstrap, prefix = control.env["TAILOR_KAFKA_BOOTSTRAP"], control.env["TAILOR_TOPIC_PREFIX"]
     personalize = Client(control.address, "control")
     events = Client(ingest.address, "events")
-    schema_arn = personalize.call("CreateSchema", name="imp", schema=json.dumps(SCHEMA))["schemaArn"]
-    group = personalize.call("CreateDatasetGroup", name="shop")["datasetGroupArn"]
-    personalize.wait_for("DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group)
-    dataset = personalize.call(
-        "CreateDataset", name="events", schemaArn=schema_arn, datasetGroupArn=group, datasetType="Interactions"
-    )["datasetArn"]
-    personalize.wait_for("DescribeDataset", "dataset", datasetArn=dataset)
-    tracker = personalize.call("CreateEventTracker", name="web", datasetGroupArn=group)
-    personalize.wait_for("DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+    world = events_group(personalize, "imp", SCHEMA)
+    group, tracker = world.group, world.tracker
 
     # A GetRecommendations answer as the runtime publishes it: RID-1 showed i0, i1 and i2.
     producer = Producer({"bootstrap.servers": bootstrap})
