@@ -29,6 +29,7 @@ from tailor_shared.errors import (
 from tailor_shared.schemas import avro_record
 from tailor_tools.client import Client, health_serving
 from tests.conftest import GRPC_HEALTH_NAMES, RunningService
+from tests.support.identities import write_credentials
 
 pytestmark = pytest.mark.integration
 
@@ -46,22 +47,7 @@ APP = Credential(
 @pytest.fixture
 def secure(tmp_path: Path, spawn_service: Callable[..., RunningService]) -> Callable[..., dict[str, RunningService]]:
     """Start the named services with authentication required."""
-    creds = tmp_path / "credentials.json"
-    creds.write_text(
-        json.dumps(
-            {
-                "credentials": [
-                    {
-                        "access_key_id": c.access_key_id,
-                        "secret_access_key": c.secret_access_key,
-                        "account_id": c.account_id,
-                        "principal": c.principal_arn,
-                    }
-                    for c in (ANALYST, APP)
-                ]
-            }
-        )
-    )
+    creds = write_credentials(tmp_path / "credentials.json", (ANALYST, APP))
     env = {  # TAILOR_AUTH_REQUIRED unset: authentication is on by default
         "TAILOR_AUTH_DEV": "1",
         "TAILOR_CREDENTIALS_FILE": str(creds),

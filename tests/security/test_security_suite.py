@@ -49,6 +49,7 @@ from tests.conftest import (
     wait_grpc_serving,
     wait_http_health,
 )
+from tests.support.identities import write_credentials
 
 pytestmark = pytest.mark.integration
 
@@ -118,22 +119,7 @@ class World:
 def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     prefix = new_prefix("sec")
     workdir = tmp_path_factory.mktemp("security")
-    credentials = workdir / "credentials.json"
-    credentials.write_text(
-        json.dumps(
-            {
-                "credentials": [
-                    {
-                        "access_key_id": c.access_key_id,
-                        "secret_access_key": c.secret_access_key,
-                        "account_id": c.account_id,
-                        "principal": c.principal_arn,
-                    }
-                    for c in (ALICE, READER, BOB)
-                ]
-            }
-        )
-    )
+    credentials = write_credentials(workdir / "credentials.json", (ALICE, READER, BOB))
     policies = workdir / "policies.json"
     policies.write_text(
         json.dumps(
