@@ -90,11 +90,16 @@ local function add_entry(subj, K, r)
 end
 
 -- A subject remembers the tokens of its own DC most recent events (not of events merged into it, whose
--- arrival order varies between replays): a token seen again is a duplicate.
+-- arrival order varies between replays): a token seen again is a duplicate. Timestamps are whole seconds, so
+-- a busy subject's events tie: everything as new as the DC-th newest is kept (trimming by rank would drop
+-- some of the newest, and a retry right after them would count twice).
 local function seen(subj, K, r)
   local dkey = subj .. K.d
   if redis.call('ZADD', dkey, 'NX', r.ts, r.tk) == 0 then return true end
-  redis.call('ZREMRANGEBYRANK', dkey, 0, -(DC + 1))
+  if redis.call('ZCARD', dkey) > DC then
+    local edge = redis.call('ZRANGE', dkey, DC - 1, DC - 1, 'REV', 'WITHSCORES')
+    redis.call('ZREMRANGEBYSCORE', dkey, '-inf', '(' .. edge[2])
+  end
   local ttl = ttl_of(subj)
   if ttl > 0 then touch(ttl, dkey, r.ts) end
   return false

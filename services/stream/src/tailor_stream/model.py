@@ -159,8 +159,12 @@ class StateModel:
                 dups += 1
                 return
             self._zadd(dkey, score, op.token)
-            if len(self.zsets[dkey]) > config.dedup_window:
-                self._zpopmin(dkey, len(self.zsets[dkey]) - config.dedup_window)
+            memory = self.zsets[dkey]
+            if len(memory) > config.dedup_window:
+                # Keep every token at least as new as the window's oldest: ties (a second's events) stay whole.
+                edge = sorted(memory.values(), reverse=True)[config.dedup_window - 1]
+                for token in [t for t, at in memory.items() if at < edge]:
+                    del memory[token]
             touch(subj, dkey, score)
             if op.link is not None:
                 sess = f"{ns}:{op.link}"
