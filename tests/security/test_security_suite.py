@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,6 +33,7 @@ from tailor_shared.auth import Credential
 from tailor_shared.dataset_reader import end_offsets
 from tailor_shared.errors import (
     AccessDeniedException,
+    InvalidInputException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     PersonalizeError,
@@ -71,6 +73,7 @@ READ_ONLY = {
         }
     ],
 }
+ALICE_S3 = "s3://sec-alice-data/"  # alice's bucket: never touched, every call naming it is refused at the door
 SECRETS = [c.secret_access_key for c in (ALICE, READER, BOB, WRONG, UNKNOWN)]
 INTERACTIONS = avro_record("Interactions", "USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
 ITEMS = avro_record("Items", "ITEM_ID", {"name": "GENRES", "type": ["null", "string"], "categorical": True})
@@ -89,6 +92,7 @@ class World:
     items: str  # alice's Items dataset
     tracking_id: str  # alice's event tracker
     filter: str  # alice's filter
+    workdir: Path  # alice's and bob's file locations are its alice/ and bob/ folders; the model store its models/
     campaign: str  # a campaign ARN in alice's account (never created: authorisation comes first)
 
     def address(self, service: str) -> str:
@@ -140,6 +144,10 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
         "TAILOR_CREDENTIALS_FILE": str(credentials),
         "TAILOR_POLICIES_FILE": str(policies),
         "TAILOR_LOG_LEVEL": "DEBUG",  # the widest log a secret could leak into
+        # Each account's data locations (ADR 0028 §5); the deployment's own account (000000000000) owns the rest.
+        "TAILOR_ACCOUNT_LOCATIONS": json.dumps(
+            {A: [ALICE_S3, f"file://{workdir}/alice/"], B: [f"file://{workdir}/bob/"]}
+        ),
         "TAILOR_INGEST_WORKER": "false",
     }
     services: dict[str, RunningService] = {}
@@ -191,6 +199,7 @@ def world(stack: localstack.StackConfig, tmp_path_factory: pytest.TempPathFactor
             datasets["Items"],
             tracker["trackingId"],
             filter_arn,
+            workdir,
             arns.campaign_arn(REGION, A, "shop-home"),
         )
         world.settle()
@@ -328,6 +337,78 @@ def test_runtime_refuses_and_isolates_accounts(world: World) -> None:
     finally:
         alice.close()
         bob.close()
+
+
+def _location_requests(world: World, account: str, location: str) -> dict[str, dict[str, Any]]:
+    """Every operation that names a data location, each acting on ``account``'s own (never created) resources
+    and naming ``location``: only the location can make the door refuse it."""
+    group = arns.dataset_group_arn(REGION, account, "shop")
+    dataset = arns.dataset_arn(REGION, account, "shop", "INTERACTIONS")
+    version = arns.solution_version_arn(arns.solution_arn(REGION, account, "shop-up"), "abcd1234")
+    role = f"arn:aws:iam::{account}:role/personalize"
+    own = f"file://{world.workdir}/{'alice' if account == A else 'bob'}/"
+    return {
+        "CreateDatasetImportJob": {
+            "jobName": "steal", "datasetArn": dataset, "dataSource": {"dataLocation": location}, "roleArn": role
+        },
+        "CreateDatasetExportJob": {
+            "jobName": "leak", "datasetArn": dataset, "roleArn": role,
+            "jobOutput": {"s3DataDestination": {"path": location}},
+        },
+        "CreateDataDeletionJob": {
+            "jobName": "wipe", "datasetGroupArn": group, "dataSource": {"dataLocation": location}, "roleArn": role
+        },
+        "CreateBatchInferenceJob": {  # reads one's own input, writes into the other location
+            "jobName": "spill", "solutionVersionArn": version, "roleArn": role,
+            "jobInput": {"s3DataSource": {"path": own + "users.json"}},
+            "jobOutput": {"s3DataDestination": {"path": location}},
+        },
+        "CreateBatchSegmentJob": {  # reads the other location's items
+            "jobName": "peek", "solutionVersionArn": version, "roleArn": role,
+            "jobInput": {"s3DataSource": {"path": location + "items.json"}},
+            "jobOutput": {"s3DataDestination": {"path": own}},
+        },
+        "CreateMetricAttribution": {
+            "name": "report", "datasetGroupArn": group,
+            "metrics": [{"eventType": "click", "expression": "SAMPLECOUNT()", "metricName": "clicks"}],
+            "metricsOutputConfig": {"roleArn": role, "s3DataDestination": {"path": location}},
+        },
+    }  # fmt: skip
+
+
+def test_no_account_names_another_accounts_data_locations_or_the_model_store(world: World) -> None:
+    """Bob's jobs over his own resources that name alice's bucket or folder, and anyone's naming the model
+    store, are refused with InvalidInputException before anything runs; the same jobs over his own folder pass
+    the door (and find that his resources don't exist)."""
+    world.settle()
+    before = world.kafka_offsets()
+    address = world.address("control")
+    alice, bob = (Client(address, "control", credential=c, region=REGION) for c in (ALICE, BOB))
+    store = f"file://{world.workdir}/models/{A}/"
+    try:
+        attempts = [
+            (bob, B, ALICE_S3 + "exports/"),
+            (bob, B, f"file://{world.workdir}/alice/in/"),
+            (bob, B, f"file://{world.workdir}/bob/../alice/in/"),  # no way out of one's folder
+            (bob, B, "s3://unlisted-bucket/"),  # the deployment's own account's
+            (alice, A, store),  # the model store is no account's
+        ]
+        for client, account, location in attempts:
+            for operation, request in _location_requests(world, account, location).items():
+                err = _refused(partial(client.call, operation, **request))
+                assert isinstance(err, InvalidInputException), (operation, location, err)
+                assert err.message.startswith(f"Insufficient privileges for accessing data in {location}"), err
+                assert "111111111111" not in err.message or client is alice  # says nothing of the owner
+        for operation, request in _location_requests(world, B, f"file://{world.workdir}/bob/out/").items():
+            assert isinstance(_refused(partial(bob.call, operation, **request)), ResourceNotFoundException), operation
+        boto_bob = _boto(world, BOB)
+        request = _location_requests(world, B, ALICE_S3)["CreateDatasetImportJob"]
+        assert _code(lambda: boto_bob.create_dataset_import_job(**request)) == "InvalidInputException"
+        boto_bob.close()
+    finally:
+        alice.close()
+        bob.close()
+    assert world.kafka_offsets() == before, "a refused job changed something"
 
 
 def _boto(world: World, credential: Credential | None, service: str = "personalize") -> Any:

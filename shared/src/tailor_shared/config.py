@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.grpc_auth import GrpcAuthSettings
+from tailor_shared.locations import DEFAULT_MODEL_CACHE
 from tailor_shared.tls import TlsSettings
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class CommonSettings:
     topic_replication_factor: int = 1  # of every topic created from now on (tailor_shared.kafka.TopicPolicy)
     topic_min_insync_replicas: int = 1
     s3: S3Settings = field(default_factory=S3Settings)  # every s3:// data location and model store
-    model_cache_dir: str = ".tailor/model-cache"  # local copies of an s3:// model store's models
+    model_cache_dir: str = DEFAULT_MODEL_CACHE  # local copies of an s3:// model store's models
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # request quotas (runtime, ingest)
     grpc_auth: GrpcAuthSettings = field(default_factory=GrpcAuthSettings)  # TAILOR_AUTH_REQUIRED (ADR 0026)
     tls: TlsSettings = field(default_factory=TlsSettings)  # TAILOR_TLS_* of the gRPC/HTTP endpoints (ADR 0027)

@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 
 from tailor_shared.auth import (
     ALGORITHM,
+    DEV_ACCOUNT_ID,
     DEV_PRINCIPAL_ARN,
     PERSONALIZE_SIGNING_NAME,
     AuthSettings,
@@ -38,6 +39,7 @@ from tailor_shared.auth import (
     load_credentials,
 )
 from tailor_shared.iam import POLICIES_FILE_ENV, Authorizer, action_of, parse_policy, request_resources
+from tailor_shared.locations import DEFAULT_MODEL_CACHE, DEFAULT_MODEL_STORE, LocationOwners
 
 #: Env var that turns authentication and authorisation off (``0``) for every gRPC service; on by default (ADR 0026).
 AUTH_REQUIRED_ENV = "TAILOR_AUTH_REQUIRED"
@@ -83,6 +85,8 @@ class GrpcAuthSettings:
     required: bool = True
     credentials: AuthSettings = field(default_factory=AuthSettings)
     policies_file: str | None = None
+    #: Which account owns each data location (``TAILOR_ACCOUNT_LOCATIONS``; the model store is no account's).
+    locations: LocationOwners = field(default_factory=lambda: LocationOwners(DEV_ACCOUNT_ID))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GrpcAuthSettings:
@@ -91,7 +95,18 @@ class GrpcAuthSettings:
             required=required_from(e),
             credentials=AuthSettings.from_env(e),
             policies_file=e.get(POLICIES_FILE_ENV) or None,
+            locations=LocationOwners.from_env(
+                e,
+                e.get("TAILOR_ACCOUNT_ID") or DEV_ACCOUNT_ID,
+                [os.path.abspath(store) if "://" not in store else store for store in _model_stores(e) if store],
+            ),
         )
+
+
+def _model_stores(env: Mapping[str, str]) -> list[str]:
+    """The model store and its local cache (the services' default when unset): data no account may name."""
+    store = env.get("TAILOR_MODEL_STORE") or DEFAULT_MODEL_STORE
+    return [store, env.get("TAILOR_MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE]
 
 
 def _fields(request: Any) -> dict[str, str]:
@@ -101,8 +116,9 @@ def _fields(request: Any) -> dict[str, str]:
     return {f.name: v for f, v in request.ListFields() if isinstance(v, str)}
 
 
-def _strings(message: Message) -> Iterator[str]:
-    """Every string anywhere in a request message (nested messages, repeated and map fields)."""
+def _strings(message: Message) -> Iterator[tuple[str, str]]:
+    """Every string anywhere in a request message (nested messages, repeated and map fields), with the name of
+    the field that holds it."""
     for f, value in message.ListFields():
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
             items: Iterator[Any] = (x for kv in value.items() for x in kv)
@@ -112,7 +128,7 @@ def _strings(message: Message) -> Iterator[str]:
             items = iter((value,))
         for item in items:
             if isinstance(item, str):
-                yield item
+                yield f.name, item
             elif isinstance(item, Message):
                 yield from _strings(item)
 
@@ -122,7 +138,20 @@ def referenced_arns(request: Any) -> list[str]:
     version, a filter in a GetRecommendations): each must be in the caller's account (ADR 0028)."""
     if not isinstance(request, Message):
         return []
-    return [s for s in _strings(request) if s.startswith("arn:") and ":personalize:" in s[:32]]
+    return [s for _, s in _strings(request) if s.startswith("arn:") and ":personalize:" in s[:32]]
+
+
+#: The request fields that name a data location: ``DataSource.dataLocation`` (imports, data deletion jobs) and
+#: ``S3DataConfig.path`` (exports, batch jobs' input and output, metric attribution output).
+LOCATION_FIELDS = frozenset({"data_location", "path"})
+
+
+def referenced_locations(request: Any) -> list[str]:
+    """The data locations (``s3://``, ``file://``) a request names anywhere: each must be one of the caller's
+    account's locations (ADR 0028 §5)."""
+    if not isinstance(request, Message):
+        return []
+    return [s for name, s in _strings(request) if name in LOCATION_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -132,6 +161,7 @@ class GrpcAuth:
     verifier: SigV4Verifier
     authorizer: Authorizer
     tracker_of: Callable[[str], str | None] | None = None
+    locations: LocationOwners = field(default_factory=lambda: LocationOwners(DEV_ACCOUNT_ID))
 
     @classmethod
     def from_settings(cls, settings: GrpcAuthSettings, region: str) -> GrpcAuth:
@@ -141,7 +171,7 @@ class GrpcAuth:
         authorizer = Authorizer.from_file(settings.policies_file) if settings.policies_file else Authorizer()
         if settings.credentials.dev and DEV_PRINCIPAL_ARN not in authorizer.policies:
             authorizer.policies[DEV_PRINCIPAL_ARN] = (ADMIN_POLICY,)
-        return cls(SigV4Verifier(store, region), authorizer)
+        return cls(SigV4Verifier(store, region), authorizer, locations=settings.locations)
 
     def authenticate(self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes) -> Principal:
         headers: list[tuple[str, str | bytes]] = [("host", GRPC_HOST)]
@@ -150,11 +180,14 @@ class GrpcAuth:
 
     def authorize(self, principal: Principal, operation: str, request: Any) -> None:
         """Policies over the operation's resources (a Create's ARN in the caller's account), after refusing any
-        ARN of another account the request names or acts on (ADR 0028)."""
+        ARN of another account the request names or acts on; then any data location that is not the caller's
+        account's (ADR 0028)."""
         resources = request_resources(
             operation, _fields(request), self.verifier.region, principal.account_id, self.tracker_of
         )
         self.authorizer.check(principal, action_of(operation), resources, referenced_arns(request))
+        for location in referenced_locations(request):
+            self.locations.check(principal.account_id, location)
 
     def check(
         self, method_path: str, metadata: Sequence[tuple[str, str | bytes]], body: bytes, request: Any

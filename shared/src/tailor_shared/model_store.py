@@ -25,7 +25,7 @@ from typing import Any
 
 from tailor_shared import arns
 from tailor_shared.incarnation import incarnation_of, is_token
-from tailor_shared.locations import Location, parse
+from tailor_shared.locations import DEFAULT_MODEL_CACHE, Location, parse
 from tailor_shared.objectstore import ObjectStore
 
 MANIFEST = "manifest.json"  # every model directory has one (docs/specs/model-artifact.md)
@@ -42,7 +42,7 @@ class ModelStore(os.PathLike[str]):
         self.remote: Location | None = None
         if text.startswith("s3://"):
             self.remote = parse(text).child("")
-            self.root = Path(cache_dir or ".tailor/model-cache").resolve()
+            self.root = Path(cache_dir or DEFAULT_MODEL_CACHE).resolve()
         else:
             self.root = Path(parse(text).key if text.startswith("file://") else text)
         self._objects = objects or ObjectStore()

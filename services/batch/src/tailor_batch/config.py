@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_int, env_str
 from tailor_shared.jobs import Owner, jobs_group
+from tailor_shared.locations import DEFAULT_MODEL_STORE
 
 
 @dataclass(frozen=True)
 class BatchSettings:
     common: CommonSettings
-    model_store: str = ".tailor/models"
+    model_store: str = DEFAULT_MODEL_STORE
     worker_group: str = ""  # default: <prefix>.batch-jobs
     history_length: int = 50  # most recent interactions fed to the model: the runtime's, so lines equal answers
     chunk: int = 256  # lines scored in one model run

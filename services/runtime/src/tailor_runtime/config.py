@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+from tailor_shared.locations import DEFAULT_MODEL_STORE
 from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
     common: CommonSettings
-    model_store: str = ".tailor/models"
+    model_store: str = DEFAULT_MODEL_STORE
     metadata_refresh_s: float = 30.0  # how often item metadata (for Items.* filters) is re-read from Redis
     history_length: int = 50  # most recent interactions fed to the model
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.jobs import Owner, jobs_group
+from tailor_shared.locations import DEFAULT_MODEL_STORE
 from tailor_trainer.domain.train import default_max_training_seconds
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
     common: CommonSettings
-    model_store: str = ".tailor/models"
+    model_store: str = DEFAULT_MODEL_STORE
     worker_group: str = ""  # default: <prefix>.trainer-jobs
     seed: int = 42
     torch_threads: int = 2
