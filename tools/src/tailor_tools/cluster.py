@@ -13,6 +13,7 @@ handling (PID files, readiness, logs) is ``localstack``'s.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -281,20 +282,32 @@ def _sentinel_config(cluster: ClusterConfig, port: int) -> Path:
     return path
 
 
-def _sentinels_agree(cluster: ClusterConfig) -> bool:
-    """Every Sentinel knows the primary and its replica."""
-    for port in cluster.sentinel_ports:
+def _sentinel_ready(port: int) -> tuple[str, int] | None:
+    """The primary this Sentinel names, if it could fail over now: it knows the other Sentinels and a replica
+    that is up and in sync, and it is not in TILT mode (a Sentinel whose timer was starved over 2 s, as on a
+    CPU-starved machine, takes no action for 30 s)."""
+    try:
+        client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True)
         try:
-            client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True)
-            try:
-                state = client.sentinel_master(PRIMARY_NAME)  # type: ignore[no-untyped-call]
-            finally:
-                client.close()
-        except redis.RedisError:
-            return False
-        if int(state.get("num-slaves", 0)) < 1 or int(state.get("num-other-sentinels", 0)) < NODES - 1:
-            return False
-    return True
+            state = client.sentinel_master(PRIMARY_NAME)  # type: ignore[no-untyped-call]
+            replicas = client.sentinel_slaves(PRIMARY_NAME)  # type: ignore[no-untyped-call]
+            tilt = int(client.info("sentinel").get("sentinel_tilt", 0))
+        finally:
+            client.close()
+    except redis.RedisError:
+        return None
+    synced = [
+        r for r in replicas if not (r["is_sdown"] or r["is_disconnected"]) and r.get("master-link-status") == "ok"
+    ]
+    if tilt or not synced or int(state.get("num-other-sentinels", 0)) < NODES - 1 or state["is_sdown"]:
+        return None
+    return str(state["ip"]), int(state["port"])
+
+
+def _sentinels_agree(cluster: ClusterConfig) -> bool:
+    """Every Sentinel names the same live primary with an in-sync replica and could fail over now."""
+    seen = {_sentinel_ready(port) for port in cluster.sentinel_ports}
+    return len(seen) == 1 and None not in seen
 
 
 def start_redis(cluster: ClusterConfig, timeout: float = 60.0) -> str:
@@ -322,6 +335,60 @@ def start_redis(cluster: ClusterConfig, timeout: float = 60.0) -> str:
 
 def ready(cluster: ClusterConfig) -> bool:
     return _cluster_ready(cluster) and _sentinels_agree(cluster)
+
+
+def repair(cluster: ClusterConfig, timeout: float = 120.0) -> list[str]:
+    """Bring a cluster that a fault left short back to its whole shape and wait until it is ready: start dead Kafka
+    nodes and Sentinels, resume a frozen Redis (SIGCONT), start a dead Redis as a replica of the primary the
+    Sentinels name. Fault tests call it first, so that one failed test cannot leave the next a broken cluster.
+    Returns what it did."""
+    done: list[str] = []
+    for i in range(NODES):
+        if localstack._pid(cluster.node(i), "kafka") is None:
+            start_node(cluster, i)
+            done.append(f"kafka-{i + 1} started")
+    procs = cluster.processes
+    for port in cluster.sentinel_ports:
+        conf = cluster.state_dir / f"sentinel-{port}.conf"
+        if localstack._pid(procs, f"sentinel-{port}") is None:
+            conf = conf if conf.exists() else _sentinel_config(cluster, port)
+            localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
+            done.append(f"sentinel-{port} started")
+    for port in cluster.redis_ports:
+        pid = localstack._pid(procs, f"redis-{port}")
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)  # a stopped process resumes; a running one ignores it
+    deadline = time.monotonic() + timeout
+    primary = None
+    while primary is None:
+        with contextlib.suppress(redis.RedisError, ValueError, TypeError):
+            named = redis_primary_port(cluster)
+            if localstack._pid(procs, f"redis-{named}") is not None:
+                primary = named
+        if primary is None:
+            if time.monotonic() > deadline:
+                raise StackError(f"the Sentinels name no live Redis primary; their log:\n{failover_log(cluster)}")
+            time.sleep(0.3)
+    for port in cluster.redis_ports:
+        if port != primary and localstack._pid(procs, f"redis-{port}") is None:
+            localstack._spawn(procs, f"redis-{port}", _redis_argv(cluster, port, primary))
+            done.append(f"redis-{port} started as a replica of {primary}")
+    while not ready(cluster):
+        if time.monotonic() > deadline:
+            raise StackError(f"the cluster did not become whole again ({done}); Sentinels:\n{failover_log(cluster)}")
+        time.sleep(0.3)
+    return done
+
+
+def failover_log(cluster: ClusterConfig, lines: int = 30) -> str:
+    """The Sentinels' recent events (down, TILT, elections, switches): why a failover did or did not happen."""
+    procs = cluster.processes
+    out = []
+    for port in cluster.sentinel_ports:
+        text = localstack._tail(procs.log_file(f"sentinel-{port}"), 400)
+        events = [line for line in text.splitlines() if " # " in line or " * " in line]
+        out.append(f"sentinel-{port}:\n" + "\n".join(events[-lines:]))
+    return "\n".join(out)
 
 
 def up(cluster: ClusterConfig) -> dict[str, str]:
