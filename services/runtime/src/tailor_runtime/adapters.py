@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 #: 0.6 s (7 GetRecommendations failed during a Kafka node kill with 0.6 s), and a per-read timeout short enough
 #: for the bound would fail those.
 REQUEST_REDIS_BUDGET_S = 0.75
+#: Past the budget a read goes on (up to REDIS_TIMEOUT_S) while this process got a Redis answer this recently:
+#: Redis is live and the slowness is CPU, not an outage; a hung Redis answers nothing, so its reads end at the
+#: budget. Checked again every REDIS_RECHECK_S.
+REDIS_LIVE_WITHIN_S = 0.2
+REDIS_RECHECK_S = 0.05
 #: Reads outside a gRPC call (the model sync loops) give up after this.
 REDIS_TIMEOUT_S = 2.0
 METADATA_CHUNK = 500  # item hashes per script call: a few milliseconds of Redis time each
@@ -146,6 +151,44 @@ def redis_deadline() -> float:
     return min(now + REDIS_TIMEOUT_S, started + REQUEST_REDIS_BUDGET_S)
 
 
+class _Bounded:
+    """One Redis read's time limit (ADR 0025, 9.): it ends at the call's budget (``redis_deadline``) unless Redis is
+    visibly live, and a reply that came in with the same wake-up as the budget's end is taken, not thrown away
+    (a process starved of CPU finds both due at once; a plain timeout cancels the read first)."""
+
+    __slots__ = ("_handle", "_loop", "_state", "_timeout")
+
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+
+    async def __aenter__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        budget = redis_deadline()
+        self._timeout = asyncio.timeout_at(max(budget, self._loop.time() + REDIS_TIMEOUT_S))
+        await self._timeout.__aenter__()
+        self._handle: asyncio.Handle | None = self._loop.call_at(budget, self._judge)
+
+    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: Any) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if kind is None:
+            self._state.answered_at = time.monotonic()
+        await self._timeout.__aexit__(kind, err, tb)  # a cancellation by the timeout raises TimeoutError
+
+    def _judge(self) -> None:
+        if self._handle is None:
+            return
+        if time.monotonic() - self._state.answered_at < REDIS_LIVE_WITHIN_S:
+            self._handle = self._loop.call_at(self._loop.time() + REDIS_RECHECK_S, self._judge)
+        else:
+            self._handle = self._loop.call_soon(self._expire)  # after the wake-ups this turn already scheduled
+
+    def _expire(self) -> None:
+        if self._handle is not None:
+            self._timeout.reschedule(self._loop.time())
+
+
 def _unavailable(err: BaseException) -> ServiceUnavailableException:
     reason = str(err) or ("no answer in time" if isinstance(err, TimeoutError) else type(err).__name__)
     return ServiceUnavailableException(f"Redis is unavailable: {reason}")
@@ -159,6 +202,7 @@ class RedisState:
         # one asyncio.timeout instead. Connecting keeps its own timeout.
         self._redis = async_redis_from_url(url, socket_timeout=None, socket_connect_timeout=REDIS_TIMEOUT_S)
         self._history = history_length
+        self.answered_at = 0.0  # time.monotonic() of this process's last Redis answer (_Bounded)
         self._user_state = self._redis.register_script(_USER_STATE_LUA)
         self._hgetall_many = self._redis.register_script(_HGETALL_MANY_LUA)
         self._action_activity = self._redis.register_script(_ACTION_ACTIVITY_LUA)
@@ -166,7 +210,7 @@ class RedisState:
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout_at(redis_deadline()):
+            async with _Bounded(self):
                 reply = await script(keys=keys, args=args)
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
             return json.loads(reply)
@@ -205,7 +249,7 @@ class RedisState:
         """Per item: interactions whose impression held it, and those that chose it (the stream's counts)."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout_at(redis_deadline()):
+            async with _Bounded(self):
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.hgetall(keys.impressions_shown())
                 pipe.hgetall(keys.impressions_chosen())
@@ -221,7 +265,7 @@ class RedisState:
         the stream saw (``tr:maxts``), and of the window before it (docs/specs/redis-keys.md, Trends)."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout_at(redis_deadline()):
+            async with _Bounded(self):
                 raw_max = await self._redis.get(keys.trend_max_ts())
                 newest = float(raw_max) if raw_max else 0.0
                 starts = await self._redis.zrevrangebyscore(
@@ -258,7 +302,7 @@ class RedisState:
         prefix = keys.metadata("action", "")
         started = time.perf_counter()
         try:
-            async with asyncio.timeout_at(redis_deadline()):
+            async with _Bounded(self):
                 found = [k async for k in self._redis.scan_iter(match=prefix + "*", count=1000)]
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
@@ -271,7 +315,7 @@ class RedisState:
         they did."""
         suffix = DATASET_KINDS[dataset_type][0]
         try:
-            async with asyncio.timeout_at(redis_deadline()):
+            async with _Bounded(self):
                 offsets: Mapping[bytes, bytes] = await self._redis.hgetall(keys.offsets())
         except (RedisError, TimeoutError, OSError) as err:
             raise _unavailable(err) from None
