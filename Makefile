@@ -10,7 +10,7 @@ setup:            ## install everything (idempotent): uv env, Kafka jars, redis-
 up: setup         ## start the local stack (Kafka + Redis) and the five services
 	uv run tailor local up --with-services
 
-demo: setup       ## the main job: local stack + all five services + `tailor demo` (generated data)
+demo: setup       ## the main job: local stack + all services + `tailor demo` (generated data); prints the web console URL
 	uv run tailor demo
 
 down:             ## stop the local stack and services

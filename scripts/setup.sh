@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up for a fresh machine (Debian 12, Python 3.11, Java 17): idempotent, the second run
 # changes nothing. Installs uv, the pinned Python workspace (.venv from uv.lock), Apache Kafka's broker
-# jars from Maven Central (scripts/kafka/pom.xml), Debian's redis-server and the versitygw S3 server when missing.
+# jars from Maven Central (scripts/kafka/pom.xml), Debian's redis-server and the versitygw S3 server when missing,
+# Debian's chromium and the web console's build (npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${TAILOR_STATE_DIR:-$PWD/.tailor}"
@@ -66,4 +67,19 @@ if [ "$(cat "$LIBS/.complete" 2>/dev/null || true)" != "$POM_SUM" ]; then
   ls "$LIBS"/kafka_2.13-*.jar >/dev/null
   echo "$POM_SUM" > "$LIBS/.complete"
 fi
+# 5. The web console (ADR 0029): Debian's Chromium for its real-browser test (tests/browser), and the Vite build
+#    in console/dist that the gateway serves, rebuilt with `npm ci && npm run build` only when its sources change
+#    (the hash of package-lock.json, the configs and src/ is kept in dist/.build-sha256, which is not served).
+command -v chromium >/dev/null || { say "installing chromium (Debian)"; apt_install chromium; }
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+  say "the console's build (Vite) needs Node.js 20.19+ or 22.12+ with npm: see https://nodejs.org/"; exit 1
+fi
+CONSOLE_SUM="$( (cd console && cat package.json package-lock.json index.html vite.config.ts tsconfig.json \
+  && find src -type f | LC_ALL=C sort | xargs cat) | sha256sum | cut -d' ' -f1)"
+if [ "$(cat console/dist/.build-sha256 2>/dev/null || true)" != "$CONSOLE_SUM" ]; then
+  say "building the web console (npm ci && npm run build in console/)"
+  (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run build --silent >/dev/null)
+  echo "$CONSOLE_SUM" > console/dist/.build-sha256
+fi
+
 say "ready: $(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename), $(redis-server --version | cut -d' ' -f1-3), versitygw $VGW_VERSION, $(uv run python --version)"

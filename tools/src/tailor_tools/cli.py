@@ -149,16 +149,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         tls = TlsSettings(ca_file=str(cfg.pki.ca_cert))
     settings = CommonSettings.from_env("demo", 0, 0)
     gateway_port = os.environ.get("TAILOR_GATEWAY_PORT") or str(DEFAULT_PORTS["gateway"][0])
+    gateway = f"{'https' if tls else 'http'}://127.0.0.1:{gateway_port}"
     outcome = demo.run(
         args.data,
         cfg.state_dir / "demo",
         status_topic=(settings.kafka_bootstrap, settings.topic_prefix),
-        gateway=f"{'https' if tls else 'http'}://127.0.0.1:{gateway_port}",
+        gateway=gateway,
         tls=tls,
     )
     print("\nTimings:")
     for name, seconds in outcome.timings.steps:
         print(f"  {name:<42} {seconds:8.2f} s")
+    print(f"\nWeb console: {gateway}/console/ (sign in with the key `uv run tailor local credentials` prints)")
     return 0
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tailor_shared.auth import AuthSettings
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
+
+#: ``console/dist`` of the checkout this package is installed from (the workspace installs it editable).
+CHECKOUT_CONSOLE_DIR = Path(__file__).resolve().parents[4] / "console" / "dist"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class GatewaySettings:
     call_timeout_s: float = 60.0
     #: HTTP server processes sharing the port (SO_REUSEPORT).
     workers: int = 1
+    #: The built web console served under /console/ (TAILOR_CONSOLE_DIR; empty: not served). ADR 0029.
+    console_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -37,6 +43,7 @@ class GatewaySettings:
             auth=AuthSettings.from_env(e),
             call_timeout_s=env_float(e, "TAILOR_GATEWAY_CALL_TIMEOUT_S", cls.call_timeout_s),
             workers=env_int(e, "TAILOR_GATEWAY_WORKERS", cls.workers),
+            console_dir=Path(raw) if (raw := env_str(e, "TAILOR_CONSOLE_DIR", str(CHECKOUT_CONSOLE_DIR))) else None,
         )
 
     @property

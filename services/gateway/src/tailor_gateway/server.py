@@ -19,6 +19,7 @@ from tailor_gateway.adapters import Backends, load_models
 from tailor_gateway.config import GatewaySettings
 from tailor_gateway.domain.operations import build_router
 from tailor_gateway.handlers import Authenticator, ForwardAuth, Gateway
+from tailor_gateway.static import ConsoleFiles
 from tailor_shared.auth import Principal, SigV4Verifier, load_credentials
 from tailor_shared.grpc_auth import sign_call
 from tailor_shared.metrics import serve_metrics
@@ -47,6 +48,7 @@ class App:
         self._router = build_router(load_models())
         self._gateway: Gateway | None = None
         self._backends: Backends | None = None
+        self._console = ConsoleFiles.load(settings.console_dir) if settings.console_dir else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -76,6 +78,10 @@ class App:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self._gateway is not None, "lifespan startup did not run"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self._console is not None and ConsoleFiles.handles(scope["method"], scope["path"]):
+            page = self._console.reply(scope["path"], headers.get("accept-encoding", ""))
+            await self._respond(send, page.status, page.headers, page.body)
+            return
         body = b""
         more = True
         while more and len(body) <= MAX_BODY_BYTES:
@@ -93,17 +99,18 @@ class App:
                 headers,
                 body,
             )
+        await self._respond(send, response.status, response.headers, response.body)
+
+    @staticmethod
+    async def _respond(send: Send, status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (k.encode(), v.encode())
-                    for k, v in (*response.headers, ("content-length", str(len(response.body))))
-                ],
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in (*headers, ("content-length", str(len(body))))],
             }
         )
-        await send({"type": "http.response.body", "body": response.body})
+        await send({"type": "http.response.body", "body": body})
 
 
 class _Server(uvicorn.Server):

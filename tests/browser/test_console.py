@@ -1,0 +1,178 @@
+"""The web console in a real browser: Debian's Chromium, headless, driven by Playwright, through the demo flow.
+
+Every service runs as a process against the real Kafka, Redis and S3 under this test's prefix; the console is
+the build in ``console/dist`` (scripts/setup.sh builds it) served by the gateway, and it reaches Tailor only
+through the AWS SDK for JavaScript, SigV4-signed with the development identity typed into its sign-in page.
+Screenshots of each step go to ``tests/browser/artifacts/`` (gitignored; docs/console.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tailor_gateway.config import CHECKOUT_CONSOLE_DIR
+from tailor_shared.config import S3Settings
+from tailor_shared.objectstore import ObjectStore
+from tailor_tools import localstack, synthetic
+from tailor_tools.identity import default_credential
+from tests.conftest import RunningService
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+#: Debian's package (scripts/setup.sh installs it); Playwright's own browser download is not used.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Small enough that the training step takes seconds (the impressions and auto-update tests' settings).
+SOLUTION_CONFIG = {"algorithmHyperParameters": {"hidden_dimension": "32", "bptt": "8"}}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert (CHECKOUT_CONSOLE_DIR / "index.html").is_file(), "console not built: run scripts/setup.sh"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shoot(page: Page, step: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{step}.png"), full_page=True)
+
+
+def row(page: Page, table: str, text: str) -> Locator:
+    """The row of the table named ``table`` (its caption) that contains ``text``."""
+    return page.get_by_role("table", name=table).get_by_role("row").filter(has_text=text)
+
+
+def test_demo_flow_through_the_console(
+    spawn_service: Callable[..., RunningService], page: Page, s3_bucket: str, tmp_path: Path
+) -> None:
+    services = {name: spawn_service(name) for name in ("control", "ingest", "stream", "trainer", "runtime")}
+    gateway = spawn_service(
+        "gateway",
+        TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
+        TAILOR_GATEWAY_EVENTS_ADDRESS=services["ingest"].address,
+        TAILOR_GATEWAY_RUNTIME_ADDRESS=services["runtime"].address,
+        TAILOR_RUNTIME_METADATA_REFRESH_S="1",
+    )
+    data = synthetic.generate(n_users=60, n_items=80, seed=11)
+    objects = ObjectStore(S3Settings.from_env(localstack.StackConfig.from_env().s3_env()))
+    location = f"s3://{s3_bucket}/console/interactions.csv"
+    objects.write_bytes(location, synthetic.to_csv(data.interactions).encode())
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    dev = default_credential()
+    name = f"console-{uuid.uuid4().hex[:8]}"
+
+    # First paint, as the browser measured it (Performance API; docs/benchmarks.md, W2).
+    page.goto(f"http://{gateway.address}/")
+    assert page.url.endswith("/console/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    paint = page.evaluate(
+        "() => Object.fromEntries(performance.getEntriesByType('paint').map(e => [e.name, e.startTime]))"
+    )
+    nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].toJSON()")
+    print(
+        f"console first paint {paint.get('first-paint', float('nan')):.0f} ms, first contentful paint "
+        f"{paint.get('first-contentful-paint', float('nan')):.0f} ms, DOMContentLoaded "
+        f"{nav['domContentLoadedEventEnd']:.0f} ms, {nav['transferSize']} bytes of HTML"
+    )
+    shoot(page, "01-sign-in")
+
+    # A wrong secret is refused with the gateway's typed error, and the page stays on sign-in.
+    page.get_by_label("Access key ID").fill(dev.access_key_id)
+    page.get_by_label("Secret access key").fill("not-the-secret")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("InvalidSignatureException")
+    page.get_by_label("Secret access key").fill(dev.secret_access_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dataset groups", level=1)).to_be_visible()
+
+    # Create the dataset group; it turns ACTIVE in the list.
+    page.get_by_label("Dataset group name").fill(name)
+    page.get_by_role("button", name="Create dataset group").click()
+    expect(row(page, "Dataset groups", name)).to_contain_text("ACTIVE", timeout=30_000)
+    shoot(page, "02-dataset-groups")
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_contain_text("ACTIVE", timeout=30_000)
+
+    # Schema + Interactions dataset.
+    form = page.get_by_role("form", name="Create schema and dataset")
+    form.get_by_label("Dataset type").select_option("Interactions")
+    form.get_by_label("Dataset name").fill(f"{name}-interactions")
+    form.get_by_label("Schema name").fill(f"{name}-schema")
+    form.get_by_label("Schema (Avro JSON)").fill(json.dumps(synthetic.INTERACTIONS_SCHEMA))
+    form.get_by_role("button", name="Create dataset").click()
+    expect(row(page, "Datasets", f"{name}-interactions")).to_contain_text("ACTIVE", timeout=30_000)
+
+    # Import the CSV from S3; the job's status moves to ACTIVE on the page by itself (polling).
+    form = page.get_by_role("form", name="Create dataset import job")
+    form.get_by_label("Import job name").fill(f"{name}-import")
+    form.get_by_label("Data location (S3 path)").fill(location)
+    form.get_by_role("button", name="Start import").click()
+    expect(row(page, "Dataset import jobs", f"{name}-import")).to_contain_text("ACTIVE", timeout=120_000)
+    shoot(page, "03-imported")
+
+    # Solution (User-Personalization, small) and a trained version.
+    form = page.get_by_role("form", name="Create solution")
+    form.get_by_label("Solution name").fill(f"{name}-up")
+    form.get_by_label("Recipe").select_option("arn:aws:personalize:::recipe/aws-user-personalization")
+    form.get_by_label("Solution config (JSON, optional)").fill(json.dumps(SOLUTION_CONFIG))
+    form.get_by_role("button", name="Create solution").click()
+    expect(row(page, "Solutions", f"{name}-up")).to_contain_text("ACTIVE", timeout=30_000)
+    page.get_by_role("button", name=f"Create solution version of {name}-up").click()
+    versions = page.get_by_role("table", name="Solution versions")
+    expect(versions.get_by_role("row")).to_have_count(2, timeout=30_000)  # header + the new version
+    shoot(page, "04-training")
+    expect(versions.get_by_role("row").nth(1)).to_contain_text("ACTIVE", timeout=240_000)
+
+    # Campaign on that version, with item metadata.
+    form = page.get_by_role("form", name="Create campaign")
+    form.get_by_label("Campaign name").fill(f"{name}-campaign")
+    form.get_by_role("button", name="Create campaign").click()
+    expect(row(page, "Campaigns", f"{name}-campaign")).to_contain_text("ACTIVE", timeout=120_000)
+    shoot(page, "05-campaign")
+
+    # Test recommendations for a user who has history: items of the catalogue, with scores, through the page.
+    row(page, "Campaigns", f"{name}-campaign").get_by_role("link", name="Test").click()
+    expect(page.get_by_role("heading", name="Test recommendations")).to_be_visible()
+    assert f"{name}-campaign" in page.get_by_label("Campaign or recommender").locator("option:checked").inner_text()
+    user = str(data.interactions[0]["USER_ID"])
+    page.get_by_label("User ID").fill(user)
+    page.get_by_label("Number of results").fill("5")
+    page.get_by_role("button", name="Get recommendations").click()
+    results = page.get_by_role("table", name="Recommended items")
+    expect(results.get_by_role("row")).to_have_count(6, timeout=30_000)  # header + 5 items
+    shoot(page, "06-recommendations")
+    catalogue = {str(i["ITEM_ID"]) for i in data.items}
+    for r in range(1, 6):
+        cells = results.get_by_role("row").nth(r).get_by_role("cell").all_inner_texts()
+        assert cells[0] == str(r) and cells[1] in catalogue, cells
+        assert 0 < float(cells[2]) <= 1, cells  # a softmax score
+    expect(page.get_by_text("Recommendation ID: ")).not_to_contain_text("(none)")
+
+    # Metrics of the solution: a row and a chart per metric for the trained version.
+    page.go_back()
+    row(page, "Solutions", f"{name}-up").get_by_role("link", name="Metrics").click()
+    table = page.get_by_role("table", name="Metrics by solution version")
+    expect(table.get_by_role("row")).to_have_count(2, timeout=30_000)
+    expect(table).to_contain_text("normalized_discounted_cumulative_gain_at_10")
+    expect(page.get_by_role("figure", name="precision_at_5 by version")).to_be_visible()
+    shoot(page, "07-metrics")
+    assert errors == [], errors
