@@ -22,9 +22,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
 from tailor_trainer.domain.hyperparams import UP, UP_V2
 from tailor_trainer.domain.train import TrainedModel
-from tailor_trainer.retrieval import export_retrieval
+from tailor_trainer.retrieval import ITEM_INDEX_FILE, export_retrieval
 
 FORMAT: Final = "tailor-model"
 FORMAT_VERSION: Final = 1
@@ -33,7 +34,7 @@ ONNX_FILE: Final = "model.onnx"
 OPSET: Final = 17
 INPUT_NAME: Final = "item_sequence"
 OUTPUT_NAME: Final = "scores"
-ITEM_INDEX: Final = "item_index.json"
+ITEM_INDEX: Final = ITEM_INDEX_FILE
 ARRAYS: Final = {
     "itemPopularity": "item_popularity.npy",
     "itemInteractions": "item_interactions.npy",
@@ -140,10 +141,16 @@ def _history(model: TrainedModel) -> list[dict[str, Any]]:
 
 
 def export(
-    model: TrainedModel, directory: str | os.PathLike[str], snapshot: Mapping[str, Any], *, report: bool = True
+    model: TrainedModel,
+    directory: str | os.PathLike[str],
+    snapshot: Mapping[str, Any],
+    *,
+    report: bool = True,
+    index_min_items: int | None = DEFAULT_MIN_ITEMS,
 ) -> Manifest:
-    """Write ``model`` into ``directory`` (which must not exist yet) atomically; return its manifest."""
-    return write_model_dir(directory, lambda tmp: _write(model, tmp, snapshot, report))
+    """Write ``model`` into ``directory`` (which must not exist yet) atomically; return its manifest. A sequence
+    model of at least ``index_min_items`` items ships its ANN index (ADR 0019 §5; None: never)."""
+    return write_model_dir(directory, lambda tmp: _write(model, tmp, snapshot, report, index_min_items))
 
 
 def write_model_dir(directory: str | os.PathLike[str], write: Callable[[Path], dict[str, Any]]) -> Manifest:
@@ -167,7 +174,9 @@ def write_model_dir(directory: str | os.PathLike[str], write: Callable[[Path], d
     return Manifest(target, manifest)
 
 
-def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: bool) -> dict[str, Any]:
+def _write(
+    model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: bool, index_min_items: int | None
+) -> dict[str, Any]:
     (tmp / ITEM_INDEX).write_text(json.dumps([str(i) for i in model.item_ids.tolist()]))
     pop = model.item_popularity.astype(np.float32)
     ranked = np.lexsort((np.arange(len(pop)), -pop))
@@ -204,7 +213,9 @@ def _write(model: TrainedModel, tmp: Path, snapshot: Mapping[str, Any], report: 
         import torch
 
         manifest["onnx"] = _export_onnx(model, tmp / ONNX_FILE)
-        retrieval = export_retrieval(model.inference_module(), model.sequence_length, tmp, OPSET, INPUT_NAME)
+        retrieval = export_retrieval(
+            model.inference_module(), model.sequence_length, tmp, OPSET, INPUT_NAME, index_min_items
+        )
         if retrieval is not None:
             manifest["retrieval"] = retrieval
         torch.save(model, tmp / TRAINER_STATE)

@@ -10,6 +10,7 @@ from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_i
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.jobs import Owner, jobs_group
 from tailor_shared.locations import DEFAULT_MODEL_STORE
+from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
 from tailor_trainer.domain.train import default_max_training_seconds
 
 
@@ -26,6 +27,9 @@ class TrainerSettings:
     # training): a fixed number of seconds, or 0 = ``training_seconds_per_100k`` per 100,000 interactions.
     max_training_seconds: float = 0.0
     training_seconds_per_100k: float = 1800.0
+    # Sequence models with at least this many items ship their ANN index (ADR 0019 §5): keep it equal to the
+    # runtime's TAILOR_RUNTIME_RETRIEVAL_MIN_ITEMS, below which no runtime uses one.
+    retrieval_min_items: int = DEFAULT_MIN_ITEMS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerSettings:
@@ -45,6 +49,7 @@ class TrainerSettings:
             training_seconds_per_100k=_not_negative(
                 e, "TAILOR_TRAINER_TRAINING_SECONDS_PER_100K", cls.training_seconds_per_100k
             ),
+            retrieval_min_items=int(_not_negative(e, "TAILOR_TRAINER_RETRIEVAL_MIN_ITEMS", cls.retrieval_min_items)),
         )
 
     def max_training_seconds_for(self, n_interactions: int) -> float:

@@ -37,6 +37,7 @@ from tailor_shared.records import SchemaCodecs
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.resources import ResourceReader, ResourceRecord
 from tailor_shared.scoring.impressions import impression_outcome
+from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
 from tailor_shared.topics import dataset_topic_for, impressions_topic
 from tailor_trainer.action_artifacts import export_actions
 from tailor_trainer.artifacts import export, load_trainer_state
@@ -88,9 +89,11 @@ class TrainingJobs:
         report: Report,
         max_training_seconds: Callable[[int], float] = default_max_training_seconds,
         item_limit: Callable[[str], int] = max_training_items,
+        index_min_items: int | None = DEFAULT_MIN_ITEMS,
     ):
         self._view = view
         self._item_limit = item_limit  # recipe name -> the most items a model considers (L4133, L5380)
+        self._index_min_items = index_min_items  # sequence models this large ship their ANN index (ADR 0019 §5)
         self._max_training_seconds = max_training_seconds  # interactions -> seconds (TrainerSettings)
         self._bootstrap = bootstrap
         self._prefix = prefix
@@ -155,7 +158,7 @@ class TrainingJobs:
             if isinstance(model, ActionModelResult):
                 export_actions(model, directory, snapshot)
             else:
-                export(model, directory, snapshot)
+                export(model, directory, snapshot, index_min_items=self._index_min_items)
             self._store.publish(directory)  # an s3:// store: upload before the version is ACTIVE
         except TrainingStopped:
             JOBS.labels("stopped").inc()
@@ -417,7 +420,7 @@ class TrainingJobs:
             )  # fmt: skip
             generation = uuid.uuid4().hex[:12]
             directory = recommender_model_dir(self._store, arn, generation, incarnation_of(body))
-            export(model, directory, snapshot)
+            export(model, directory, snapshot, index_min_items=self._index_min_items)
             self._store.publish(directory)
         except TrainingStopped:  # the recommender was deleted while it trained
             JOBS.labels("stopped").inc()
@@ -480,7 +483,7 @@ class TrainingJobs:
             model, snapshot = self._fit(arn, recipe_arn, group_arn, config, False, "UPDATE", previous, "ACTIVE")
             generation = uuid.uuid4().hex[:12]
             update_dir = campaign_update_dir(self._store, version, generation)
-            export(model, update_dir, snapshot)
+            export(model, update_dir, snapshot, index_min_items=self._index_min_items)
             self._store.publish(update_dir)  # an s3:// store: upload before runtimes swap to it
         except TrainingStopped:  # the campaign was deleted meanwhile
             return

@@ -3,18 +3,23 @@
 
 ``model.onnx`` computes ``scores = h(seq) . v_i + b_i + linear_i(seq)``. Here: the user encoder
 (``encoder.onnx``: item sequence -> ``h``), the item vectors ``v`` and biases ``b``, and the sparse linear part
-(per history item, its neighbours and weights). The runtime builds its approximate-nearest-neighbour index over
-``[v_i, b_i]`` at load; the artifact stays independent of any index library.
+(per history item, its neighbours and weights). For a catalogue of at least ``index_min_items`` items the
+approximate-nearest-neighbour index over ``[v_i, b_i]`` is built here too (``tailor_shared.scoring.retrieval.
+build_index``, deterministic) and shipped as ``retrieval_index.faiss``, so a runtime reads it instead of
+building it at load (minutes at 1,000,000 items; ADR 0019 §5).
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from tailor_shared.scoring.retrieval import INDEX_FILE, build_index, item_matrix, write_index
 
 ENCODER_FILE: Final = "encoder.onnx"
 FILES: Final = {
@@ -25,6 +30,7 @@ FILES: Final = {
     "linearWeights": "retrieval_linear_weights.npy",
 }
 ENCODER_OUTPUT: Final = "user_vector"
+ITEM_INDEX_FILE: Final = "item_index.json"  # the item order every array uses (docs/specs/model-artifact.md)
 
 
 def _save(path: Path, array: npt.NDArray[Any]) -> None:
@@ -32,9 +38,13 @@ def _save(path: Path, array: npt.NDArray[Any]) -> None:
         np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def export_retrieval(scorer: Any, width: int, directory: Path, opset: int, input_name: str) -> dict[str, Any] | None:
-    """Write the retrieval files of a ``HybridScorer`` into ``directory``; their manifest entry, or None for a
-    model without a transformer (nothing to retrieve by: it keeps the full graph)."""
+def export_retrieval(
+    scorer: Any, width: int, directory: Path, opset: int, input_name: str, index_min_items: int | None
+) -> dict[str, Any] | None:
+    """Write the retrieval files of a ``HybridScorer`` into ``directory`` (which already holds the model's
+    ``item_index.json``); their manifest entry, or None for a model without a transformer (nothing to retrieve
+    by: it keeps the full graph). The ANN index is written for catalogues of at least ``index_min_items`` items
+    (None: never)."""
     import torch
     from torch import nn
 
@@ -75,7 +85,10 @@ def export_retrieval(scorer: Any, width: int, directory: Path, opset: int, input
         "itemVectors": FILES["itemVectors"],
         "itemBias": FILES["itemBias"],
         "linear": None,
+        "index": None,
     }
+    if index_min_items is not None and n_items >= index_min_items:
+        entry["index"] = _export_index(item_matrix(table[:n_items], bias), directory)
     if scorer.has_linear:
         # Rows per item index (row n_items, the padding, is all zeros); values already carry the mixing weight.
         _save(directory / FILES["linearIndex"], scorer.lin_idx.numpy().astype(np.int32))
@@ -88,3 +101,12 @@ def export_retrieval(scorer: Any, width: int, directory: Path, opset: int, input
             "window": int(scorer.window),
         }
     return entry
+
+
+def _export_index(items: npt.NDArray[np.float32], directory: Path) -> dict[str, Any]:
+    """Build the ANN index over ``items`` (one thread: the same bytes for the same model) and write it; its entry
+    names the item order it was built for (the SHA-256 of ``item_index.json``: its ids are positions there)."""
+    index, params = build_index(items, threads=1)
+    write_index(index, directory / INDEX_FILE)
+    ids = hashlib.sha256((directory / ITEM_INDEX_FILE).read_bytes()).hexdigest()
+    return {"file": INDEX_FILE, **params, "itemIndex": ITEM_INDEX_FILE, "itemIndexSha256": ids}

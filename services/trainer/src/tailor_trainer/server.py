@@ -41,6 +41,7 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
         settings.seed,
         reporter.report,
         max_training_seconds=settings.max_training_seconds_for,
+        index_min_items=settings.retrieval_min_items,
     )
     worker = JobWorker(
         common.kafka_bootstrap,

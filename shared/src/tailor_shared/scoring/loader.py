@@ -6,6 +6,7 @@ models are top-K neighbour tables, popularity-count is an array.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,7 +43,8 @@ class LoadedModel:
         self.recipe_arn: str = manifest["recipeArn"]
         self.recipe_type: str = manifest["recipeType"]
         self.kind: str = manifest["modelKind"]
-        self.item_ids: Sequence[str] = json.loads((directory / manifest["items"]["index"]).read_text())
+        ids_text = (directory / manifest["items"]["index"]).read_bytes()
+        self.item_ids: Sequence[str] = json.loads(ids_text)
         arrays = manifest["arrays"]
         self.popularity: npt.NDArray[np.float64] = _array(directory, arrays["itemPopularity"]).astype(np.float64)
         serving = manifest.get("serving") or {}
@@ -100,7 +102,9 @@ class LoadedModel:
             if entry and retrieval_min_items is not None and len(self.item_ids) >= retrieval_min_items:
                 from tailor_shared.scoring.retrieval import Retrieval  # needs faiss: the runtime's dependency
 
-                self.retrieval = Retrieval(directory, entry, self._width, self._pad)
+                # The shipped index's ids are positions in item_index.json: it serves only the order it was built for.
+                ids_sha = hashlib.sha256(ids_text).hexdigest() if entry.get("index") else None
+                self.retrieval = Retrieval(directory, entry, self._width, self._pad, item_index_sha256=ids_sha)
             else:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = 1

@@ -15,7 +15,9 @@ online answers equal batch answers exactly.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from tailor_shared.scoring.ranking import Candidates, Need
 
 Mask = npt.NDArray[np.bool_]
 Positions = npt.NDArray[np.int64]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_ITEMS = 200_000  # catalogues at least this large are served by retrieval (ADR 0019)
 EXACT_MAX_ALLOWED = 20_000  # a mask allowing at most this many items: score all of them exactly
@@ -44,6 +48,8 @@ FASTSCAN_K = 512
 RESTRICTED_PROBES = 3  # a restricted search visits this many times nprobe / (allowed share) cells
 ADD_CHUNK = 100_000  # vectors added to the index per call while building
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
+KMEANS_ITERATIONS = 10
+INDEX_FILE = "retrieval_index.faiss"  # the trainer's export of ``build_index`` (docs/specs/model-artifact.md)
 SEED = 20260101  # training sample and k-means seed: every replica builds the same index
 
 
@@ -55,11 +61,87 @@ def _member(sorted_unique: Positions, positions: Positions) -> npt.NDArray[np.bo
     return np.asarray(sorted_unique[at] == positions, dtype=bool)
 
 
-class Retrieval:
-    """The retrieval files of one model with the ANN index built over them (at load: ``build`` seconds)."""
+def item_matrix(vectors: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """One matrix ``[v_i, b_i]``: the index searches its rows and exact rescoring is one product with ``[h, 1]``."""
+    return np.ascontiguousarray(np.hstack([vectors.astype(np.float32), bias.astype(np.float32)[:, None]]))
 
-    def __init__(self, directory: Path, entry: dict[str, Any], width: int, pad: int, threads: int = 1) -> None:
-        import faiss  # the runtime's dependency only: batch scores exactly (ADR 0019)
+
+def _padded(rows: npt.NDArray[np.float32], padding: int) -> npt.NDArray[np.float32]:
+    """``rows`` with ``padding`` zero columns (fast scan packs 4-bit codes in pairs: an even width)."""
+    if not padding:
+        return rows
+    return np.ascontiguousarray(np.hstack([rows, np.zeros((rows.shape[0], padding), dtype=np.float32)]))
+
+
+def build_index(items: npt.NDArray[np.float32], threads: int = 1) -> tuple[Any, dict[str, Any]]:
+    """The ANN index over ``items`` (``item_matrix`` rows; ids = row positions) and its build parameters (the
+    manifest's ``retrieval.index`` entry, less ``file`` and ``itemIndexSha256``). Deterministic: a fixed training
+    sample and k-means seed, so the same rows give the same index bytes (the trainer exports it; a runtime
+    builds it at load only for a model exported without one)."""
+    import faiss
+
+    n, columns = items.shape
+    cells = max(1, int(math.sqrt(n) * CELLS_PER_SQRT))
+    rng = np.random.default_rng(SEED)
+    train = np.sort(rng.choice(n, min(n, TRAIN_PER_CELL * cells), replace=False))
+    fast_scan = n >= FASTSCAN_MIN_ITEMS
+    params: dict[str, Any] = {"library": "faiss", "libraryVersion": faiss.__version__}
+    index: faiss.IndexIVF
+    if fast_scan:
+        width = columns + columns % 2
+        index = faiss.IndexIVFPQFastScan(faiss.IndexFlatIP(width), width, cells, width, 4, faiss.METRIC_INNER_PRODUCT)
+        index.by_residual = False  # codes of the vectors themselves: inner products need no per-cell term
+        index.pq.cp.seed = SEED
+        params.update(type="IVFPQFastScan", codeBits=4, subquantizers=width, byResidual=False)
+    else:
+        width = columns
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
+        params.update(type="IVFFlat")
+    index.cp.seed = SEED
+    index.cp.niter = KMEANS_ITERATIONS
+    faiss.omp_set_num_threads(max(1, threads))
+    try:
+        index.train(_padded(items[train], width - columns))
+        for start in range(0, n, ADD_CHUNK):  # padded copies of one chunk at a time
+            index.add(_padded(items[start : start + ADD_CHUNK], width - columns))
+    finally:
+        faiss.omp_set_num_threads(1)  # requests: one thread each, like the ONNX sessions
+    index.nprobe = min(cells, NPROBE)
+    params.update(
+        metric="INNER_PRODUCT",
+        dimension=width,
+        padding=width - columns,
+        cells=cells,
+        nprobe=int(index.nprobe),
+        kmeansIterations=KMEANS_ITERATIONS,
+        trainingPoints=int(train.size),
+        seed=SEED,
+        count=n,
+    )
+    return index, params
+
+
+def write_index(index: Any, path: Path) -> None:
+    import faiss
+
+    faiss.write_index(index, str(path))
+
+
+class Retrieval:
+    """The retrieval files of one model with its ANN index: read from the artifact (``retrieval.index``), or built
+    here for a model exported without one (``built_at_load``). ``item_index_sha256``: the SHA-256 of the model's
+    ``item_index.json``, which the shipped index must have been built for (its ids are positions in it)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        entry: dict[str, Any],
+        width: int,
+        pad: int,
+        threads: int = 1,
+        item_index_sha256: str | None = None,
+    ) -> None:
+        import faiss  # the runtime's (and the trainer's export's) dependency only: batch scores exactly (ADR 0019)
 
         encoder = entry["encoder"]
         options = ort.SessionOptions()
@@ -70,12 +152,11 @@ class Retrieval:
         )
         self._input, self._output = str(encoder["input"]), str(encoder["output"])
         self._width, self._pad = width, pad
-        vectors = np.load(directory / entry["itemVectors"], allow_pickle=False).astype(np.float32)
-        bias = np.load(directory / entry["itemBias"], allow_pickle=False).astype(np.float32)
-        self.n_items, dim = vectors.shape
-        # One matrix [v_i, b_i]: exact rescoring is one product with [h, 1], and the index searches the same rows.
-        self._items = np.ascontiguousarray(np.hstack([vectors, bias[:, None]]))
-        del vectors
+        vectors = np.load(directory / entry["itemVectors"], allow_pickle=False)
+        bias = np.load(directory / entry["itemBias"], allow_pickle=False)
+        self._items = item_matrix(vectors, bias)
+        del vectors, bias
+        self.n_items, columns = self._items.shape
         linear = entry.get("linear")
         self._linear: tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.float32], int] | None = (
             None
@@ -90,44 +171,42 @@ class Retrieval:
         rng = np.random.default_rng(SEED)
         self._sample = np.sort(rng.choice(self.n_items, min(self.n_items, PARTITION_SAMPLE), replace=False))
         self._sample_items = self._items[self._sample]  # contiguous: one small product per request
-        cells = max(1, int(math.sqrt(self.n_items) * CELLS_PER_SQRT))
-        faiss.omp_set_num_threads(max(1, threads))
-        train = rng.choice(self.n_items, min(self.n_items, TRAIN_PER_CELL * cells), replace=False)
-        self._fast_scan = self.n_items >= FASTSCAN_MIN_ITEMS
+        started = time.monotonic()
+        shipped = entry.get("index")
+        index = self._read(directory, shipped, columns, item_index_sha256) if shipped else None
+        self.built_at_load = index is None
+        if index is None:
+            index, _ = build_index(self._items, threads)
+        self.index_seconds = time.monotonic() - started  # reading the shipped index, or building it
+        index.nprobe = min(index.nlist, NPROBE)  # a search knob: the runtime's, whatever the build recorded
+        self._fast_scan = isinstance(index, faiss.IndexIVFPQFastScan)
+        self._padding = index.d - columns
         self.first_k = FASTSCAN_K if self._fast_scan else FIRST_K
-        index: faiss.IndexIVF
-        if self._fast_scan:
-            width = dim + 1 + (dim + 1) % 2  # one zero column where needed: fast scan packs codes in pairs
-            self._padding = width - (dim + 1)
-            index = faiss.IndexIVFPQFastScan(
-                faiss.IndexFlatIP(width), width, cells, width, 4, faiss.METRIC_INNER_PRODUCT
-            )
-            index.by_residual = False  # codes of the vectors themselves: inner products need no per-cell term
-            index.pq.cp.seed = SEED
-            self._index_bytes = self.n_items * (width // 2 + 8)  # codes (4 bits per dimension) and ids
-        else:
-            width, self._padding = dim + 1, 0
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
-            self._index_bytes = int(self._items.nbytes)  # the index's copy of the vectors
-        index.cp.seed = SEED
-        index.cp.niter = 10
-        index.train(self._padded(self._items[np.sort(train)]))
-        for start in range(0, self.n_items, ADD_CHUNK):  # padded copies of one chunk at a time
-            index.add(self._padded(self._items[start : start + ADD_CHUNK]))
-        index.nprobe = min(cells, NPROBE)
-        faiss.omp_set_num_threads(1)  # requests: one thread each, like the ONNX sessions
+        # The index's own bytes: 4-bit codes and 8-byte ids (fast scan), else its float copy of the vectors.
+        self._index_bytes = self.n_items * (index.d // 2 + 8) if self._fast_scan else int(self._items.nbytes)
         self._index = index
+
+    def _read(self, directory: Path, shipped: dict[str, Any], columns: int, item_index_sha256: str | None) -> Any:
+        """The artifact's index, or None (built at load instead) when it does not fit this model's rows."""
+        import faiss
+
+        expected = shipped.get("itemIndexSha256")
+        if item_index_sha256 is not None and expected != item_index_sha256:
+            log.warning("%s: the shipped index was built for another item order; building one", directory)
+            return None
+        # IO_FLAG_MMAP: faiss maps an IVF-Flat index's inverted lists instead of reading them (fast scan's block
+        # lists are read: 41 bytes per item).
+        index = faiss.read_index(str(directory / shipped["file"]), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        if index.ntotal != self.n_items or not 0 <= index.d - columns <= 1:
+            log.warning("%s: the shipped index does not match the item vectors; building one", directory)
+            return None
+        return index
 
     @property
     def bytes(self) -> int:
         """Memory held: the item matrix, the index's inverted lists (vectors or codes) and the linear part."""
         linear = sum(a.nbytes for a in self._linear[:3]) if self._linear else 0
         return int(self._items.nbytes + self._index_bytes + self._sample_items.nbytes + linear)
-
-    def _padded(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        if not self._padding:
-            return rows
-        return np.ascontiguousarray(np.hstack([rows, np.zeros((rows.shape[0], self._padding), dtype=np.float32)]))
 
     def _sequence(self, history: Sequence[int]) -> npt.NDArray[np.int64]:
         seq = np.full((1, self._width), self._pad, dtype=np.int64)
@@ -216,7 +295,7 @@ class Retrieval:
 
     def _search(self, query: npt.NDArray[np.float32], k: int, mask: Mask | None) -> Positions:
         """The index's ``k`` best items for ``query`` (among ``mask``'s allowed items when given)."""
-        query = self._padded(query[None, :])[0]
+        query = _padded(query[None, :], self._padding)[0]
         if mask is None:
             found = self._index.search(query[None, :], k)[1][0]
         else:
