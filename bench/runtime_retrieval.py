@@ -35,6 +35,7 @@ import argparse
 import copy
 import json
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ from tailor_shared.redis_keys import HistoryEntry, UserState
 from tailor_shared.scoring import answer
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import LoadedModel
+from tailor_shared.scoring.retrieval import Retrieval
 from tailor_tools import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,8 +112,12 @@ def grown_model(base: Path, n: int, out: Path, seed: int) -> Path:
     scorer = HybridScorer(seq, n, cfg.linear_window, weights.numpy(), lin_idx, lin_val, trained.beta)
     tmp = out.parent / f".{out.name}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    entry = export_retrieval(scorer, trained.sequence_length, tmp, OPSET, INPUT_NAME)
-    say(f"  exported the retrieval files ({time.monotonic() - started:.0f}s)")
+    base_ids = json.loads((base / manifest["items"]["index"]).read_text())
+    grown_ids = base_ids + [f"grown-{i:07d}" for i in range(m0, n)]
+    (tmp / manifest["items"]["index"]).write_text(json.dumps(grown_ids))  # the index records this order
+    say(f"  exporting the retrieval files and building the ANN index (faiss, one thread) ... ({n:,} items)")
+    entry = export_retrieval(scorer, trained.sequence_length, tmp, OPSET, INPUT_NAME, index_min_items=0)
+    say(f"  exported ({time.monotonic() - started:.0f}s)")
     arrays = manifest["arrays"]
     for key in ("itemPopularity", "itemInteractions", "itemCreationTimestamp", "itemIsNew"):
         values = np.load(base / arrays[key], allow_pickle=False)
@@ -119,9 +125,6 @@ def grown_model(base: Path, n: int, out: Path, seed: int) -> Path:
     pop = np.load(tmp / arrays["itemPopularity"])
     order = np.lexsort((np.arange(n), -pop))
     np.save(tmp / arrays["popularItems"], order[pop[order] > 0].astype(np.int64), allow_pickle=False)
-    base_ids = json.loads((base / manifest["items"]["index"]).read_text())
-    grown_ids = base_ids + [f"grown-{i:07d}" for i in range(m0, n)]
-    (tmp / manifest["items"]["index"]).write_text(json.dumps(grown_ids))
     np.save(tmp / SOURCE, src, allow_pickle=False)
     manifest["items"]["count"] = n
     manifest["retrieval"] = entry
@@ -215,38 +218,83 @@ def serve(
     return [r.index for r in ranked]
 
 
-def measure(
-    label: str, model: LoadedModel, index: ItemIndex, users: list[tuple[str, UserState]], rounds: int
-) -> list[str]:
-    promo_date = int(np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in index.metadata.values()], 90))
-    rows = []
+Sample = dict[tuple[str, str], list[list[tuple[float, float]]]]  # (catalogue, scenario) -> rounds of (wall, CPU)
+
+
+def timed(
+    model: LoadedModel, index: ItemIndex, users: list[tuple[str, UserState]], bound: Any, promo: Any
+) -> list[tuple[float, float]]:
+    """One pass over ``users``: each request's wall time and this thread's CPU time (what the request costs,
+    without the shared machine's waits for a core)."""
+    out = []
+    for user, state in users:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        serve(model, index, user, state, bound, promo, exact=False)
+        out.append((time.perf_counter() - started, time.thread_time() - cpu_started))
+    return out
+
+
+def recall(model: LoadedModel, index: ItemIndex, users: list[tuple[str, UserState]], bound: Any, promo: Any) -> str:
+    if model.retrieval is None:
+        return "-"
+    hits = total = 0
+    for user, state in users:
+        want = serve(model, index, user, state, bound, promo, exact=True, explore=False)
+        got = serve(model, index, user, state, bound, promo, exact=False, explore=False)
+        hits += len(set(got) & set(want))
+        total += len(want)
+    return f"{hits / max(total, 1):.4f}"
+
+
+def interleaved(
+    served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], rounds: int
+) -> Sample:
+    """Every scenario on every catalogue, alternating: round r runs each scenario's pass on each catalogue in turn
+    (order reversed every other round), so a burst of load on the shared machine hits both catalogues alike."""
+    promo_date = int(
+        np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in served[0][2].metadata.values()], 90)
+    )
+    cases = scenarios(promo_date)
+    for _, model, index in served:  # warm-up
+        for bound, promo in cases.values():
+            timed(model, index, users[:5], bound, promo)
+    sample: Sample = {}
+    for r in range(rounds):
+        started = time.monotonic()
+        for name, (bound, promo) in cases.items():
+            for label, model, index in served if r % 2 == 0 else served[::-1]:
+                sample.setdefault((label, name), []).append(timed(model, index, users, bound, promo))
+        say(f"  round {r + 1}/{rounds}: {time.monotonic() - started:.0f}s, load average {os.getloadavg()[0]:.1f}")
+    return sample
+
+
+def report(
+    served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], sample: Sample
+) -> None:
+    """Per catalogue and scenario: the median over rounds of each round's p50 (wall, CPU), the p99 over all
+    requests, and the ratio to the smallest catalogue's p50 (median over rounds of the same round's ratio)."""
+    base = served[0][0]
+    say("| catalogue | scenario | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | p50 ratio | CPU p50 ratio | recall@25 |")
+    say("|---|---|---|---|---|---|---|---|---|")
+    promo_date = int(
+        np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in served[0][2].metadata.values()], 90)
+    )
     for name, (bound, promo) in scenarios(promo_date).items():
-        for user, state in users[:5]:  # warm-up
-            serve(model, index, user, state, bound, promo, exact=False)
-        times: list[float] = []
-        cpu: list[float] = []  # this thread's CPU time: what the request costs, without the shared machine's waits
-        for _ in range(rounds):
-            for user, state in users:
-                started, cpu_started = time.perf_counter(), time.thread_time()
-                serve(model, index, user, state, bound, promo, exact=False)
-                times.append(time.perf_counter() - started)
-                cpu.append(time.thread_time() - cpu_started)
-        recall = "-"
-        if model.retrieval is not None:
-            hits = total = 0
-            for user, state in users:
-                want = serve(model, index, user, state, bound, promo, exact=True, explore=False)
-                got = serve(model, index, user, state, bound, promo, exact=False, explore=False)
-                hits += len(set(got) & set(want))
-                total += len(want)
-            recall = f"{hits / max(total, 1):.4f}"
-        row = (
-            f"| {label} | {name} | {pct(times, 0.5) * 1e3:.2f} | {pct(times, 0.99) * 1e3:.2f} "
-            f"| {pct(cpu, 0.5) * 1e3:.2f} | {recall} |"
-        )
-        say(row)
-        rows.append(row)
-    return rows
+        for label, model, index in served:
+            rounds = sample[(label, name)]
+            wall = [pct([w for w, _ in r], 0.5) for r in rounds]
+            cpu = [pct([c for _, c in r], 0.5) for r in rounds]
+            base_rounds = sample[(base, name)]
+            wall_ratio = [w / pct([x for x, _ in b], 0.5) for w, b in zip(wall, base_rounds, strict=True)]
+            cpu_ratio = [c / pct([x for _, x in b], 0.5) for c, b in zip(cpu, base_rounds, strict=True)]
+            every = [x for r in rounds for x in r]
+            p99, cpu_p99 = pct([w for w, _ in every], 0.99), pct([c for _, c in every], 0.99)
+            say(
+                f"| {label} | {name} | {statistics.median(wall) * 1e3:.2f} | {p99 * 1e3:.2f} "
+                f"| {statistics.median(cpu) * 1e3:.2f} | {cpu_p99 * 1e3:.2f} "
+                f"| {statistics.median(wall_ratio):.2f}x | {statistics.median(cpu_ratio):.2f}x "
+                f"| {recall(model, index, users, bound, promo)} |"
+            )
 
 
 def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:
@@ -259,11 +307,14 @@ def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000, help="the trained catalogue")
-    parser.add_argument("--large", type=int, default=1_000_000, help="the grown catalogue")
+    parser.add_argument("--large", type=str, default="100000,1000000", help="the grown catalogues (comma-separated)")
     parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--requests", type=int, default=200, help="distinct users per scenario")
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the users per scenario")
+    parser.add_argument("--requests", type=int, default=200, help="distinct users per scenario and round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the users per scenario")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from runtime_latency import _trainer_hash, trained_model
@@ -272,26 +323,47 @@ def main() -> None:
     cache = ROOT / ".tailor" / "bench-cache"
     say(f"training (or reusing) UP-v2 on {args.items:,} items ...")
     base = trained_model(data, cache / f"runtime-upv2-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}")
-    say(f"growing a {args.large:,}-item model ...")
-    large = grown_model(base, args.large, cache / f"retrieval-{args.large}-from-{base.name}", args.seed)
+    sizes = [int(x) for x in args.large.split(",") if x]
+    models: list[tuple[str, Path, int | None]] = [(f"{args.items:,} exact", base, None)]
+    for n in sizes:
+        say(f"growing (or reusing) a {n:,}-item model ...")
+        models.append((f"{n:,} ANN", grown_model(base, n, cache / f"retrieval-{n}-from-{base.name}", args.seed), 0))
     users = user_states(data, args.requests)
-    say(f"load average {os.getloadavg()[0]:.1f}")
-    say("| catalogue | scenario | p50 ms | p99 ms | CPU p50 ms | recall@25 |")
-    say("|---|---|---|---|---|---|")
-    report: list[str] = []
-    for label, directory, threshold in ((f"{args.items:,} exact", base, None), (f"{args.large:,} ANN", large, 0)):
+    served: list[tuple[str, LoadedModel, ItemIndex]] = []
+    loads: list[str] = []
+    for label, directory, threshold in models:
         model, load_s, mib = load(directory, threshold)
-        say(
-            f"  loaded {label}: {load_s:.1f}s, +{mib:.0f} MiB RSS"
-            + (f" (retrieval holds {model.retrieval.bytes / 2**20:.0f} MiB)" if model.retrieval else "")
+        kept = model.retrieval
+        detail = (
+            f", index {'built' if kept.built_at_load else 'read'} in {kept.index_seconds:.2f}s,"
+            f" retrieval holds {kept.bytes / 2**20:.0f} MiB"
+            if kept
+            else ""
         )
+        say(f"  loaded {label}: {load_s:.2f}s, +{mib:.0f} MiB RSS{detail}")
+        loads.append(f"{label}: load {load_s:.2f} s, +{mib:.0f} MiB")
         started = time.monotonic()
         index = catalogue(model, directory, data)
         say(f"  item index with metadata: {time.monotonic() - started:.1f}s")
-        report.append(f"{label}: load {load_s:.1f} s, +{mib:.0f} MiB")
-        measure(label, model, index, users, args.rounds)
-        del model, index
-    say("; ".join(report) + f"; load average {os.getloadavg()[0]:.1f}")
+        served.append((label, model, index))
+    if args.build_at_load:
+        label, directory, _ = models[-1]
+        before = rss_mib()
+        started = time.monotonic()
+        manifest = json.loads((directory / "manifest.json").read_text())
+        onnx = manifest["onnx"]
+        unindexed = Retrieval(
+            directory, {**manifest["retrieval"], "index": None}, int(onnx["sequenceLength"]), int(onnx["padIndex"])
+        )
+        say(
+            f"  {label} without its shipped index: built at load in {unindexed.index_seconds:.1f}s"
+            f" ({time.monotonic() - started:.1f}s in all, +{rss_mib() - before:.0f} MiB RSS)"
+        )
+        del unindexed
+    say(f"{args.rounds} interleaved rounds of {len(users)} requests per catalogue and scenario ...")
+    sample = interleaved(served, users, args.rounds)
+    report(served, users, sample)
+    say("; ".join(loads) + f"; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
