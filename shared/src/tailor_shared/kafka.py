@@ -81,6 +81,13 @@ IDLE_POLL_S = 0.2
 #: 10 s late, and a control that refuses writes meanwhile is down for that long (ADR 0025). Capped at 0.5 s a
 #: process is back within about a second; the price is one refused connect per broker every 0.5 s while down.
 RECONNECT_BACKOFF_MAX_MS = 500
+#: How long the broker may hold an idle librdkafka consumer's fetch when that consumer only waits for news on
+#: partitions it keeps (the resource views, the job workers, control's job-status reader). The broker answers
+#: the moment a record arrives (``fetch.min.bytes=1``), so this sets only how often an idle consumer asks, and
+#: every ask is work for the broker's network and purgatory threads (docs/benchmarks.md "Idle cost"). Not for
+#: consumers that seek or gain partitions on the freshness path: a consumer fetches a new position only after
+#: its in-flight fetch returned (the stream and ingest's inbound forwarder keep 500 ms).
+IDLE_FETCH_WAIT_MS = 5000
 #: Settings every librdkafka client of a request path takes (producers, resource views, job workers).
 CLIENT_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS}
 

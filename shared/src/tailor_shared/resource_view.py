@@ -18,7 +18,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.kafka import CLIENT_DEFAULTS, TopicSpec, ensure_topics, kafka_config
+from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, TopicSpec, ensure_topics, kafka_config
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,8 @@ class ResourceView(InMemoryResources):
                 "group.id": f"resource-view-{uuid.uuid4().hex}",  # never committed: always read it all
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
-                # The broker answers a fetch as soon as a record arrives (fetch.min.bytes=1), so this only sets how
-                # often an idle view asks: 10 ms cost every service ~1 % of a core and the broker more (ADR 0025).
-                "fetch.wait.max.ms": 500,
+                # Read-your-writes does not wait on this: the broker answers the fetch when the record lands.
+                "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
                 **CLIENT_DEFAULTS,  # control's writes wait on this view: it must see the broker back at once
             }
         )

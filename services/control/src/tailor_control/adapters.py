@@ -12,7 +12,7 @@ from confluent_kafka import Consumer
 
 from tailor_control.domain import Delete, Job, Put
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
-from tailor_shared.kafka import CLIENT_DEFAULTS, OutgoingRecord, Producer, kafka_config
+from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, OutgoingRecord, Producer, kafka_config
 from tailor_shared.resource_view import ResourceView
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class StatusConsumer:
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
                 **CLIENT_DEFAULTS,
             }
         )

@@ -136,8 +136,10 @@ class AttributionWorker:
     async def run(self, stopping: asyncio.Event) -> None:
         assert self._consumer is not None
         next_commit = next_refresh = 0.0
+        consumed = True  # records since the last commit: an idle worker commits nothing (a broker write each)
         while not stopping.is_set():
-            polled = await self._consumer.getmany(timeout_ms=100, max_records=self.settings.batch_max)
+            polled = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.batch_max)
+            consumed = consumed or bool(polled)
             remembered = [r for tp, rs in polled.items() if tp.topic == self.recommendations for r in rs]
             if remembered:
                 await self._remember(remembered)
@@ -145,9 +147,9 @@ class AttributionWorker:
                 if tp.topic != self.recommendations and records:
                     await self._apply(tp, records)
             now = time.monotonic()
-            if now >= next_commit:
+            if now >= next_commit and consumed:
                 await self._commit()
-                next_commit = now + 2.0
+                next_commit, consumed = now + 2.0, False
             if now >= next_refresh:
                 await self.refresh_gauges()
                 next_refresh = now + REFRESH_S

@@ -644,6 +644,7 @@ class StreamProcessor:
         self._producer: Producer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._committed: dict[TopicPartition, int] = {}  # what the last commit sent
 
     async def start(self) -> None:
         common = self.settings.common
@@ -680,7 +681,7 @@ class StreamProcessor:
         backoff = 0.0
         while not self._stopping:
             polled = await consumer.getmany(
-                timeout_ms=100 if pending is None else 0, max_records=self.settings.batch_max
+                timeout_ms=500 if pending is None else 0, max_records=self.settings.batch_max
             )
             prepared: Prepared | None = None
             try:
@@ -737,10 +738,13 @@ class StreamProcessor:
             return
         offsets = {tp: wm + 1 for tp, wm in self.applier.known.items() if wm is not None}
         offsets = {tp: o for tp, o in offsets.items() if tp in self._consumer.assignment()}
-        if not offsets:
+        # An idle stream has nothing new to commit: an unchanged commit is still a write to the broker's
+        # offsets topic every 5 s (docs/benchmarks.md "Idle cost").
+        if not offsets or all(self._committed.get(tp) == o for tp, o in offsets.items()):
             return
         try:
             await asyncio.wait_for(self._consumer.commit(offsets), timeout=5.0)
+            self._committed.update(offsets)
         except Exception as err:  # a rebalance in progress; the next commit catches up
             log.debug("offset commit skipped", extra={"error": repr(err)})
 
