@@ -67,7 +67,18 @@ def logging_dict_config(service: str, level: str = "INFO") -> dict[str, Any]:
         "formatters": {"json": {"()": JsonFormatter, "service": service}},
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
         "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {name: {"level": _library_level(level)} for name in _NOISY},
     }
+
+
+#: Libraries whose INFO and DEBUG records are too many: held at INFO or above even when the service runs DEBUG.
+#: A logger's own level also saves building the record (an idle Faust worker built aiokafka's DEBUG records
+#: several times a second while the root logger was at DEBUG for its spinner: docs/benchmarks.md "Idle cost").
+_NOISY = ("aiokafka", "faust", "mode", "grpc")
+
+
+def _library_level(level: str) -> int:
+    return max(logging.INFO, int(logging.getLevelName(level)))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -80,6 +91,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "faust", "mode", "grpc"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(_library_level(level))
     _configured = True

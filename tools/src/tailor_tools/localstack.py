@@ -502,6 +502,10 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
         "-Xms256m",
         f"-Xmx{cfg.kafka_heap}",
         "-XX:+UseSerialGC",
+        # C1 only: the C2 compiler kept an idle broker busy for minutes after start (1.5-2.4 % of a core in
+        # its compiler thread), and C1 code costs the broker no more CPU per record here (docs/benchmarks.md
+        # "Idle cost": 2.4 us against 2.9-3.0 us produced + consumed, and half as much in the first run).
+        "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
         "-Djava.net.preferIPv4Stack=true",
         f"-Dkafka.logs.dir={cfg.log_dir}",

@@ -30,6 +30,9 @@ def _worker(settings: StreamSettings) -> None:
         redirect_stdouts=False,
         quiet=True,
     )
+    # Faust's terminal spinner (kept when the level is WARNING or above) sets the root logger to DEBUG and spins
+    # on every record: a service writes JSON lines, not a terminal animation.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
