@@ -233,6 +233,19 @@ async def test_replays_change_nothing_and_a_wiped_redis_is_rebuilt(
         await asyncio.sleep(0.05)
     assert await read_snapshot(redis, topic_prefix) == before
 
+    # An idle processor commits nothing new: an unchanged commit would be a broker write every 5 s.
+    await processor._commit()
+    commits: list[object] = []
+    real_commit = processor._consumer.commit
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        commits.append(args)
+        await real_commit(*args, **kwargs)
+
+    processor._consumer.commit = counted  # type: ignore[method-assign]
+    await processor._commit()
+    assert commits == []
+
     # Wipe: the worker finds its watermarks gone and replays every partition from the beginning.
     rewinds = sample("state_rewinds_total")
     await wipe(redis, topic_prefix)

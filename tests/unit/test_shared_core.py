@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 
 import grpc
 import pytest
@@ -19,7 +20,7 @@ from tailor_shared.errors import (
     ThrottlingException,
 )
 from tailor_shared.kafka import OutgoingRecord, Producer
-from tailor_shared.logs import JsonFormatter
+from tailor_shared.logs import JsonFormatter, logging_dict_config
 from tailor_shared.metrics import metric_name
 from tailor_shared.schemas import avro_record
 
@@ -51,6 +52,26 @@ def test_json_formatter_emits_one_object_with_extras() -> None:
     assert record["service"] == "control"
     assert record["level"] == "WARNING"
     assert record["arn"] == "arn:x" and record["count"] == 3
+
+
+def test_faust_logging_config_holds_library_loggers_at_info_under_a_debug_root() -> None:
+    # Faust's worker may put the root logger at DEBUG; an idle stream then built aiokafka's DEBUG records
+    # several times a second unless the library loggers carry their own level (docs/benchmarks.md "Idle cost").
+    names = ("aiokafka", "faust", "mode", "grpc")
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:], {n: logging.getLogger(n).level for n in names})
+    try:
+        logging.config.dictConfig(logging_dict_config("stream", "WARNING"))
+        root.setLevel(logging.DEBUG)
+        assert all(logging.getLogger(n).getEffectiveLevel() == logging.WARNING for n in names)
+        assert not logging.getLogger("aiokafka.consumer.fetcher").isEnabledFor(logging.DEBUG)
+        logging.config.dictConfig(logging_dict_config("stream", "DEBUG"))
+        assert logging.getLogger("aiokafka").getEffectiveLevel() == logging.INFO
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_metric_name_convention() -> None:
