@@ -242,7 +242,7 @@ async def test_replays_change_nothing_and_a_wiped_redis_is_rebuilt(
         commits.append(args)
         await real_commit(*args, **kwargs)
 
-    processor._consumer.commit = counted  # type: ignore[method-assign]
+    processor._consumer.commit = counted
     await processor._commit()
     assert commits == []
 
