@@ -56,7 +56,7 @@ METRICS_ON_HTTP_PORT = frozenset({"stream"})
 KAFKA_USERS = frozenset(SERVICES) - {"gateway"}
 GRPC_SERVICES = tuple(s for s in SERVICES if s not in HTTP_SERVICES)
 #: The services that talk to Redis (docs/specs/configuration.md).
-REDIS_USERS = frozenset({"stream", "runtime", "batch"})
+REDIS_USERS = frozenset({"control", "stream", "runtime", "batch"})
 #: Variables the manifests set ahead of the code, and the services that will read them. A variable here
 #: that its services already read is fine; one that nobody plans to read is not.
 PLANNED_VARS: dict[str, frozenset[str]] = {"TAILOR_MODEL_STORE": frozenset({"trainer", "runtime", "batch"})}

@@ -12,6 +12,7 @@ from tailor_shared import arns
 from tailor_shared.auth import Principal
 from tailor_shared.errors import AccessDeniedException
 from tailor_shared.iam import (
+    CONSOLE_SERVICE,
     Authorizer,
     Decision,
     Policy,
@@ -194,6 +195,25 @@ def test_example_application_puts_events_to_one_tracker_and_recommends_from_its_
     assert not _allowed(authz, APP, "GetRecommendations", {"campaign_arn": CAMPAIGN, "filter_arn": news_filter})
     assert not _allowed(authz, APP, "DescribeCampaign", {"campaign_arn": CAMPAIGN})
     assert not _allowed(authz, APP, "PutItems", {"dataset_arn": "arn:x"})
+
+
+def test_console_reads_are_tailor_actions_on_their_resource() -> None:
+    """The console's methods are ``tailor:<Method>`` on the resource they read (docs/specs/console-api.md): the
+    example admin and analyst may call them, the shop application and a ``personalize:*`` policy may not."""
+    dg = arns.dataset_group_arn(REGION, ACCOUNT, "g")
+    assert action_of("ListRecentEvents", CONSOLE_SERVICE) == "tailor:ListRecentEvents"
+    assert action_of("ListRecentEvents", "tailor.control.v1.PersonalizeControl") == "personalize:ListRecentEvents"
+    assert request_resources("ListRecentEvents", {"dataset_group_arn": dg}, REGION, ACCOUNT) == [dg]
+    sv = arns.solution_arn(REGION, ACCOUNT, "s") + "/v1"
+    assert request_resources("DescribeTrainingProgress", {"solution_version_arn": sv}, REGION, ACCOUNT) == [sv]
+    authz = _examples()
+    for who, allowed in ((ADMIN, True), (ANALYST, True), (APP, False), (STRANGER, False)):
+        decision = authz.decide(who, action_of("ListTrendingItems", CONSOLE_SERVICE), [dg])
+        assert (decision is Decision.ALLOW) is allowed, who.arn
+    personalize_only = Authorizer(
+        {ADMIN.arn: (parse_policy({"Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]}),)}
+    )
+    assert personalize_only.decide(ADMIN, action_of("ListTrendingItems", CONSOLE_SERVICE), [dg]) is not Decision.ALLOW
 
 
 def test_check_raises_access_denied_with_aws_message() -> None:

@@ -50,7 +50,10 @@ SIGNED_METADATA = ("authorization", "x-amz-date", "x-amz-content-sha256", "x-amz
 
 #: What the development principal may do when no policies file names it: everything (the local stack's admin).
 ADMIN_POLICY = parse_policy(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]},
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["personalize:*", "tailor:*"], "Resource": "*"}],
+    },
     "admin",
 )
 _TRUE = ("1", "true", "yes", "on")
@@ -178,14 +181,15 @@ class GrpcAuth:
         headers.extend((k, v) for k, v in metadata if k in SIGNED_METADATA)
         return self.verifier.verify("POST", method_path, "", headers, body)
 
-    def authorize(self, principal: Principal, operation: str, request: Any) -> None:
+    def authorize(self, principal: Principal, operation: str, request: Any, service: str = "") -> None:
         """Policies over the operation's resources (a Create's ARN in the caller's account), after refusing any
         ARN of another account the request names or acts on; then any data location that is not the caller's
-        account's (ADR 0028)."""
+        account's (ADR 0028). ``service``: the gRPC service's full name (its methods' IAM prefix,
+        ``iam.action_of``)."""
         resources = request_resources(
             operation, _fields(request), self.verifier.region, principal.account_id, self.tracker_of
         )
-        self.authorizer.check(principal, action_of(operation), resources, referenced_arns(request))
+        self.authorizer.check(principal, action_of(operation, service), resources, referenced_arns(request))
         for location in referenced_locations(request):
             self.locations.check(principal.account_id, location)
 
@@ -194,7 +198,8 @@ class GrpcAuth:
     ) -> Principal:
         """The call's principal once its signature verified and its policies allow it; raises otherwise."""
         principal = self.authenticate(method_path, metadata, body)
-        self.authorize(principal, method_path.rpartition("/")[2], request)
+        service, _, operation = method_path.lstrip("/").rpartition("/")
+        self.authorize(principal, operation, request, service)
         return principal
 
 

@@ -32,6 +32,10 @@ POLICIES_FILE_ENV = "TAILOR_POLICIES_FILE"
 #: The policy language versions IAM accepts (an absent Version is IAM's 2008 default).
 POLICY_VERSIONS = ("2012-10-17", "2008-10-17")
 SERVICE_PREFIX = "personalize"
+#: The console's read API (docs/specs/console-api.md): its methods are the IAM actions ``tailor:<Method>``,
+#: not Personalize's, so a policy grants them explicitly (``tailor:*``, ``tailor:Describe*``, ...).
+CONSOLE_SERVICE = "tailor.console.v1.TailorConsole"
+CONSOLE_PREFIX = "tailor"
 
 _STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource"}
 _UNSUPPORTED_KEYS = {"Condition", "Principal", "NotPrincipal"}
@@ -219,6 +223,12 @@ _TARGETS: dict[str, tuple[str, ...]] = {
     "TagResource": ("resource_arn",),
     "UntagResource": ("resource_arn",),
     "ListTagsForResource": ("resource_arn",),
+    # The console's reads (tailor:<Method>; docs/specs/console-api.md).
+    "DescribeTrainingProgress": ("solution_version_arn",),
+    "DescribeDatasetImportJobProgress": ("dataset_import_job_arn",),
+    "ListRecentEvents": ("dataset_group_arn",),
+    "ListTrendingItems": ("dataset_group_arn",),
+    "GetMetricAttributionValues": ("metric_attribution_arn",),
 }
 #: Events operations naming their event tracker by trackingId (IAM: eventTracker*).
 _TRACKED = frozenset({"PutEvents", "PutActionInteractions"})
@@ -260,8 +270,10 @@ def request_resources(
     return found or ["*"]
 
 
-def action_of(operation: str) -> str:
-    return f"{SERVICE_PREFIX}:{operation}"
+def action_of(operation: str, service: str = "") -> str:
+    """``personalize:<Operation>``, or ``tailor:<Method>`` for the console service's methods (``service``: the
+    gRPC service's full name)."""
+    return f"{CONSOLE_PREFIX if service == CONSOLE_SERVICE else SERVICE_PREFIX}:{operation}"
 
 
 # -------------------------------------------------------------------------------------------------- authorizer

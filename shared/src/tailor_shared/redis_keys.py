@@ -234,6 +234,25 @@ class Keys:
         return f"{self.ns}:*"
 
 
+#: Between the parts of an attribution counter field: no metric name, source or id contains it.
+COUNTER_FIELD_SEP = "\x1f"
+
+
+def counter_field(*parts: object) -> str:
+    """An attribution hash field: ``<metricName>\x1f<source>`` (totals) or ``...\x1f<window>`` (a job's)."""
+    return COUNTER_FIELD_SEP.join(str(p) for p in parts)
+
+
+def split_counter_field(field: str | bytes) -> list[str]:
+    return (field.decode() if isinstance(field, bytes) else field).split(COUNTER_FIELD_SEP)
+
+
+def attribution_tag(body: Mapping[str, Any]) -> str:
+    """What names a metric attribution's counters (``Keys.attribution_totals``): its incarnation, so a deleted
+    attribution's counters are never a new one's (a record without one: its creation time in ms)."""
+    return str(body.get("_incarnation") or int(float(body.get("creationDateTime") or 0) * 1000))
+
+
 def recommendation_key(prefix: str, recommendation_id: str) -> str:
     """JSON ``{"source", "items"}`` of a recommendationId the runtime returned (ADR 0022): not a dataset group's
     key, the runtime does not say which group a campaign serves."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tailor_shared.redis_keys import counter_field, split_counter_field
 from tailor_shared.scoring.impressions import impression_outcome
 from tailor_stream.attribution_model import (
     MAX_SOURCES,
@@ -9,13 +10,11 @@ from tailor_stream.attribution_model import (
     UNDEFINED_SOURCE,
     admit_source,
     attribution_from,
-    counter_field,
     event_source,
     increments,
     parse_metric,
     report_lines,
     report_name,
-    split_field,
     window_start,
 )
 
@@ -92,4 +91,4 @@ def test_the_report_has_the_guides_header_name_and_columns() -> None:
 
 
 def test_counter_fields_round_trip() -> None:
-    assert split_field(counter_field("M", CAMPAIGN, 900).encode()) == ["M", CAMPAIGN, "900"]
+    assert split_counter_field(counter_field("M", CAMPAIGN, 900).encode()) == ["M", CAMPAIGN, "900"]

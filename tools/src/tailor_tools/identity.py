@@ -26,7 +26,10 @@ from tailor_tools.private_files import create_private_once
 
 ACCOUNT_ID = "000000000000"
 PRINCIPAL_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/tailor-dev"
-ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]}
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["personalize:*", "tailor:*"], "Resource": "*"}],
+}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from tailor.console.v1 import console_pb2_grpc
 from tailor.control.v1 import control_pb2_grpc
+from tailor_control import console
 from tailor_control.adapters import ResourceWriter, StatusConsumer
 from tailor_control.config import ControlSettings
 from tailor_control.handlers import SERVICE_NAME, ControlHandlers, build_servicer
@@ -52,5 +54,17 @@ async def build(settings: ControlSettings) -> tuple[Sequence[GrpcService], Seque
         producer.close()
         view.stop()
 
-    servicer = build_servicer(handlers)
-    return [GrpcService(control_pb2_grpc.add_PersonalizeControlServicer_to_server, servicer, SERVICE_NAME)], [stop]
+    # The console's reads (docs/specs/console-api.md): the same view, and the stream's state in Redis.
+    state = console.StreamState(common.redis_url)
+    reads = console.ConsoleHandlers(view, state, common.topic_prefix)
+
+    async def stop_all() -> None:
+        await stop()
+        await state.close()
+
+    return [
+        GrpcService(control_pb2_grpc.add_PersonalizeControlServicer_to_server, build_servicer(handlers), SERVICE_NAME),
+        GrpcService(
+            console_pb2_grpc.add_TailorConsoleServicer_to_server, console.build_servicer(reads), console.SERVICE_NAME
+        ),
+    ], [stop_all]

@@ -8,7 +8,7 @@ import botocore.session
 import grpc
 from botocore.model import ServiceModel
 
-from tailor_gateway.domain.operations import APIS, Operation
+from tailor_gateway.domain.operations import APIS, Forwarded
 from tailor_shared import grpc_client
 from tailor_shared.tls import TlsSettings
 
@@ -36,7 +36,7 @@ class Backends:
             {api: grpc_client.aio_channel(address, options=options, tls=tls) for api, address in addresses.items()}
         )
 
-    def method(self, op: Operation) -> grpc.aio.UnaryUnaryMultiCallable:
+    def method(self, op: Forwarded) -> grpc.aio.UnaryUnaryMultiCallable:
         return self.channels[op.api].unary_unary(
             op.grpc_method,
             request_serializer=op.request_type.SerializeToString,

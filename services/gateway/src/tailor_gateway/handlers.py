@@ -21,7 +21,7 @@ from botocore.model import ServiceModel
 from tailor_gateway import metrics
 from tailor_gateway.adapters import Backends
 from tailor_gateway.domain.errors import error_response
-from tailor_gateway.domain.operations import APIS, Operation, Router
+from tailor_gateway.domain.operations import APIS, Forwarded, Router
 from tailor_shared.errors import (
     AuthenticationError,
     PersonalizeError,
@@ -68,7 +68,8 @@ class Gateway:
         self._authenticate = authenticate
         self._forward_auth = forward_auth
         self._timeout = timeout_s
-        self._calls = {id(op): backends.method(op) for op in (*router.by_target.values(), *router.by_path.values())}
+        forwarded: list[Forwarded] = [*router.by_target.values(), *router.by_path.values(), *router.console.values()]
+        self._calls = {id(op): backends.method(op) for op in forwarded}
         self._control_model = router.models[CONTROL_SERVICE]
         self._models = {api: router.models[service] for api, (service, _module, _grpc) in APIS.items()}
 
@@ -125,7 +126,7 @@ class Gateway:
         message = f"Request body is larger than {limit} bytes."
         return self._error(model, "RequestEntityTooLargeException", message, str(uuid.uuid4()), 413)
 
-    async def _forward(self, op: Operation, body: bytes, principal: object) -> bytes:
+    async def _forward(self, op: Forwarded, body: bytes, principal: object) -> bytes:
         try:
             payload = json.loads(body) if body else {}
         except ValueError as err:
@@ -140,7 +141,7 @@ class Gateway:
             reply = await self._calls[id(op)](request, timeout=self._timeout, metadata=metadata)
         except grpc.aio.AioRpcError as err:
             raise _typed(err) from None
-        if op.model.output_shape is None:
+        if not op.has_output:
             return b"{}" if op.protocol == "json" else b""
         return json.dumps(op.response(reply), separators=(",", ":")).encode()
 

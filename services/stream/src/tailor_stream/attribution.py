@@ -52,12 +52,10 @@ from tailor_stream.attribution_model import (
     Attribution,
     admit_source,
     attribution_from,
-    counter_field,
     event_source,
     increments,
     report_lines,
     report_name,
-    split_field,
 )
 from tailor_stream.config import StreamSettings
 from tailor_stream.domain import parse_dataset_topic
@@ -79,8 +77,7 @@ def live_attribution(view: ResourceView, group_arn: str) -> Attribution | None:
     for record in view.list("metricAttribution", group_arn):
         if str(record.body.get("status", "")).startswith("DELETE"):
             continue
-        tag = str(record.body.get("_incarnation") or int(float(record.body.get("creationDateTime") or 0) * 1000))
-        return attribution_from(record.arn, tag, record.body)
+        return attribution_from(record.arn, rk.attribution_tag(record.body), record.body)
     return None
 
 
@@ -278,14 +275,14 @@ class AttributionWorker:
             if d.source == SOURCE_BULK and d.import_job_arn:
                 part = jobs.setdefault(d.import_job_arn, _JobPart())
                 for name, src, window, value in adds:
-                    part.add(counter_field(name, src, window), value)
+                    part.add(rk.counter_field(name, src, window), value)
                 metrics.ATTRIBUTION_EVENTS.labels("bulk").inc()
                 continue
             if record.timestamp / 1000 - float(row.get("TIMESTAMP") or 0) > MAX_AGE_S:
                 metrics.ATTRIBUTION_EVENTS.labels("before").inc()  # "less than 14 days old" (L16138)
                 continue
             for name, src, _window, value in adds:
-                field = counter_field(name, src)
+                field = rk.counter_field(name, src)
                 totals[field] = totals.get(field, 0.0) + value
             newest_counted = max(newest_counted, record.timestamp)
             metrics.ATTRIBUTION_EVENTS.labels("counted").inc()
@@ -305,8 +302,8 @@ class AttributionWorker:
                         part.add(stored_field.decode(), float(stored_value))
                     if str(part.complete.get("importMode", "FULL")).upper() == "INCREMENTAL":
                         for f, v in part.values.items():
-                            name, src, _w = split_field(f)
-                            totals[counter_field(name, src)] = totals.get(counter_field(name, src), 0.0) + v
+                            name, src, _w = rk.split_counter_field(f)
+                            totals[rk.counter_field(name, src)] = totals.get(rk.counter_field(name, src), 0.0) + v
                     finished.append((job, part.complete))
                 if part.reset or part.complete is not None:
                     pipe.delete(key)
@@ -337,7 +334,7 @@ class AttributionWorker:
             await self._finish(tp, keys, attribution, job, body)
 
     def _publish(self, attribution: Attribution, field: str, value: float) -> None:
-        name, source = split_field(field)[:2]
+        name, source = rk.split_counter_field(field)[:2]
         metric = attribution.metric(name)
         if metric is not None:
             metrics.ATTRIBUTION_VALUE.labels(attribution.arn, name, metric.event_type, metric.function, source).set(
@@ -360,7 +357,7 @@ class AttributionWorker:
             values: list[tuple[str, str, int, float]] = []
             for key in job_keys:
                 for f, v in (await self._redis.hgetall(key)).items():
-                    name, source, window = split_field(f)
+                    name, source, window = rk.split_counter_field(f)
                     values.append((name, source, int(window), float(v)))
             completed = float(record.body.get("lastUpdatedDateTime") or time.time())
             mode = str(body.get("importMode") or record.body.get("importMode") or "FULL").upper()
@@ -390,7 +387,7 @@ class AttributionWorker:
                 continue
             keys = rk.Keys.for_group(self.prefix, group)
             stored = await self._redis.hgetall(keys.attribution_totals(attribution.tag))
-            self._sources.setdefault(attribution.tag, set()).update(split_field(f)[1] for f in stored)
+            self._sources.setdefault(attribution.tag, set()).update(rk.split_counter_field(f)[1] for f in stored)
             fresh += [(attribution, f.decode(), float(v)) for f, v in stored.items()]
         metrics.ATTRIBUTION_VALUE.clear()
         for attribution, field, value in fresh:

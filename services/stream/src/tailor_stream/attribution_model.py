@@ -26,7 +26,6 @@ RECOMMENDATION_TTL_S = 7 * 86400
 REPORT_HEADER = "METRIC_NAME, EVENT_TYPE, VALUE, MATH_FUNCTION, EVENT_ATTRIBUTION_SOURCE, TIMESTAMP"
 
 _SUM = re.compile(r"^\s*SUM\(\s*(Interactions|Items)\.([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.IGNORECASE)
-_SEP = "\x1f"  # between the parts of a counter field: no metric name, source or id contains it
 
 
 @dataclass(frozen=True)
@@ -103,14 +102,6 @@ def metric_value(metric: Metric, row: Mapping[str, Any], item: Mapping[str, str]
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def counter_field(*parts: object) -> str:
-    return _SEP.join(str(p) for p in parts)
-
-
-def split_field(field: str | bytes) -> list[str]:
-    return (field.decode() if isinstance(field, bytes) else field).split(_SEP)
 
 
 def increments(

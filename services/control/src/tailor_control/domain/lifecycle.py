@@ -17,6 +17,7 @@ from typing import Any
 
 from tailor_control.domain import model as m
 from tailor_control.domain.common import status, updated
+from tailor_control.domain.console import with_progress_history
 from tailor_control.domain.ops_deploy import start_campaign_update
 from tailor_control.domain.ops_training import (
     TRAINING,
@@ -311,7 +312,7 @@ def apply_job_status(view: ResourceReader, update: Mapping[str, Any], ctx: m.Con
         return _skip_auto_training(view, record)
     current = status(record)
     chain = TRANSITIONS[record.resource_type]
-    fields = _worker_fields(record.resource_type, update.get("fields"))
+    fields = with_progress_history(record.body, _worker_fields(record.resource_type, update.get("fields")))
     if record.resource_type == m.RECOMMENDER and current == new == m.ACTIVE:
         return _recommender_retrained(record, fields)
     if record.resource_type == m.CAMPAIGN and current == new == m.ACTIVE:

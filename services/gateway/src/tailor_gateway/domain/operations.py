@@ -20,6 +20,7 @@ from tailor.control.v1 import control_pb2
 from tailor.events.v1 import events_pb2
 from tailor.runtime.v1 import runtime_pb2
 from tailor_gateway.domain import codec
+from tailor_gateway.domain.console import ConsoleAction, console_actions
 from tailor_shared.errors import InvalidInputException
 
 #: api -> (botocore service name, proto module, gRPC service full name)
@@ -65,6 +66,14 @@ class Operation:
     def content_type(self) -> str:
         return JSON_CONTENT_TYPE if self.protocol == "json" else REST_JSON_CONTENT_TYPE
 
+    @property
+    def has_output(self) -> bool:
+        return self.model.output_shape is not None
+
+
+#: What the gateway forwards: a Personalize operation or a console action (docs/specs/console-api.md).
+Forwarded = Operation | ConsoleAction
+
 
 @dataclass(frozen=True)
 class Router:
@@ -75,9 +84,11 @@ class Router:
     by_path: dict[str, Operation]
     #: botocore operations with no gRPC method (a newer botocore than the protos): answered UnknownOperation.
     unserved: frozenset[str]
+    #: The console's reads, by ``X-Amz-Target`` (``Tailor.<Action>``).
+    console: dict[str, ConsoleAction] = field(default_factory=console_actions)
 
-    def for_target(self, target: str) -> Operation | None:
-        return self.by_target.get(target)
+    def for_target(self, target: str) -> Forwarded | None:
+        return self.by_target.get(target) or self.console.get(target)
 
     def for_path(self, path: str) -> Operation | None:
         return self.by_path.get(path)
