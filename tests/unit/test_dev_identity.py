@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tailor_shared.auth import AuthSettings, load_credentials
-from tailor_shared.iam import Authorizer, action_of
+from tailor_shared.iam import CONSOLE_SERVICE, Authorizer, action_of
 from tailor_tools import cli, identity
 
 
@@ -32,6 +33,24 @@ def test_made_once_private_and_admin(tmp_path: Path) -> None:
         "TAILOR_POLICIES_FILE": str(first.policies_file),
     }
     assert first.credential.secret_access_key not in repr(first)
+
+
+def test_an_identity_made_before_the_console_reads_gets_them(tmp_path: Path) -> None:
+    """``tailor:*`` (docs/specs/console-api.md) is added to the old generated admin policy; an edited one stays."""
+    folder = tmp_path / "identity"
+    folder.mkdir()
+    old = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]}
+    (folder / "policies.yaml").write_text(yaml.safe_dump({"principals": {identity.PRINCIPAL_ARN: [old]}}))
+    made = identity.ensure(tmp_path)
+    dg = "arn:aws:personalize:us-east-1:000000000000:dataset-group/x"
+    Authorizer.from_file(made.policies_file).check(
+        made.credential.principal, action_of("ListTrendingItems", CONSOLE_SERVICE), [dg]
+    )
+    edited = tmp_path / "edited"
+    (edited / "identity").mkdir(parents=True)
+    custom = {"principals": {identity.PRINCIPAL_ARN: [old], "arn:aws:iam::000000000000:user/x": [old]}}
+    (edited / "identity" / "policies.yaml").write_text(yaml.safe_dump(custom))
+    assert yaml.safe_load(identity.ensure(edited).policies_file.read_text()) == custom
 
 
 def test_default_credential_prefers_the_aws_variables(tmp_path: Path) -> None:

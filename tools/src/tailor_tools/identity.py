@@ -22,13 +22,21 @@ import yaml
 from tailor_shared.auth import Credential, CredentialStore
 from tailor_shared.grpc_auth import credential_from_env
 from tailor_shared.iam import POLICIES_FILE_ENV
-from tailor_tools.private_files import create_private_once
+from tailor_tools.private_files import create_private_once, write_private
 
 ACCOUNT_ID = "000000000000"
 PRINCIPAL_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/tailor-dev"
 ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["personalize:*", "tailor:*"], "Resource": "*"}],
+}
+#: What ``ensure`` wrote before the console's ``tailor:*`` reads existed (issue 19): upgraded in place.
+_PERSONALIZE_ONLY = {
+    "principals": {
+        PRINCIPAL_ARN: [
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "personalize:*", "Resource": "*"}]}
+        ]
+    }
 }
 
 
@@ -47,6 +55,16 @@ def _write_yaml_once(path: Path, document: object) -> None:
     create_private_once(path, yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
 
 
+def _upgrade_policies(path: Path) -> None:
+    """An identity made before the console's reads gets ``tailor:*`` too; a policies file anyone edited is
+    left alone. Written aside and renamed over, so a reader sees the old or the new file, never half of one."""
+    if yaml.safe_load(path.read_text(encoding="utf-8")) != _PERSONALIZE_ONLY:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    write_private(tmp, yaml.safe_dump({"principals": {PRINCIPAL_ARN: [ADMIN_POLICY]}}, sort_keys=False).encode())
+    os.replace(tmp, path)
+
+
 def ensure(state_dir: Path) -> DevIdentity:
     """The development identity of ``state_dir``, created on first use (``tailor local up`` does it)."""
     folder = state_dir / "identity"
@@ -54,6 +72,7 @@ def ensure(state_dir: Path) -> DevIdentity:
     policies = folder / "policies.yaml"
     credentials = folder / "credentials.yaml"
     _write_yaml_once(policies, {"principals": {PRINCIPAL_ARN: [ADMIN_POLICY]}})
+    _upgrade_policies(policies)
     key = {
         "access_key_id": f"TAILORDEV{secrets.token_hex(8).upper()}",
         "secret_access_key": secrets.token_urlsafe(30),
