@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "object-store": ("Object storage, S3 model store, request quotas (O2)", ["bench/object_store.py"]),
     "s3-clients": ("S3 clients: boto3 (and obstore when installed) (O2)", ["bench/s3_clients.py"]),
     "gateway": ("AWS gateway (G2)", ["bench/gateway_latency.py", "--with-runtime", "--http-stacks"]),
+    "console": ("Web console (W2)", ["bench/console_paint.py"]),
     "cluster-scale": ("Cluster scale-out (X2)", ["bench/cluster_scale.py"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
     "auth": ("Authentication and authorisation per request (S2)", ["bench/auth_overhead.py"]),

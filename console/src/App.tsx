@@ -1,14 +1,17 @@
-import { createContext, lazy, Suspense, useContext, useMemo, useState } from "react";
+import { createContext, lazy, Suspense, useContext, useEffect, useState } from "react";
 import { Link as RouterLink, Navigate, Route, Routes } from "react-router-dom";
 import { AppBar, Box, Button, Container, Toolbar, Typography } from "@mui/material";
-import { loadSession, makeClients, saveSession, type Clients, type Session } from "./aws";
+import type { Clients } from "./aws";
+import { loadSession, saveSession, type Session } from "./session";
 import { SignIn } from "./pages/SignIn";
-import { DatasetGroups } from "./pages/DatasetGroups";
-import { GroupDetail } from "./pages/GroupDetail";
 
-// Later pages load on demand so the first paint carries only the sign-in and lists (charts are the heavy part).
+// The first paint carries React, MUI and the sign-in page only; the AWS SDK (./aws) and every other page are
+// chunks loaded after it (ADR 0029 §5).
+const DatasetGroups = lazy(() => import("./pages/DatasetGroups"));
+const GroupDetail = lazy(() => import("./pages/GroupDetail"));
 const TestRecommendations = lazy(() => import("./pages/TestRecommendations"));
 const Metrics = lazy(() => import("./pages/Metrics"));
+const Live = lazy(() => import("./pages/Live"));
 
 const ClientsContext = createContext<Clients | null>(null);
 
@@ -20,7 +23,15 @@ export function useClients(): Clients {
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
-  const clients = useMemo(() => (session ? makeClients(session) : null), [session]);
+  const [clients, setClients] = useState<Clients | null>(null);
+  useEffect(() => {
+    let current = true;
+    setClients(null);
+    import("./aws").then(({ makeClients }) => current && session && setClients(makeClients(session)));
+    return () => {
+      current = false;
+    };
+  }, [session]);
   const signIn = (s: Session | null) => {
     saveSession(s);
     setSession(s);
@@ -43,6 +54,9 @@ export function App() {
               <Button color="inherit" component={RouterLink} to="/test">
                 Test recommendations
               </Button>
+              <Button color="inherit" component={RouterLink} to="/live">
+                Live
+              </Button>
               <Box sx={{ flexGrow: 1 }} />
               <Typography variant="body2" component="span" sx={{ mr: 2 }} aria-label="Signed in as">
                 {session.accessKeyId}
@@ -55,8 +69,10 @@ export function App() {
         </Toolbar>
       </AppBar>
       <Container component="main" id="main" tabIndex={-1} maxWidth="xl" sx={{ py: 3 }}>
-        {!clients ? (
+        {!session ? (
           <SignIn onSignedIn={signIn} />
+        ) : !clients ? (
+          <p>Loading…</p>
         ) : (
           <ClientsContext.Provider value={clients}>
             <Suspense fallback={<p>Loading…</p>}>
@@ -65,6 +81,7 @@ export function App() {
                 <Route path="/groups/:groupArn" element={<GroupDetail />} />
                 <Route path="/test" element={<TestRecommendations />} />
                 <Route path="/solutions/:solutionArn/metrics" element={<Metrics />} />
+                <Route path="/live" element={<Live />} />
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>
             </Suspense>

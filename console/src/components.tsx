@@ -20,7 +20,7 @@ import {
   TableRow,
   Typography,
 } from "@mui/material";
-import { errorText } from "./aws";
+import { errorText } from "./session";
 
 const TERMINAL = /^(ACTIVE|CREATE FAILED|DELETE FAILED|FAILED|STOPPED|CREATE STOPPED|INACTIVE)$/;
 

@@ -129,6 +129,13 @@ def test_demo_flow_through_the_console(
     expect(row(page, "Dataset import jobs", f"{name}-import")).to_contain_text("ACTIVE", timeout=120_000)
     shoot(page, "03-imported")
 
+    # A filter with a parameter (used on the test page below).
+    form = page.get_by_role("form", name="Create filter")
+    form.get_by_label("Filter name").fill(f"{name}-seen")
+    form.get_by_label("Filter expression").fill("EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ($TYPES)")
+    form.get_by_role("button", name="Create filter").click()
+    expect(row(page, "Filters", f"{name}-seen")).to_contain_text("ACTIVE", timeout=30_000)
+
     # Solution (User-Personalization, small) and a trained version.
     form = page.get_by_role("form", name="Create solution")
     form.get_by_label("Solution name").fill(f"{name}-up")
@@ -137,10 +144,10 @@ def test_demo_flow_through_the_console(
     form.get_by_role("button", name="Create solution").click()
     expect(row(page, "Solutions", f"{name}-up")).to_contain_text("ACTIVE", timeout=30_000)
     page.get_by_role("button", name=f"Create solution version of {name}-up").click()
-    versions = page.get_by_role("table", name="Solution versions")
-    expect(versions.get_by_role("row")).to_have_count(2, timeout=30_000)  # header + the new version
+    version = row(page, "Solution versions", f"{name}-up")  # the Solution column names it
+    expect(version).to_have_count(1, timeout=30_000)
     shoot(page, "04-training")
-    expect(versions.get_by_role("row").nth(1)).to_contain_text("ACTIVE", timeout=240_000)
+    expect(version).to_contain_text("ACTIVE", timeout=240_000)
 
     # Campaign on that version, with item metadata.
     form = page.get_by_role("form", name="Create campaign")
@@ -167,12 +174,25 @@ def test_demo_flow_through_the_console(
         assert 0 < float(cells[2]) <= 1, cells  # a softmax score
     expect(page.get_by_text("Recommendation ID: ")).not_to_contain_text("(none)")
 
+    # The same request with the filter and its parameter: none of the user's own items come back.
+    seen = {str(i["ITEM_ID"]) for i in data.interactions if i["USER_ID"] == user}
+    page.get_by_label("Filter", exact=True).select_option(label=f"{name}-seen")
+    page.get_by_label("Filter parameters (NAME=value, one a line)", exact=True).fill('TYPES="view","click","purchase"')
+    answer = page.get_by_text("Recommendation ID: ")
+    before = answer.inner_text()
+    page.get_by_role("button", name="Get recommendations").click()
+    expect(answer).not_to_have_text(before)  # each answer has its own recommendation id
+    expect(results.get_by_role("row")).to_have_count(6)
+    shoot(page, "06b-filtered")
+    filtered = [results.get_by_role("row").nth(r).get_by_role("cell").nth(1).inner_text() for r in range(1, 6)]
+    assert not seen & set(filtered), (seen, filtered)
+
     # Metrics of the solution: a row and a chart per metric for the trained version.
     page.go_back()
     row(page, "Solutions", f"{name}-up").get_by_role("link", name="Metrics").click()
     table = page.get_by_role("table", name="Metrics by solution version")
-    expect(table.get_by_role("row")).to_have_count(2, timeout=30_000)
-    expect(table).to_contain_text("normalized_discounted_cumulative_gain_at_10")
+    expect(table).to_contain_text("normalized_discounted_cumulative_gain_at_10", timeout=30_000)
+    expect(table.get_by_role("row")).to_have_count(2)  # header + the one version
     expect(page.get_by_role("figure", name="precision_at_5 by version")).to_be_visible()
     shoot(page, "07-metrics")
     assert errors == [], errors

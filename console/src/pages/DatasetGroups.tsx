@@ -15,7 +15,7 @@ import {
   usePoll,
 } from "../components";
 
-export function DatasetGroups() {
+export default function DatasetGroups() {
   const { personalize } = useClients();
   const groups = usePoll(
     async () => (await personalize.listDatasetGroups({ maxResults: 100 })).datasetGroups ?? [],

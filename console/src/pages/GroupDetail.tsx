@@ -2,7 +2,7 @@
 // and the demo flow's create forms (schema + dataset, import job, solution, solution version, campaign, ...).
 import { useState } from "react";
 import { Link as RouterLink, useParams } from "react-router-dom";
-import { Box, Button, Checkbox, FormControlLabel, Link, Stack, TextField, Typography } from "@mui/material";
+import { Box, Button, Checkbox, FormControlLabel, LinearProgress, Link, Stack, TextField, Typography } from "@mui/material";
 import type {
   CampaignSummary,
   DatasetImportJobSummary,
@@ -15,6 +15,7 @@ import type {
   SolutionVersionSummary,
 } from "@aws-sdk/client-personalize";
 import { useClients } from "../App";
+import type { ImportProgress, TailorApi, TrainingProgress } from "../tailorApi";
 import {
   CreateForm,
   DetailsButton,
@@ -67,9 +68,9 @@ export const DEFAULT_ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole";
 
 interface GroupState {
   datasets: DatasetSummary[];
-  imports: (DatasetImportJobSummary & { datasetArn: string })[];
+  imports: (DatasetImportJobSummary & { datasetArn: string; progress?: ImportProgress })[];
   solutions: SolutionSummary[];
-  versions: (SolutionVersionSummary & { solutionArn: string })[];
+  versions: (SolutionVersionSummary & { solutionArn: string; progress?: TrainingProgress })[];
   campaigns: CampaignSummary[];
   filters: FilterSummary[];
   recommenders: RecommenderSummary[];
@@ -79,9 +80,53 @@ interface GroupState {
 
 const shortId = (arn: string | undefined) => (arn ?? "").split("/").pop() ?? "";
 
-export function GroupDetail() {
+/** Live progress (Tailor's console API) of what is still moving; a failed read shows no progress, not an error. */
+async function withProgress<R extends { status?: string }, P>(
+  rows: R[],
+  read: (row: R) => Promise<P>,
+): Promise<(R & { progress?: P })[]> {
+  return Promise.all(
+    rows.map(async (row) => (moving(row.status) ? { ...row, progress: await read(row).catch(() => undefined) } : row)),
+  );
+}
+
+function TrainingCell({ progress }: { progress?: TrainingProgress }) {
+  if (!progress || progress.epoch === undefined) return null;
+  const value = progress.maxEpochs ? (100 * progress.epoch) / progress.maxEpochs : undefined;
+  const text = `${progress.stage ?? "training"} epoch ${progress.epoch}${progress.maxEpochs ? `/${progress.maxEpochs}` : ""}${
+    progress.loss !== undefined ? `, loss ${progress.loss.toFixed(3)}` : ""
+  }`;
+  return (
+    <Box sx={{ minWidth: 160 }}>
+      {value !== undefined && <LinearProgress variant="determinate" value={value} aria-label={text} />}
+      <Typography variant="caption">{text}</Typography>
+    </Box>
+  );
+}
+
+function ImportCell({ progress }: { progress?: ImportProgress }) {
+  if (!progress || progress.percentComplete === undefined) return null;
+  const text = `${progress.percentComplete.toFixed(0)} %${
+    progress.recordsProcessed !== undefined ? `, ${progress.recordsProcessed.toLocaleString()} records` : ""
+  }`;
+  return (
+    <Box sx={{ minWidth: 140 }}>
+      <LinearProgress variant="determinate" value={progress.percentComplete} aria-label={`Import ${text}`} />
+      <Typography variant="caption">{text}</Typography>
+    </Box>
+  );
+}
+
+function progressReaders(tailor: TailorApi) {
+  return {
+    imports: (j: DatasetImportJobSummary) => tailor.importProgress(j.datasetImportJobArn ?? ""),
+    versions: (v: SolutionVersionSummary) => tailor.trainingProgress(v.solutionVersionArn ?? ""),
+  };
+}
+
+export default function GroupDetail() {
   const { groupArn = "" } = useParams();
-  const { personalize } = useClients();
+  const { personalize, tailor } = useClients();
   const group = usePoll(() => personalize.describeDatasetGroup({ datasetGroupArn: groupArn }), [groupArn]);
   const state = usePoll<GroupState>(
     async () => {
@@ -115,7 +160,18 @@ export function GroupDetail() {
           ),
         ).then((all) => all.flat()),
       ]);
-      return { datasets, imports, solutions, versions, campaigns, filters, recommenders, trackers, attributions };
+      const read = progressReaders(tailor);
+      return {
+        datasets,
+        imports: await withProgress(imports, read.imports),
+        solutions,
+        versions: await withProgress(versions, read.versions),
+        campaigns,
+        filters,
+        recommenders,
+        trackers,
+        attributions,
+      };
     },
     [groupArn],
     (s) =>
@@ -176,6 +232,7 @@ export function GroupDetail() {
             { header: "Dataset", cell: (j) => shortId(j.datasetArn) },
             { header: "Mode", cell: (j) => j.importMode },
             { header: "Status", cell: (j) => <StatusChip status={j.status} /> },
+            { header: "Progress", cell: (j) => <ImportCell progress={j.progress} /> },
             { header: "Failure", cell: (j) => j.failureReason ?? "" },
             { header: "Created", cell: (j) => formatDate(j.creationDateTime) },
             {
@@ -235,6 +292,7 @@ export function GroupDetail() {
             { header: "Solution", cell: (v) => shortId(v.solutionArn) },
             { header: "Training mode", cell: (v) => v.trainingMode },
             { header: "Status", cell: (v) => <StatusChip status={v.status} /> },
+            { header: "Training", cell: (v) => <TrainingCell progress={v.progress} /> },
             { header: "Failure", cell: (v) => v.failureReason ?? "" },
             { header: "Created", cell: (v) => formatDate(v.creationDateTime) },
             {

@@ -2,7 +2,7 @@
 // versions side by side, and the same numbers as a table (the accessible reading of the charts).
 import { Link as RouterLink, useParams } from "react-router-dom";
 import { Box, Grid, Link, Paper, Stack, Typography } from "@mui/material";
-import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { useClients } from "../App";
 import { ErrorLine, ResourceTable, usePoll } from "../components";
 
@@ -10,13 +10,17 @@ interface VersionMetrics {
   version: string;
   created: Date | undefined;
   metrics: Record<string, number>;
+  /** The final training's loss per epoch (Tailor's console API); empty for recipes without epochs. */
+  losses: { epoch: number; loss: number }[];
 }
+
+const COLOURS = ["#1f5f99", "#c2185b", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f"];
 
 const shortId = (arn: string | undefined) => (arn ?? "").split("/").pop() ?? "";
 
 export default function Metrics() {
   const { solutionArn = "" } = useParams();
-  const { personalize } = useClients();
+  const { personalize, tailor } = useClients();
   const loaded = usePoll(async () => {
     const solution = (await personalize.describeSolution({ solutionArn })).solution;
     const versions = (await personalize.listSolutionVersions({ solutionArn, maxResults: 100 })).solutionVersions ?? [];
@@ -26,6 +30,9 @@ export default function Metrics() {
         version: shortId(v.solutionVersionArn),
         created: v.creationDateTime,
         metrics: (await personalize.getSolutionMetrics({ solutionVersionArn: v.solutionVersionArn })).metrics ?? {},
+        losses: (
+          (await tailor.trainingProgress(v.solutionVersionArn ?? "").catch(() => undefined))?.lossHistory ?? []
+        ).filter((h) => h.stage === "training"),
       })),
     );
     rows.sort((a, b) => (a.created?.getTime() ?? 0) - (b.created?.getTime() ?? 0));
@@ -34,6 +41,12 @@ export default function Metrics() {
   const rows = loaded.data?.rows ?? [];
   const names = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
   const groupArn = loaded.data?.solution?.datasetGroupArn;
+  const epochs = Math.max(0, ...rows.map((r) => r.losses.length));
+  const lossCurve = Array.from({ length: epochs }, (_, i) => {
+    const point: Record<string, number> = { epoch: i + 1 };
+    for (const r of rows) if (r.losses[i]) point[r.version] = r.losses[i].loss;
+    return point;
+  });
   return (
     <Stack spacing={3}>
       <Box>
@@ -60,6 +73,25 @@ export default function Metrics() {
           ...names.map((n) => ({ header: n, cell: (r: VersionMetrics) => r.metrics[n]?.toFixed(4) ?? "" })),
         ]}
       />
+      {epochs > 0 && (
+        <Paper variant="outlined" sx={{ p: 1.5 }} component="figure" aria-label="Training loss by epoch">
+          <Typography variant="subtitle1" component="figcaption">
+            Training loss by epoch
+          </Typography>
+          <ResponsiveContainer width="100%" height={240}>
+            <LineChart data={lossCurve}>
+              <CartesianGrid strokeDasharray="3 3" />
+              <XAxis dataKey="epoch" tick={{ fontSize: 11 }} />
+              <YAxis tick={{ fontSize: 11 }} domain={["auto", "auto"]} />
+              <Tooltip />
+              <Legend />
+              {rows.map((r, i) => (
+                <Line key={r.version} dataKey={r.version} stroke={COLOURS[i % COLOURS.length]} isAnimationActive={false} />
+              ))}
+            </LineChart>
+          </ResponsiveContainer>
+        </Paper>
+      )}
       <Grid container spacing={2}>
         {names.map((name) => (
           <Grid key={name} size={{ xs: 12, md: 6, lg: 4 }}>

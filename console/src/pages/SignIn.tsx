@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { Alert, Box, Button, Paper, Stack, TextField, Typography } from "@mui/material";
-import { errorText, makeClients, type Session } from "../aws";
+import { errorText, type Session } from "../session";
 
 /** An access key id + secret (the development identity's: `tailor local credentials`), checked with one call. */
 export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
@@ -14,8 +14,8 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
     const session = { accessKeyId: accessKeyId.trim(), secretAccessKey, region: region.trim() };
     setBusy(true);
     setError(undefined);
-    makeClients(session)
-      .personalize.listDatasetGroups({ maxResults: 1 })
+    import("../aws")
+      .then(({ makeClients }) => makeClients(session).personalize.listDatasetGroups({ maxResults: 1 }))
       .then(() => onSignedIn(session))
       .catch((err: unknown) => setError(errorText(err)))
       .finally(() => setBusy(false));
