@@ -7,8 +7,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from tailor_shared import incarnation, model_store, orphans
 from tailor_shared.config import S3Settings
+from tailor_shared.model_store import ModelStore, migrate_to_accounts
 from tailor_shared.objectstore import ObjectStore
+from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_shared.schemas import avro_record
 from tailor_tools import localstack
 from tailor_tools.client import Client
@@ -17,6 +20,8 @@ from tests.conftest import RunningService, wait_grpc_serving
 SCHEMA = avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP")
 POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
+ACCOUNT = "arn:aws:personalize:us-east-1:111111111111"
+D1 = "deadbeef"
 
 
 def test_runtimes_load_models_from_the_s3_model_store(
@@ -66,3 +71,28 @@ def test_runtimes_load_models_from_the_s3_model_store(
     again = [i["itemId"] for i in Client(replica.address, "runtime").call("GetRecommendations", **request)["itemList"]]
     assert again == first
     assert any((tmp_path / "runtime-2").rglob("manifest.json")), "the replica's own cache holds the model"
+
+
+def test_an_s3_store_written_before_account_folders_is_read_then_moved(s3_bucket: str, tmp_path: Path) -> None:
+    """ADR 0028 §6 on the real S3 server: a runtime reads a model at its pre-account key until the trainer's
+    start-up move, which copies it under the account folder and deletes the old keys."""
+    objects = ObjectStore(S3Settings.from_env(localstack.StackConfig.from_env().s3_env()))
+    legacy = f"s3://{s3_bucket}/models/up/v1.{D1}/"
+    objects.write_bytes(legacy + "manifest.json", b"version")
+    objects.write_bytes(legacy + "_updates/gen1/manifest.json", b"update")
+    version = ResourceRecord(f"{ACCOUNT}:solution/up/v1", "solutionVersion", {incarnation.FIELD: D1})
+    runtime = ModelStore(f"s3://{s3_bucket}/models", objects, str(tmp_path / "runtime-cache"))
+    scoped = model_store.version_model_dir(runtime, version)
+    read = runtime.fetch(scoped)
+    assert read == Path(runtime) / "up" / f"v1.{D1}" and (read / "manifest.json").read_bytes() == b"version"
+
+    trainer = ModelStore(f"s3://{s3_bucket}/models", objects, str(tmp_path / "trainer-cache"))
+    live = orphans.live_model_dirs(Path(trainer), InMemoryResources([version]))
+    assert migrate_to_accounts(trainer, live) == [model_store.version_model_dir(trainer, version)]
+    assert not objects.list_objects(legacy)
+    moved = {o.name for o in objects.list_objects(f"s3://{s3_bucket}/models/_accounts/111111111111/up/v1.{D1}/")}
+    assert moved == {"manifest.json", "_updates/gen1/manifest.json"}
+    fresh = ModelStore(f"s3://{s3_bucket}/models", objects, str(tmp_path / "fresh-cache"))
+    update = model_store.campaign_update_dir(fresh, version, "gen1")
+    assert fresh.fetch(update) == update and (update / "manifest.json").read_bytes() == b"update"
+    assert migrate_to_accounts(trainer, live) == []

@@ -411,6 +411,40 @@ def test_no_account_names_another_accounts_data_locations_or_the_model_store(wor
     assert world.kafka_offsets() == before, "a refused job changed something"
 
 
+def test_no_account_reaches_another_accounts_models(world: World) -> None:
+    """Every way a call could load or extend a model names its solution version (or campaign): with alice's,
+    bob is refused before anything is looked up, whatever his policies, and nothing changes. The runtime and
+    batch workers also read a model only through the campaign's or job's own account folder of the model store
+    (tests/unit/runtime/test_runtime_auto_update_target.py, tests/unit/test_storage_names.py)."""
+    world.settle()
+    bob = Client(world.address("control"), "control", credential=BOB, region=REGION)
+    solution = arns.solution_arn(REGION, A, "shop-up")
+    version = arns.solution_version_arn(solution, "abcd1234")
+    own = f"file://{world.workdir}/bob/"
+    role = f"arn:aws:iam::{B}:role/personalize"
+    requests: dict[str, dict[str, Any]] = {
+        "CreateCampaign": {"name": "mine", "solutionVersionArn": version},
+        "CreateBatchInferenceJob": {
+            "jobName": "score", "solutionVersionArn": version, "roleArn": role,
+            "jobInput": {"s3DataSource": {"path": own + "users.json"}},
+            "jobOutput": {"s3DataDestination": {"path": own + "out/"}},
+        },
+        "CreateBatchSegmentJob": {
+            "jobName": "segments", "solutionVersionArn": version, "roleArn": role,
+            "jobInput": {"s3DataSource": {"path": own + "items.json"}},
+            "jobOutput": {"s3DataDestination": {"path": own + "out/"}},
+        },
+        "CreateSolutionVersion": {"solutionArn": solution, "trainingMode": "UPDATE"},
+        "DescribeSolutionVersion": {"solutionVersionArn": version},
+        "GetSolutionMetrics": {"solutionVersionArn": version},
+    }  # fmt: skip
+    try:
+        for operation, request in requests.items():
+            _assert_refused_and_unchanged(world, "control", operation, {"bob": bob}, **request)
+    finally:
+        bob.close()
+
+
 def _boto(world: World, credential: Credential | None, service: str = "personalize") -> Any:
     retry = Config(retries={"max_attempts": 1, "mode": "standard"})
     config = retry.merge(Config(signature_version=UNSIGNED)) if credential is None else retry

@@ -88,6 +88,7 @@ def test_stale_offsets_fields_of_a_live_group() -> None:
 
 def test_dead_model_store_entries(tmp_path: Path) -> None:
     store = tmp_path
+    mine = store / "_accounts" / "000000000000"  # the records' account folder (ADR 0028 §6)
     version = ResourceRecord(f"{ACCOUNT}:solution/up/v1", "solutionVersion", {incarnation.FIELD: D1})
     legacy_version = ResourceRecord(f"{ACCOUNT}:solution/up/v0", "solutionVersion", {})
     recommender = ResourceRecord(f"{ACCOUNT}:recommender/for-you", "recommender", {incarnation.FIELD: D2})
@@ -95,33 +96,41 @@ def test_dead_model_store_entries(tmp_path: Path) -> None:
     live_version = model_store.version_model_dir(store, version)
     live_legacy = model_store.version_model_dir(store, legacy_version)
     live_rec = model_store.recommender_model_dir(store, recommender.arn, "g1", D2).parent
+    assert live_version == mine / "up" / f"v1.{D1}" and live_rec == mine / "_recommenders" / f"for-you.{D2}"
     assert orphans.live_model_dirs(store, view) == {live_version, live_legacy, live_rec}
     paths = {
         live_version: "version",
         live_legacy: "version",
         live_rec: "recommender",
-        store / "up" / f"v1.{D3}": "version",  # an older incarnation of the version's name
-        store / "up" / "v9": "version",  # a deleted legacy version
-        store / "gone" / f"v2.{D1}": "version",  # a deleted solution's version
-        store / "_recommenders" / "for-you": "recommender",  # the deleted legacy recommender of that name
-        store / "_recommenders" / f"other.{D1}": "recommender",
-        store / "up" / f".v1.{D1}.tmp-0badf00d": "partial",  # a live version being written
-        store / "gone" / f".v3.{D1}.tmp-12ab34cd": "partial",  # a deleted one's unfinished write
+        mine / "up" / f"v1.{D3}": "version",  # an older incarnation of the version's name
+        mine / "up" / "v9": "version",  # a deleted legacy version
+        mine / "gone" / f"v2.{D1}": "version",  # a deleted solution's version
+        mine / "_recommenders" / "for-you": "recommender",  # the deleted legacy recommender of that name
+        mine / "_recommenders" / f"other.{D1}": "recommender",
+        mine / "up" / f".v1.{D1}.tmp-0badf00d": "partial",  # a live version being written
+        mine / "gone" / f".v3.{D1}.tmp-12ab34cd": "partial",  # a deleted one's unfinished write
+        store / "_accounts" / "222222222222" / "up" / f"v1.{D1}": "version",  # another account's name: not live
+        store / "up" / f"v1.{D1}": "version",  # written before account folders and never moved: not live
+        store / "_recommenders" / f"for-you.{D2}": "recommender",
     }
     entries = [orphans.classify_store_entry(store, p) for p in paths]
     assert [e.kind if e else None for e in entries] == list(paths.values())
-    assert orphans.classify_store_entry(store, store / "up") is None
+    assert orphans.classify_store_entry(store, mine / "up") is None
+    assert orphans.classify_store_entry(store, store / "_accounts" / "000000000000") is None
     assert orphans.classify_store_entry(store, store / ".hidden" / "x") is None
     dead = orphans.dead_store_entries(store, [e for e in entries if e is not None], view)
     assert {e.path for e in dead} == {
-        store / "up" / f"v1.{D3}",
-        store / "up" / "v9",
-        store / "gone" / f"v2.{D1}",
-        store / "_recommenders" / "for-you",
-        store / "_recommenders" / f"other.{D1}",
-        store / "gone" / f".v3.{D1}.tmp-12ab34cd",
+        mine / "up" / f"v1.{D3}",
+        mine / "up" / "v9",
+        mine / "gone" / f"v2.{D1}",
+        mine / "_recommenders" / "for-you",
+        mine / "_recommenders" / f"other.{D1}",
+        mine / "gone" / f".v3.{D1}.tmp-12ab34cd",
+        store / "_accounts" / "222222222222" / "up" / f"v1.{D1}",
+        store / "up" / f"v1.{D1}",
+        store / "_recommenders" / f"for-you.{D2}",
     }
-    assert orphans.live_solution_names(view) == {"up"}
+    assert orphans.live_solution_dirs(store, view) == {mine / "up"}
 
 
 def test_grace_needs_two_passes_spanning_the_period() -> None:

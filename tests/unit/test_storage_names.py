@@ -12,7 +12,7 @@ import pytest
 
 from tailor_shared import incarnation, model_store, storage, topics
 from tailor_shared import redis_keys as rk
-from tailor_shared.errors import ResourceNotFoundException
+from tailor_shared.errors import AccessDeniedException, ResourceNotFoundException
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 from tailor_stream.processor import Resolver, dataset_topics_regex, offsets_field
 from tailor_tools import seed
@@ -152,21 +152,33 @@ def test_offsets_fields_are_bound_to_the_dataset_incarnation() -> None:
 
 
 def test_model_dirs_are_bound_to_the_resource_incarnation(tmp_path: Path) -> None:
-    assert model_store.model_dir(tmp_path, VERSION_ARN) == tmp_path / "up" / "abcd1234"
-    assert model_store.model_dir(tmp_path, VERSION_ARN, D) == tmp_path / "up" / f"abcd1234.{D}"
+    mine = tmp_path / "_accounts" / "000000000000"  # the ARNs' account's folder (ADR 0028 §6)
+    assert model_store.model_dir(tmp_path, VERSION_ARN) == mine / "up" / "abcd1234"
+    assert model_store.model_dir(tmp_path, VERSION_ARN, D) == mine / "up" / f"abcd1234.{D}"
     record = ResourceRecord(VERSION_ARN, "solutionVersion", {incarnation.FIELD: D})
-    assert model_store.version_model_dir(tmp_path, record) == tmp_path / "up" / f"abcd1234.{D}"
+    assert model_store.version_model_dir(tmp_path, record) == mine / "up" / f"abcd1234.{D}"
     legacy = ResourceRecord(VERSION_ARN, "solutionVersion", {})
-    assert model_store.version_model_dir(tmp_path, legacy) == tmp_path / "up" / "abcd1234"
+    assert model_store.version_model_dir(tmp_path, legacy) == mine / "up" / "abcd1234"
     assert (
-        model_store.recommender_model_dir(tmp_path, RECOMMENDER_ARN, "g1")
-        == tmp_path / "_recommenders" / ("for-you") / "g1"
+        model_store.recommender_model_dir(tmp_path, RECOMMENDER_ARN, "g1") == mine / "_recommenders" / "for-you" / "g1"
     )
     assert model_store.recommender_model_dir(tmp_path, RECOMMENDER_ARN, "g1", G) == (
-        tmp_path / "_recommenders" / f"for-you.{G}" / "g1"
+        mine / "_recommenders" / f"for-you.{G}" / "g1"
     )
     with pytest.raises(ValueError):
         model_store.model_dir(tmp_path, VERSION_ARN, "../../x")
+    with pytest.raises(ValueError):  # an account field that is not 12 digits never becomes a path
+        model_store.model_dir(tmp_path, VERSION_ARN.replace(":000000000000:", ":..:"))
+
+
+def test_a_model_is_read_only_through_its_own_account(tmp_path: Path) -> None:
+    record = ResourceRecord(VERSION_ARN, "solutionVersion", {incarnation.FIELD: D})
+    own = model_store.version_model_dir(tmp_path, record, "000000000000")
+    assert own == model_store.version_model_dir(tmp_path, record)
+    with pytest.raises(AccessDeniedException, match="not in account 111111111111"):
+        model_store.version_model_dir(tmp_path, record, "111111111111")  # a campaign or job of another account
+    with pytest.raises(AccessDeniedException):
+        model_store.campaign_update_dir(tmp_path, record, "gen1", "111111111111")
 
 
 # --- the lookup helper ------------------------------------------------------------------------------------------
@@ -182,10 +194,11 @@ def test_storage_names_are_looked_up_from_the_records(tmp_path: Path) -> None:
     with pytest.raises(ResourceNotFoundException):
         storage.dataset_topic(view, "p", DATASET_ARN.replace("shop", "gone"))
     view.put(ResourceRecord(VERSION_ARN, "solutionVersion", {incarnation.FIELD: D}))
-    assert storage.solution_version_dir(view, tmp_path, VERSION_ARN) == tmp_path / "up" / f"abcd1234.{D}"
+    mine = tmp_path / "_accounts" / "000000000000"
+    assert storage.solution_version_dir(view, tmp_path, VERSION_ARN) == mine / "up" / f"abcd1234.{D}"
     view.put(ResourceRecord(RECOMMENDER_ARN, "recommender", {incarnation.FIELD: G}))
-    assert storage.recommender_dir(view, tmp_path, RECOMMENDER_ARN, "g2") == (
-        tmp_path / "_recommenders" / f"for-you.{G}" / "g2"
+    assert (
+        storage.recommender_dir(view, tmp_path, RECOMMENDER_ARN, "g2") == mine / "_recommenders" / f"for-you.{G}" / "g2"
     )
 
 

@@ -217,6 +217,12 @@ def uuid_like(*inputs: object) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def account_of(arn: str) -> str:
+    """The account field of an ARN ("" for service-owned ARNs and for anything that is not an ARN)."""
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
 def foreign_account(arn: str, account: str) -> bool:
     """Whether ``arn`` names a resource of an account other than ``account`` (service-owned ARNs such as
     recipes, ``arn:aws:personalize:::recipe/...``, and ``*`` belong to no account)."""

@@ -15,12 +15,13 @@ made only once its record exists, so a just-created resource is then never judge
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tailor_shared import arns, generations, incarnation, model_store, topics
+from tailor_shared import generations, incarnation, model_store, topics
 from tailor_shared.redis_keys import Keys
 from tailor_shared.resources import ResourceReader, ResourceRecord
 
@@ -139,28 +140,41 @@ def group_tag_of_topic(prefix: str, topic: str) -> str | None:
 class StoreEntry:
     """A directory of the model store that belongs to one resource incarnation.
 
-    ``kind``: ``version`` (``<store>/<solution>/<version dir>``), ``recommender``
-    (``<store>/_recommenders/<recommender dir>``, all its generations) or ``partial`` (a ``.<name>.tmp-<x>``
-    directory a writer left, ``target`` being the directory it was to become)."""
+    ``kind``: ``version`` (``<account folder>/<solution>/<version dir>``), ``recommender``
+    (``<account folder>/_recommenders/<recommender dir>``, all its generations) or ``partial`` (a
+    ``.<name>.tmp-<x>`` directory a writer left, ``target`` being the directory it was to become). The account
+    folder is ``<store>/_accounts/<account id>``, or the store itself for a store written before them."""
 
     path: Path
     kind: str
     target: Path | None = None
 
 
-RECOMMENDERS = "_recommenders"
+RECOMMENDERS = model_store.RECOMMENDERS
 _PARTIAL = re.compile(r"^\.(.+)\.tmp-[0-9a-f]+$")
 
 
+def account_folders(store: Path, folders: Iterable[str]) -> list[Path]:
+    """The folders model directories sit two levels below: each ``<store>/_accounts/<account id>`` of
+    ``folders`` (the names listed under ``_accounts``), and the store itself (models written before accounts)."""
+    out = [store]
+    for name in sorted(folders):
+        with contextlib.suppress(ValueError):
+            out.append(model_store.account_dir(store, name))
+    return out
+
+
 def classify_store_entry(store: Path, path: Path) -> StoreEntry | None:
-    """What a directory two levels below the store is (None: not something the model store layout names)."""
+    """What a directory two levels below an account folder (or, written before accounts, below the store) is
+    (None: not something the model store layout names)."""
     try:
         rel = path.relative_to(store)
     except ValueError:
         return None
-    if len(rel.parts) != 2:
+    parts = rel.parts[2:] if rel.parts[:1] == (model_store.ACCOUNTS,) else rel.parts
+    if len(parts) != 2:
         return None
-    parent, name = rel.parts
+    parent, name = parts
     if parent.startswith("."):
         return None
     partial = _PARTIAL.match(name)
@@ -201,13 +215,12 @@ def dead_store_entries(store: Path, entries: Iterable[StoreEntry], view: Resourc
     return sorted(out, key=lambda e: str(e.path))
 
 
-def live_solution_names(view: ResourceReader) -> set[str]:
-    """Solution names with a live solution version (their store directory must stay)."""
-    out: set[str] = set()
+def live_solution_dirs(store: Path, view: ResourceReader) -> set[Path]:
+    """The solution folders that hold a live solution version's model (they must stay)."""
+    out: set[Path] = set()
     for version in view.list("solutionVersion"):
-        parsed = arns.parse(version.arn)
-        if parsed is not None and parsed.resource_type == "solutionVersion":
-            out.add(parsed.resource_id.split("/", 1)[0])
+        with contextlib.suppress(KeyError, ValueError):
+            out.add(model_store.version_model_dir(store, version).parent)
     return out
 
 

@@ -53,13 +53,17 @@ def solution_version_dir(view: ResourceReader, store: str | os.PathLike[str], so
     return model_store.version_model_dir(store, _get(view, solution_version_arn, "solutionVersion"))
 
 
-def updated_version_dir(view: ResourceReader, store: str | os.PathLike[str], solution_version_arn: str) -> Path:
+def updated_version_dir(
+    view: ResourceReader, store: str | os.PathLike[str], solution_version_arn: str, account: str | None = None
+) -> Path:
     """The model a batch inference job on a solution version scores: the version's latest automatic update when
     it is its solution's latest fully trained version (L5378: "If you don't specify the latest solution version,
     no update occurs"), else the version's own model. The update is the one a campaign on the version received
     last (ADR 0022: the trainer updates the version's model for its campaigns every two hours); a batch job does
-    not start an update of its own."""
+    not start an update of its own. With ``account`` (the batch job's), a version of another account raises
+    AccessDeniedException (ADR 0028 §6)."""
     version = _get(view, solution_version_arn, "solutionVersion")
+    model_store.version_model_dir(store, version, account)
     solution_arn = str(version.body.get("solutionArn") or version.parent_arn or "")
     full = [
         v for v in view.list("solutionVersion", solution_arn)

@@ -71,3 +71,27 @@ def test_the_runtime_loads_the_automatic_update_of_the_served_version(tmp_path: 
     view.put(ResourceRecord(CAMPAIGN, "campaign", body, SOLUTION))
     asyncio.run(registry.sync())
     assert loaded[-1] == version_model_dir(tmp_path, version)
+
+
+def test_a_campaign_never_loads_another_accounts_model(tmp_path: Path) -> None:
+    """ADR 0028 §6: a campaign record of one account naming another's version (a forged record: the API refuses
+    it) reads nothing from the store and fails to deploy."""
+    foreign = BASE.replace("000000000000", "111111111111") + "campaign/stolen"
+    body = {"campaignArn": foreign, "solutionVersionArn": VERSION, "status": "CREATE PENDING"}
+    view = InMemoryResources([*_records()[:2], ResourceRecord(foreign, "campaign", body, SOLUTION)])
+    loaded: list[Path] = []
+    said: list[StatusUpdate] = []
+
+    class _Said:
+        async def send(self, update: StatusUpdate) -> None:
+            said.append(update)
+
+    def loader(path: Path) -> Any:
+        loaded.append(path)
+        return _Model()
+
+    registry = Registry(view, tmp_path, loader, cast(RedisState, _State()), cast(StatusReporter, _Said()), "p")
+    asyncio.run(registry.sync())
+    assert loaded == [] and foreign not in registry.deployments
+    assert [u.status for u in said if u.resource_arn == foreign] == ["CREATE FAILED"]
+    assert "not in account 111111111111" in str(said[-1].failure_reason)

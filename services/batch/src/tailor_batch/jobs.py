@@ -48,7 +48,7 @@ from tailor_batch.domain.segments import (
     segment_line,
 )
 from tailor_batch.metrics import JOB_DURATION, JOBS, LINES
-from tailor_shared import locations, storage
+from tailor_shared import arns, locations, storage
 from tailor_shared.errors import PersonalizeError
 from tailor_shared.filters import (
     BoundFilter,
@@ -165,15 +165,16 @@ class BatchJobs:
             finally:
                 self._stage = None
 
-    def _model(
-        self, body: Mapping[str, Any], types: tuple[str, ...] = RECIPE_TYPES
-    ) -> tuple[ResourceRecord, LoadedModel]:
+    def _model(self, job: ResourceRecord, types: tuple[str, ...] = RECIPE_TYPES) -> tuple[ResourceRecord, LoadedModel]:
+        """The job's solution version and its model, read through the job's own account (ADR 0028 §6)."""
+        body = job.body
         arn = str(body.get("solutionVersionArn"))
         version = self._view.get(arn)
         if version is None or version.body.get("status") != "ACTIVE":
             raise JobFailure(f"The solution version {arn} is not ACTIVE")
         try:
-            model = LoadedModel(self._store.fetch(storage.updated_version_dir(self._view, self._store, arn)))
+            directory = storage.updated_version_dir(self._view, self._store, arn, arns.account_of(job.arn))
+            model = LoadedModel(self._store.fetch(directory))
         except Exception as err:  # a missing or broken model directory fails the job, not the worker
             raise JobFailure(f"The model of {arn} could not be loaded: {err}") from None
         if model.recipe_type not in types or model.trend_seconds is not None:
@@ -213,7 +214,7 @@ class BatchJobs:
         reason = check_inputs([f.stat().st_size for f in files])
         if reason is not None:
             raise JobFailure(reason)
-        version, model = self._model(body)
+        version, model = self._model(record)
         binder = self._binder(body)
         group = str(version.body.get("datasetGroupArn") or "")
         try:
@@ -268,7 +269,7 @@ class BatchJobs:
         reason = check_inputs([f.stat().st_size for f in files])
         if reason is not None:
             raise JobFailure(reason)
-        version, model = self._model(body, ("USER_SEGMENTATION",))
+        version, model = self._model(record, ("USER_SEGMENTATION",))
         recipe = recipe_of(model.recipe_arn)
         binder = self._binder(body, Subject.USER_ID)
         group = str(version.body.get("datasetGroupArn") or "")

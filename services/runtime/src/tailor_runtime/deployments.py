@@ -203,9 +203,10 @@ class Registry:
             if not group:
                 solution = self._view.get(str(version.body.get("solutionArn")))
                 group = str(solution.body.get("datasetGroupArn")) if solution else ""
-            directory = version_model_dir(self._store, version)
+            owner = arns.account_of(campaign_arn)  # only the campaign's own account's models (ADR 0028 §6)
+            directory = version_model_dir(self._store, version, owner)
             if generation:
-                directory = campaign_update_dir(self._store, version, generation)
+                directory = campaign_update_dir(self._store, version, generation, owner)
         started = time.perf_counter()
         model = self._waiting.pop((campaign_arn, version_arn), None)
         if model is None:

@@ -1,8 +1,10 @@
 """The model-store janitor: deletes the model directories of deleted solution versions and recommenders
 (ADR 0014). The trainer writes the model store, so it owns deleting from it.
 
-Every ``TAILOR_TRAINER_JANITOR_INTERVAL_S`` a pass lists the store's directories (``<store>/<solution>/<version
-dir>``, ``<store>/_recommenders/<recommender dir>``, and ``.<name>.tmp-<x>`` directories a writer left), then
+Every ``TAILOR_TRAINER_JANITOR_INTERVAL_S`` a pass lists the store's directories (``<account folder>/<solution>/
+<version dir>``, ``<account folder>/_recommenders/<recommender dir>``, and ``.<name>.tmp-<x>`` directories a
+writer left; an account folder is ``<store>/_accounts/<account id>``, or the store itself for models written
+before account folders), then
 catches its resource view up with ``<prefix>.control.resources`` (a directory is only written for a record
 that exists, so a just-created one never looks dead), and deletes the directories that no live record names
 (``tailor_shared.orphans``) once they have been dead for ``TAILOR_TRAINER_JANITOR_GRACE_S``; a solution's
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor_shared import orphans
-from tailor_shared.model_store import ModelStore
+from tailor_shared.model_store import ACCOUNTS, ModelStore
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer import metrics
 
@@ -40,20 +42,26 @@ class StorePassReport:
     deleted: list[Path] = field(default_factory=list)
 
 
+def _subdirs(folder: Path) -> list[Path]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return []
+
+
 def list_store(store: Path) -> list[orphans.StoreEntry]:
-    """Every directory two levels below the store that the layout names."""
+    """Every directory two levels below an account folder that the layout names."""
     out: list[orphans.StoreEntry] = []
-    if not store.is_dir():
-        return out
-    for parent in store.iterdir():
-        if not parent.is_dir() or parent.name.startswith("."):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            for child in parent.iterdir():
-                if child.is_dir():
-                    entry = orphans.classify_store_entry(store, child)
-                    if entry is not None:
-                        out.append(entry)
+    accounts = [p.name for p in _subdirs(store / ACCOUNTS)]
+    for folder in orphans.account_folders(store, accounts):
+        for parent in _subdirs(folder):
+            if parent.name == ACCOUNTS and folder == store:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                for child in parent.iterdir():
+                    if child.is_dir():
+                        entry = orphans.classify_store_entry(store, child)
+                        if entry is not None:
+                            out.append(entry)
     return out
 
 
@@ -93,12 +101,10 @@ class ModelStoreJanitor:
         return report
 
     def _remove_empty_solution_dirs(self) -> None:
-        live = orphans.live_solution_names(self.view)
-        if not self.store.is_dir():
-            return
-        for parent in self.store.iterdir():
-            name = parent.name
-            if not parent.is_dir() or name.startswith((".", "_")) or name in live:
+        live = orphans.live_solution_dirs(self.store, self.view)
+        accounts = [p.name for p in _subdirs(self.store / ACCOUNTS)]
+        for parent in (p for folder in orphans.account_folders(self.store, accounts) for p in _subdirs(folder)):
+            if parent.name.startswith("_") or parent in live:
                 continue
             with contextlib.suppress(OSError):  # not empty (a writer is in it) or gone: leave it
                 if time.time() - parent.stat().st_mtime < self._grace.seconds:

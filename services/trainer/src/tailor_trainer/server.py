@@ -4,17 +4,21 @@ endpoint."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from tailor_shared import orphans
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
 from tailor_shared.kafka import Producer, ensure_topics
-from tailor_shared.model_store import ModelStore
+from tailor_shared.model_store import ModelStore, migrate_to_accounts
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
 from tailor_trainer.config import TrainerSettings
 from tailor_trainer.janitor import ModelStoreJanitor
 from tailor_trainer.jobs import TrainingJobs
+
+log = logging.getLogger(__name__)
 
 #: How long a shutdown waits for a running training job; one that is still running stays uncommitted and
 #: is trained again by the next trainer of the group.
@@ -33,6 +37,9 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     producer = Producer(common.kafka_bootstrap)
     reporter = StatusReporter(producer, common.topic_prefix)
     models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
+    moved = await asyncio.to_thread(migrate_to_accounts, models, orphans.live_model_dirs(models.root, view))
+    if moved:
+        log.info("moved models into their account folders (ADR 0028 §6)", extra={"directories": len(moved)})
     jobs = TrainingJobs(
         view,
         common.kafka_bootstrap,
