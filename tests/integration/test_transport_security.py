@@ -8,6 +8,7 @@ plaintext clients and an unknown CA are refused, and no password appears in any 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,10 +37,11 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from tailor_shared.healthcheck import serving
 from tailor_shared.incarnation import new_incarnation
 from tailor_shared.kafka import account_user, grant_dataset_group, revoke_dataset_group, set_account_password
+from tailor_shared.resource_view import resources_topic
 from tailor_shared.schemas import avro_record
 from tailor_shared.tls import TlsSettings
 from tailor_shared.topics import dataset_group_topic_prefix, dataset_topic_for, inbound_topic
-from tailor_tools import devpki, localstack
+from tailor_tools import devpki, localstack, seed
 from tailor_tools.client import Client, health_serving
 from tailor_tools.identity import default_credential
 from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, new_prefix
@@ -349,3 +351,58 @@ def test_an_accounts_producer_writes_only_its_own_dataset_groups_topics(
         for future in admin.delete_topics(created).values():
             future.result(timeout=30)
         revoke_dataset_group(admin_config, dataset_group_topic_prefix(prefix, groups["b"]), accounts["b"])
+
+
+def test_the_tailor_cli_gives_an_account_its_kafka_user_and_its_groups_topics(
+    secure_stack: localstack.StackConfig, tmp_path: Path
+) -> None:
+    """`tailor kafka-account` (ADR 0034) on the secure broker: it generates the account's password into an
+    owner-only file (never printed), sets its SCRAM user, and grants exactly the account's live dataset groups:
+    the user writes its group's topic and is refused another account's."""
+    cfg = secure_stack
+    admin_config = cfg.kafka_client()
+    prefix = new_prefix("cliacl")
+    schema = {"Interactions": avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP")}
+    mine = seed.group_records("mine", schema, account="111111111111")
+    theirs = seed.group_records("theirs", schema, account="222222222222")
+    created = [resources_topic(prefix), mine.topic(prefix, "Interactions"), theirs.topic(prefix, "Interactions")]
+    admin = AdminClient(admin_config)
+    for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in created]).values():
+        future.result(timeout=30)
+    records = Producer(admin_config)
+    for record in (*mine.records, *theirs.records):
+        records.produce(resources_topic(prefix), record.to_json(), record.arn.encode())
+    assert records.flush(30) == 0
+    password_file = tmp_path / "acct.pw"
+    env = {
+        **os.environ,
+        **cfg.kafka_env(),
+        "TAILOR_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+        "TAILOR_TOPIC_PREFIX": prefix,
+    }
+    cli = [sys.executable, "-m", "tailor_tools.cli", "kafka-account"]
+    secret = ["--password-file", str(password_file)]
+    try:
+        run = subprocess.run([*cli, "111111111111", *secret], env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        password = password_file.read_text()
+        assert password_file.stat().st_mode & 0o777 == 0o600 and password not in run.stdout + run.stderr
+        granted = dataset_group_topic_prefix(prefix, mine.record(mine.group_arn))
+        assert f"granted WRITE, DESCRIBE on topics {granted}*" in run.stdout
+        assert dataset_group_topic_prefix(prefix, theirs.record(theirs.group_arn)) not in run.stdout
+        as_account = {**admin_config, "sasl.username": account_user("111111111111"), "sasl.password": password}
+        deadline = time.monotonic() + 30  # the SCRAM user and the ACLs reach the broker's metadata cache
+        while (err := _produce(as_account, mine.topic(prefix, "Interactions"), b"row")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert err is None, err
+        refused = _produce(as_account, theirs.topic(prefix, "Interactions"), b"row-into-theirs")
+        assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused
+        assert _record_count(admin_config, theirs.topic(prefix, "Interactions")) == 0
+        bad = subprocess.run([*cli, "12", *secret], env=env, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "not 12 digits" in bad.stderr
+    finally:
+        for future in admin.delete_topics(created).values():
+            future.result(timeout=30)
+        revoke_dataset_group(
+            admin_config, dataset_group_topic_prefix(prefix, mine.record(mine.group_arn)), "111111111111"
+        )

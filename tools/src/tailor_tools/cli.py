@@ -12,6 +12,7 @@ Examples::
     tailor local up --cluster         # 3 Kafka nodes (RF 3, min ISR 2) + Redis primary/replica/Sentinels
     tailor demo              # the whole flow with generated data, progress bars, live events
     tailor serve control     # run one service in the foreground (same as python -m tailor_control)
+    tailor kafka-account 111122223333 --password-file acct.pw   # an account's Kafka user + its groups' ACLs
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings
+from tailor_shared.errors import PersonalizeError
 from tailor_shared.logs import redact
 from tailor_shared.tls import TlsSettings
 from tailor_tools import localstack
@@ -181,6 +183,48 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kafka_account(args: argparse.Namespace) -> int:
+    """An account's Kafka user for its direct producers and WRITE/DESCRIBE on its live dataset groups' topics
+    (ADR 0034), on the broker of TAILOR_KAFKA_* as Tailor's own (super) user. The password is read from
+    ``--password-file``, or generated and written there (mode 0600) when the file does not exist; it is never
+    printed."""
+    import secrets
+
+    from tailor_shared import kafka, storage, topics
+    from tailor_tools.private_files import create_private_once
+
+    settings = CommonSettings.from_env("tools", 0, 0)
+    try:
+        user = kafka.account_user(args.account)
+    except PersonalizeError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    client = kafka.kafka_config(settings.kafka_bootstrap)
+    path: Path = args.password_file
+    if not path.exists():
+        create_private_once(path, secrets.token_urlsafe(32).encode())
+        print(f"wrote a new password for {user} to {path}")
+    password = path.read_text(encoding="utf-8").strip()
+    if len(password) < 16:
+        print(f"error: the password in {path} has fewer than 16 characters", file=sys.stderr)
+        return 2
+    kafka.set_account_password(client, args.account, password)
+    print(f"Kafka user {user}: SCRAM-SHA-512 credential set")
+    if args.no_grant:
+        return 0
+    with storage.records(settings.kafka_bootstrap, settings.topic_prefix) as view:
+        grants = topics.account_topic_grants(settings.topic_prefix, view.list("datasetGroup"))
+    mine = sorted(prefix for prefix, account in grants.items() if account == args.account)
+    for prefix in mine:
+        kafka.grant_dataset_group(client, prefix, args.account)
+        print(f"granted WRITE, DESCRIBE on topics {prefix}*")
+    if not mine:
+        print(
+            f"no live dataset group of account {args.account} under prefix {settings.topic_prefix!r}: nothing granted"
+        )
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     module = f"tailor_{args.service}"
     # The local stack's environment: its addresses and, unless credentials are configured, the development identity.
@@ -256,6 +300,24 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--replica-tps", type=float, required=True, help="requests/s one runtime replica serves")
     cap.add_argument("--floor", type=int, default=2, help="never fewer replicas than this (default 2)")
     cap.set_defaults(func=_cmd_capacity)
+    acct = sub.add_parser(
+        "kafka-account",
+        help="create or update an account's Kafka user and grant it its dataset groups' topics (ADR 0034)",
+        description="Sets the SCRAM-SHA-512 credential of the Kafka user acct-<account> (the account's direct "
+        "producers) and grants it WRITE and DESCRIBE on the topic prefix of each live dataset group of the account "
+        "(TAILOR_KAFKA_BOOTSTRAP, TAILOR_TOPIC_PREFIX, and TAILOR_KAFKA_SECURITY_PROTOCOL / TAILOR_KAFKA_SASL_* of "
+        "a super user). Run it again after creating dataset groups, or let ingest keep the grants "
+        "(TAILOR_KAFKA_TENANT_ACLS=1). Idempotent.",
+    )
+    acct.add_argument("account", help="the 12-digit account id")
+    acct.add_argument(
+        "--password-file",
+        type=Path,
+        required=True,
+        help="the user's password; generated (mode 0600) when the file does not exist. Never printed",
+    )
+    acct.add_argument("--no-grant", action="store_true", help="only set the credential")
+    acct.set_defaults(func=_cmd_kafka_account)
     serve = sub.add_parser("serve", help="run one service in the foreground", description="Run one service.")
     serve.add_argument("service", choices=SERVICES)
     serve.set_defaults(func=_cmd_serve)
