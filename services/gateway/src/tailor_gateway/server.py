@@ -23,12 +23,15 @@ from tailor_gateway.static import ConsoleFiles
 from tailor_shared.auth import Principal, SigV4Verifier, load_credentials
 from tailor_shared.grpc_auth import sign_call
 from tailor_shared.metrics import serve_metrics
+from tailor_shared.tls import CertificateFiles
 
 log = logging.getLogger(__name__)
 
 #: Larger request bodies are refused (413) before any parsing. Personalize's largest requests (PutItems: 10
 #: items of up to 32,000-character properties; GetPersonalizedRanking: 500 item ids) are far below it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: uvicorn ticks every 0.1 s: look at the certificate files every 5 s.
+TLS_RELOAD_TICKS = 50
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -121,6 +124,13 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
 
+    certificates: CertificateFiles | None = None  # HTTPS: follow the certificate files (ADR 0027)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.certificates is not None and self.config.ssl is not None and counter % TLS_RELOAD_TICKS == 0:
+            self.certificates.reload(self.config.ssl)
+        return await super().on_tick(counter)
+
 
 def bind(settings: GatewaySettings) -> socket.socket:
     """The listening socket (SO_REUSEPORT when several processes share the port)."""
@@ -176,5 +186,8 @@ def serve(settings: GatewaySettings) -> None:
             "tls": settings.common.tls.serves_tls,
         },
     )
-    _Server(config).run(sockets=[sock])
+    server = _Server(config)
+    if settings.common.tls.serves_tls:
+        server.certificates = CertificateFiles(settings.common.tls)
+    server.run(sockets=[sock])
     log.info("stopped")
