@@ -58,7 +58,7 @@ from harness import Proc, free_port, install_model, pct, proc_cpu, redis_cpu, st
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared import storage
 from tailor_shared.redis_keys import Keys
-from tailor_tools import localstack, synthetic
+from tailor_tools import identity, localstack, synthetic
 from tailor_tools.client import Client, aio_channel, channel
 
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
@@ -150,6 +150,11 @@ class World:
     promo_date: int = 0
 
     @property
+    def signed(self) -> bool:
+        """Whether clients sign their calls: authentication is on unless the benchmark turned it off."""
+        return self.env.get("TAILOR_AUTH_REQUIRED") != "0"
+
+    @property
     def keys(self) -> Keys:
         return Keys(self.prefix, self.group)
 
@@ -162,7 +167,9 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
         "TAILOR_TOPIC_PREFIX": prefix,
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
+        **({} if args.auth == "on" else {"TAILOR_AUTH_REQUIRED": "0"}),
     }
+    signed = args.auth == "on"
     data = synthetic.generate(n_users=args.users, n_items=args.items, seed=args.seed)
     cache = (
         ROOT / ".tailor" / "bench-cache" / f"runtime-upv2-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}"
@@ -172,8 +179,8 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
     services = {name: start_service(name, env, workdir) for name in ("control", "ingest", "stream", "runtime")}
     for svc in services.values():
         wait_serving(svc)
-    control = Client(services["control"].address, "control")
-    events = Client(services["ingest"].address, "events")
+    control = Client(services["control"].address, "control", signed=signed)
+    events = Client(services["ingest"].address, "events", signed=signed)
     group = f"bench-{uuid.uuid4().hex[:6]}"
     dsg = control.call("CreateDatasetGroup", name=group)["datasetGroupArn"]
     wait_for(control, "DescribeDatasetGroup", "datasetGroup", datasetGroupArn=dsg)
@@ -313,6 +320,7 @@ class Result:
     redis_cpu_us: float
     client_cpu_us: float
     load: float = 0.0  # 1-minute load average after the run (this machine is shared)
+    round: int = 0  # which repetition of the side-by-side run
 
     @property
     def rps(self) -> float:
@@ -327,10 +335,11 @@ async def drive(
     warmup: float,
     channels: int,
     measure: Callable[[], tuple[float, float]],
+    signed: bool,
 ) -> tuple[int, int, float, list[float], float, float, float]:
     """Closed-loop load: ``concurrency`` tasks each send the next request as soon as the last one returned."""
     opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel (SO_REUSEPORT spreads them)
-    chans = [aio_channel(address, options=opts) for _ in range(max(1, min(channels, concurrency)))]
+    chans = [aio_channel(address, options=opts, signed=signed) for _ in range(max(1, min(channels, concurrency)))]
     stubs = [runtime_pb2_grpc.PersonalizeRuntimeStub(c) for c in chans]
     for c in chans:
         await asyncio.wait_for(c.channel_ready(), 10)
@@ -391,6 +400,7 @@ def run_cell(
     scenario: str,
     concurrency: int,
     args: argparse.Namespace,
+    rnd: int = 0,
 ) -> Result:
     rcli = redis.Redis.from_url(world.stack.redis_url)
 
@@ -399,11 +409,11 @@ def run_cell(
 
     reqs = requests_for(world, "plain" if server != "runtime" else scenario)
     n, errors, elapsed, lat, scpu, rcpu, ccpu = asyncio.run(
-        drive(address, reqs, concurrency, args.seconds, args.warmup, args.channels, measure)
+        drive(address, reqs, concurrency, args.seconds, args.warmup, args.channels, measure, world.signed)
     )
     rcli.close()
     load = os.getloadavg()[0]
-    result = Result(server, workers, scenario, concurrency, n, errors, elapsed, lat, scpu, rcpu, ccpu, load)
+    result = Result(server, workers, scenario, concurrency, n, errors, elapsed, lat, scpu, rcpu, ccpu, load, rnd)
     print(
         f"  {server:<12} w={workers} {scenario:<13} c={concurrency:<3} {result.rps:8.0f} req/s  "
         f"p50 {pct(lat, 0.5) * 1e3:6.2f} ms  p99 {pct(lat, 0.99) * 1e3:6.2f} ms  errors {errors}",
@@ -457,17 +467,23 @@ class Baseline(runtime_pb2_grpc.PersonalizeRuntimeServicer):
 
 
 def serve_baseline(args: argparse.Namespace) -> None:
+    """The baseline servicer on the runtime's own server stack (``tailor_shared.grpc_server.start_server``: grpc.aio,
+    the interceptor every service runs — authentication when it is on, error mapping, request metrics — and
+    the same options), configured from the same environment as the runtime, so only the handler differs."""
+    from tailor_runtime.handlers import SERVICE_NAME
+    from tailor_shared.config import CommonSettings
+    from tailor_shared.grpc_server import GrpcService, start_server
+
     async def main() -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-        runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server(
-            Baseline(args.serve_baseline, args.redis_url, args.prefix, args.group, Path(args.model)), server
+        settings = CommonSettings.from_env("runtime", args.port, 0)
+        servicer = Baseline(args.serve_baseline, args.redis_url, args.prefix, args.group, Path(args.model))
+        handle = await start_server(
+            settings, [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, servicer, SERVICE_NAME)]
         )
-        server.add_insecure_port(f"127.0.0.1:{args.port}")
-        await server.start()
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
-        await server.stop(1)
+        await handle.stop(1)
 
     asyncio.run(main())
 
@@ -490,9 +506,17 @@ def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subpr
         "--model",
         str(world.model_path),
     ]
-    procs = [subprocess.Popen(cmd) for _ in range(processes)]
+    env = {
+        **os.environ,
+        **identity.ensure(world.stack.state_dir).env(),
+        **world.env,
+        "TAILOR_RUNTIME_PORT": str(port),
+        "TAILOR_GRPC_REUSE_PORT": "1",
+        "TAILOR_LOG_LEVEL": "WARNING",
+    }
+    procs = [subprocess.Popen(cmd, env=env) for _ in range(processes)]
     address = f"127.0.0.1:{port}"
-    probe = channel(address)
+    probe = channel(address, signed=world.signed)
     stub = runtime_pb2_grpc.PersonalizeRuntimeStub(probe)
     deadline = time.monotonic() + 60
     req = requests_for(world, "plain")[0]
@@ -514,8 +538,8 @@ def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subpr
 
 def freshness(world: World, address: str, samples: int, under_load: int, args: argparse.Namespace) -> list[float]:
     """Seconds from the start of PutEvents until GetRecommendations returns a changed list."""
-    runtime = Client(address, "runtime")
-    events = Client(world.services["ingest"].address, "events")
+    runtime = Client(address, "runtime", signed=world.signed)
+    events = Client(world.services["ingest"].address, "events", signed=world.signed)
     categories: dict[str, list[str]] = {}
     for item, cat in world.data.item_category.items():
         categories.setdefault(cat, []).append(item)
@@ -528,7 +552,7 @@ def freshness(world: World, address: str, samples: int, under_load: int, args: a
 
         def background() -> None:
             async def go() -> None:
-                chan = aio_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+                chan = aio_channel(address, options=[("grpc.use_local_subchannel_pool", 1)], signed=world.signed)
                 stub = runtime_pb2_grpc.PersonalizeRuntimeStub(chan)
 
                 async def worker(i: int) -> None:
@@ -584,21 +608,45 @@ def freshness(world: World, address: str, samples: int, under_load: int, args: a
 
 
 def table(results: list[Result]) -> str:
-    limit = {(r.workers, r.concurrency): r.rps for r in results if r.server == "+redis+onnx"}
-    echo = {(r.workers, r.concurrency): r.rps for r in results if r.server == "echo"}
+    limit = {(r.round, r.workers, r.concurrency): r.rps for r in results if r.server == "+redis+onnx"}
+    echo = {(r.round, r.workers, r.concurrency): r.rps for r in results if r.server == "echo"}
     lines = [
-        "| server | workers | scenario | concurrency | req/s | p50 ms | p99 ms | % of echo | % of echo+redis+onnx "
-        "| server CPU µs/req | Redis CPU µs/req | client CPU µs/req | errors | load avg |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | server | workers | scenario | concurrency | req/s | p50 ms | p99 ms | % of echo "
+        "| % of echo+redis+onnx | server CPU µs/req | Redis CPU µs/req | client CPU µs/req | errors | load avg |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        e = echo.get((r.workers, r.concurrency))
-        lim = limit.get((r.workers, r.concurrency))
+        e = echo.get((r.round, r.workers, r.concurrency))
+        lim = limit.get((r.round, r.workers, r.concurrency))
         lines.append(
-            f"| {r.server} | {r.workers} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
+            f"| {r.round + 1} | {r.server} | {r.workers} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
             f"{pct(r.latencies, 0.5) * 1e3:.2f} | {pct(r.latencies, 0.99) * 1e3:.2f} | "
             f"{100 * r.rps / e if e else float('nan'):.0f} % | {100 * r.rps / lim if lim else float('nan'):.0f} % | "
             f"{r.server_cpu_us:,.0f} | {r.redis_cpu_us:,.0f} | {r.client_cpu_us:,.0f} | {r.errors} | {r.load:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def ceiling_table(results: list[Result]) -> str:
+    """The goal's view (issue 20, point 2): per round, each request kind's throughput as a share of the echo +
+    Redis + ONNX ceiling measured in the same round, and its p99 over the ceiling's p99."""
+    ceiling = {(r.round, r.workers, r.concurrency): r for r in results if r.server == "+redis+onnx"}
+    lines = [
+        "| workers | concurrency | scenario | % of ceiling per round | median | p99 / ceiling p99 per round | median |",
+        "|---:|---:|---|---|---:|---|---:|",
+    ]
+    groups: dict[tuple[int, int, str], list[tuple[float, float]]] = {}
+    for r in results:
+        lim = ceiling.get((r.round, r.workers, r.concurrency))
+        if r.server != "runtime" or lim is None or not lim.rps or not r.latencies:
+            continue
+        ratio = pct(r.latencies, 0.99) / pct(lim.latencies, 0.99)
+        groups.setdefault((r.workers, r.concurrency, r.scenario), []).append((100 * r.rps / lim.rps, ratio))
+    for (w, c, scenario), values in groups.items():
+        shares, ratios = [v[0] for v in values], [v[1] for v in values]
+        lines.append(
+            f"| {w} | {c} | {scenario} | {' / '.join(f'{v:.0f} %' for v in shares)} | {float(np.median(shares)):.0f} % "
+            f"| {' / '.join(f'{v:.2f}' for v in ratios)} | {float(np.median(ratios)):.2f} |"
         )
     return "\n".join(lines)
 
@@ -615,10 +663,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the ceiling + runtime cells side by side")
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--channels", type=int, default=4)
-    parser.add_argument("--samples", type=int, default=25, help="freshness samples per condition")
+    parser.add_argument("--samples", type=int, default=25, help="freshness samples per condition (0: none)")
+    parser.add_argument(
+        "--auth", choices=("on", "off"), default="on", help="authentication of every service and baseline (ADR 0026)"
+    )
     parser.add_argument("--serve-baseline", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", default="", help=argparse.SUPPRESS)
@@ -650,23 +702,28 @@ def main() -> None:
                 wait_serving(world.services["runtime"])
                 time.sleep(1.0 if w > 1 else 0.2)
             runtime = world.services["runtime"]
-            for mode in ("echo", "+redis", "+redis+onnx"):
-                procs, address = start_baselines(world, mode.strip("+").replace("+", "-") or "echo", w)
+            for rnd in range(args.rounds):  # the ceiling and the runtime side by side, repeated (a shared machine)
+                for mode in ("echo", "+redis", "+redis+onnx"):
+                    procs, address = start_baselines(world, mode.strip("+").replace("+", "-") or "echo", w)
 
-                def baseline_cpu(ps: list[subprocess.Popen[bytes]] = procs) -> float:
-                    return sum(proc_cpu(p.pid) for p in ps)
+                    def baseline_cpu(ps: list[subprocess.Popen[bytes]] = procs) -> float:
+                        return sum(proc_cpu(p.pid) for p in ps)
 
-                try:
+                    try:
+                        for c in concurrency:
+                            results.append(run_cell(world, mode, w, address, baseline_cpu, "plain", c, args, rnd))
+                    finally:
+                        for p in procs:
+                            p.send_signal(signal.SIGTERM)
+                        for p in procs:
+                            p.wait(10)
+                for scenario in ("plain", "filter", "filter+promo"):
                     for c in concurrency:
-                        results.append(run_cell(world, mode, w, address, baseline_cpu, "plain", c, args))
-                finally:
-                    for p in procs:
-                        p.send_signal(signal.SIGTERM)
-                    for p in procs:
-                        p.wait(10)
-            for scenario in ("plain", "filter", "filter+promo"):
-                for c in concurrency:
-                    results.append(run_cell(world, "runtime", w, runtime.address, runtime.cpu, scenario, c, args))
+                        results.append(
+                            run_cell(world, "runtime", w, runtime.address, runtime.cpu, scenario, c, args, rnd)
+                        )
+            if not args.samples:
+                continue
             fresh.append((f"workers={w}, idle", freshness(world, runtime.address, args.samples, 0, args)))
             fresh.append((f"workers={w}, under load c=16", freshness(world, runtime.address, args.samples, 16, args)))
     finally:
@@ -679,6 +736,11 @@ def main() -> None:
     print()
     print(table(results))
     print()
+    print(ceiling_table(results))
+    print()
+    if not fresh:
+        print(f"\ntotal {time.monotonic() - t0:.0f}s")
+        return
     print("Event to changed recommendation (ms, from the start of PutEvents to the first changed GetRecommendations)")
     print()
     print("| condition | samples | p50 | p90 | p99 | max |")
