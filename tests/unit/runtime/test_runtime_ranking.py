@@ -178,3 +178,33 @@ def test_exploration_never_draws_a_promoted_item(seed: int) -> None:
     assert promoted == [20, 21, 22, 23, 24]
     assert len({r.index for r in out}) == 10
     assert len(out) == 10
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_request_path_shortcuts_answer_as_the_plain_formulas(seed: int) -> None:
+    """The per-request savings (ADR 0019 §5) change no answer: dropping kept items by binary search equals the
+    ``np.isin`` filter, cached draw weights draw the same items, the partition function equals ``softmax``'s."""
+    from tailor_shared.scoring.ranking import _partition, _without, draw_weights, softmax
+
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    ordered = np.flatnonzero(rng.random(n) > 0.4).astype(np.int64)
+    drop = [int(i) for i in rng.choice(n, 30, replace=False)]
+    assert _without(ordered, drop).tolist() == ordered[~np.isin(ordered, drop)].tolist()
+    assert _without(ordered, []).tolist() == ordered.tolist()
+    scores = rng.normal(size=n).astype(np.float32)
+    interactions = rng.integers(0, 50, n)
+    eligible = rng.random(n) > 0.5
+    mask = rng.random(n) > 0.2
+    plain = Exploration(1.0, eligible, interactions, f"s|u|{seed}")
+    cached = Exploration(
+        1.0, eligible, interactions, f"s|u|{seed}", None, np.flatnonzero(eligible), draw_weights(interactions)
+    )
+    first = recommend(scores, mask, 25, normalise=True, exploration=plain)
+    assert recommend(scores, mask, 25, normalise=True, exploration=cached) == first
+    top, total = _partition(scores)
+    assert [r.score for r in first] == pytest.approx(softmax(scores)[[r.index for r in first]].tolist(), rel=1e-12)
+    assert top == float(scores.max()) and total > 0
+    scores[:3] = [-np.inf, np.nan, np.inf]
+    finite = scores[np.isfinite(scores)]
+    assert _partition(scores) == (float(finite.max()), float(np.exp(finite.astype(np.float64) - finite.max()).sum()))

@@ -334,12 +334,12 @@ class Impressions:
     serving delivery reports. After a period without records the thread sleeps until the next request wakes it
     (at most ``IDLE_WAKE_S``, for the reports)."""
 
-    BATCH_S = 0.02  # how long records gather before a batch is produced (attribution counts them in seconds)
+    BATCH_S = 0.1  # how long records gather before a batch is produced (attribution counts them in seconds)
     IDLE_WAKE_S = 5.0
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._topic = topic
-        self._producer = RawProducer(producer_config(bootstrap, **{"linger.ms": 5}))
+        self._producer = RawProducer(producer_config(bootstrap, **{"linger.ms": 50}))
         self._pending: collections.deque[tuple[str, Mapping[str, Any]]] = collections.deque()
         self._wake = threading.Event()
         self._idle = False  # the thread waits on ``_wake``: the next record must wake it

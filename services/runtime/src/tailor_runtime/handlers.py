@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -78,9 +78,10 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             auto_exclude_event_type=served.auto_exclude_event_type,
             retrieval=dep.model.retrieval if isinstance(dep.model, LoadedModel) else None,
         )
-        items = [self._item(dep, r, p.columns) for r in ranked]
-        self._impressions.send(rid, _impression(rid, dep, p.user_id, items))
-        return runtime_pb2.GetRecommendationsResponse(item_list=items, recommendation_id=rid)
+        response = runtime_pb2.GetRecommendationsResponse(recommendation_id=rid)
+        _add_items(response.item_list, dep, ranked, p.columns)
+        self._impressions.send(rid, _impression(rid, dep, p.user_id, [i.item_id for i in response.item_list]))
+        return response
 
     async def GetPersonalizedRanking(
         self, request: runtime_pb2.GetPersonalizedRankingRequest, rpc: grpc.aio.ServicerContext
@@ -100,15 +101,16 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             context=p.context,
         )
         position = dep.index.position
-        out = [
-            self._item(dep, Ranked(position[item], score), p.columns)
-            if item in position
-            else runtime_pb2.PredictedItem(item_id=item)
-            for item, score in ranked_items
-        ]
         rid = f"RID-{uuid.uuid4()}"
-        self._impressions.send(rid, _impression(rid, dep, p.user_id, out))
-        return runtime_pb2.GetPersonalizedRankingResponse(personalized_ranking=out, recommendation_id=rid)
+        response = runtime_pb2.GetPersonalizedRankingResponse(recommendation_id=rid)
+        out = response.personalized_ranking
+        for item, score in ranked_items:
+            if item in position:
+                _add_items(out, dep, (Ranked(position[item], score),), p.columns)
+            else:
+                out.add(item_id=item)
+        self._impressions.send(rid, _impression(rid, dep, p.user_id, [i.item_id for i in out]))
+        return response
 
     async def GetActionRecommendations(
         self, request: runtime_pb2.GetActionRecommendationsRequest, rpc: grpc.aio.ServicerContext
@@ -161,20 +163,23 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             state.windows.setdefault("*", list(state.any_type_items))
         return state
 
-    def _item(self, dep: Deployment, r: Ranked, columns: Sequence[str]) -> runtime_pb2.PredictedItem:
-        """One PredictedItem, built as a message directly (json_format costs ~10 µs per item)."""
-        item_id = dep.index.item_ids[r.index]
-        out = runtime_pb2.PredictedItem(item_id=item_id)
-        if r.score is not None:
-            out.score = r.score
+
+def _add_items(out: Any, dep: Deployment, ranked: Iterable[Ranked], columns: Sequence[str]) -> None:
+    """Append the listed items to a response's repeated ``PredictedItem`` field (``out``) in place: ``add`` builds
+    each message inside the response (half the cost of building 25 messages and copying them in; json_format
+    costs ~10 µs per item)."""
+    item_ids = dep.index.item_ids
+    add = out.add
+    for r in ranked:
+        item_id = item_ids[r.index]
+        item = add(item_id=item_id) if r.score is None else add(item_id=item_id, score=r.score)
         if r.promotion_name:
-            out.promotion_name = r.promotion_name
+            item.promotion_name = r.promotion_name
         if r.reasons:
-            out.reason.extend(r.reasons)
+            item.reason.extend(r.reasons)
         if columns:
             meta = dep.index.metadata.get(item_id) or {}
-            out.metadata.update({c: str(meta[c.upper()]) for c in columns if c.upper() in meta})
-        return out
+            item.metadata.update({c: str(meta[c.upper()]) for c in columns if c.upper() in meta})
 
 
 def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
@@ -202,14 +207,12 @@ def _bind(parsed: ParsedFilter, values: tuple[tuple[str, str], ...]) -> BoundFil
     return bind_filter_values(parsed, dict(values))
 
 
-def _impression(
-    rid: str, dep: Deployment, user_id: str | None, items: list[runtime_pb2.PredictedItem]
-) -> dict[str, Any]:
+def _impression(rid: str, dep: Deployment, user_id: str | None, item_ids: list[str]) -> dict[str, Any]:
     return {
         "recommendationId": rid,
         "campaignArn": dep.campaign_arn,
         "solutionVersionArn": dep.solution_version_arn,
         "userId": user_id,
-        "itemList": [i.item_id for i in items],
+        "itemList": item_ids,
         "timestamp": time.time(),
     }

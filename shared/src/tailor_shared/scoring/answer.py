@@ -29,6 +29,7 @@ from tailor_shared.scoring.ranking import (
     Promotion,
     Ranked,
     Values,
+    draw_weights,
     exploration_eligible,
     rank_input_list,
     recommend,
@@ -76,7 +77,7 @@ def exploration_for(
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
     eligible, eligible_index = _eligible(data, cutoff)
     seed = exploration_seed(scope, user_id, now)
-    return Exploration(weight, eligible, data.interactions, seed, discount, eligible_index)
+    return Exploration(weight, eligible, data.interactions, seed, discount, eligible_index, _base_weights(data))
 
 
 @functools.lru_cache(maxsize=256)
@@ -88,6 +89,14 @@ def _eligible(data: ExplorationData, cutoff: float) -> tuple[Mask, npt.NDArray[n
     eligible.flags.writeable = False
     index.flags.writeable = False
     return eligible, index
+
+
+@functools.lru_cache(maxsize=64)
+def _base_weights(data: ExplorationData) -> npt.NDArray[np.float64]:
+    """The model's per-item draw weights, computed once (a catalogue-sized conversion per request otherwise)."""
+    weights = draw_weights(data.interactions)
+    weights.flags.writeable = False
+    return weights
 
 
 def exploration_seed(scope: str, user_id: str | None, now: float | None = None) -> str:
