@@ -489,7 +489,18 @@ def serve_baseline(args: argparse.Namespace) -> None:
 
 
 def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subprocess.Popen[bytes]], str]:
-    port = free_port()
+    """``processes`` baseline servers on one free port; a new port when one could not bind it (the machine is
+    shared: another process may take a port between ``free_port`` and the bind)."""
+    for _attempt in range(3):
+        started = _start_baselines_on(world, mode, processes, free_port())
+        if started is not None:
+            return started
+    raise SystemExit(f"baseline {mode} did not start")
+
+
+def _start_baselines_on(
+    world: World, mode: str, processes: int, port: int
+) -> tuple[list[subprocess.Popen[bytes]], str] | None:
     cmd = [
         sys.executable,
         __file__,
@@ -520,15 +531,20 @@ def start_baselines(world: World, mode: str, processes: int) -> tuple[list[subpr
     stub = runtime_pb2_grpc.PersonalizeRuntimeStub(probe)
     deadline = time.monotonic() + 60
     req = requests_for(world, "plain")[0]
-    while True:
-        try:
-            stub.GetRecommendations(req, timeout=2)
-            break
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"baseline {mode} did not start") from None
-            time.sleep(0.2)
-    probe.close()
+    try:
+        while True:
+            try:
+                stub.GetRecommendations(req, timeout=2)
+                break
+            except grpc.RpcError:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    for p in procs:
+                        p.kill()
+                        p.wait(10)
+                    return None
+                time.sleep(0.2)
+    finally:
+        probe.close()
     time.sleep(1.0 if processes > 1 else 0.2)  # let every process bind
     return procs, address
 
