@@ -181,7 +181,7 @@ def recommend(
         cand = scores
 
         def top(allowed: Mask, k: int) -> list[int]:
-            return [int(i) for i in cand.index[top_indices(cand.values, allowed[cand.index], k)]]
+            return cand.index[top_indices(cand.values, allowed[cand.index], k)].tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
             if not normalise or not items:
@@ -201,7 +201,7 @@ def recommend(
         partition = _partition(full) if normalise else None
 
         def top(allowed: Mask, k: int) -> list[int]:
-            return [int(i) for i in top_indices(full, allowed, k)]
+            return top_indices(full, allowed, k).tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
             if partition is None:
