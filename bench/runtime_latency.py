@@ -161,15 +161,15 @@ class World:
 
 def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir: Path) -> World:
     prefix = f"bench-rt-{uuid.uuid4().hex[:8]}"
+    signed = getattr(args, "auth", "on") == "on"  # other benchmarks build this world without the option
     env = {
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "TAILOR_REDIS_URL": stack.redis_url,
         "TAILOR_TOPIC_PREFIX": prefix,
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_DATA_DIR": str(workdir / "stream"),
-        **({} if args.auth == "on" else {"TAILOR_AUTH_REQUIRED": "0"}),
+        **({} if signed else {"TAILOR_AUTH_REQUIRED": "0"}),
     }
-    signed = args.auth == "on"
     data = synthetic.generate(n_users=args.users, n_items=args.items, seed=args.seed)
     cache = (
         ROOT / ".tailor" / "bench-cache" / f"runtime-upv2-{args.users}u-{args.items}i-s{args.seed}-{_trainer_hash()}"
@@ -335,7 +335,7 @@ async def drive(
     warmup: float,
     channels: int,
     measure: Callable[[], tuple[float, float]],
-    signed: bool,
+    signed: bool = True,
 ) -> tuple[int, int, float, list[float], float, float, float]:
     """Closed-loop load: ``concurrency`` tasks each send the next request as soon as the last one returned."""
     opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel (SO_REUSEPORT spreads them)

@@ -79,7 +79,7 @@ def exploration_slots(num_results: int, weight: float) -> int:
 @dataclass(slots=True)
 class Ranked:
     """One listed item. Not frozen: 25 are built per request, and a frozen dataclass's ``__init__`` goes through
-    ``object.__setattr__`` (about 3× the cost); nothing changes one after ``recommend`` returns it."""
+    ``object.__setattr__`` (about three times the cost); nothing changes one after ``recommend`` returns it."""
 
     index: int  # position in the model's item index
     score: float | None
