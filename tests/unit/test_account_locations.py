@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tailor.control.v1 import control_pb2
+from tailor.events.v1 import events_pb2
+from tailor.runtime.v1 import runtime_pb2
 from tailor_shared.auth import DEV_ACCOUNT_ID, CredentialStore, Principal, SigV4Verifier
 from tailor_shared.errors import AccessDeniedException, InvalidInputException
-from tailor_shared.grpc_auth import ADMIN_POLICY, GrpcAuth, GrpcAuthSettings, referenced_locations
+from tailor_shared.grpc_auth import (
+    ADMIN_POLICY,
+    GrpcAuth,
+    GrpcAuthSettings,
+    _may_name_locations,
+    referenced_locations,
+)
 from tailor_shared.iam import Authorizer, Policy
 from tailor_shared.locations import NOBODY, LocationOwners, parse
 
@@ -133,3 +142,18 @@ def test_the_door_refuses_another_accounts_location_after_the_policies(operation
     nobody = Principal(f"arn:aws:iam::{A}:user/nobody", A, "NOBODY")
     with pytest.raises(AccessDeniedException):  # the policies come first: a denied caller learns nothing more
         auth.authorize(nobody, operation, request)
+
+
+def test_exactly_the_operations_with_a_location_field_are_walked() -> None:
+    """The door walks only request types that can hold a location (the runtime's and events' never do, so
+    their hot path pays nothing), and those are exactly the operations this module's door tests cover."""
+
+    def walked(module: Any) -> set[str]:
+        messages = module.DESCRIPTOR.message_types_by_name
+        return {
+            n.removesuffix("Request") for n, d in messages.items() if n.endswith("Request") and _may_name_locations(d)
+        }
+
+    assert walked(control_pb2) == set(_requests())
+    assert walked(runtime_pb2) == set() and walked(events_pb2) == set()
+    assert referenced_locations(runtime_pb2.GetRecommendationsRequest(campaign_arn="s3://x/", user_id="/u")) == []

@@ -13,6 +13,7 @@ call being served is :data:`CALLER`: its account is the one the call acts in (te
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ import grpc
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from tailor_shared.auth import (
@@ -149,10 +151,25 @@ def referenced_arns(request: Any) -> list[str]:
 LOCATION_FIELDS = frozenset({"data_location", "path"})
 
 
+@functools.cache
+def _may_name_locations(descriptor: Descriptor) -> bool:
+    """Whether a message type has a location field anywhere inside it (decided once per type, so requests that
+    can't name one, e.g. every runtime and events request, cost nothing on the hot path)."""
+    pending, seen = [descriptor], {descriptor}
+    while pending:
+        for f in pending.pop().fields:
+            if f.name in LOCATION_FIELDS and f.message_type is None:
+                return True
+            if f.message_type is not None and f.message_type not in seen:
+                seen.add(f.message_type)
+                pending.append(f.message_type)
+    return False
+
+
 def referenced_locations(request: Any) -> list[str]:
     """The data locations (``s3://``, ``file://``) a request names anywhere: each must be one of the caller's
     account's locations (ADR 0028 §5)."""
-    if not isinstance(request, Message):
+    if not isinstance(request, Message) or not _may_name_locations(request.DESCRIPTOR):
         return []
     return [s for name, s in _strings(request) if name in LOCATION_FIELDS]
 
