@@ -9,6 +9,7 @@ The writer gets read-your-writes by waiting until the view has consumed the offs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -71,6 +72,20 @@ class ResourceView(InMemoryResources):
     def add_listener(self, listener: Listener) -> None:
         """Called on the consumer thread for each applied change (record or None for a deletion)."""
         self._listeners.append(listener)
+
+    def change_event(self) -> asyncio.Event:
+        """An event of the running loop, set after each applied change. Periodic work over the view waits on
+        it (with a long timeout) instead of walking the view several times a second while nothing changes
+        (docs/benchmarks.md "Idle cost"); the waiter clears it before it looks at the view."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+
+        def changed(_arn: str, _record: ResourceRecord | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed while the view still ran (shutdown)
+                loop.call_soon_threadsafe(event.set)
+
+        self.add_listener(changed)
+        return event
 
     def start(self) -> None:
         ensure_topics(self._bootstrap, [resources_topic_spec(self._prefix)])

@@ -81,7 +81,7 @@ class StatusConsumer:
     async def run(self, apply: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Loop until :meth:`request_stop`; then the caller closes the consumer (never mid-poll)."""
         while not self._stop.is_set():
-            msgs = await asyncio.to_thread(self._consumer.consume, 100, 0.2)
+            msgs = await asyncio.to_thread(self._consumer.consume, 100, 0.5)  # the timeout only bounds a stop
             for msg in msgs:
                 raw = msg.value()
                 if msg.error() is not None or raw is None:

@@ -16,7 +16,9 @@ from tailor_shared.errors import InvalidInputException
 @dataclass(frozen=True)
 class ControlSettings:
     common: CommonSettings
-    lifecycle_interval_s: float = 0.2  # how often control advances instant lifecycle steps
+    #: Control's lifecycle steps run as soon as its view changed; this is how often they run without a change
+    #: (the time-driven ones: automatic training, retraining, campaign updates).
+    lifecycle_interval_s: float = 1.0
     quotas: Quotas = field(default_factory=Quotas)
     #: The longest a mutating call waits for the lock and Kafka's acknowledgement before it answers
     #: ServiceUnavailableException (retryable); while Kafka is known down mutations are refused at once.

@@ -21,13 +21,16 @@ from tailor_shared.resource_view import ResourceView
 log = logging.getLogger(__name__)
 
 
-async def _every(interval: float, step: Callable[[], Awaitable[None]]) -> None:
+async def _every(interval: float, step: Callable[[], Awaitable[None]], changed: asyncio.Event) -> None:
+    """``step`` as soon as the view changed, else every ``interval`` (time-driven steps: schedules, retraining)."""
     while True:
+        changed.clear()
         try:
             await step()
         except Exception:
             log.exception("lifecycle step failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), interval)
 
 
 async def build(settings: ControlSettings) -> tuple[Sequence[GrpcService], Sequence[Callable[[], Awaitable[None]]]]:
@@ -41,7 +44,9 @@ async def build(settings: ControlSettings) -> tuple[Sequence[GrpcService], Seque
     writer = ResourceWriter(producer, view, common.topic_prefix)
     handlers = ControlHandlers(common, view, writer, settings.quotas, settings.write_timeout_ms / 1000)
     status = StatusConsumer(common.kafka_bootstrap, common.topic_prefix, f"{common.topic_prefix}-control")
-    lifecycle = asyncio.create_task(_every(settings.lifecycle_interval_s, handlers.advance), name="lifecycle")
+    lifecycle = asyncio.create_task(
+        _every(settings.lifecycle_interval_s, handlers.advance, view.change_event()), name="lifecycle"
+    )
     status_task = asyncio.create_task(status.run(handlers.apply_status), name="job-status")
 
     async def stop() -> None:

@@ -65,6 +65,9 @@ RETRY_S = 1.0
 #: How long one poll waits for the first record of a batch (it returns as soon as one arrives: this only sets
 #: how often an idle forwarder wakes up).
 POLL_S = 0.5
+#: Without a change of the view, the topic keeper looks again this often anyway (a safety net: every step is
+#: driven by the view's records).
+RECHECK_S = 60.0
 #: A batch whose group or dataset the view does not know catches the view up first, at most this often.
 CATCH_UP_EVERY_S = 1.0
 
@@ -107,6 +110,7 @@ class InboundForwarder:
         producer: Producer,
         guard: TopicGuard,
         catch_up: Callable[[], None] | None = None,
+        changed: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
         self._prefix = settings.prefix
@@ -122,6 +126,9 @@ class InboundForwarder:
         #: ``ResourceView.catch_up``: a record may arrive before this view has its (new) group or dataset.
         self._catch_up = catch_up
         self._caught_up_at = 0.0
+        #: ``ResourceView.change_event``: the topic keeper waits on it instead of walking the view every interval.
+        self._wakes_on_change = changed is not None
+        self._wake = changed if changed is not None else asyncio.Event()
         #: Schema Registry Avro (ADR 0024 §7), when a registry is configured.
         self._registry = SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
 
@@ -176,21 +183,29 @@ class InboundForwarder:
         return sent
 
     async def _keep_topics(self, done: asyncio.Event, stop: asyncio.Event) -> None:
+        """Topics, ACLs and schemas of live groups: at once when the view changed, and again after
+        ``inbound_topics_interval_s`` while a step fails (or without a change event, every interval)."""
         while not (done.is_set() or stop.is_set()):
+            self._wake.clear()
+            failed = False
             try:
                 await asyncio.to_thread(self.ensure_inbound_topics)
             except (KafkaException, ServiceUnavailableException) as err:
                 log.warning("cannot create inbound topics yet: %s", err)
+                failed = True
             try:
                 await asyncio.to_thread(self.sync_tenant_acls)
             except ServiceUnavailableException as err:  # retried next round
                 log.warning("cannot sync tenant Kafka ACLs yet: %s", err)
+                failed = True
             try:
                 await asyncio.to_thread(self.register_schemas)
             except Exception as err:  # the registry is down: retried next round, JSON keeps flowing
                 log.warning("cannot register dataset schemas yet: %s", err)
+                failed = True
+            wait = self._settings.inbound_topics_interval_s if failed or not self._wakes_on_change else RECHECK_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), self._settings.inbound_topics_interval_s)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     # --- one record -----------------------------------------------------------------------------------------
     def _dead_letter(self, msg: Message, err: PersonalizeError) -> OutgoingRecord:
@@ -364,6 +379,7 @@ class InboundForwarder:
             consumer = await asyncio.to_thread(self._consumer)
         except BaseException:
             done.set()
+            self._wake.set()
             await keeper
             raise
         delivered: dict[tuple[str, int], int] = {}  # next offset per partition, of batches Kafka acknowledged
@@ -388,6 +404,7 @@ class InboundForwarder:
                     self._commit(consumer, batch.commits, wait=False)
         finally:
             done.set()
+            self._wake.set()
             await keeper
             await asyncio.to_thread(self._close, consumer, delivered)
 

@@ -43,7 +43,9 @@ async def build(settings: IngestSettings) -> tuple[Sequence[GrpcService], Sequen
         worker = await asyncio.to_thread(start_worker, settings, view, topics, reporter)
     inbound = None
     if settings.run_inbound:
-        inbound = start_inbound(InboundForwarder(settings, view, catalog, producer, topics, view.catch_up))
+        inbound = start_inbound(
+            InboundForwarder(settings, view, catalog, producer, topics, view.catch_up, view.change_event())
+        )
 
     async def stop() -> None:
         # Runs after the gRPC server drained its in-flight calls: every acknowledged write is delivered.
