@@ -26,6 +26,7 @@ from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.iam import CONSOLE_SERVICE
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resources import ResourceReader
+from tailor_shared.trends import latest_trend_windows
 
 SERVICE_NAME = CONSOLE_SERVICE
 T = TypeVar("T")
@@ -59,20 +60,7 @@ class StreamState:
         """The latest complete ``size_s`` window before the newest event time the stream saw (``tr:maxts``), and
         the window before it: (its start or None, counts, previous counts) — what Trending-Now compares."""
 
-        async def read() -> tuple[int | None, dict[str, float], dict[str, float]]:
-            raw_max = await self._redis.get(keys.trend_max_ts())
-            newest = float(raw_max) if raw_max else 0.0
-            starts = await self._redis.zrevrangebyscore(keys.trend_index(size_s), newest - size_s, "-inf", 0, 1)
-            if not starts:
-                return None, {}, {}
-            start = int(float(starts[0]))
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hgetall(keys.trend(size_s, start))
-            pipe.hgetall(keys.trend(size_s, start - size_s))
-            now, before = await pipe.execute()
-            return start, _counts(now), _counts(before)
-
-        return await self._bounded(read())
+        return await self._bounded(latest_trend_windows(self._redis, keys, size_s))
 
     async def attribution_totals(self, keys: rk.Keys, tag: str) -> dict[bytes, bytes]:
         return await self._bounded(self._redis.hgetall(keys.attribution_totals(tag)))
@@ -136,7 +124,3 @@ def _rpc(
         return json_format.ParseDict(await handler(json_format.MessageToDict(request)), response_cls())
 
     return method
-
-
-def _counts(raw: Mapping[bytes, bytes]) -> dict[str, float]:
-    return {k.decode(): float(v) for k, v in raw.items()}

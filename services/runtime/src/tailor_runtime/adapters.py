@@ -40,6 +40,7 @@ from tailor_shared.redis_keys import (
 from tailor_shared.scoring.actions import WINDOW_EVENT_TYPES as ACTION_WINDOW_TYPES
 from tailor_shared.scoring.actions import UserActivity, event_kind
 from tailor_shared.topics import DATASET_KINDS, impressions_topic
+from tailor_shared.trends import latest_trend_windows
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,6 @@ def parse_action_activity(replies: Sequence[Any], per: int) -> UserActivity:
             items[item] = max(items.get(item, 0.0), float(count))
     metadata = {k.upper(): v for k, v in _pairs_to_dict(replies[2 * per]).items()}
     return UserActivity(list(actions.values()), items, metadata)
-
-
-def _counts(raw: Mapping[bytes, bytes]) -> dict[str, float]:
-    return {k.decode(): float(v) for k, v in raw.items()}
 
 
 def _pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
@@ -266,23 +263,12 @@ class RedisState:
         started = time.perf_counter()
         try:
             async with _Bounded(self):
-                raw_max = await self._redis.get(keys.trend_max_ts())
-                newest = float(raw_max) if raw_max else 0.0
-                starts = await self._redis.zrevrangebyscore(
-                    keys.trend_index(size_s), newest - size_s, "-inf", start=0, num=1
-                )
-                if not starts:
-                    return {}, {}
-                current = int(float(starts[0]))
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.hgetall(keys.trend(size_s, current))
-                pipe.hgetall(keys.trend(size_s, current - size_s))
-                now, before = await pipe.execute()
+                _start, now, before = await latest_trend_windows(self._redis, keys, size_s)
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
             REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
             raise _unavailable(err) from None
-        return _counts(now), _counts(before)
+        return now, before
 
     async def action_activity(self, keys: Keys, user_id: str) -> UserActivity:
         """The user's (and same-id session's) action interactions of the filter windows with their timestamps,
