@@ -264,12 +264,14 @@ class Retrieval:
         # Linear-part items outside the searched ones matter only if their linear value can lift them into an
         # answer: at or above the lowest bar of the needs (None: keep them all).
         bars: list[float] | None = [] if open_needs else None
+        scored: tuple[Positions, npt.NDArray[np.float32]] | None = None  # the first search's items, exact scores
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
             parts.append(found)
             dense = self._items[found] @ query
             full = dense + linear(found)
+            scored = (found, full.astype(np.float32))
             dense_only = ~_member(lin_items, found)
             floor = float(dense.min()) if dense.size else 0.0  # no item outside ``found`` scores more, densely
             for need in open_needs:
@@ -291,10 +293,19 @@ class Retrieval:
                     parts.append(np.flatnonzero(need.mask))
         parts.append(lin_items if not bars else lin_items[lin_values >= min(bars)])
         index = np.unique(np.concatenate(parts))
-        values = self._items[index] @ query + linear(index)
 
         def score(positions: Positions) -> npt.NDArray[np.float32]:
             return np.asarray(self._items[positions] @ query + linear(positions), dtype=np.float32)
+
+        if scored is None:
+            values = score(index)
+        else:  # the search's items are scored already: gather only the other candidates' rows (random reads)
+            order = np.argsort(scored[0])
+            known_items, known_values = scored[0][order], scored[1][order]
+            known = _member(known_items, index)
+            values = np.empty(index.size, dtype=np.float32)
+            values[known] = known_values[np.searchsorted(known_items, index[known])]
+            values[~known] = score(index[~known])
 
         return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query, linear), score)
 
