@@ -1,21 +1,29 @@
-"""GetRecommendations' serving path at 10,000 and 1,000,000 items in one run (ADR 0019): latency, recall@25 of
-candidate retrieval against exact scoring, model load time and memory.
+"""GetRecommendations' serving path at 10,000, 100,000 and 1,000,000 items in one run (ADR 0019): CPU and wall
+latency side by side, recall@25 of candidate retrieval against exact scoring, model load time and memory.
 
-    uv run python bench/runtime_retrieval.py                    # 10,000 (trained) and 1,000,000 items
-    uv run python bench/runtime_retrieval.py --large 300000     # another large size
+    uv run python bench/runtime_retrieval.py                          # 10,000 (trained), 100,000 and 1,000,000
+    uv run python bench/runtime_retrieval.py --large 300000 --rounds 3
+    uv run python bench/runtime_retrieval.py --build-at-load          # also: the 1M load without its index
 
 In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
 ``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
-the two catalogue sizes differ only in what grows with the catalogue. bench/runtime_latency.py measures the
-whole service at 10,000 items.
+the catalogue sizes differ only in what grows with the catalogue. bench/runtime_latency.py measures the whole
+service at 10,000 items.
+
+Robust on a shared, noisy machine: the catalogues are interleaved — each round runs every scenario's pass over the
+users on each catalogue in turn (order reversed every other round) — and each request records its wall time and
+its thread's CPU time (``time.thread_time``: the serving path's own work, without the waits for a core). A row
+gives the median over rounds of each round's p50, the p99 over all requests, and the ratio to the 10,000-item p50
+(median over rounds of the same round's ratio).
 
 Models. 10,000 items: UP-v2 trained by the trainer's code for one epoch on the synthetic catalogue (cached under
 ``.tailor/bench-cache/``, as bench/runtime_latency.py does). 1,000,000 items: training a full-softmax model over a
-million items does not fit this machine, so the large catalogue is grown from the trained one — item i keeps a
+million items does not fit this machine, so the large catalogues are grown from the trained one — item i keeps a
 trained item's vector and bias plus Gaussian noise (half the trained vectors' per-dimension spread), the
-transformer is the trained one — and exported with the trainer's own ``export_retrieval``; the linear part keeps
-the trained items' 32 best neighbours (the trainer keeps it for the most popular items of large catalogues). Users
-are the synthetic data's, with real histories.
+transformer is the trained one — and exported with the trainer's own ``export_retrieval``, which builds and ships
+the ANN index as the trainer does (ADR 0019 §5; printed progress: building takes minutes at 1,000,000 items); the
+linear part keeps the trained items' 32 best neighbours (the trainer keeps it for the most popular items of large
+catalogues). Users are the synthetic data's, with real histories.
 
 Scenarios (UP-v2, numResults 25, exploration as the recipe's defaults): ``plain``; ``filter`` (EXCLUDE purchased
 | INCLUDE two categories); ``filter+promo`` (plus 20 % promoted among the newest items); ``selective`` (INCLUDE one
