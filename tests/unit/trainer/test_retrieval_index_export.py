@@ -13,12 +13,14 @@ from typing import Any, NoReturn
 import numpy as np
 import pytest
 
+from tailor_shared.errors import InvalidInputException
 from tailor_shared.filters import bind_filter_values, parse_filter_expression
 from tailor_shared.redis_keys import HistoryEntry, UserState
 from tailor_shared.scoring import answer, retrieval
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import LoadedModel
 from tailor_trainer import artifacts
+from tailor_trainer.config import TrainerSettings
 from tailor_trainer.domain import train_solution_version
 from tailor_trainer.domain.train import TrainedModel
 from tests.unit.trainer.conftest import synthetic
@@ -131,3 +133,10 @@ def test_the_runtime_builds_at_load_only_without_a_usable_index(trained: Trained
     assert loaded.retrieval is not None and loaded.retrieval.built_at_load
     shipped = LoadedModel(tmp_path / "shipped", retrieval_min_items=n)
     assert shipped.retrieval is not None and not shipped.retrieval.built_at_load
+
+
+def test_the_trainers_threshold_is_a_setting() -> None:
+    assert TrainerSettings.from_env({}).retrieval_min_items == retrieval.DEFAULT_MIN_ITEMS
+    assert TrainerSettings.from_env({"TAILOR_TRAINER_RETRIEVAL_MIN_ITEMS": "5000"}).retrieval_min_items == 5000
+    with pytest.raises(InvalidInputException):
+        TrainerSettings.from_env({"TAILOR_TRAINER_RETRIEVAL_MIN_ITEMS": "-1"})
