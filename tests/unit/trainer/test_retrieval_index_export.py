@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -140,3 +142,10 @@ def test_the_trainers_threshold_is_a_setting() -> None:
     assert TrainerSettings.from_env({"TAILOR_TRAINER_RETRIEVAL_MIN_ITEMS": "5000"}).retrieval_min_items == 5000
     with pytest.raises(InvalidInputException):
         TrainerSettings.from_env({"TAILOR_TRAINER_RETRIEVAL_MIN_ITEMS": "-1"})
+
+
+def test_the_trainer_builds_indexes_without_onnxruntime() -> None:
+    # onnxruntime is only in the runtime's and batch's images (tests/contract/test_deploy_manifests.py): the
+    # trainer's export imports the shared index builder, which must not import it.
+    code = "import sys, tailor_trainer.server; assert 'onnxruntime' not in sys.modules, 'onnxruntime imported'"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from tailor_shared.scoring.ranking import Candidates, Need
 
@@ -147,6 +146,7 @@ class Retrieval:
         item_index_sha256: str | None = None,
     ) -> None:
         import faiss  # the runtime's (and the trainer's export's) dependency only: batch scores exactly (ADR 0019)
+        import onnxruntime as ort  # not in the trainer's image, which imports this module for ``build_index``
 
         encoder = entry["encoder"]
         options = ort.SessionOptions()
