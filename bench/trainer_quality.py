@@ -3,7 +3,8 @@
 For each seed: the guide's user split (90 % train / 10 % test; test users' oldest 90 % as input, newest 10 % as
 relevant), the recipes trained through ``train_solution_version`` (which makes that same split from the seed),
 and baselines fitted on the same training users: most-popular, item-kNN (cosine), EASE and iALS. Baseline
-hyperparameters are chosen on validation users carved from the training users (never on test users). Prints a
+hyperparameters are chosen on validation users carved from the training users (never on test users), by a
+hill-climb on value ladders that ends with every chosen value between two scored neighbours. Prints a
 markdown table: mean ± std [min-max] over seeds, and training wall time.
 
     uv run python bench/trainer_quality.py --dataset ml-100k --seeds 5
@@ -30,7 +31,14 @@ import numpy as np
 import torch
 
 from tailor_trainer.domain import Interactions, ItemsTable, UsersTable, train_solution_version
-from tailor_trainer.domain.baselines import ease_scorer, gram, ials_scorer, item_knn_scorer, popularity_scorer
+from tailor_trainer.domain.baselines import (
+    ease_scorer,
+    gram,
+    ials_scorer,
+    item_knn_scorer,
+    ladder_search,
+    popularity_scorer,
+)
 from tailor_trainer.domain.data import PreparedData, item_attribute, prepare, subset_users
 from tailor_trainer.domain.evaluation import (
     EvalSet,
@@ -182,33 +190,51 @@ def load(name: str) -> tuple[Interactions, ItemsTable | None]:
     return inter, table
 
 
-def _choose(
-    train: PreparedData, seed: int, exclude: bool, grid: Sequence[dict[str, Any]], fit: Callable[..., Scorer]
-) -> tuple[dict[str, Any], float]:
-    """Pick a baseline's settings on validation users carved from the training users (as the trainer does)."""
-    keep, held = split_users(train, seed + 7919)
-    vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
-    best, best_score = grid[0], -1.0
-    shared: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
-    for params in grid:
-        score = evaluate(fit(vtrain, **params, **shared), vset, exclude)[NDCG10]
-        if score > best_score:
-            best, best_score = params, score
-    return best, best_score
-
-
-BASELINE_GRIDS: dict[str, tuple[Callable[..., Scorer], list[dict[str, Any]]]] = {
-    "item-knn": (item_knn_scorer, [{"neighbours": k} for k in (50, 100, 200, 400, 800, 1600)]),
-    # Wide enough that the chosen l2 is inside it on every data set here (the note flags an edge choice).
-    "ease": (
-        ease_scorer,
-        [{"l2": v} for v in (1.0, 5.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 20000.0)],
-    ),
+#: Each baseline's settings as ordered ladders, searched on validation users by ``ladder_search`` from the start
+#: rung: it stops only where each chosen value beat both its neighbours, so a choice inside the ladder
+#: is inside what was searched; a choice at an end is flagged in the note (the ladder must then be widened).
+#: item-kNN's k is capped at the catalogue (n - 1 = every neighbour, the natural end).
+EASE_L2 = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5)
+BASELINE_LADDERS: dict[str, tuple[Callable[..., Scorer], dict[str, tuple[Any, ...]], dict[str, Any]]] = {
+    "item-knn": (item_knn_scorer, {"neighbours": (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)}, {"neighbours": 200}),
+    "ease": (ease_scorer, {"l2": EASE_L2}, {"l2": 200.0}),
     "ials": (
         ials_scorer,
-        [{"factors": f, "alpha": a, "l2": r, "epochs": 8} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
+        {
+            "factors": (16, 32, 64, 128, 256),
+            "alpha": (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
+            "l2": (0.01, 0.1, 1.0, 5.0, 20.0, 100.0, 500.0, 2000.0),
+        },
+        {"factors": 64, "alpha": 10.0, "l2": 5.0},
     ),
 }
+IALS_EPOCHS = 8
+
+
+def tune_baseline(name: str, train: PreparedData, seed: int, exclude: bool) -> tuple[dict[str, Any], list[str], int]:
+    """A baseline's settings chosen on validation users carved from the training users (as the trainer carves
+    them): the chosen settings, those chosen at an end of their ladder, and how many settings were scored."""
+    fit, ladders, start = BASELINE_LADDERS[name]
+    keep, held = split_users(train, seed + 7919)
+    vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
+    extra: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
+    if fit is ials_scorer:
+        extra["epochs"] = IALS_EPOCHS
+    if fit is item_knn_scorer:  # k >= n - 1 keeps every neighbour: one rung for all of them
+        cap = train.n_items - 1
+        ladders = {"neighbours": tuple(sorted({min(k, cap) for k in ladders["neighbours"]}))}
+    scored = 0
+
+    def score(params: dict[str, Any]) -> float:
+        nonlocal scored
+        scored += 1
+        return evaluate(fit(vtrain, **params, **extra), vset, exclude)[NDCG10]
+
+    index = {n: ladders[n].index(min(ladders[n], key=lambda v: abs(v - start[n]))) for n in ladders}
+    params, _, at_end = ladder_search(ladders, index, score)
+    if fit is ials_scorer:
+        params["epochs"] = IALS_EPOCHS
+    return params, at_end, scored
 
 
 def run_baseline(
@@ -219,12 +245,12 @@ def run_baseline(
         scorer = popularity_scorer(train)[0]
         chosen = ""
     else:
-        fit, grid = BASELINE_GRIDS[name]
-        params, _ = _choose(train, seed, exclude, grid, fit)
-        scorer = fit(train, **params)
-        chosen = ",".join(f"{k}={v}" for k, v in params.items())
-        if len(grid) > 1 and params in (grid[0], grid[-1]):
-            chosen += " (edge of the grid)"
+        params, at_end, scored = tune_baseline(name, train, seed, exclude)
+        scorer = BASELINE_LADDERS[name][0](train, **params)
+        chosen = ",".join(f"{k}={v}" for k, v in params.items()) + f" ({scored} scored"
+        if params.get("neighbours") == train.n_items - 1:
+            chosen += "; k = every neighbour"
+        chosen += f"; at the ladder's end: {','.join(at_end)})" if at_end else ")"
     metrics = evaluate(scorer, test, exclude)
     return metrics, time.monotonic() - started, chosen
 

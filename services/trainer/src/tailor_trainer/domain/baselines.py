@@ -6,8 +6,8 @@ linear half of the user-personalization hybrid (``sequential.py``). All take the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -141,3 +141,38 @@ def ials_scorer(
         return (users @ Vf.T).float().numpy()
 
     return score
+
+
+def ladder_search(
+    ladders: Mapping[str, Sequence[Any]], start: Mapping[str, int], score: Callable[[dict[str, Any]], float]
+) -> tuple[dict[str, Any], float, list[str]]:
+    """Tune settings by hill-climbing on ordered value ladders (one per setting), from index ``start``.
+
+    Each round scores every one-step neighbour of the current point (one setting moved one rung) and moves to
+    the best if it beats the current score; it stops when none does. So, unlike a fixed grid, the chosen value
+    of every setting has both its neighbours scored — it is inside what was searched — unless it sits at an end
+    of its ladder, and those settings are returned (the ladder should be extended). Points are scored once.
+    Returns the chosen settings, their score and the settings chosen at a ladder's end.
+    """
+    names = list(ladders)
+    seen: dict[tuple[int, ...], float] = {}
+
+    def value(point: tuple[int, ...]) -> float:
+        if point not in seen:
+            seen[point] = score({n: ladders[n][k] for n, k in zip(names, point, strict=True)})
+        return seen[point]
+
+    here = tuple(start[n] for n in names)
+    while True:
+        steps = [
+            (*here[:d], here[d] + move, *here[d + 1 :])
+            for d, n in enumerate(names)
+            for move in (-1, 1)
+            if 0 <= here[d] + move < len(ladders[n])
+        ]
+        best = max(steps, key=value, default=here)
+        if value(best) <= value(here):
+            break
+        here = best
+    at_end = [n for n, k in zip(names, here, strict=True) if len(ladders[n]) > 1 and k in (0, len(ladders[n]) - 1)]
+    return {n: ladders[n][k] for n, k in zip(names, here, strict=True)}, value(here), at_end
