@@ -190,14 +190,18 @@ def load(name: str) -> tuple[Interactions, ItemsTable | None]:
     return inter, table
 
 
-#: Each baseline's settings as ordered ladders, searched on validation users by ``ladder_search`` from the start
-#: rung: it stops only where each chosen value beat both its neighbours, so a choice inside the ladder
+#: Each baseline's settings as ordered ladders, searched on validation users by ``ladder_search`` from the best
+#: of its start points: it stops only where each chosen value beat both its neighbours, so a choice inside the ladder
 #: is inside what was searched; a choice at an end is flagged in the note (the ladder must then be widened).
 #: item-kNN's k is capped at the catalogue (n - 1 = every neighbour, the natural end).
 EASE_L2 = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5)
-BASELINE_LADDERS: dict[str, tuple[Callable[..., Scorer], dict[str, tuple[Any, ...]], dict[str, Any]]] = {
-    "item-knn": (item_knn_scorer, {"neighbours": (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)}, {"neighbours": 200}),
-    "ease": (ease_scorer, {"l2": EASE_L2}, {"l2": 200.0}),
+BASELINE_LADDERS: dict[str, tuple[Callable[..., Scorer], dict[str, tuple[Any, ...]], list[dict[str, Any]]]] = {
+    "item-knn": (
+        item_knn_scorer,
+        {"neighbours": (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)},
+        [{"neighbours": 200}],
+    ),
+    "ease": (ease_scorer, {"l2": EASE_L2}, [{"l2": 200.0}]),
     "ials": (
         ials_scorer,
         {
@@ -205,7 +209,8 @@ BASELINE_LADDERS: dict[str, tuple[Callable[..., Scorer], dict[str, tuple[Any, ..
             "alpha": (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
             "l2": (0.01, 0.1, 1.0, 5.0, 20.0, 100.0, 500.0, 2000.0),
         },
-        {"factors": 64, "alpha": 10.0, "l2": 5.0},
+        # The former fixed grid's eight corners: the climb starts from the best of them on validation.
+        [{"factors": f, "alpha": a, "l2": r} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
     ),
 }
 IALS_EPOCHS = 8
@@ -214,7 +219,7 @@ IALS_EPOCHS = 8
 def tune_baseline(name: str, train: PreparedData, seed: int, exclude: bool) -> tuple[dict[str, Any], list[str], int]:
     """A baseline's settings chosen on validation users carved from the training users (as the trainer carves
     them): the chosen settings, those chosen at an end of their ladder, and how many settings were scored."""
-    fit, ladders, start = BASELINE_LADDERS[name]
+    fit, ladders, starts = BASELINE_LADDERS[name]
     keep, held = split_users(train, seed + 7919)
     vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
     extra: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
@@ -230,8 +235,8 @@ def tune_baseline(name: str, train: PreparedData, seed: int, exclude: bool) -> t
         scored += 1
         return evaluate(fit(vtrain, **params, **extra), vset, exclude)[NDCG10]
 
-    index = {n: ladders[n].index(min(ladders[n], key=lambda v: abs(v - start[n]))) for n in ladders}
-    params, _, at_end = ladder_search(ladders, index, score)
+    rungs = [{n: ladders[n].index(min(ladders[n], key=lambda v: abs(v - s[n]))) for n in ladders} for s in starts]
+    params, _, at_end = ladder_search(ladders, rungs, score)
     if fit is ials_scorer:
         params["epochs"] = IALS_EPOCHS
     return params, at_end, scored

@@ -24,7 +24,7 @@ def _recorded(peak: dict[str, int]) -> tuple[list[dict[str, Any]], Any]:
 
 def test_search_climbs_to_an_inside_peak_and_scores_both_neighbours() -> None:
     calls, score = _recorded({"k": 3, "l2": 1})
-    chosen, best, at_end = ladder_search(LADDERS, {"k": 0, "l2": 4}, score)
+    chosen, best, at_end = ladder_search(LADDERS, [{"k": 0, "l2": 4}], score)
     assert chosen == {"k": 80, "l2": 1.0}
     assert best == 0
     assert at_end == []
@@ -36,14 +36,21 @@ def test_search_climbs_to_an_inside_peak_and_scores_both_neighbours() -> None:
 
 def test_a_choice_at_the_end_of_a_ladder_is_reported() -> None:
     _, score = _recorded({"k": 5, "l2": 2})
-    chosen, _, at_end = ladder_search(LADDERS, {"k": 2, "l2": 2}, score)
+    chosen, _, at_end = ladder_search(LADDERS, [{"k": 2, "l2": 2}], score)
     assert chosen == {"k": 320, "l2": 10.0}
     assert at_end == ["k"]
 
 
 def test_the_start_is_kept_when_no_neighbour_beats_it() -> None:
     calls, score = _recorded({"k": 2, "l2": 2})
-    chosen, _, at_end = ladder_search(LADDERS, {"k": 2, "l2": 2}, score)
+    chosen, _, at_end = ladder_search(LADDERS, [{"k": 2, "l2": 2}], score)
     assert chosen == {"k": 40, "l2": 10.0}
     assert at_end == []
     assert len(calls) == 5  # the start and its four neighbours
+
+
+def test_the_climb_starts_from_the_best_of_several_starts() -> None:
+    calls, score = _recorded({"k": 5, "l2": 0})
+    chosen, _, _ = ladder_search(LADDERS, [{"k": 0, "l2": 4}, {"k": 4, "l2": 1}], score)
+    assert chosen == {"k": 320, "l2": 0.1}
+    assert {"k": 10, "l2": 100.0} not in calls[2:], "the worse start's neighbours were searched"

@@ -144,9 +144,12 @@ def ials_scorer(
 
 
 def ladder_search(
-    ladders: Mapping[str, Sequence[Any]], start: Mapping[str, int], score: Callable[[dict[str, Any]], float]
+    ladders: Mapping[str, Sequence[Any]],
+    starts: Sequence[Mapping[str, int]],
+    score: Callable[[dict[str, Any]], float],
 ) -> tuple[dict[str, Any], float, list[str]]:
-    """Tune settings by hill-climbing on ordered value ladders (one per setting), from index ``start``.
+    """Tune settings by hill-climbing on ordered value ladders (one per setting), from the best of ``starts``
+    (rung indices; several starts, e.g. a coarse grid, guard against a poor local optimum).
 
     Each round scores every one-step neighbour of the current point (one setting moved one rung) and moves to
     the best if it beats the current score; it stops when none does. So, unlike a fixed grid, the chosen value
@@ -162,7 +165,7 @@ def ladder_search(
             seen[point] = score({n: ladders[n][k] for n, k in zip(names, point, strict=True)})
         return seen[point]
 
-    here = tuple(start[n] for n in names)
+    here = max((tuple(start[n] for n in names) for start in starts), key=value)
     while True:
         steps = [
             (*here[:d], here[d] + move, *here[d + 1 :])
