@@ -92,7 +92,8 @@ export function ResourceTable<R>(props: {
 }) {
   const { caption, rows, columns, rowKey } = props;
   return (
-    <TableContainer component={Paper} variant="outlined">
+    // Focusable and named, so a table wider than the page can be scrolled with the keyboard (WCAG 2.1.1).
+    <TableContainer component={Paper} variant="outlined" tabIndex={0} role="region" aria-label={`${caption} (table)`}>
       <Table size="small" aria-label={caption}>
         <caption>{caption}</caption>
         <TableHead>
@@ -166,6 +167,8 @@ export function CreateForm(props: {
   submitLabel: string;
   onSubmit: () => Promise<string | void>;
   children: ReactNode;
+  /** Its heading's level: 3 inside a page section, 2 directly under the page's h1. */
+  level?: 2 | 3;
 }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
@@ -184,7 +187,7 @@ export function CreateForm(props: {
   };
   return (
     <Paper variant="outlined" sx={{ p: 2 }} component="section" aria-labelledby={id}>
-      <Typography variant="h6" component="h3" id={id} gutterBottom>
+      <Typography variant="h6" component={props.level === 2 ? "h2" : "h3"} id={id} gutterBottom>
         {props.title}
       </Typography>
       <Box component="form" onSubmit={submit} aria-label={props.title}>

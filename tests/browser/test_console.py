@@ -8,12 +8,15 @@ Screenshots of each step go to ``tests/browser/artifacts/`` (gitignored; docs/co
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
@@ -22,11 +25,12 @@ from tailor_shared.config import S3Settings
 from tailor_shared.objectstore import ObjectStore
 from tailor_tools import localstack, synthetic
 from tailor_tools.identity import default_credential
-from tests.conftest import RunningService
+from tests.conftest import GRPC_HEALTH_NAMES, RunningService, wait_grpc_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+AXE = CHECKOUT_CONSOLE_DIR.parent / "node_modules" / "axe-core" / "axe.min.js"
 #: Debian's package (scripts/setup.sh installs it); Playwright's own browser download is not used.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: Small enough that the training step takes seconds (the impressions and auto-update tests' settings).
@@ -55,6 +59,17 @@ def shoot(page: Page, step: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{step}.png"), full_page=True)
 
 
+def audit(page: Page, what: str) -> None:
+    """axe-core's WCAG checks (npm, console/node_modules) on the page as it is: no violation of any impact.
+    Evaluated through the DevTools protocol, as the page's Content-Security-Policy refuses inline scripts."""
+    page.evaluate(AXE.read_text() + ";0")
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length}x, e.g. ${v.nodes[0].html})`)"
+    )
+    assert violations == [], f"{what}: {violations}"
+
+
 def row(page: Page, table: str, text: str) -> Locator:
     """The row of the table named ``table`` (its caption) that contains ``text``."""
     return page.get_by_role("table", name=table).get_by_role("row").filter(has_text=text)
@@ -63,7 +78,10 @@ def row(page: Page, table: str, text: str) -> Locator:
 def test_demo_flow_through_the_console(
     spawn_service: Callable[..., RunningService], page: Page, s3_bucket: str, tmp_path: Path
 ) -> None:
-    services = {name: spawn_service(name) for name in ("control", "ingest", "stream", "trainer", "runtime")}
+    services = {name: spawn_service(name, wait=False) for name in ("control", "ingest", "stream", "trainer", "runtime")}
+    for svc in services.values():
+        if svc.name in GRPC_HEALTH_NAMES:
+            wait_grpc_serving(svc, timeout=150)  # started together; on a loaded machine the imports take a while
     gateway = spawn_service(
         "gateway",
         TAILOR_GATEWAY_CONTROL_ADDRESS=services["control"].address,
@@ -95,11 +113,18 @@ def test_demo_flow_through_the_console(
     )
     shoot(page, "01-sign-in")
 
-    # A wrong secret is refused with the gateway's typed error, and the page stays on sign-in.
-    page.get_by_label("Access key ID").fill(dev.access_key_id)
-    page.get_by_label("Secret access key").fill("not-the-secret")
-    page.get_by_role("button", name="Sign in").click()
+    audit(page, "sign-in")
+    # Keyboard only: the key field has the focus, Tab to the secret, Enter submits; Shift+Tab from the key field
+    # reaches the skip link. A wrong secret is refused with the gateway's typed error.
+    expect(page.get_by_label("Access key ID")).to_be_focused()
+    page.keyboard.type(dev.access_key_id)
+    page.keyboard.press("Tab")
+    page.keyboard.type("not-the-secret")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("InvalidSignatureException")
+    page.get_by_label("Access key ID").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.get_by_label("Secret access key").fill(dev.secret_access_key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dataset groups", level=1)).to_be_visible()
@@ -136,6 +161,17 @@ def test_demo_flow_through_the_console(
     form.get_by_role("button", name="Create filter").click()
     expect(row(page, "Filters", f"{name}-seen")).to_contain_text("ACTIVE", timeout=30_000)
 
+    # An event tracker: its tracking id is in the form's answer (PutEvents below, for the Live page).
+    form = page.get_by_role("form", name="Create event tracker")
+    form.get_by_label("Event tracker name").fill(f"{name}-tracker")
+    form.get_by_role("button", name="Create event tracker").click()
+    created = form.get_by_text("tracking ID")
+    expect(created).to_be_visible()
+    found = re.search(r"tracking ID ([0-9a-zA-Z-]+)", created.inner_text())
+    assert found, created.inner_text()
+    tracking_id = found.group(1)
+    expect(row(page, "Event trackers", f"{name}-tracker")).to_contain_text("ACTIVE", timeout=30_000)
+
     # Solution (User-Personalization, small) and a trained version.
     form = page.get_by_role("form", name="Create solution")
     form.get_by_label("Solution name").fill(f"{name}-up")
@@ -143,7 +179,7 @@ def test_demo_flow_through_the_console(
     form.get_by_label("Solution config (JSON, optional)").fill(json.dumps(SOLUTION_CONFIG))
     form.get_by_role("button", name="Create solution").click()
     expect(row(page, "Solutions", f"{name}-up")).to_contain_text("ACTIVE", timeout=30_000)
-    page.get_by_role("button", name=f"Create solution version of {name}-up").click()
+    page.get_by_role("button", name=f"Train {name}-up: create a solution version").click()
     version = row(page, "Solution versions", f"{name}-up")  # the Solution column names it
     expect(version).to_have_count(1, timeout=30_000)
     shoot(page, "04-training")
@@ -155,6 +191,7 @@ def test_demo_flow_through_the_console(
     form.get_by_role("button", name="Create campaign").click()
     expect(row(page, "Campaigns", f"{name}-campaign")).to_contain_text("ACTIVE", timeout=120_000)
     shoot(page, "05-campaign")
+    audit(page, "dataset group")
 
     # Test recommendations for a user who has history: items of the catalogue, with scores, through the page.
     row(page, "Campaigns", f"{name}-campaign").get_by_role("link", name="Test").click()
@@ -184,6 +221,7 @@ def test_demo_flow_through_the_console(
     expect(answer).not_to_have_text(before)  # each answer has its own recommendation id
     expect(results.get_by_role("row")).to_have_count(6)
     shoot(page, "06b-filtered")
+    audit(page, "test recommendations")
     filtered = [results.get_by_role("row").nth(r).get_by_role("cell").nth(1).inner_text() for r in range(1, 6)]
     assert not seen & set(filtered), (seen, filtered)
 
@@ -194,5 +232,37 @@ def test_demo_flow_through_the_console(
     expect(table).to_contain_text("normalized_discounted_cumulative_gain_at_10", timeout=30_000)
     expect(table.get_by_role("row")).to_have_count(2)  # header + the one version
     expect(page.get_by_role("figure", name="precision_at_5 by version")).to_be_visible()
+    # The training's loss per epoch (the console read API's DescribeTrainingProgress).
+    expect(page.get_by_role("figure", name="Training loss by epoch")).to_be_visible()
     shoot(page, "07-metrics")
+    audit(page, "metrics")
+
+    # Live: the user's recent events are the imported history, newest first.
+    page.get_by_role("link", name="Live").click()
+    page.get_by_label("Dataset group").select_option(label=name)
+    page.get_by_label("User ID").fill(user)
+    events = page.get_by_role("table", name=f"Recent events of {user}, newest first")
+    expect(events).to_be_visible()
+    # A live event through the gateway (boto3, as an application sends it) shows up on its own as the newest.
+    item = str(data.items[-1]["ITEM_ID"])
+    put = boto3.client(
+        "personalize-events",
+        endpoint_url=f"http://{gateway.address}",
+        region_name="us-east-1",
+        aws_access_key_id=dev.access_key_id,
+        aws_secret_access_key=dev.secret_access_key,
+    )
+    put.put_events(
+        trackingId=tracking_id,
+        userId=user,
+        sessionId=f"{name}-session",
+        eventList=[{"eventType": "console-check", "itemId": item, "sentAt": dt.datetime.now(dt.UTC)}],
+    )
+    put.close()
+    expect(events.get_by_role("row").nth(1)).to_contain_text(item, timeout=30_000)
+    expect(events.get_by_role("row").nth(1)).to_contain_text("console-check")
+    expect(page.get_by_role("table", name="Trending items")).to_be_visible()
+    expect(page.get_by_text("This dataset group has no metric attribution.")).to_be_visible()
+    shoot(page, "08-live")
+    audit(page, "live")
     assert errors == [], errors

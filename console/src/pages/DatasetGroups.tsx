@@ -61,6 +61,7 @@ export default function DatasetGroups() {
       <CreateForm
         title="Create dataset group"
         submitLabel="Create dataset group"
+        level={2}
         onSubmit={async () => {
           const out = await personalize.createDatasetGroup({ name, ...(domain ? { domain: domain as "ECOMMERCE" } : {}) });
           groups.reload();

@@ -586,7 +586,7 @@ function TrainButton(props: { solutionArn: string; name: string; onCreated: () =
       <Button
         size="small"
         variant="outlined"
-        aria-label={`Create solution version of ${props.name}`}
+        aria-label={`Train ${props.name}: create a solution version`}
         onClick={() =>
           personalize
             .createSolutionVersion({ solutionArn: props.solutionArn, trainingMode: "FULL" })

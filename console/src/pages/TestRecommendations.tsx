@@ -97,7 +97,7 @@ export default function TestRecommendations() {
         Test recommendations
       </Typography>
       <ErrorLine error={targets.error} />
-      <CreateForm title="Request" submitLabel="Get recommendations" onSubmit={run}>
+      <CreateForm title="Request" submitLabel="Get recommendations" onSubmit={run} level={2}>
         <Grid container spacing={2}>
           <Grid size={{ xs: 12, md: 6 }}>
             <Stack spacing={1.5}>
