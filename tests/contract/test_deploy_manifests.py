@@ -65,6 +65,8 @@ KAFKA_IMAGE = "apache/kafka:4.1.2"
 REDIS_IMAGE = "redis:7"
 #: The one image template every service is built from (per-service differences are build arguments).
 DOCKERFILE = "services/Dockerfile"
+#: Settings naming files the image itself carries (read only, not a volume): the gateway's web console.
+IMAGE_PATHS = {"TAILOR_CONSOLE_DIR"}
 
 Doc = dict[str, Any]
 
@@ -263,7 +265,7 @@ def test_compose_paths_are_writable_and_model_store_is_shared() -> None:
         assert svc.get("tmpfs") and "/tmp" in svc["tmpfs"], f"{service}: read-only root needs a tmpfs /tmp"
         writable = [*svc["tmpfs"], *(t for t, s in mounts.items() if not s.endswith(":ro"))]
         for key, value in compose_env(svc).items():
-            if value.startswith("/") and key != "TAILOR_MODEL_STORE":
+            if value.startswith("/") and key != "TAILOR_MODEL_STORE" and key not in IMAGE_PATHS:
                 assert any(value == w or value.startswith(w.rstrip("/") + "/") for w in writable), (
                     f"{service}: {key}={value} is on the read-only root file system"
                 )
@@ -436,11 +438,16 @@ def test_dockerfile(service: str) -> None:
     declared = {rest.partition("=")[0] for keyword, rest in dockerfile_instructions(path) if keyword == "ARG"}
     assert set(args) <= declared, f"docker-compose.yml passes {sorted(set(args) - declared)}: not ARGs of {path}"
     all_stages = render_dockerfile(path, args)
-    assert len(all_stages) >= 2, "multi-stage: a uv builder and a slim run stage"
-    for stage in all_stages:
+    # The web console's node stage (ADR 0029), then Python's: a uv builder and a slim run stage.
+    console_stage, *python_stages = all_stages
+    assert console_stage[0][1] == "node:20-slim AS console", f"{path}: FROM {console_stage[0][1]}"
+    console_runs = [rest for keyword, rest in console_stage if keyword == "RUN"]
+    assert console_runs == ["npm ci --no-audit --no-fund", "npm run build"], console_runs
+    assert len(python_stages) >= 2, "multi-stage: a uv builder and a slim run stage"
+    for stage in python_stages:
         image = stage[0][1].split()[0]
         assert image == "python:3.11-slim", f"{path}: FROM {image}"
-    builder, final = all_stages[0], all_stages[-1]
+    builder, final = python_stages[0], python_stages[-1]
 
     runs = [rest for keyword, rest in builder if keyword == "RUN"]
     assert any(re.search(r"pip install .*\buv\b", r) for r in runs), "uv is installed with pip in the builder"
@@ -495,7 +502,12 @@ def test_dockerfile(service: str) -> None:
 
     # The directory the service writes exists in the image, owned by its user (a named volume mounted
     # there starts with that owner).
+    console_dir = compose_env(compose_services()[service]).get("TAILOR_CONSOLE_DIR")
+    assert console_dir == ("/app/console" if service == "gateway" else None), "the image's console build"
+    assert any(k == "COPY" and rest == "--from=builder /app/console /app/console" for k, rest in final)
     for key, value in compose_env(compose_services()[service]).items():
+        if key in IMAGE_PATHS:
+            continue
         if value.startswith("/") and not (service == "batch" and key == "TAILOR_MODEL_STORE"):  # mounted :ro
             assert args.get("DATA_DIR") == value, f"{service}: {key}={value} but DATA_DIR={args.get('DATA_DIR')}"
 
@@ -1041,7 +1053,7 @@ def test_model_store_is_a_shared_read_write_many_claim(kustomization: str) -> No
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         env = effective_env(docs, container)
         for key, value in env.items():
-            if not value.startswith("/"):
+            if not value.startswith("/") or key in IMAGE_PATHS:
                 continue
             under = [m for m in container.get("volumeMounts", []) if (value + "/").startswith(m["mountPath"] + "/")]
             assert under, f"{service}: {key}={value} is on the read-only root file system"
