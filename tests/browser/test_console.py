@@ -225,6 +225,20 @@ def test_demo_flow_through_the_console(
     filtered = [results.get_by_role("row").nth(r).get_by_role("cell").nth(1).inner_text() for r in range(1, 6)]
     assert not seen & set(filtered), (seen, filtered)
 
+    # And a promotion (the same filter as its own, 40 %): 2 of the 5 items say they are promoted.
+    page.get_by_label("Promotion filter", exact=True).select_option(label=f"{name}-seen")
+    page.get_by_label("Promoted items (percent)").fill("40")
+    page.get_by_label("Promotion filter parameters (NAME=value, one a line)").fill('TYPES="view","click","purchase"')
+    before = answer.inner_text()
+    page.get_by_role("button", name="Get recommendations").click()
+    expect(answer).not_to_have_text(before)
+    expect(results.get_by_role("row")).to_have_count(6)
+    shoot(page, "06c-promoted")
+    reasons = [results.get_by_role("row").nth(r).get_by_role("cell").nth(3).inner_text() for r in range(1, 6)]
+    assert sum("Promotion promotion" in reason for reason in reasons) == 2, reasons
+    promoted = [results.get_by_role("row").nth(r).get_by_role("cell").nth(1).inner_text() for r in range(1, 6)]
+    assert not seen & set(promoted), (seen, promoted)
+
     # Metrics of the solution: a row and a chart per metric for the trained version.
     page.go_back()
     row(page, "Solutions", f"{name}-up").get_by_role("link", name="Metrics").click()
