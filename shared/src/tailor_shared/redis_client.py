@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
-from tailor_shared.errors import InvalidInputException
+from tailor_shared.errors import InvalidInputException, ServiceUnavailableException
 from tailor_shared.logs import redact  # an error message never carries the URL's password (ADR 0027)
 
 SENTINEL_SCHEME = "redis+sentinel"
@@ -74,3 +74,9 @@ def async_redis_from_url(url: str, **kwargs: Any) -> aioredis.Redis[Any]:
         return aioredis.Redis.from_url(url, **kwargs)
     sentinel = AsyncSentinel(list(target.sentinels), sentinel_kwargs=_SENTINEL_KWARGS)
     return sentinel.master_for(target.primary, db=target.db, password=target.password, **kwargs)
+
+
+def redis_unavailable(err: BaseException) -> ServiceUnavailableException:
+    """The typed, retryable error for a failed or timed-out Redis read: callers never answer from a guess."""
+    reason = str(err) or ("no answer in time" if isinstance(err, TimeoutError) else type(err).__name__)
+    return ServiceUnavailableException(f"Redis is unavailable: {reason}")

@@ -22,9 +22,8 @@ from redis.exceptions import RedisError
 from tailor.console.v1 import console_pb2, console_pb2_grpc
 from tailor_control.domain import console as domain
 from tailor_shared import redis_keys as rk
-from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.iam import CONSOLE_SERVICE
-from tailor_shared.redis_client import async_redis_from_url
+from tailor_shared.redis_client import async_redis_from_url, redis_unavailable
 from tailor_shared.resources import ResourceReader
 from tailor_shared.trends import latest_trend_windows
 
@@ -70,8 +69,7 @@ class StreamState:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 return await read
         except (RedisError, TimeoutError, OSError) as err:
-            reason = str(err) or ("no answer in time" if isinstance(err, TimeoutError) else type(err).__name__)
-            raise ServiceUnavailableException(f"Redis is unavailable: {reason}") from None
+            raise redis_unavailable(err) from None
 
 
 class ConsoleHandlers:

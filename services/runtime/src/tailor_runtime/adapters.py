@@ -23,10 +23,9 @@ from confluent_kafka import Producer as RawProducer
 from redis.exceptions import RedisError
 
 from tailor_runtime.metrics import REDIS_CALL_SECONDS
-from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.grpc_server import call_started
 from tailor_shared.kafka import producer_config
-from tailor_shared.redis_client import async_redis_from_url
+from tailor_shared.redis_client import async_redis_from_url, redis_unavailable
 from tailor_shared.redis_keys import (
     Keys,
     UserState,
@@ -186,11 +185,6 @@ class _Bounded:
             self._timeout.reschedule(self._loop.time())
 
 
-def _unavailable(err: BaseException) -> ServiceUnavailableException:
-    reason = str(err) or ("no answer in time" if isinstance(err, TimeoutError) else type(err).__name__)
-    return ServiceUnavailableException(f"Redis is unavailable: {reason}")
-
-
 class RedisState:
     """Reads the stream's serving state. Any Redis failure is UNAVAILABLE: never answer from a guess."""
 
@@ -213,7 +207,7 @@ class RedisState:
             return json.loads(reply)
         except (RedisError, TimeoutError, OSError) as err:
             REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
-            raise _unavailable(err) from None
+            raise redis_unavailable(err) from None
 
     async def user_state(
         self, keys: Keys, user_id: str, event_types: Iterable[str], any_type: bool = False
@@ -254,7 +248,7 @@ class RedisState:
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
             REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
-            raise _unavailable(err) from None
+            raise redis_unavailable(err) from None
         return {k.decode(): int(v) for k, v in shown.items()}, {k.decode(): int(v) for k, v in chosen.items()}
 
     async def trend_windows(self, keys: Keys, size_s: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -267,7 +261,7 @@ class RedisState:
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
             REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
-            raise _unavailable(err) from None
+            raise redis_unavailable(err) from None
         return now, before
 
     async def action_activity(self, keys: Keys, user_id: str) -> UserActivity:
@@ -293,7 +287,7 @@ class RedisState:
             REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
             REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
-            raise _unavailable(err) from None
+            raise redis_unavailable(err) from None
         return [unescape(k.decode()[len(prefix) :]) for k in found]
 
     async def items_version(self, keys: Keys, dataset_type: str = "Items") -> tuple[tuple[str, str], ...]:
@@ -304,7 +298,7 @@ class RedisState:
             async with _Bounded(self):
                 offsets: Mapping[bytes, bytes] = await self._redis.hgetall(keys.offsets())
         except (RedisError, TimeoutError, OSError) as err:
-            raise _unavailable(err) from None
+            raise redis_unavailable(err) from None
         fields = ((k.decode(), v.decode()) for k, v in offsets.items())
         # Fields are ``items:<p>`` (legacy dataset) or ``items.<incarnation>:<p>`` (redis-keys.md).
         return tuple(sorted((k, v) for k, v in fields if k.partition(":")[0].partition(".")[0] == suffix))
