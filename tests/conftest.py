@@ -158,6 +158,9 @@ class RunningService:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            # Reap it: a Popen collected while its child still runs is a ResourceWarning, which -W error turns into
+            # a failure of whichever later test the garbage collector happens to run in.
+            self.proc.wait()
             return -9
 
 
