@@ -198,16 +198,16 @@ EASE_L2 = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 
 BASELINE_LADDERS: dict[str, tuple[Callable[..., Scorer], dict[str, tuple[Any, ...]], list[dict[str, Any]]]] = {
     "item-knn": (
         item_knn_scorer,
-        {"neighbours": (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)},
+        {"neighbours": (10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400)},
         [{"neighbours": 200}],
     ),
     "ease": (ease_scorer, {"l2": EASE_L2}, [{"l2": 200.0}]),
     "ials": (
         ials_scorer,
         {
-            "factors": (16, 32, 64, 128, 256),
-            "alpha": (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
-            "l2": (0.01, 0.1, 1.0, 5.0, 20.0, 100.0, 500.0, 2000.0),
+            "factors": (8, 16, 32, 64, 128, 256, 512),
+            "alpha": (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0),
+            "l2": (0.001, 0.01, 0.1, 1.0, 5.0, 20.0, 100.0, 500.0, 2000.0, 10000.0),
         },
         # The former fixed grid's eight corners: the climb starts from the best of them on validation.
         [{"factors": f, "alpha": a, "l2": r} for f in (64, 128) for a in (2.0, 10.0) for r in (0.1, 5.0)],
@@ -394,7 +394,10 @@ def latency(n_items: int, runs: int = 300) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="run splits 0 .. N-1")
+    parser.add_argument(
+        "--splits", help="run only these splits, e.g. '3' or '2,3,4' (instead of --seeds; --merge joins the files)"
+    )
     parser.add_argument("--models", default=",".join([*RECIPES, *BASELINES]))
     parser.add_argument("--json", help="also write per-seed results here")
     parser.add_argument("--objective", metavar="COLUMN", help="only show UP-v2's optimizationObjective trade-off")
@@ -412,16 +415,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.merge:
-        merged: dict[str, list[dict[str, Any]]] = {}
-        for path in args.merge:  # later files replace a model's rows (e.g. a re-run with a wider grid)
+        by_split: dict[str, dict[int, dict[str, Any]]] = {}
+        datasets: set[str] = set()
+        for path in args.merge:  # a later file replaces a model's run of the same split (e.g. a wider ladder)
             saved = json.loads(Path(path).read_text())
-            merged.update(saved["results"])
-        seeds = {len(runs) for runs in merged.values()}
-        if len(seeds) != 1:
-            raise SystemExit(f"the files hold different numbers of splits: {sorted(seeds)}")
+            datasets.add(saved["dataset"])
+            for model, runs in saved["results"].items():
+                by_split.setdefault(model, {}).update({run["seed"]: run for run in runs})
+        splits = {tuple(sorted(runs)) for runs in by_split.values()}
+        if len(datasets) != 1 or len(splits) != 1:
+            raise SystemExit(f"the files hold different data sets {sorted(datasets)} or splits {sorted(splits)}")
         order = [*RECIPES, *BASELINES]
-        ordered = {m: merged[m] for m in sorted(merged, key=lambda m: order.index(m) if m in order else len(order))}
-        print(table(ordered, str(saved["dataset"]), seeds.pop()))
+        ordered = {
+            m: [runs[k] for k in sorted(runs)]
+            for m, runs in sorted(by_split.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+        }
+        print(table(ordered, datasets.pop(), len(splits.pop())))
         return
     torch.set_num_threads(args.threads)
     if args.latency:
@@ -437,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = prepare(inter, items, {})
     exclude = repeat_share(data) < 0.05
     results: dict[str, list[dict[str, Any]]] = {}
-    for seed in range(args.seeds):
+    for seed in [int(k) for k in args.splits.split(",")] if args.splits else range(args.seeds):
         sp = split(data, seed, exclude)
         for m in models:
             without = None
@@ -454,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
         if args.json:  # after every split, so a long run that is stopped keeps what it finished
             Path(args.json).write_text(json.dumps({"dataset": args.dataset, "results": results}, indent=1))
-    print(table(results, args.dataset, args.seeds))
+    print(table(results, args.dataset, len(next(iter(results.values()), []))))
 
 
 if __name__ == "__main__":
