@@ -315,6 +315,31 @@ def fmt(values: Sequence[float]) -> str:
     return f"{a.mean():.4f} ± {a.std():.4f} [{a.min():.3f}-{a.max():.3f}]"
 
 
+def _cell(run: dict[str, Any]) -> str:
+    """One model's NDCG@10 on one split, its training seconds, and its note: a baseline's chosen settings and
+    whether each is inside its ladder, a recipe's epochs and stop reason."""
+    note = run["note"].replace(",epochs=8", "")
+    if note.endswith(" scored)"):
+        note = note[:-1] + "; inside)"
+    return f"{run['metrics'][NDCG10]:.4f} · {run['seconds']:.0f} s" + (f" · {note}" if note else "")
+
+
+def split_table(results: dict[str, list[dict[str, Any]]], base: list[str], ours: list[str]) -> list[str]:
+    """Per split: every model's NDCG@10 (training s, settings), the split's best baseline, and each recipe's
+    ratio to it against the goal."""
+    header = ["split", *results, "best baseline", *(f"{m} ratio" for m in ours)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(results) + 1) + "---:|" * len(ours)]
+    for k in range(len(next(iter(results.values())))):
+        cells = [_cell(results[m][k]) for m in results]
+        best = max(base, key=lambda b: results[b][k]["metrics"][NDCG10]) if base else ""
+        ratios = []
+        for m in ours:
+            r = results[m][k]["metrics"][NDCG10] / results[best][k]["metrics"][NDCG10] if best else float("nan")
+            ratios.append(f"{r:.3f}x {'✓' if r >= GOAL_RATIO else '✗'}")
+        lines.append(f"| {results[next(iter(results))][k]['seed']} | " + " | ".join([*cells, best, *ratios]) + " |")
+    return lines
+
+
 def table(results: dict[str, list[dict[str, Any]]], dataset: str, seeds: int) -> str:
     lines = [
         f"### {dataset}: mean ± std [min-max] over {seeds} user splits",
@@ -327,7 +352,9 @@ def table(results: dict[str, list[dict[str, Any]]], dataset: str, seeds: int) ->
         secs = np.asarray([r["seconds"] for r in runs])
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {secs.mean():.1f} (max {secs.max():.1f}) |")
     base = [b for b in BASELINES if b in results]
-    for ours in [m for m in results if m.split(" ")[0] in ("up-v2", "up", "pr-v2", "pr")]:
+    ours_models = [m for m in results if m.split(" ")[0] in ("up-v2", "up", "pr-v2", "pr")]
+    lines += ["", *split_table(results, base, ours_models)]
+    for ours in ours_models:
         if not base:
             break
         per_seed = []
