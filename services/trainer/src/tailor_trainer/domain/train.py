@@ -431,7 +431,7 @@ def _train_sequence(
         "stopReason": "MAX_TRAINING_TIME" if time_cut else result.stop_reason,
         "epochs": len(result.history),
         "maxEpochs": cfg.max_epochs,
-        "bestEpoch": _best_epoch(result.history),
+        "bestEpoch": result.best_epoch,
     }
     if tunable:
         model.training_stop["trialsRun"] = trials_run
@@ -543,14 +543,6 @@ def apply_objective(model: TrainedModel, objective: Objective, test: EvalSet) ->
         "weight": weight,
         "relevanceSpread": spread,
     }
-
-
-def _best_epoch(history: list[EpochStat]) -> int:
-    """The epoch whose weights were kept: the best validation NDCG@10 (the first of ties), else the last."""
-    scored = [s for s in history if s.validation_ndcg_at_10 == s.validation_ndcg_at_10]
-    if not scored:
-        return len(history)
-    return max(scored, key=lambda s: (s.validation_ndcg_at_10, -s.epoch)).epoch
 
 
 def _module_scorer(module: HybridScorer, width: int) -> Scorer:
