@@ -4,6 +4,7 @@ latency side by side, recall@25 of candidate retrieval against exact scoring, mo
     uv run python bench/runtime_retrieval.py                          # 10,000 (trained), 100,000 and 1,000,000
     uv run python bench/runtime_retrieval.py --large 300000 --rounds 3
     uv run python bench/runtime_retrieval.py --build-at-load          # also: the 1M load without its index
+    uv run python bench/runtime_retrieval.py --large 1000000 --profile 300   # cProfile of plain requests per step
 
 In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
 ``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
@@ -305,6 +306,35 @@ def report(
             )
 
 
+def profile(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], count: int) -> None:
+    """cProfile of ``count`` plain requests per catalogue (as served: exploration on), side by side: each
+    function's own time per request (µs; cProfile's overhead inflates small calls alike at every size), sorted by
+    how much it grows from the smallest catalogue to the largest."""
+    import cProfile
+    import pstats
+
+    per: dict[str, dict[str, float]] = {}
+    for label, model, index in served:
+        chosen = [users[i % len(users)] for i in range(count)]
+        timed(model, index, chosen[:20], None, None)  # warm-up
+        profiler = cProfile.Profile()
+        profiler.enable()
+        timed(model, index, chosen, None, None)
+        profiler.disable()
+        stats: dict[tuple[str, int, str], tuple[Any, ...]] = vars(pstats.Stats(profiler))["stats"]
+        for (path, line, name), (_, _, own, _, _) in stats.items():
+            key = f"{Path(path).name}:{line}({name})" if line else name
+            per.setdefault(key, {})[label] = own / count * 1e6
+    labels = [label for label, _, _ in served]
+    rows = sorted(per.items(), key=lambda kv: kv[1].get(labels[-1], 0.0) - kv[1].get(labels[0], 0.0), reverse=True)
+    say(f"cProfile, {count} plain requests per catalogue: own time per request (µs), by growth")
+    say("| function | " + " | ".join(labels) + " |")
+    say("|---|" + "---|" * len(labels))
+    for key, times in rows[:25]:
+        say(f"| `{key}` | " + " | ".join(f"{times.get(label, 0.0):.1f}" for label in labels) + " |")
+    say("| total | " + " | ".join(f"{sum(t.get(label, 0.0) for t in per.values()):.1f}" for label in labels) + " |")
+
+
 def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:
     before = rss_mib()
     started = time.monotonic()
@@ -320,6 +350,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="distinct users per scenario and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the users per scenario")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", type=int, default=0, help="cProfile N plain requests per catalogue, then stop")
     parser.add_argument(
         "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
     )
@@ -368,6 +399,9 @@ def main() -> None:
             f" ({time.monotonic() - started:.1f}s in all, +{rss_mib() - before:.0f} MiB RSS)"
         )
         del unindexed
+    if args.profile:
+        profile(served, users, args.profile)
+        return
     say(f"{args.rounds} interleaved rounds of {len(users)} requests per catalogue and scenario ...")
     sample = interleaved(served, users, args.rounds)
     report(served, users, sample)

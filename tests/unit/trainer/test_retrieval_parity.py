@@ -14,6 +14,8 @@ from tailor_shared.redis_keys import HistoryEntry, UserState
 from tailor_shared.scoring import answer, retrieval
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import LoadedModel
+from tailor_shared.scoring.masks import Allowed
+from tailor_shared.scoring.ranking import Need
 from tailor_trainer import artifacts
 from tailor_trainer.domain import train_solution_version
 from tests.unit.trainer.conftest import synthetic
@@ -85,3 +87,15 @@ def test_answers_by_retrieval_equal_the_exact_answers(
                 assert (g.score is None) == (w.score is None)
                 if g.score is not None and w.score is not None:
                     assert g.score == pytest.approx(w.score, rel=1e-3, abs=1e-7)
+
+
+def test_a_position_outside_the_candidates_scores_as_the_exact_path(model_dir: Path) -> None:
+    split = LoadedModel(model_dir, retrieval_min_items=0)
+    assert split.retrieval is not None
+    history = _histories(len(split.item_ids))[3]
+    exact = split.retrieval.exact(history)
+    cand = split.retrieval.candidates(history, [Need(Allowed(len(split.item_ids), []), 3)])
+    assert np.allclose(cand.values, exact[cand.index], rtol=1e-5, atol=1e-6)
+    every = np.arange(len(split.item_ids), dtype=np.int64)
+    np.testing.assert_allclose(cand.score(every), exact, rtol=1e-5, atol=1e-5)  # after the request's sums are cleared
+    assert np.array_equal(split.retrieval.exact(history), exact)  # nothing of the request is left behind

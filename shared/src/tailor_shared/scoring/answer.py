@@ -20,6 +20,7 @@ import numpy.typing as npt
 from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
+from tailor_shared.scoring.masks import Allowed
 from tailor_shared.scoring.model import ExplorationData, Scores, ServingModel
 from tailor_shared.scoring.ranking import (
     Candidates,
@@ -173,8 +174,9 @@ def recommendations(
     current_item = index.metadata.get(item_id) if item_id else None
     inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
     excluded = seen + consumed  # never recommended, promoted or not
-    mask = filter_mask(bound, index, inputs) if bound else np.ones(len(index), dtype=bool)
-    mask[excluded] = False
+    # The filter's mask (or none: every item) less the exclusions, kept apart: retrieval asks about its candidates
+    # only, so a plain request allocates nothing catalogue-sized (ADR 0019 §7).
+    mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
     promoted = None
     if promotion is not None:
         promo_mask = filter_mask(promotion.bound, index, inputs)
@@ -182,8 +184,7 @@ def recommendations(
         promoted = Promotion(promotion.name, promotion.percent, promo_mask)
     if scores is None:
         assert retrieval is not None
-        # Without a filter the allowed count is known: counting a 1,000,000-item mask costs more than the rest.
-        needs = [Need(mask, num_results, None if bound else len(index) - len(set(excluded)))]
+        needs = [Need(mask, num_results)]
         if promoted is not None:
             needs.append(Need(promoted.mask, (num_results * promoted.percent) // 100))
         scores = retrieval.candidates(past, needs)

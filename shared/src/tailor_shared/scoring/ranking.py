@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tailor_shared.redis_keys import rank_trending
+from tailor_shared.scoring.masks import ItemMask, allowed_at, dense
 
 Scores = npt.NDArray[np.float32]
 Values = npt.NDArray[np.float32] | npt.NDArray[np.float64]  # ranking values: model scores or derived
@@ -157,14 +158,13 @@ class Candidates:
 class Need:
     """A mask over the catalogue and how many of its best allowed items an answer needs from the candidates."""
 
-    mask: Mask
+    mask: ItemMask
     count: int
-    allowed: int | None = None  # the mask's number of allowed items, when the caller knows it (else counted)
 
 
 def recommend(
     scores: Values | Candidates,
-    mask: Mask,
+    mask: ItemMask,
     num_results: int,
     *,
     normalise: bool,
@@ -180,8 +180,9 @@ def recommend(
     if isinstance(scores, Candidates):
         cand = scores
 
-        def top(allowed: Mask, k: int) -> list[int]:
-            return cand.index[top_indices(cand.values, allowed[cand.index], k)].tolist()  # type: ignore[no-any-return]
+        def top(allowed: ItemMask, k: int) -> list[int]:
+            best = top_indices(cand.values, allowed_at(allowed, cand.index), k)
+            return cand.index[best].tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
             if not normalise or not items:
@@ -200,8 +201,8 @@ def recommend(
         # output array (one exp pass over the catalogue for the partition function remains).
         partition = _partition(full) if normalise else None
 
-        def top(allowed: Mask, k: int) -> list[int]:
-            return top_indices(full, allowed, k).tolist()  # type: ignore[no-any-return]
+        def top(allowed: ItemMask, k: int) -> list[int]:
+            return top_indices(full, dense(allowed), k).tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
             if partition is None:
@@ -231,10 +232,10 @@ def recommend(
     ]
     missing = num_results - len(promoted) - len(entries)
     if missing > 0 and backfill_popular and popularity is not None:
-        taken = np.zeros(mask.shape, dtype=bool)
-        taken[promoted] = True
-        taken[regular] = True
-        fill = top_indices(popularity, mask & ~taken, missing).tolist()
+        fillable = dense(mask).copy()  # a new array: the caller's mask is not changed
+        fillable[promoted] = False
+        fillable[regular] = False
+        fill = top_indices(popularity, fillable, missing).tolist()
         entries.extend(Ranked(i, None, None, (REASON_POPULAR,) if show_reasons else ()) for i in fill)
     promo_entries = [
         Ranked(i, score, promotion.name if promotion else None, (REASON_PROMOTED,) if show_reasons else ())
@@ -244,7 +245,7 @@ def recommend(
 
 
 def _explore(
-    regular: list[int], exploration: Exploration, allowed: Mask, promoted: list[int], slots: int
+    regular: list[int], exploration: Exploration, allowed: ItemMask, promoted: list[int], slots: int
 ) -> tuple[list[int], set[int]]:
     """The regular list with its tail replaced by explored items (allowed, not promoted; fewer when fewer items
     are eligible), and the explored items."""
@@ -257,7 +258,7 @@ def _explore(
     eligible = exploration.eligible_index
     if eligible is None:
         eligible = np.flatnonzero(exploration.eligible)
-    candidates = eligible[allowed[eligible]]
+    candidates = eligible[allowed_at(allowed, eligible)]
     if keep or promoted:
         candidates = _without(candidates, keep + promoted)
     if candidates.size == 0:

@@ -16,16 +16,19 @@ online answers equal batch answers exactly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from tailor_shared.scoring.masks import allowed_at, allowed_count, dense, member
 from tailor_shared.scoring.ranking import Candidates, Need
 
 Mask = npt.NDArray[np.bool_]
@@ -51,14 +54,6 @@ TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
 KMEANS_ITERATIONS = 10
 INDEX_FILE = "retrieval_index.faiss"  # the trainer's export of ``build_index`` (docs/specs/model-artifact.md)
 SEED = 20260101  # training sample and k-means seed: every replica builds the same index
-
-
-def _member(sorted_unique: Positions, positions: Positions) -> npt.NDArray[np.bool_]:
-    """Which ``positions`` are in ``sorted_unique``: a binary search each (``np.isin`` sorts both arrays)."""
-    if sorted_unique.size == 0:
-        return np.zeros(positions.shape, dtype=bool)
-    at = np.searchsorted(sorted_unique, positions).clip(0, sorted_unique.size - 1)
-    return np.asarray(sorted_unique[at] == positions, dtype=bool)
 
 
 def item_matrix(vectors: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -176,6 +171,10 @@ class Retrieval:
         rng = np.random.default_rng(SEED)
         self._sample = np.sort(rng.choice(self.n_items, min(self.n_items, PARTITION_SAMPLE), replace=False))
         self._sample_items = self._items[self._sample]  # contiguous: one small product per request
+        self._in_sample = np.zeros(self.n_items, dtype=bool)  # which candidates are sample items: one gather
+        self._in_sample[self._sample] = True
+        self._local = threading.local()  # per thread: the linear part's catalogue-sized sums (``_summed``)
+        self._columns = columns
         started = time.monotonic()
         shipped = entry.get("index")
         index = self._read(directory, shipped, columns, item_index_sha256) if shipped else None
@@ -209,9 +208,11 @@ class Retrieval:
 
     @property
     def bytes(self) -> int:
-        """Memory held: the item matrix, the index's inverted lists (vectors or codes) and the linear part."""
+        """Memory held: the item matrix, the index's inverted lists (vectors or codes), the linear part, the
+        partition sample and one serving thread's linear sums."""
         linear = sum(a.nbytes for a in self._linear[:3]) if self._linear else 0
-        return int(self._items.nbytes + self._index_bytes + self._sample_items.nbytes + linear)
+        sample = self._sample_items.nbytes + self._in_sample.nbytes
+        return int(self._items.nbytes + self._index_bytes + sample + linear + 4 * self.n_items)
 
     def _sequence(self, history: Sequence[int]) -> npt.NDArray[np.int64]:
         seq = np.full((1, self._width), self._pad, dtype=np.int64)
@@ -220,8 +221,18 @@ class Retrieval:
             seq[0, -len(recent) :] = recent
         return seq
 
-    def _sparse(self, seq: npt.NDArray[np.int64]) -> tuple[Positions, npt.NDArray[np.float32]]:
-        """The linear part's items and values for this sequence (as ``model.onnx``'s scatter-add computes them)."""
+    def _query(self, seq: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """``[h(seq), 1]`` padded with zeros to the index's width: the search's query, and (its first columns)
+        the exact product's."""
+        h = self._session.run([self._output], {self._input: seq})[0][0]
+        query = np.zeros(self._columns + self._padding, dtype=np.float32)
+        query[: h.size] = h
+        query[h.size] = 1.0
+        return query
+
+    def _linear_entries(self, seq: npt.NDArray[np.int64]) -> tuple[Positions, npt.NDArray[np.float32]]:
+        """The linear part's (item, value) entries for this sequence, one per recent item and neighbour: an item
+        may appear more than once, its value being the sum (as ``model.onnx``'s scatter-add computes it)."""
         if self._linear is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         lin_idx, lin_val, weights, window = self._linear
@@ -229,89 +240,100 @@ class Retrieval:
         recent, w = seq[0, -columns:], weights[-columns:]
         keep = recent != self._pad
         recent, w = recent[keep], w[keep]
-        if recent.size == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        idx = lin_idx[recent].ravel().astype(np.int64)
-        val = (lin_val[recent] * w[:, None]).ravel()
-        items, inverse = np.unique(idx, return_inverse=True)
-        return items, np.bincount(inverse, weights=val, minlength=items.size).astype(np.float32)
+        return lin_idx[recent].ravel().astype(np.int64), (lin_val[recent] * w[:, None]).ravel()
+
+    @contextlib.contextmanager
+    def _summed(self, entries: tuple[Positions, npt.NDArray[np.float32]]) -> Iterator[npt.NDArray[np.float32]]:
+        """This thread's catalogue-sized vector holding the entries' sums, zero elsewhere: filled and cleared in
+        O(entries), so every linear value is one gather (no sort of the entries, no binary searches)."""
+        dense = getattr(self._local, "linear", None)
+        if dense is None:
+            dense = self._local.linear = np.zeros(self.n_items, dtype=np.float32)
+        idx, values = entries
+        np.add.at(dense, idx, values)
+        try:
+            yield dense
+        finally:
+            dense[idx] = 0.0
 
     def candidates(self, history: Sequence[int], needs: Sequence[Need]) -> Candidates:
         """Exactly scored candidates holding, for each need, its ``count`` best allowed items (up to the
         index's recall)."""
         seq = self._sequence(history)
-        h = np.asarray(self._session.run([self._output], {self._input: seq})[0][0], dtype=np.float32)
-        query = np.append(h, np.float32(1.0)).astype(np.float32)
-        lin_items, lin_values = self._sparse(seq)
+        query = self._query(seq)
+        entries = self._linear_entries(seq)
+        with self._summed(entries) as linear:
+            index, values = self._candidates(query, entries[0], linear, needs)
+            log_partition = self._log_partition(index, values, query, linear)
+        lin_idx, lin_val = entries
+        product = query[: self._columns]
 
-        def linear(positions: Positions) -> npt.NDArray[np.float32]:
-            """The linear part's value at ``positions`` (0 where it touches nothing)."""
-            out = np.zeros(positions.shape, dtype=np.float32)
-            hit = _member(lin_items, positions)
-            out[hit] = lin_values[np.searchsorted(lin_items, positions[hit])]
-            return out
+        def score(positions: Positions) -> npt.NDArray[np.float32]:
+            """Positions outside the candidates (an explored item), after the request: their linear values are
+            summed from the entries (a few positions against a few thousand entries)."""
+            touched = positions[:, None] == lin_idx[None, :]
+            linear_values = np.where(touched, lin_val, np.float32(0.0)).sum(axis=1)
+            return np.asarray(self._items[positions] @ product + linear_values, dtype=np.float32)
 
-        parts: list[Positions] = []
+        return Candidates(index, values, log_partition, score)
+
+    def _candidates(
+        self, query: npt.NDArray[np.float32], lin_idx: Positions, linear: npt.NDArray[np.float32], needs: Sequence[Need]
+    ) -> tuple[Positions, npt.NDArray[np.float32]]:
+        """The candidates (sorted positions) and their exact scores."""
+        product = query[: self._columns]
+        more: list[Positions] = []  # positions to score besides the first search's
         open_needs: list[Need] = []
         for need in needs:
             if need.count <= 0:
                 continue
-            allowed = int(np.count_nonzero(need.mask)) if need.allowed is None else need.allowed
-            if allowed <= EXACT_MAX_ALLOWED:
-                parts.append(np.flatnonzero(need.mask))
+            if allowed_count(need.mask) <= EXACT_MAX_ALLOWED:
+                more.append(np.flatnonzero(dense(need.mask)))
             else:
                 open_needs.append(need)
+        found = np.empty(0, dtype=np.int64)
+        found_values = np.empty(0, dtype=np.float32)
         # Linear-part items outside the searched ones matter only if their linear value can lift them into an
         # answer: at or above the lowest bar of the needs (None: keep them all).
         bars: list[float] | None = [] if open_needs else None
-        scored: tuple[Positions, npt.NDArray[np.float32]] | None = None  # the first search's items, exact scores
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
-            parts.append(found)
-            dense = self._items[found] @ query
-            full = dense + linear(found)
-            scored = (found, full.astype(np.float32))
-            dense_only = ~_member(lin_items, found)
-            floor = float(dense.min()) if dense.size else 0.0  # no item outside ``found`` scores more, densely
+            dense_values = self._items[found] @ product
+            found_linear = linear[found]
+            found_values = dense_values + found_linear
+            dense_only = found_linear == 0.0  # scored by the dense part alone
+            floor = float(dense_values.min()) if dense_values.size else 0.0  # nothing outside scores more, densely
             for need in open_needs:
-                allowed_found = need.mask[found]
+                allowed_found = allowed_at(need.mask, found)
                 if int(np.count_nonzero(allowed_found & dense_only)) >= need.count:
                     # An item outside ``found`` scores at most ``floor + linear``: it enters this need's answer
                     # only if that reaches the need's ``count``-th best allowed candidate.
-                    best = full[allowed_found]
+                    best = found_values[allowed_found]
                     threshold = float(np.partition(best, best.size - need.count)[best.size - need.count])
                     if bars is not None:
                         bars.append(threshold - floor)
                     continue
                 bars = None  # searched on its own: keep every linear-part item
                 # The user's best items are mostly outside this mask: search among its allowed items only.
-                within = self._search(query, min(self.n_items, k + lin_items.size), need.mask)
-                if int(np.count_nonzero(~_member(lin_items, within))) >= need.count:
-                    parts.append(within)
+                allowed = dense(need.mask)
+                within = self._search(query, min(self.n_items, k + np.unique(lin_idx).size), allowed)
+                if int(np.count_nonzero(linear[within] == 0.0)) >= need.count:
+                    more.append(within)
                 else:  # too few allowed items in the cells near the user: score every allowed item
-                    parts.append(np.flatnonzero(need.mask))
-        parts.append(lin_items if not bars else lin_items[lin_values >= min(bars)])
-        index = np.unique(np.concatenate(parts))
-
-        def score(positions: Positions) -> npt.NDArray[np.float32]:
-            return np.asarray(self._items[positions] @ query + linear(positions), dtype=np.float32)
-
-        if scored is None:
-            values = score(index)
-        else:  # the search's items are scored already: gather only the other candidates' rows (random reads)
-            order = np.argsort(scored[0])
-            known_items, known_values = scored[0][order], scored[1][order]
-            known = _member(known_items, index)
-            values = np.empty(index.size, dtype=np.float32)
-            values[known] = known_values[np.searchsorted(known_items, index[known])]
-            values[~known] = score(index[~known])
-
-        return Candidates(index, values.astype(np.float32), self._log_partition(index, values, query, linear), score)
+                    more.append(np.flatnonzero(allowed))
+        more.append(lin_idx if not bars else lin_idx[linear[lin_idx] >= min(bars)])
+        extra = np.unique(np.concatenate(more))
+        if found.size and extra.size:
+            extra = extra[~member(np.sort(found), extra)]  # the search's items are scored already
+        index = np.concatenate([found, extra])
+        values = np.concatenate([found_values, self._items[extra] @ product + linear[extra]])
+        order = np.argsort(index)
+        return index[order], values[order].astype(np.float32, copy=False)
 
     def _search(self, query: npt.NDArray[np.float32], k: int, mask: Mask | None) -> Positions:
-        """The index's ``k`` best items for ``query`` (among ``mask``'s allowed items when given)."""
-        query = _padded(query[None, :], self._padding)[0]
+        """The index's ``k`` best items for ``query`` (padded to the index's width; among ``mask``'s allowed
+        items when given)."""
         if mask is None:
             found = self._index.search(query[None, :], k)[1][0]
         else:
@@ -333,25 +355,28 @@ class Retrieval:
         index: Positions,
         values: npt.NDArray[np.float32],
         query: npt.NDArray[np.float32],
-        linear: Callable[[Positions], npt.NDArray[np.float32]],
+        linear: npt.NDArray[np.float32],
     ) -> float:
         """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample."""
         top = float(values.max()) if values.size else 0.0
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
         if rest > 0:
-            outside = ~_member(index, self._sample)
+            outside = np.ones(self._sample.size, dtype=bool)  # sample items that are not candidates
+            outside[np.searchsorted(self._sample, index[self._in_sample[index]])] = False
             if outside.any():
                 # One product over the whole (contiguous) sample, then the outside rows: no gathered copy.
-                s = ((self._sample_items @ query)[outside] + linear(self._sample[outside])).astype(np.float64)
+                dense_values = (self._sample_items @ query[: self._columns])[outside]
+                s = (dense_values + linear[self._sample[outside]]).astype(np.float64)
                 total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
         return top + math.log(total)
 
     def exact(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
         """Every item's score from the retrieval files: the reference the candidates are checked against."""
         seq = self._sequence(history)
-        h = np.asarray(self._session.run([self._output], {self._input: seq})[0][0], dtype=np.float32)
-        scores = self._items @ np.append(h, np.float32(1.0)).astype(np.float32)
-        lin_items, lin_values = self._sparse(seq)
-        scores[lin_items] += lin_values
-        return scores.astype(np.float32)
+        query = self._query(seq)
+        scores = np.asarray(self._items @ query[: self._columns], dtype=np.float32)
+        entries = self._linear_entries(seq)
+        with self._summed(entries) as linear:  # the same sums as ``candidates`` adds, in the same order
+            scores[entries[0]] += linear[entries[0]]
+        return scores
