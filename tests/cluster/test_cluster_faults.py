@@ -126,6 +126,8 @@ def world(kafka_cluster: cluster.ClusterConfig, tmp_path_factory: pytest.TempPat
         "TAILOR_TOPIC_PREFIX": prefix,
         "TAILOR_MODEL_STORE": str(workdir / "models"),
         "TAILOR_STREAM_SESSION_TIMEOUT_MS": "6000",
+        # A survivor hears of a dead worker's rebalance within 0.6 s (the default is a third of the session).
+        "TAILOR_STREAM_HEARTBEAT_INTERVAL_MS": "600",
         "TAILOR_STREAM_JANITOR_INTERVAL_S": "0",
         "TAILOR_INGEST_WORKER": "true",
         "TAILOR_REQUEST_QUOTAS": QUOTAS,

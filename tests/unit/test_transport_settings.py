@@ -10,7 +10,6 @@ import json
 import logging
 from pathlib import Path
 
-import faust
 import grpc
 import pytest
 from cryptography import x509
@@ -24,7 +23,6 @@ from tailor_shared.healthcheck import serving
 from tailor_shared.kafka import KafkaSecurity
 from tailor_shared.logs import JsonFormatter, redact
 from tailor_shared.tls import TlsSettings, channel_credentials, server_credentials
-from tailor_stream.app import faust_credentials
 from tailor_tools import devpki, localstack
 
 SCRAM_ENV = {
@@ -44,10 +42,9 @@ def test_plaintext_is_the_default_and_adds_nothing_but_the_protocol() -> None:
     assert security.protocol == "PLAINTEXT" and not security.sasl and not security.tls
     assert security.librdkafka() == {"security.protocol": "plaintext"}
     assert security.aiokafka() == {"security_protocol": "PLAINTEXT"}
-    assert faust_credentials(security) is None
 
 
-def test_sasl_ssl_with_scram_for_librdkafka_aiokafka_and_faust(pki: devpki.DevPki) -> None:
+def test_sasl_ssl_with_scram_for_librdkafka_and_aiokafka(pki: devpki.DevPki) -> None:
     security = KafkaSecurity.from_env({**SCRAM_ENV, "TAILOR_KAFKA_SSL_CA_FILE": str(pki.ca_cert)})
     assert security.librdkafka() == {
         "security.protocol": "sasl_ssl",
@@ -62,11 +59,7 @@ def test_sasl_ssl_with_scram_for_librdkafka_aiokafka_and_faust(pki: devpki.DevPk
     assert aio["security_protocol"] == "SASL_SSL" and aio["sasl_mechanism"] == "SCRAM-SHA-512"
     assert aio["sasl_plain_username"] == "tailor" and aio["sasl_plain_password"] == "kafka-pw-123"
     assert aio["ssl_context"].check_hostname  # the broker's name is verified, not only its chain
-    credentials = faust_credentials(security)
-    assert isinstance(credentials, faust.SASLCredentials)
-    assert credentials.protocol.value == "SASL_SSL" and credentials.mechanism.value == "SCRAM-SHA-512"
-    assert credentials.username == "tailor" and credentials.password == "kafka-pw-123"
-    assert "kafka-pw-123" not in repr(security) and "kafka-pw-123" not in repr(credentials)
+    assert "kafka-pw-123" not in repr(security)
 
 
 def test_the_one_kafka_config_builder_applies_the_process_security(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +92,7 @@ def test_sasl_without_credentials_stops_the_first_kafka_client_not_the_settings(
     """The gateway shares the deployment's Kafka settings but has no Kafka client and is given no password."""
     security = CommonSettings.from_env("gateway", 1, 2, {"TAILOR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}).kafka_security
     assert security is not None
-    for build in (security.librdkafka, security.aiokafka, lambda: faust_credentials(security)):
+    for build in (security.librdkafka, security.aiokafka):
         with pytest.raises(InvalidInputException, match="needs TAILOR_KAFKA_SASL_USERNAME"):
             build()
 

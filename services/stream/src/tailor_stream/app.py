@@ -1,7 +1,9 @@
 """The Faust application: hosts the state processor and answers /health and /metrics.
 
 Faust provides the worker (lifecycle, signals, logging, the web server); the processor owns its own
-aiokafka consumer on the dataset topics (see ``processor`` and ADR 0007 for why).
+aiokafka consumer on the dataset topics (see ``processor`` and ADR 0007 for why). Faust's own Kafka clients and
+sensors are not started: no agent or table uses them, and its consumer group's fetches and heartbeats and its
+Monitor's sampler were a quarter of an idle stack's requests to the broker (ADR 0030).
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ import asyncio
 from typing import Any
 
 import faust
-from faust.types.auth import CredentialsT
+from faust.app.base import BootStrategy as FaustBoot
 from faust.web import Request, Response, View
 from mode import Service
 from prometheus_client import generate_latest
 
-from tailor_shared.kafka import KafkaSecurity, TopicPolicy
 from tailor_stream.attribution import AttributionService
 from tailor_stream.config import StreamSettings
 from tailor_stream.deletion import DeletionService
 from tailor_stream.janitor import JanitorService
 from tailor_stream.processor import StreamProcessor
+
+
+class StreamBoot(FaustBoot):
+    """The worker's services: its web server, then the processor's (``StreamApp.on_start``); no Faust consumer,
+    producer or sensors."""
+
+    enable_kafka = False
+    enable_sensors = False
 
 
 def create_app(settings: StreamSettings) -> faust.App:
@@ -32,8 +41,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     attribution = AttributionService(settings, processor)
 
     class StreamApp(faust.App):
-        """Starts the processor with the app itself, not after Faust's own consumer group has settled: after a
-        crash that group waits for the dead member's session to expire, and the state must not wait with it."""
+        BootStrategy = StreamBoot
 
         async def on_start(self) -> None:
             await super().on_start()
@@ -42,30 +50,20 @@ def create_app(settings: StreamSettings) -> faust.App:
             await self.add_runtime_dependency(deletion)
             await self.add_runtime_dependency(attribution)
 
-    timeout_s = settings.session_timeout_ms / 1000
     app = StreamApp(
         settings.app_id,
-        # One URL per bootstrap server: Faust does not split "host:port,host:port" itself.
-        broker=[f"kafka://{server.strip()}" for server in common.kafka_bootstrap.split(",")],
-        broker_credentials=faust_credentials(common.kafka_security),
         store="memory://",
-        topic_partitions=1,
-        topic_replication_factor=TopicPolicy.from_env().replication_factor,
-        producer_acks=-1,
         web_enabled=True,
         web_host=common.grpc_host,
         web_bind=common.grpc_host,
         web_port=common.grpc_port,
         datadir=settings.data_dir,
-        broker_session_timeout=timeout_s,
-        broker_rebalance_timeout=timeout_s,
-        broker_heartbeat_interval=min(3.0, timeout_s / 5),
     )
 
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            ready = app.rebalancing is False and app.consumer is not None and processor.healthy
+            ready = processor.healthy
             return self.json({"status": "SERVING" if ready else "NOT_SERVING"}, status=200 if ready else 503)
 
     @app.page("/metrics")
@@ -74,21 +72,6 @@ def create_app(settings: StreamSettings) -> faust.App:
             return self.bytes(generate_latest(), content_type="text/plain")
 
     return app
-
-
-def faust_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
-    """Faust's form of the process's Kafka TLS + SASL settings (ADR 0027); None for PLAINTEXT."""
-    if security is None or security.protocol == "PLAINTEXT":
-        return None
-    if security.sasl:
-        security.aiokafka()  # the same checks as every other Kafka client
-        return faust.SASLCredentials(
-            username=security.sasl_username,
-            password=security.sasl_password,
-            ssl_context=security.ssl_context(),
-            mechanism=security.sasl_mechanism,
-        )
-    return faust.SSLCredentials(security.ssl_context())
 
 
 class StateService(Service):

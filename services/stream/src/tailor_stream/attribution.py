@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tailor_shared import redis_keys as rk
 from tailor_shared.dataset_reader import MARKER_IMPORT_START
-from tailor_shared.kafka import TopicSpec, ensure_topics
+from tailor_shared.kafka import IDLE_FETCH_WAIT_MS, TopicSpec, ensure_topics
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.records import decode_record
 from tailor_shared.redis_client import async_redis_from_url
@@ -106,7 +106,9 @@ class AttributionWorker:
         common = self.settings.common
         spec = TopicSpec(self.recommendations, 2, {"retention.ms": str(RECOMMENDATIONS_RETENTION_MS)})
         await asyncio.to_thread(ensure_topics, common.kafka_bootstrap, [spec])
-        config = {**consumer_config(self.settings, f"{self.settings.app_id}-attribution")}
+        # Attribution is not on the freshness path: a seek back to wait for the runtime's record of a recommendation
+        # (below) may wait out an idle fetch, and RECOMMENDATION_GRACE_S is as long (ADR 0030).
+        config = consumer_config(self.settings, f"{self.settings.app_id}-attribution", IDLE_FETCH_WAIT_MS)
         config["client_id"] = f"{self.settings.app_id}-attribution"
         self._consumer = AIOKafkaConsumer(**config)
         await self._consumer.start()

@@ -591,9 +591,10 @@ class Applier:
             metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - (-1 if known is None else known) - 1))
 
 
-def consumer_config(settings: StreamSettings, group_id: str | None) -> dict[str, Any]:
+def consumer_config(settings: StreamSettings, group_id: str | None, fetch_wait_ms: int | None = None) -> dict[str, Any]:
     """Latency-leaning fetch settings: the broker answers as soon as a record arrives (fetch_min_bytes=1),
-    or after ``fetch_wait_ms`` when idle; new topics matching the pattern show up within ``topic_refresh_ms``."""
+    or after ``fetch_wait_ms`` (default ``settings.fetch_wait_ms``) when idle; new topics matching the pattern
+    show up within ``topic_refresh_ms``."""
     security = settings.common.kafka_security
     return {
         "bootstrap_servers": settings.common.kafka_bootstrap,
@@ -603,12 +604,12 @@ def consumer_config(settings: StreamSettings, group_id: str | None) -> dict[str,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "fetch_min_bytes": 1,
-        "fetch_max_wait_ms": settings.fetch_wait_ms,
+        "fetch_max_wait_ms": settings.fetch_wait_ms if fetch_wait_ms is None else fetch_wait_ms,
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
         "metadata_max_age_ms": settings.topic_refresh_ms,
         "max_poll_records": settings.batch_max,
         "session_timeout_ms": settings.session_timeout_ms,
-        "heartbeat_interval_ms": max(100, settings.session_timeout_ms // 10),
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
     }
 
 
