@@ -98,9 +98,11 @@ def _event(user: str, item: str, ts: int) -> bytes:
 def test_plain_producers_and_kcat_write_personalize_json(spawn_service: Callable[..., RunningService]) -> None:
     # Control's lifecycle steps and ingest's topic keeper run when their views change, not on a timer: with
     # control's timer at 10 minutes and the keeper's idle recheck at 60 s, the group below is ACTIVE and its
-    # inbound topics exist within the waits' 30-60 s only if the change itself woke them (ADR 0030).
+    # inbound topics exist within the waits' 30-60 s only if the change itself woke them (ADR 0030). Likewise the
+    # forwarder's consumer follows the new topics only because the keeper refreshed its metadata (its own
+    # refresh is set to 10 minutes here).
     control = spawn_service("control", TAILOR_CONTROL_LIFECYCLE_INTERVAL_S="600")
-    ingest = spawn_service("ingest")
+    ingest = spawn_service("ingest", TAILOR_INGEST_INBOUND_METADATA_REFRESH_MS="600000")
     spawn_service("stream", wait=False, TAILOR_STREAM_JANITOR_INTERVAL_S="0")
     spawn_service("trainer", wait=False, TAILOR_TRAINER_JANITOR_INTERVAL_S="0")
     runtime = Client(spawn_service("runtime").address, "runtime")

@@ -86,7 +86,7 @@ RECONNECT_BACKOFF_MAX_MS = 500
 #: the moment a record arrives (``fetch.min.bytes=1``), so this sets only how often an idle consumer asks, and
 #: every ask is work for the broker's network and purgatory threads (docs/benchmarks.md "Idle cost"). Not for
 #: consumers that seek or gain partitions on the freshness path: a consumer fetches a new position only after
-#: its in-flight fetch returned (the stream and ingest's inbound forwarder keep 500 ms).
+#: its in-flight fetch returned (the stream's state consumer and ingest's inbound forwarder wait 2 s, ADR 0030).
 IDLE_FETCH_WAIT_MS = 5000
 #: Settings every librdkafka client of a request path takes (producers, resource views, job workers).
 CLIENT_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS}

@@ -36,6 +36,12 @@ class IngestSettings:
     inbound_batch: int = 200
     #: How often the forwarder creates the inbound topics of new dataset groups.
     inbound_topics_interval_s: float = 1.0
+    #: How often the forwarder's consumer re-reads all topics' metadata to match its pattern on its own: a safety
+    #: net, since the topic keeper asks for a refresh when it created a group's topics (ADR 0030).
+    inbound_metadata_refresh_ms: int = 30_000
+    #: The forwarder's broker long-poll wait: a record ends it at once, but librdkafka sends a rebalance's
+    #: requests and a new partition's first fetch only after the fetch in flight returned (ADR 0030).
+    inbound_fetch_wait_ms: int = 2000
     #: A Confluent-compatible Schema Registry (ADR 0024 §7): each live dataset's schema is registered under
     #: ``<inbound topic>-value`` and inbound records in the Confluent wire format are accepted. Empty: JSON only.
     schema_registry_url: str = ""
@@ -70,6 +76,8 @@ class IngestSettings:
             inbound_group=env_str(e, "TAILOR_INGEST_INBOUND_GROUP", ""),
             inbound_batch=env_int(e, "TAILOR_INGEST_INBOUND_BATCH", 200),
             inbound_topics_interval_s=env_float(e, "TAILOR_INGEST_INBOUND_TOPICS_INTERVAL_S", 1.0),
+            inbound_metadata_refresh_ms=env_int(e, "TAILOR_INGEST_INBOUND_METADATA_REFRESH_MS", 30_000),
+            inbound_fetch_wait_ms=env_int(e, "TAILOR_INGEST_INBOUND_FETCH_WAIT_MS", 2000),
             schema_registry_url=env_str(e, "TAILOR_SCHEMA_REGISTRY_URL", ""),
             tenant_acls=env_str(e, "TAILOR_KAFKA_TENANT_ACLS", "false").lower() in ("1", "true", "yes", "on"),
         )

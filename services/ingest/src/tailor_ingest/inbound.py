@@ -129,6 +129,8 @@ class InboundForwarder:
         #: ``ResourceView.change_event``: the topic keeper waits on it instead of walking the view every interval.
         self._wakes_on_change = changed is not None
         self._wake = changed if changed is not None else asyncio.Event()
+        #: The running consumer: the topic keeper refreshes its metadata when it created topics.
+        self._consumer_now: Consumer | None = None
         #: Schema Registry Avro (ADR 0024 §7), when a registry is configured.
         self._registry = SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
 
@@ -189,7 +191,8 @@ class InboundForwarder:
             self._wake.clear()
             failed = False
             try:
-                await asyncio.to_thread(self.ensure_inbound_topics)
+                if await asyncio.to_thread(self.ensure_inbound_topics):
+                    await asyncio.to_thread(self._refresh_metadata)
             except (KafkaException, ServiceUnavailableException) as err:
                 log.warning("cannot create inbound topics yet: %s", err)
                 failed = True
@@ -206,6 +209,13 @@ class InboundForwarder:
             wait = self._settings.inbound_topics_interval_s if failed or not self._wakes_on_change else RECHECK_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _refresh_metadata(self) -> None:
+        """Re-read every topic's metadata now: the pattern subscription then follows the new topics at once
+        instead of at the next periodic refresh (``inbound_metadata_refresh_ms``)."""
+        consumer = self._consumer_now
+        if consumer is not None:
+            consumer.list_topics(timeout=10)
 
     # --- one record -----------------------------------------------------------------------------------------
     def _dead_letter(self, msg: Message, err: PersonalizeError) -> OutgoingRecord:
@@ -339,10 +349,10 @@ class InboundForwarder:
                 "client.id": f"{self._prefix}-ingest-inbound",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-                "topic.metadata.refresh.interval.ms": 1000,  # new groups' topics are followed within a second
-                # An idle broker fetch returns at once when a record arrives; a longer wait would delay only the
-                # first fetch of a new group's partitions (pattern subscription).
-                "fetch.wait.max.ms": 500,
+                # A safety net: the topic keeper refreshes the metadata when it created topics. At 1 s this was a
+                # third of the forwarder's requests to an idle broker, each answer listing every topic (ADR 0030).
+                "topic.metadata.refresh.interval.ms": self._settings.inbound_metadata_refresh_ms,
+                "fetch.wait.max.ms": self._settings.inbound_fetch_wait_ms,
                 "session.timeout.ms": 10_000,
             }
         )
@@ -376,7 +386,7 @@ class InboundForwarder:
         done = asyncio.Event()  # this run's end (``stop`` is the service's)
         keeper = asyncio.get_running_loop().create_task(self._keep_topics(done, stop))
         try:
-            consumer = await asyncio.to_thread(self._consumer)
+            consumer = self._consumer_now = await asyncio.to_thread(self._consumer)
         except BaseException:
             done.set()
             self._wake.set()
@@ -406,6 +416,7 @@ class InboundForwarder:
             done.set()
             self._wake.set()
             await keeper
+            self._consumer_now = None
             await asyncio.to_thread(self._close, consumer, delivered)
 
     @staticmethod

@@ -43,9 +43,11 @@ class StreamSettings:
     group_id: str = ""  # consumer group of the dataset topics (Faust's own group is app_id)
     batch_max: int = 2000  # records per poll
     script_records: int = 250  # records per Lua call: bounds how long one call blocks Redis
-    # Broker long-poll wait of an idle consumer: a fetch returns as soon as a record arrives (fetch_min_bytes=1),
-    # so it costs no freshness; 10 ms made the idle stream and broker spend ~20 % of a core (ADR 0025).
-    fetch_wait_ms: int = 500
+    # Broker long-poll wait of the idle state consumer: a fetch returns as soon as a record arrives
+    # (fetch_min_bytes=1), so it costs no freshness; 10 ms made the idle stream and broker spend ~20 % of a core
+    # (ADR 0025), 500 ms still made it the broker's busiest client. Its cost: the first fetch after a seek or a
+    # new assignment waits for the one in flight, so at most this long after a rebalance or a resync (ADR 0030).
+    fetch_wait_ms: int = 2000
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
