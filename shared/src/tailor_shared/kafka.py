@@ -82,12 +82,19 @@ IDLE_POLL_S = 0.2
 #: process is back within about a second; the price is one refused connect per broker every 0.5 s while down.
 RECONNECT_BACKOFF_MAX_MS = 500
 #: How long the broker may hold an idle librdkafka consumer's fetch when that consumer only waits for news on
-#: partitions it keeps (the resource views, the job workers, control's job-status reader). The broker answers
+#: partitions it keeps (the job workers, control's job-status reader; the views wait longer). The broker answers
 #: the moment a record arrives (``fetch.min.bytes=1``), so this sets only how often an idle consumer asks, and
 #: every ask is work for the broker's network and purgatory threads (docs/benchmarks.md "Idle cost"). Not for
 #: consumers that seek or gain partitions on the freshness path: a consumer fetches a new position only after
 #: its in-flight fetch returned (the stream's state consumer and ingest's inbound forwarder wait 2 s, ADR 0030).
 IDLE_FETCH_WAIT_MS = 5000
+#: A resource view's fetch wait: it holds no group and never seeks (it reads its one partition from the start),
+#: so nothing ever waits behind its fetch, and a broker that loses the partition's leadership ends the wait.
+VIEW_FETCH_WAIT_MS = 30_000
+#: Heartbeat of librdkafka group members that wait for jobs (job workers, control's job-status reader), 45 s
+#: sessions: a member hears of a rebalance (a worker joined or left) within this; jobs run for minutes, and at
+#: librdkafka's 3 s these heartbeats were a fifth of an idle stack's requests to the broker (ADR 0030).
+IDLE_GROUP_HEARTBEAT_MS = 10_000
 #: Settings every librdkafka client of a request path takes (producers, resource views, job workers).
 CLIENT_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS}
 

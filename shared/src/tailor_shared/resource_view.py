@@ -19,7 +19,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, TopicSpec, ensure_topics, kafka_config
+from tailor_shared.kafka import CLIENT_DEFAULTS, VIEW_FETCH_WAIT_MS, TopicSpec, ensure_topics, kafka_config
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class ResourceView(InMemoryResources):
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
                 # Read-your-writes does not wait on this: the broker answers the fetch when the record lands.
-                "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
+                "fetch.wait.max.ms": VIEW_FETCH_WAIT_MS,
                 **CLIENT_DEFAULTS,  # control's writes wait on this view: it must see the broker back at once
             }
         )

@@ -12,7 +12,14 @@ from confluent_kafka import Consumer
 
 from tailor_control.domain import Delete, Job, Put
 from tailor_shared.jobs import JobRecord, StatusUpdate, job_status_topic, jobs_topic
-from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, OutgoingRecord, Producer, kafka_config
+from tailor_shared.kafka import (
+    CLIENT_DEFAULTS,
+    IDLE_FETCH_WAIT_MS,
+    IDLE_GROUP_HEARTBEAT_MS,
+    OutgoingRecord,
+    Producer,
+    kafka_config,
+)
 from tailor_shared.resource_view import ResourceView
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,8 @@ class StatusConsumer:
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
+                "session.timeout.ms": 45_000,  # librdkafka's default, stated: the heartbeat must stay below it
+                "heartbeat.interval.ms": IDLE_GROUP_HEARTBEAT_MS,
                 **CLIENT_DEFAULTS,
             }
         )

@@ -36,7 +36,7 @@ from tailor_shared.jobs.protocol import (
     jobs_topic,
     route,
 )
-from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, kafka_config
+from tailor_shared.kafka import CLIENT_DEFAULTS, IDLE_FETCH_WAIT_MS, IDLE_GROUP_HEARTBEAT_MS, kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class JobWorker:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 45_000,
+            "heartbeat.interval.ms": IDLE_GROUP_HEARTBEAT_MS,
             "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
             **CLIENT_DEFAULTS,
             **(consumer_config or {}),
