@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -472,7 +473,7 @@ def serve_baseline(args: argparse.Namespace) -> None:
     the same options), configured from the same environment as the runtime, so only the handler differs."""
     from tailor_runtime.handlers import SERVICE_NAME
     from tailor_shared.config import CommonSettings
-    from tailor_shared.grpc_server import GrpcService, start_server
+    from tailor_shared.grpc_server import GrpcService, settle_heap, start_server
 
     async def main() -> None:
         settings = CommonSettings.from_env("runtime", args.port, 0)
@@ -480,6 +481,8 @@ def serve_baseline(args: argparse.Namespace) -> None:
         handle = await start_server(
             settings, [GrpcService(runtime_pb2_grpc.add_PersonalizeRuntimeServicer_to_server, servicer, SERVICE_NAME)]
         )
+        gc.collect()  # the garbage collector's settings of every served process (``grpc_server.serve``)
+        settle_heap()
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()

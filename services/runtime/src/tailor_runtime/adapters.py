@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
 from redis.exceptions import RedisError
 
-from tailor_runtime.metrics import REDIS_CALL_SECONDS
+from tailor_runtime.metrics import REDIS_CALL_ERROR, REDIS_CALL_OK
 from tailor_shared.grpc_server import call_started
 from tailor_shared.kafka import producer_config
 from tailor_shared.redis_client import async_redis_from_url, redis_unavailable
@@ -203,10 +203,10 @@ class RedisState:
         try:
             async with _Bounded(self):
                 reply = await script(keys=keys, args=args)
-            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_OK.observe(time.perf_counter() - started)
             return json.loads(reply)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_ERROR.observe(time.perf_counter() - started)
             raise redis_unavailable(err) from None
 
     async def user_state(
@@ -245,9 +245,9 @@ class RedisState:
                 pipe.hgetall(keys.impressions_shown())
                 pipe.hgetall(keys.impressions_chosen())
                 shown, chosen = await pipe.execute()
-            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_OK.observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_ERROR.observe(time.perf_counter() - started)
             raise redis_unavailable(err) from None
         return {k.decode(): int(v) for k, v in shown.items()}, {k.decode(): int(v) for k, v in chosen.items()}
 
@@ -258,9 +258,9 @@ class RedisState:
         try:
             async with _Bounded(self):
                 _start, now, before = await latest_trend_windows(self._redis, keys, size_s)
-            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_OK.observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_ERROR.observe(time.perf_counter() - started)
             raise redis_unavailable(err) from None
         return now, before
 
@@ -284,9 +284,9 @@ class RedisState:
         try:
             async with _Bounded(self):
                 found = [k async for k in self._redis.scan_iter(match=prefix + "*", count=1000)]
-            REDIS_CALL_SECONDS.labels("ok").observe(time.perf_counter() - started)
+            REDIS_CALL_OK.observe(time.perf_counter() - started)
         except (RedisError, TimeoutError, OSError) as err:
-            REDIS_CALL_SECONDS.labels("error").observe(time.perf_counter() - started)
+            REDIS_CALL_ERROR.observe(time.perf_counter() - started)
             raise redis_unavailable(err) from None
         return [unescape(k.decode()[len(prefix) :]) for k in found]
 

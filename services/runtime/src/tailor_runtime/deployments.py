@@ -114,8 +114,11 @@ class Registry:
         state: RedisState,
         status: StatusReporter,
         prefix: str,
+        loaded: Callable[[], None] = lambda: None,
     ) -> None:
+        """``loaded`` runs after a model or item index is swapped in (the server's ``settle_heap``)."""
         self._view = view
+        self._loaded = loaded
         self._store = store if isinstance(store, ModelStore) else ModelStore(store)
         self._loader = loader
         self._state = state
@@ -161,6 +164,7 @@ class Registry:
                 retrying = (arn, version) in self._waiting
                 try:
                     self.deployments[arn] = await self._load(arn, version, body)
+                    self._loaded()
                     MODEL_LOADS.labels("ok").inc()
                 except ServiceUnavailableException as err:
                     # Redis (item metadata) is unreachable: not the model's fault. Retry on the next sync and
@@ -265,6 +269,7 @@ class Registry:
             index = await self._index(dep.model, dep.keys)
             if self.deployments.get(arn) is dep:
                 dep.index, dep.items_version = index, version
+                self._loaded()
                 log.info("item metadata refreshed", extra={"campaign": arn, "items": len(index.metadata)})
 
     async def refresh_impressions(self) -> None:

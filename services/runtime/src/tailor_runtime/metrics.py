@@ -21,6 +21,9 @@ REDIS_CALL_SECONDS = Histogram(
     ["outcome"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 2.0),
 )
+# Bound once: a ``labels()`` lookup on every Redis call costs more than the observation.
+REDIS_CALL_OK = REDIS_CALL_SECONDS.labels("ok")
+REDIS_CALL_ERROR = REDIS_CALL_SECONDS.labels("error")
 MODEL_LOADS = Counter(metric_name("runtime", "model_loads", "total"), "Model loads by outcome", ["outcome"])
 MODELS_LOADED = Gauge(metric_name("runtime", "models_loaded", "count"), "Solution versions loaded in this process")
 MODEL_INFO = Gauge(

@@ -18,7 +18,7 @@ from tailor_runtime.adapters import RedisState, impressions_for
 from tailor_runtime.config import RuntimeSettings
 from tailor_runtime.deployments import Registry
 from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
-from tailor_shared.grpc_server import GrpcService
+from tailor_shared.grpc_server import GrpcService, settle_heap
 from tailor_shared.jobs import StatusReporter
 from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
 from tailor_shared.model_store import ModelStore
@@ -54,7 +54,8 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     reporter = StatusReporter(producer, common.topic_prefix)
     models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
     loader = functools.partial(load_any_model, retrieval_min_items=settings.retrieval_min_items)
-    registry = Registry(view, models, loader, state, reporter, common.topic_prefix)
+    # A loaded model and its item index live until the next version: out of the garbage collector's walks.
+    registry = Registry(view, models, loader, state, reporter, common.topic_prefix, settle_heap)
     await registry.sync()
     tasks = [
         asyncio.create_task(_every(SYNC_INTERVAL_S, registry.sync, "model sync")),
