@@ -80,7 +80,8 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         )
         response = runtime_pb2.GetRecommendationsResponse(recommendation_id=rid)
         _add_items(response.item_list, dep, ranked, p.columns)
-        self._impressions.send(rid, _impression(rid, dep, p.user_id, [i.item_id for i in response.item_list]))
+        item_ids = dep.index.item_ids  # the listed ids from the ranking, not read back from the message
+        self._impressions.send(rid, _impression(rid, dep, p.user_id, [item_ids[r.index] for r in ranked]))
         return response
 
     async def GetPersonalizedRanking(
