@@ -28,6 +28,8 @@ async def test_the_attribution_worker_survives_commits_with_nothing_assigned_and
             "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "TAILOR_REDIS_URL": stack.redis_url,
             "TAILOR_TOPIC_PREFIX": topic_prefix,
+            # New groups' topics are found within 1 s (30 s by default), so the loop below sees rebalances.
+            "TAILOR_STREAM_ATTRIBUTION_TOPIC_REFRESH_MS": "1000",
         }
     )
     view = ResourceView(stack.kafka_bootstrap, topic_prefix)

@@ -465,6 +465,14 @@ def _kafka_properties(cfg: StackConfig) -> str:
             # KRaft's no-op metadata record every 500 ms (the default) is half the idle broker's CPU; a single
             # node has no other controller to prove its liveness to (docs/benchmarks.md "Idle cost").
             "metadata.max.idle.interval.ms=5000",
+            # The node's broker heartbeats its own controller every 2 s by default (a request each); one node
+            # has no other broker to fail over to, so 5 s (session 18 s, twice the default) costs nothing.
+            "broker.heartbeat.interval.ms=5000",
+            "broker.session.timeout.ms=18000",
+            # One thread for each coordinator (default 4 for groups): a handful of groups, and idle threads
+            # with their timers (ADR 0030).
+            "group.coordinator.threads=1",
+            "share.coordinator.threads=1",
             "auto.create.topics.enable=true",
             "num.network.threads=2",
             "num.io.threads=2",

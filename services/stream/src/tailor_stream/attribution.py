@@ -110,6 +110,9 @@ class AttributionWorker:
         # (below) may wait out an idle fetch, and RECOMMENDATION_GRACE_S is as long (ADR 0030).
         config = consumer_config(self.settings, f"{self.settings.app_id}-attribution", IDLE_FETCH_WAIT_MS)
         config["client_id"] = f"{self.settings.app_id}-attribution"
+        # A new group's interactions are attributed from the start of their topic whenever it is found: no need
+        # to list every topic every few seconds (each answer is parsed here and built by the broker).
+        config["metadata_max_age_ms"] = self.settings.attribution_topic_refresh_ms
         self._consumer = AIOKafkaConsumer(**config)
         await self._consumer.start()
         pattern = f"(?:{dataset_topic_pattern(self.prefix, 'Interactions')})|(?:{re.escape(self.recommendations)})"

@@ -49,6 +49,7 @@ class StreamSettings:
     # new assignment waits for the one in flight, so at most this long after a rebalance or a resync (ADR 0030).
     fetch_wait_ms: int = 2000
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
+    attribution_topic_refresh_ms: int = 30_000  # the same for the attribution worker (not on the freshness path)
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
     # How soon a member learns of a rebalance (it hears of one only in a heartbeat's answer): a third of the
@@ -97,6 +98,7 @@ class StreamSettings:
             script_records=_positive(e, "TAILOR_STREAM_SCRIPT_RECORDS", 250),
             fetch_wait_ms=_positive(e, "TAILOR_STREAM_FETCH_WAIT_MS", cls.fetch_wait_ms),
             topic_refresh_ms=_positive(e, "TAILOR_STREAM_TOPIC_REFRESH_MS", 3000),
+            attribution_topic_refresh_ms=_positive(e, "TAILOR_STREAM_ATTRIBUTION_TOPIC_REFRESH_MS", 30_000),
             check_interval_s=env_float(e, "TAILOR_STREAM_CHECK_INTERVAL_S", 2.0),
             session_timeout_ms=session_ms,
             heartbeat_interval_ms=heartbeat_ms,
