@@ -5,6 +5,7 @@ latency side by side, recall@25 of candidate retrieval against exact scoring, mo
     uv run python bench/runtime_retrieval.py --large 300000 --rounds 3
     uv run python bench/runtime_retrieval.py --build-at-load          # also: the 1M load without its index
     uv run python bench/runtime_retrieval.py --large 1000000 --profile 300   # cProfile of plain requests per step
+    uv run python bench/runtime_retrieval.py --large 1000000 --grid           # nprobe x rescored candidates
 
 In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
 ``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
@@ -143,6 +144,18 @@ def grown_model(base: Path, n: int, out: Path, seed: int) -> Path:
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     tmp.rename(out)
     return out
+
+
+def index_version() -> str:
+    """The index builder's version (its code and build settings): a grown model cached with another is rebuilt,
+    as ``runtime_latency._trainer_hash`` does for the trained one."""
+    import hashlib
+    import inspect
+
+    from tailor_shared.scoring import retrieval as r
+
+    settings = (r.CELLS_PER_SQRT, r.FASTSCAN_MIN_ITEMS, r.TRAIN_PER_CELL, r.KMEANS_ITERATIONS, r.SEED)
+    return hashlib.sha256((inspect.getsource(r.build_index) + repr(settings)).encode()).hexdigest()[:8]
 
 
 def catalogue(model: LoadedModel, directory: Path, data: synthetic.SyntheticData) -> ItemIndex:
@@ -335,6 +348,39 @@ def profile(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[
     say("| total | " + " | ".join(f"{sum(t.get(label, 0.0) for t in per.values()):.1f}" for label in labels) + " |")
 
 
+GRID_NPROBE = (24, 32, 40, 48, 64)
+GRID_K = (128, 256, 512)
+
+
+def grid(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], rounds: int) -> None:
+    """The search settings of the largest catalogue (``nprobe`` x ``first_k``, the candidates the codes pick for
+    exact rescoring): recall@25 of plain answers against exact scoring, and the plain request's CPU p50 (median
+    over ``rounds`` interleaved passes, each setting in turn)."""
+    label, model, index = served[-1]
+    kept = model.retrieval
+    assert kept is not None
+    chosen = (kept.nprobe, kept.first_k)
+    say(f"grid on {label}: exact answers of {len(users)} users ...")
+    want = [serve(model, index, user, state, None, None, exact=True, explore=False) for user, state in users]
+    settings = [(p, k) for p in GRID_NPROBE for k in GRID_K]
+    cpu: dict[tuple[int, int], list[float]] = {}
+    for r in range(rounds):
+        for p, k in settings if r % 2 == 0 else settings[::-1]:
+            kept.nprobe, kept.first_k = p, k
+            cpu.setdefault((p, k), []).append(pct([c for _, c in timed(model, index, users, None, None)], 0.5))
+        say(f"  round {r + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
+    say("| nprobe | rescored (k) | recall@25 | plain CPU p50 ms |")
+    say("|---|---|---|---|")
+    for p, k in settings:
+        kept.nprobe, kept.first_k = p, k
+        got = [serve(model, index, user, state, None, None, exact=False, explore=False) for user, state in users]
+        hits = sum(len(set(g) & set(w)) for g, w in zip(got, want, strict=True))
+        share = hits / max(sum(len(w) for w in want), 1)
+        mark = " (default)" if (p, k) == chosen else ""
+        say(f"| {p}{mark} | {k} | {share:.4f} | {statistics.median(cpu[(p, k)]) * 1e3:.3f} |")
+    kept.nprobe, kept.first_k = chosen
+
+
 def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:
     before = rss_mib()
     started = time.monotonic()
@@ -351,6 +397,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the users per scenario")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", type=int, default=0, help="cProfile N plain requests per catalogue, then stop")
+    parser.add_argument("--grid", action="store_true", help="search settings on the largest catalogue, then stop")
     parser.add_argument(
         "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
     )
@@ -366,7 +413,8 @@ def main() -> None:
     models: list[tuple[str, Path, int | None]] = [(f"{args.items:,} exact", base, None)]
     for n in sizes:
         say(f"growing (or reusing) a {n:,}-item model ...")
-        models.append((f"{n:,} ANN", grown_model(base, n, cache / f"retrieval-{n}-from-{base.name}", args.seed), 0))
+        grown = cache / f"retrieval-{n}-i{index_version()}-from-{base.name}"
+        models.append((f"{n:,} ANN", grown_model(base, n, grown, args.seed), 0))
     users = user_states(data, args.requests)
     served: list[tuple[str, LoadedModel, ItemIndex]] = []
     loads: list[str] = []
@@ -401,6 +449,9 @@ def main() -> None:
         del unindexed
     if args.profile:
         profile(served, users, args.profile)
+        return
+    if args.grid:
+        grid(served, users, args.rounds)
         return
     say(f"{args.rounds} interleaved rounds of {len(users)} requests per catalogue and scenario ...")
     sample = interleaved(served, users, args.rounds)

@@ -40,14 +40,16 @@ DEFAULT_MIN_ITEMS = 200_000  # catalogues at least this large are served by retr
 EXACT_MAX_ALLOWED = 20_000  # a mask allowing at most this many items: score all of them exactly
 FIRST_K = 256  # retrieval size (at least 4x what a mask needs); a mask left short is searched on its own
 PARTITION_SAMPLE = 4096  # items sampled (fixed, per model) to estimate the softmax's partition function
-CELLS_PER_SQRT = 1.0  # IVF cells = sqrt(n) * this
-NPROBE = 48  # cells visited per query (~4.8 % of a 1M catalogue's): recall@25 0.9948 measured (24: 0.9668; ADR 0019)
+# IVF cells = sqrt(n) * this. At 1,000,000 items and nprobe 48, 2,000 cells (2.4 % of the items scanned) gave
+# recall@25 0.9918 against 0.9896 with 1,000 cells (4.8 %), for less CPU; 4,000 cells: 0.9864 (ADR 0019 §7).
+CELLS_PER_SQRT = 2.0
+NPROBE = 48  # cells visited per query (1M items: 40 -> recall@25 0.977 with 1,000 cells; ADR 0019 §7's grid)
 # From this size the cells hold 4-bit codes of the vectors (faiss "fast scan" product quantisation, one dimension
 # per code, SIMD table look-ups) instead of float vectors: a search reads 8x fewer bytes (1,000,000 items, CPU per
 # search 0.82 -> 0.31 ms at the same recall@25, 0.995). The codes only rank: the FASTSCAN_K best are rescored
 # exactly. Two dimensions per code halves the bytes again but loses recall (0.976 at k 512; ADR 0019).
 FASTSCAN_MIN_ITEMS = 100_000
-FASTSCAN_K = 512
+FASTSCAN_K = 256  # recall@25 within 0.001 of 512's at nprobe 48, fewer rows rescored (ADR 0019 §7's grid)
 RESTRICTED_PROBES = 3  # a restricted search visits this many times nprobe / (allowed share) cells
 ADD_CHUNK = 100_000  # vectors added to the index per call while building
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
@@ -205,6 +207,15 @@ class Retrieval:
             log.warning("%s: the shipped index does not match the item vectors; building one", directory)
             return None
         return index
+
+    @property
+    def nprobe(self) -> int:
+        """Cells visited per search (a search setting: changes without retraining, like ``first_k``)."""
+        return int(self._index.nprobe)
+
+    @nprobe.setter
+    def nprobe(self, cells: int) -> None:
+        self._index.nprobe = max(1, min(self._index.nlist, cells))
 
     @property
     def bytes(self) -> int:
