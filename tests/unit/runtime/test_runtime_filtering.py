@@ -32,6 +32,25 @@ EXPRESSIONS = [
         'INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP >= $DATE | EXCLUDE ItemID WHERE Items.GENRE IN ("drama")',
         {"DATE": "1500"},
     ),
+    # The benchmark's shape, event types in another case than the events', and several parts of each kind: the
+    # window parts are applied as positions, the item-only parts as cached masks (ADR 0019 §7).
+    (
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("PURCHASE", "Click") | '
+        "INCLUDE ItemID WHERE Items.GENRE IN ($GENRES)",
+        {"GENRES": '"comedy","kids"'},
+    ),
+    (
+        'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click") | INCLUDE ItemID WHERE Items.PRICE < 20 | '
+        'EXCLUDE ItemID WHERE Items.GENRE IN ("kids") | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")',
+        {},
+    ),
+    (
+        'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("stream", "purchase") | '
+        'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+        {},
+    ),
+    ('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE NOT IN ("click")', {}),
+    ('INCLUDE ItemID WHERE Items.GENRE IN ("drama") | INCLUDE ItemID WHERE Items.GENRE IN ("kids")', {}),
 ]
 
 
@@ -107,3 +126,26 @@ def test_cached_item_masks_never_leak_edits(expression: str, values: dict[str, s
     again = filter_mask(bound, index, inputs)
     assert again.flags.writeable
     assert (again == expected).all()
+
+
+def test_item_only_filter_positions_are_cached_per_catalogue_and_equal_the_mask() -> None:
+    """A promotion's item-only filter gives its items as positions, once per catalogue (ADR 0019 §7); a filter
+    reading the user's interactions or an IF on the user has none (its items change per request)."""
+    rng = random.Random(3)
+    items, meta = _catalogue(rng, 200)
+    index = ItemIndex(items, metadata=meta)
+    item_only = bind_filter_values(
+        parse_filter_expression("INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP > $DATE"), {"DATE": "1500"}
+    )
+    positions = index.filter_positions(item_only)
+    assert positions is not None and not positions.flags.writeable
+    assert positions.tolist() == np.flatnonzero(filter_mask(item_only, index, FilterInputs())).tolist()
+    assert 0 < positions.size < len(items)
+    assert index.filter_positions(item_only) is positions  # cached
+    assert ItemIndex(items, metadata=meta).filter_positions(item_only) is not positions  # per catalogue
+    for text in (
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+        'INCLUDE ItemID WHERE Items.GENRE IN ("kids") IF CurrentUser.AGE < 13',
+        "INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)",
+    ):
+        assert index.filter_positions(bind_filter_values(parse_filter_expression(text), {})) is None

@@ -208,3 +208,53 @@ def test_request_path_shortcuts_answer_as_the_plain_formulas(seed: int) -> None:
     scores[:3] = [-np.inf, np.nan, np.inf]
     finite = scores[np.isfinite(scores)]
     assert _partition(scores) == (float(finite.max()), float(np.exp(finite.astype(np.float64) - finite.max()).sum()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_promotion_by_positions_answers_as_by_mask(seed: int) -> None:
+    """The promotion's cached candidate positions (ADR 0019 §7) change no answer: ``top_at`` over ascending
+    positions equals ``top_indices`` over their mask (non-finite scores skipped, ties by position), and a whole
+    request with a promotion given as positions equals the same request with the mask only."""
+    from tailor_shared.scoring.ranking import top_at
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    scores = rng.normal(size=n).astype(np.float32)
+    if seed % 2:
+        scores = np.round(scores, 1)  # many ties
+    scores[rng.choice(n, 40, replace=False)] = -np.inf
+    promo_mask = rng.random(n) > (0.2 if seed < 3 else 0.95)
+    positions = np.flatnonzero(promo_mask)
+    for k in (0, 1, 5, 25, 400):
+        assert top_at(scores, positions, k).tolist() == top_indices(scores, promo_mask, k).tolist()
+    mask = rng.random(n) > 0.3
+    exploration = Exploration(0.3, rng.random(n) > 0.5, rng.integers(0, 9, n), f"s|u|{seed}")
+    kwargs = {"normalise": True, "show_reasons": True, "exploration": exploration, "seed": f"RID-{seed}"}
+    by_mask = recommend(scores, mask, 25, promotion=Promotion("p", 20, promo_mask), **kwargs)  # type: ignore[arg-type]
+    by_positions = recommend(scores, mask, 25, promotion=Promotion("p", 20, promo_mask, positions), **kwargs)  # type: ignore[arg-type]
+    assert by_positions == by_mask
+    assert sum(1 for r in by_mask if r.promotion_name) == 5
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_promoted_items_are_placed_as_the_slot_by_slot_merge(seed: int) -> None:
+    """``place_promoted`` inserts the promoted items at the seeded slots: the same list as walking the slots."""
+    import random
+
+    from tailor_shared.scoring.ranking import Ranked, place_promoted
+
+    rng = random.Random(seed)
+    regular = [Ranked(i, 0.1) for i in range(rng.randint(0, 30))]
+    promoted = [Ranked(100 + i, 0.2, "p") for i in range(rng.randint(0, 10))]
+    rid = f"RID-{seed}"
+    total = len(regular) + len(promoted)
+    slots = sorted(random.Random(rid).sample(range(total), len(promoted))) if promoted else []
+    expected, p, r = [], 0, 0
+    for position in range(total):
+        if p < len(slots) and slots[p] == position:
+            expected.append(promoted[p])
+            p += 1
+        else:
+            expected.append(regular[r])
+            r += 1
+    assert place_promoted(regular, promoted, rid) == expected

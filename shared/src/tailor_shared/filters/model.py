@@ -311,6 +311,31 @@ class BoundExpression:
     where: BoundNode
     if_condition: BoundNode | None = None
 
+    @functools.cached_property  # read per request by the runtime: walk the tree once per binding
+    def item_only(self) -> bool:
+        """Whether ``where`` reads the catalogue only (no interactions, no CurrentItem): its items are the same
+        for every request on a catalogue."""
+        return not self.dataset.is_interactions and not any(
+            c.field.dataset.is_interactions or isinstance(c.value, CurrentItemRef)
+            for c in iter_bound_conditions(self.where)
+        )
+
+    @functools.cached_property
+    def window_types(self) -> tuple[frozenset[str], bool] | None:
+        """For a ``where`` that is one ``Interactions.EVENT_TYPE IN (...)`` condition (the usual "exclude what
+        the user bought"): the case-folded event types and whether it names every type (``"*"``); its items are
+        the user's interactions of those types, a few positions rather than a catalogue-wide condition. None
+        for any other ``where``."""
+        where = self.where
+        if not (
+            isinstance(where, BoundCondition)
+            and where.field.dataset.is_interactions
+            and where.operator is Operator.IN
+            and isinstance(where.value, StringSet)
+        ):
+            return None
+        return frozenset(v.casefold() for v in where.value.values), where.value.wildcard
+
 
 @dataclass(frozen=True)
 class BoundFilter:
@@ -322,6 +347,12 @@ class BoundFilter:
     @property
     def subject(self) -> Subject:
         return self.filter.subject
+
+    @functools.cached_property
+    def item_only(self) -> bool:
+        """Whether the filter's items depend on the catalogue only (every part item-only, no IF on the user):
+        the same for every request, so they can be kept per catalogue."""
+        return all(e.item_only and e.if_condition is None for e in self.expressions)
 
     @property
     def includes(self) -> tuple[BoundExpression, ...]:

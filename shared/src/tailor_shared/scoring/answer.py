@@ -30,6 +30,7 @@ from tailor_shared.scoring.ranking import (
     Promotion,
     Ranked,
     Values,
+    _without,
     draw_weights,
     exploration_eligible,
     rank_input_list,
@@ -181,7 +182,12 @@ def recommendations(
     if promotion is not None:
         promo_mask = filter_mask(promotion.bound, index, inputs)
         promo_mask[excluded] = False
-        promoted = Promotion(promotion.name, promotion.percent, promo_mask)
+        # Its candidates as positions, kept per catalogue when the promotion's filter reads only item metadata
+        # (the usual "new arrivals"): the promoted picks then rank ~the promoted items, not the catalogue.
+        positions = index.filter_positions(promotion.bound) if scores is not None else None
+        if positions is not None and excluded:
+            positions = _without(positions, excluded)
+        promoted = Promotion(promotion.name, promotion.percent, promo_mask, positions)
     if scores is None:
         assert retrieval is not None
         needs = [Need(mask, num_results)]

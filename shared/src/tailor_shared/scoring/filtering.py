@@ -20,7 +20,6 @@ from tailor_shared.filters import (
     Action,
     BoundAnd,
     BoundCondition,
-    BoundExpression,
     BoundFilter,
     BoundNode,
     CurrentItemRef,
@@ -29,7 +28,6 @@ from tailor_shared.filters import (
     Scalar,
     StringSet,
     Subject,
-    iter_bound_conditions,
     metadata_strings,
     parse_number,
     user_condition_holds,
@@ -53,6 +51,9 @@ class ItemIndex:
     # Item-only filter expressions (no user data, no CurrentItem) -> their read-only mask: the same for every
     # request until the catalogue's metadata changes, which builds a new index. Bounded by MASK_CACHE_BYTES.
     _masks: dict[BoundNode, Mask] = field(init=False, default_factory=dict)
+    # Item-only filters -> (the filter, its items' ascending positions), keyed by the bound filter's identity (the
+    # runtime and the batch worker keep one object per filter and values): no tree hashing per request.
+    _positions: dict[int, tuple[BoundFilter, npt.NDArray[np.int64]]] = field(init=False, default_factory=dict)
     metadata: Mapping[str, Metadata] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +116,21 @@ class ItemIndex:
             self._masks[node] = mask
         return mask
 
+    def filter_positions(self, bound: BoundFilter) -> npt.NDArray[np.int64] | None:
+        """The ascending positions of the items an item-only filter (``BoundFilter.item_only``) lets through,
+        computed once per catalogue (read-only); None for a filter that reads the request's data."""
+        if not bound.item_only or bound.subject is not Subject.ITEM_ID:
+            return None
+        entry = self._positions.get(id(bound))
+        if entry is not None and entry[0] is bound:
+            return entry[1]
+        positions = np.flatnonzero(filter_mask(bound, self, FilterInputs()))
+        positions.flags.writeable = False
+        if (len(self._positions) + 1) * max(len(self), 1) * 8 > MASK_CACHE_BYTES:
+            self._positions.clear()
+        self._positions[id(bound)] = (bound, positions)
+        return positions
+
     def ids_mask(self, ids: Sequence[str]) -> Mask:
         out = np.zeros(len(self), dtype=bool)
         idx = [self.position[i] for i in ids if i in self.position]
@@ -141,7 +157,11 @@ class FilterInputs:
 def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subject: Subject = Subject.ITEM_ID) -> Mask:
     """The items (or, with ``subject`` ActionID, the actions of an action index: reference
     ``evaluate_for_action``) that pass: (union of applicable INCLUDEs, or all) minus (union of applicable
-    EXCLUDEs)."""
+    EXCLUDEs).
+
+    Per request it builds one catalogue-sized array, the answer: item-only expressions are cached masks of the
+    catalogue, and an expression on the user's interactions of some event types (``window_types``) is the
+    positions of those items, set in the answer directly (ADR 0019 §7)."""
     if bound.subject is not subject:
         kind = "item" if subject is Subject.ITEM_ID else "action"
         raise InvalidInputException(
@@ -151,38 +171,56 @@ def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subj
         raise InvalidInputException(
             "The filter uses CurrentItem, which needs a related-items request that names an item"
         )
-    n = len(index)
     linked: dict[str, Mask] | None = None
-    included: Mask | None = None
-    excluded: Mask | None = None
+    include_masks: list[Mask] = []
+    include_positions: list[list[int]] = []
+    exclude_masks: list[Mask] = []
+    exclude_positions: list[list[int]] = []
     for expression in bound.expressions:
         if expression.if_condition is not None and not user_condition_holds(
             expression.if_condition, inputs.user_metadata
         ):
             continue
+        include = expression.action is Action.INCLUDE
         where = expression.where
-        if _item_only(expression):
+        window = expression.window_types
+        if window is not None:
+            (include_positions if include else exclude_positions).append(_window_positions(index, inputs, *window))
+            continue
+        if expression.item_only:
             matched = index.cached_mask(where, functools.partial(_node, where, index, {}, None))
         else:
             if linked is None:
                 linked = _linked(index, inputs)
             matched = _node(where, index, linked, inputs.current_item_metadata)
-        if expression.action is Action.EXCLUDE:
-            excluded = matched if excluded is None else (excluded | matched)
-        else:
-            included = matched if included is None else (included | matched)
+        (include_masks if include else exclude_masks).append(matched)
     # Always a new, writable array (the caller edits it; cached masks are read-only).
-    if included is None:
-        return np.ones(n, dtype=bool) if excluded is None else ~excluded
-    return included.copy() if excluded is None else included & ~excluded
+    if include_masks:
+        out = include_masks[0].copy()
+        for mask in include_masks[1:]:
+            out |= mask
+    elif include_positions:
+        out = np.zeros(len(index), dtype=bool)
+    else:
+        out = np.ones(len(index), dtype=bool)
+    for positions in include_positions:
+        out[positions] = True
+    for mask in exclude_masks:
+        np.greater(out, mask, out=out)  # out & ~mask, without the ~mask temporary
+    for positions in exclude_positions:
+        out[positions] = False
+    return out
 
 
-def _item_only(expression: BoundExpression) -> bool:
-    """Whether an expression reads the catalogue only (its mask is the same for every request)."""
-    return not expression.dataset.is_interactions and not any(
-        c.field.dataset.is_interactions or isinstance(c.value, CurrentItemRef)
-        for c in iter_bound_conditions(expression.where)
-    )
+def _window_positions(index: ItemIndex, inputs: FilterInputs, types: frozenset[str], every: bool) -> list[int]:
+    """Positions of the items the user reached by one of ``types`` (case-folded; ``every``: any type) within
+    the window, as ``_linked`` gathers them."""
+    position = index.position
+    out: list[int] = []
+    for event_type, ids in (inputs.interactions or {}).items():
+        if every or event_type.casefold() in types:
+            out.extend(p for p in map(position.get, ids[: inputs.window]) if p is not None)
+    return out
 
 
 def _linked(index: ItemIndex, inputs: FilterInputs) -> dict[str, Mask]:

@@ -43,6 +43,9 @@ class Promotion:
     name: str
     percent: int
     mask: Mask  # items matching the promotion's filter
+    #: The same items as ascending positions, when the caller has them (an item-only filter's cached positions
+    #: minus the request's exclusions): ranking then gathers their scores instead of scanning the catalogue.
+    positions: npt.NDArray[np.int64] | None = None
 
 
 EXPLORATION_SHARE = 0.5  # explorationWeight 1.0 explores half of the regular slots, the default 0.3 about 15 %
@@ -140,7 +143,23 @@ def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
                 finite = np.isfinite(vals)
                 return _best(pool, vals, k) if finite.all() else _best(pool[finite], vals[finite], k)
     allowed = np.flatnonzero(mask & np.isfinite(values))
-    vals = values[allowed]
+    return _preselected(allowed, values[allowed], k)
+
+
+def top_at(values: Values, positions: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
+    """``top_indices`` over the allowed items given as ascending ``positions`` (the same answer as their mask's):
+    O(allowed), not O(catalogue)."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    vals = values[positions]
+    finite = np.isfinite(vals)
+    if not finite.all():
+        positions, vals = positions[finite], vals[finite]
+    return _preselected(positions, vals, k)
+
+
+def _preselected(allowed: npt.NDArray[np.int64], vals: Values, k: int) -> npt.NDArray[np.int64]:
+    """``_best`` of ``allowed`` (ascending positions, finite ``vals``) after the strided-sample pre-selection."""
     if allowed.size > PRESELECT_STRIDE * k * 2:
         sample = vals[::PRESELECT_STRIDE]
         if sample.size >= k:
@@ -197,7 +216,7 @@ def recommend(
     if isinstance(scores, Candidates):
         cand = scores
 
-        def top(allowed: ItemMask, k: int) -> list[int]:
+        def top(allowed: ItemMask, k: int, positions: npt.NDArray[np.int64] | None = None) -> list[int]:
             best = top_indices(cand.values, allowed_at(allowed, cand.index), k)
             return cand.index[best].tolist()  # type: ignore[no-any-return]
 
@@ -218,8 +237,9 @@ def recommend(
         # output array (one exp pass over the catalogue for the partition function remains).
         partition = _partition(full) if normalise else None
 
-        def top(allowed: ItemMask, k: int) -> list[int]:
-            return top_indices(full, dense(allowed), k).tolist()  # type: ignore[no-any-return]
+        def top(allowed: ItemMask, k: int, positions: npt.NDArray[np.int64] | None = None) -> list[int]:
+            found = top_indices(full, dense(allowed), k) if positions is None else top_at(full, positions, k)
+            return found.tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
             if partition is None:
@@ -234,7 +254,7 @@ def recommend(
 
     promoted: list[int] = []
     if promotion is not None:
-        promoted = top(promotion.mask, (num_results * promotion.percent) // 100)
+        promoted = top(promotion.mask, (num_results * promotion.percent) // 100, promotion.positions)
     # No catalogue-sized "taken" mask: the best allowed items minus the (few) promoted ones are the first of the
     # best ``slots + len(promoted)`` allowed items that are not promoted.
     slots = num_results - len(promoted)
@@ -309,15 +329,9 @@ def place_promoted(regular: list[Ranked], promoted: list[Ranked], seed: str) -> 
         return regular
     total = len(regular) + len(promoted)
     slots = sorted(random.Random(seed).sample(range(total), len(promoted)))
-    out: list[Ranked] = []
-    p = r = 0
-    for position in range(total):
-        if p < len(slots) and slots[p] == position:
-            out.append(promoted[p])
-            p += 1
-        else:
-            out.append(regular[r])
-            r += 1
+    out = list(regular)
+    for slot, item in zip(slots, promoted, strict=True):  # ascending slots: each insert lands where it belongs
+        out.insert(slot, item)
     return out
 
 
