@@ -33,7 +33,7 @@ EXPRESSIONS = [
         {"DATE": "1500"},
     ),
     # The benchmark's shape, event types in another case than the events', and several parts of each kind: the
-    # window parts are applied as positions, the item-only parts as cached masks (ADR 0019 §7).
+    # window parts are applied as positions, the item-only parts as cached masks (ADR 0019 §9).
     (
         'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("PURCHASE", "Click") | '
         "INCLUDE ItemID WHERE Items.GENRE IN ($GENRES)",
@@ -129,7 +129,7 @@ def test_cached_item_masks_never_leak_edits(expression: str, values: dict[str, s
 
 
 def test_item_only_filter_positions_are_cached_per_catalogue_and_equal_the_mask() -> None:
-    """A promotion's item-only filter gives its items as positions, once per catalogue (ADR 0019 §7); a filter
+    """A promotion's item-only filter gives its items as positions, once per catalogue (ADR 0019 §9); a filter
     reading the user's interactions or an IF on the user has none (its items change per request)."""
     rng = random.Random(3)
     items, meta = _catalogue(rng, 200)

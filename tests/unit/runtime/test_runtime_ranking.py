@@ -212,7 +212,7 @@ def test_request_path_shortcuts_answer_as_the_plain_formulas(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_promotion_by_positions_answers_as_by_mask(seed: int) -> None:
-    """The promotion's cached candidate positions (ADR 0019 §7) change no answer: ``top_at`` over ascending
+    """The promotion's cached candidate positions (ADR 0019 §9) change no answer: ``top_at`` over ascending
     positions equals ``top_indices`` over their mask (non-finite scores skipped, ties by position), and a whole
     request with a promotion given as positions equals the same request with the mask only."""
     from tailor_shared.scoring.ranking import top_at

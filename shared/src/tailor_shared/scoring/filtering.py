@@ -161,7 +161,7 @@ def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subj
 
     Per request it builds one catalogue-sized array, the answer: item-only expressions are cached masks of the
     catalogue, and an expression on the user's interactions of some event types (``window_types``) is the
-    positions of those items, set in the answer directly (ADR 0019 §7)."""
+    positions of those items, set in the answer directly (ADR 0019 §9)."""
     if bound.subject is not subject:
         kind = "item" if subject is Subject.ITEM_ID else "action"
         raise InvalidInputException(
