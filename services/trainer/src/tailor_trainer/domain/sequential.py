@@ -685,7 +685,7 @@ def train_hybrid(
             progress(stat)
         if result.stopped:
             break
-        if stopping.should_stop:
+        if stopping.should_stop and epoch < epochs:  # patience running out at the last epoch is MAX_EPOCHS
             result.stop_reason = "EARLY_STOPPING"
             break
         if epoch < epochs and deadline is not None and time.monotonic() >= deadline:
