@@ -175,7 +175,7 @@ def recommendations(
     inputs = FilterInputs(state.metadata or None, state.windows, current_item or ({} if item_id else None))
     excluded = seen + consumed  # never recommended, promoted or not
     # The filter's mask (or none: every item) less the exclusions, kept apart: retrieval asks about its candidates
-    # only, so a plain request allocates nothing catalogue-sized (ADR 0019 §7).
+    # only, so a plain request allocates nothing catalogue-sized (ADR 0019 §8).
     mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
     promoted = None
     if promotion is not None:

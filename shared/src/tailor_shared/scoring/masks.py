@@ -1,4 +1,4 @@
-"""Which items a request may list, without a catalogue-sized mask when it has no filter (ADR 0019 §7).
+"""Which items a request may list, without a catalogue-sized mask when it has no filter (ADR 0019 §8).
 
 A request's allowed items are its filter's mask (or every item) minus the few items it must never list (the
 user's seen items, a recommender's consumed ones). Candidate retrieval looks at a few hundred positions of a

@@ -41,16 +41,18 @@ EXACT_MAX_ALLOWED = 20_000  # a mask allowing at most this many items: score all
 FIRST_K = 256  # retrieval size (at least 4x what a mask needs); a mask left short is searched on its own
 PARTITION_SAMPLE = 4096  # items sampled (fixed, per model) to estimate the softmax's partition function
 # IVF cells = sqrt(n) * this. At 1,000,000 items and nprobe 48, 2,000 cells (2.4 % of the items scanned) gave
-# recall@25 0.9918 against 0.9896 with 1,000 cells (4.8 %), for less CPU; 4,000 cells: 0.9864 (ADR 0019 §7).
+# recall@25 0.9918 against 0.9896 with 1,000 cells (4.8 %), for less CPU; 4,000 cells: 0.9864 (ADR 0019 §8).
 CELLS_PER_SQRT = 2.0
-NPROBE = 48  # cells visited per query (1M items: 40 -> recall@25 0.977 with 1,000 cells; ADR 0019 §7's grid)
+NPROBE = 48  # cells visited per query (1M items: 40 -> recall@25 0.977 with 1,000 cells; ADR 0019 §8)
 # From this size the cells hold 4-bit codes of the vectors (faiss "fast scan" product quantisation, one dimension
 # per code, SIMD table look-ups) instead of float vectors: a search reads 8x fewer bytes (1,000,000 items, CPU per
 # search 0.82 -> 0.31 ms at the same recall@25, 0.995). The codes only rank: the FASTSCAN_K best are rescored
 # exactly. Two dimensions per code halves the bytes again but loses recall (0.976 at k 512; ADR 0019).
 FASTSCAN_MIN_ITEMS = 100_000
-FASTSCAN_K = 256  # recall@25 within 0.001 of 512's at nprobe 48, fewer rows rescored (ADR 0019 §7's grid)
-RESTRICTED_PROBES = 3  # a restricted search visits this many times nprobe / (allowed share) cells
+FASTSCAN_K = 256  # recall@25 within 0.001 of 512's at nprobe 48, fewer rows rescored (ADR 0019 §8)
+# A restricted search visits this many times nprobe / (allowed share) cells. 1,000,000 items, 2,000 cells, a 20 %
+# filter against the user's taste, 200 users: recall@25 0.920 / 0.988 / 0.997 at 3 / 4 / 5 (ADR 0019 §8).
+RESTRICTED_PROBES = 4
 ADD_CHUNK = 100_000  # vectors added to the index per call while building
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
 KMEANS_ITERATIONS = 10
@@ -355,7 +357,7 @@ class Retrieval:
             params = faiss.SearchParametersIVF()
             params.sel = selector
             # The cells near the user may hold no allowed item: visit RESTRICTED_PROBES x more cells per the mask's
-            # selectivity (1,000,000 items, 20 % allowed, against the user's taste: recall@25 0.78 at 1x, 0.997 at 3x).
+            # selectivity (see RESTRICTED_PROBES for the recall it measured).
             share = max(float(np.count_nonzero(mask)) / mask.size, 1e-3)
             params.nprobe = min(self._index.nlist, math.ceil(self._index.nprobe * RESTRICTED_PROBES / share))
             found = self._index.search(query[None, :], k, params=params)[1][0]
