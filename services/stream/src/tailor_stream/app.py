@@ -95,4 +95,4 @@ class StateService(Service):
             if failed is not None:
                 await self.crash(failed)
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)

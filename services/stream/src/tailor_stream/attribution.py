@@ -60,7 +60,7 @@ from tailor_stream.attribution_model import (
 from tailor_stream.config import StreamSettings
 from tailor_stream.domain import parse_dataset_topic
 from tailor_stream.erasure import DeletionInputError
-from tailor_stream.processor import Resolver, close_redis, consumer_config
+from tailor_stream.processor import IDLE_WAKE_MS, Resolver, close_redis, consumer_config
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class AttributionWorker:
         next_commit = next_refresh = 0.0
         consumed = True  # records since the last commit: an idle worker commits nothing (a broker write each)
         while not stopping.is_set():
-            polled = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.batch_max)
+            polled = await self._consumer.getmany(timeout_ms=IDLE_WAKE_MS, max_records=self.settings.batch_max)
             consumed = consumed or bool(polled)
             remembered = [r for tp, rs in polled.items() if tp.topic == self.recommendations for r in rs]
             if remembered:

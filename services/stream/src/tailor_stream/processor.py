@@ -591,6 +591,10 @@ class Applier:
             metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - (-1 if known is None else known) - 1))
 
 
+#: The longest an idle consumer loop (aiokafka's fetch task, ``getmany``) sleeps before it looks again.
+IDLE_WAKE_MS = 1000
+
+
 def consumer_config(settings: StreamSettings, group_id: str | None, fetch_wait_ms: int | None = None) -> dict[str, Any]:
     """Latency-leaning fetch settings: the broker answers as soon as a record arrives (fetch_min_bytes=1),
     or after ``fetch_wait_ms`` (default ``settings.fetch_wait_ms``) when idle; new topics matching the pattern
@@ -610,6 +614,9 @@ def consumer_config(settings: StreamSettings, group_id: str | None, fetch_wait_m
         "max_poll_records": settings.batch_max,
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        # How often aiokafka's fetch task wakes when nothing happens (default 200 ms: 5 event-loop wake-ups a
+        # second per consumer). A record, a seek, a new assignment or a consumed batch wake it at once (ADR 0030).
+        "consumer_timeout_ms": IDLE_WAKE_MS,
     }
 
 
@@ -682,7 +689,7 @@ class StreamProcessor:
         backoff = 0.0
         while not self._stopping:
             polled = await consumer.getmany(
-                timeout_ms=500 if pending is None else 0, max_records=self.settings.batch_max
+                timeout_ms=IDLE_WAKE_MS if pending is None else 0, max_records=self.settings.batch_max
             )
             prepared: Prepared | None = None
             try:
