@@ -40,7 +40,7 @@ class StreamSettings:
     app_id: str
     data_dir: str
     ops: OpsConfig = field(default_factory=OpsConfig)
-    group_id: str = ""  # consumer group of the dataset topics (Faust's own group is app_id)
+    group_id: str = ""  # consumer group of the dataset topics (default <app_id>-state; Faust starts no group)
     batch_max: int = 2000  # records per poll
     script_records: int = 250  # records per Lua call: bounds how long one call blocks Redis
     # Broker long-poll wait of the idle state consumer: a fetch returns as soon as a record arrives
@@ -51,7 +51,7 @@ class StreamSettings:
     topic_refresh_ms: int = 3000  # metadata refresh: how soon new dataset groups' topics are consumed
     attribution_topic_refresh_ms: int = 30_000  # the same for the attribution worker (not on the freshness path)
     check_interval_s: float = 2.0  # how often to look for wiped state of idle partitions
-    session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (both consumer groups)
+    session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions (state and attribution groups)
     # How soon a member learns of a rebalance (it hears of one only in a heartbeat's answer): a third of the
     # session timeout by default, as Kafka's clients do; the fault tests ask for a tenth (ADR 0030).
     heartbeat_interval_ms: int = 3333
