@@ -9,7 +9,7 @@ interaction windows, which the caller reads from Redis in its one pipelined roun
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,18 +217,23 @@ def _window_positions(index: ItemIndex, inputs: FilterInputs, types: frozenset[s
     the window, as ``_linked`` gathers them."""
     position = index.position
     out: list[int] = []
-    for event_type, ids in (inputs.interactions or {}).items():
-        if every or event_type.casefold() in types:
-            out.extend(p for p in map(position.get, ids[: inputs.window]) if p is not None)
+    for event_type, ids in _window_ids(inputs):
+        if every or event_type in types:
+            out.extend(p for p in map(position.get, ids) if p is not None)
     return out
+
+
+def _window_ids(inputs: FilterInputs) -> Iterator[tuple[str, Sequence[str]]]:
+    """Per event type the user interacted by (case-folded, possibly repeated): the item ids within the window."""
+    for event_type, ids in (inputs.interactions or {}).items():
+        yield event_type.casefold(), ids[: inputs.window]
 
 
 def _linked(index: ItemIndex, inputs: FilterInputs) -> dict[str, Mask]:
     """Per (case-folded) event type: the items the user reached by it within the window."""
     out: dict[str, Mask] = {}
-    for event_type, ids in (inputs.interactions or {}).items():
-        key = event_type.casefold()
-        mask = index.ids_mask(list(ids[: inputs.window]))
+    for key, ids in _window_ids(inputs):
+        mask = index.ids_mask(list(ids))
         out[key] = out[key] | mask if key in out else mask
     return out
 
