@@ -258,3 +258,25 @@ def test_promoted_items_are_placed_as_the_slot_by_slot_merge(seed: int) -> None:
             expected.append(regular[r])
             r += 1
     assert place_promoted(regular, promoted, rid) == expected
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_unfiltered_top_items_without_a_dense_mask(seed: int) -> None:
+    """An unfiltered request's exclusions are ranked as NaN in a copy of the scores (ADR 0019 §10): the same top
+    items as through the dense mask, for few and many exclusions, ties and non-finite scores, and the caller's
+    scores are left as they were."""
+    from tailor_shared.scoring.masks import Allowed
+
+    rng = np.random.default_rng(seed)
+    n = 10_000
+    scores = rng.normal(size=n).astype(np.float32)
+    if seed % 2:
+        scores = np.round(scores, 1)  # many ties
+    scores[rng.choice(n, 30, replace=False)] = [np.nan, np.inf, -np.inf] * 10
+    before = scores.copy()
+    for excluded_count in (0, 5, 40, 400, 6_000):
+        excluded = [int(i) for i in rng.choice(n, excluded_count)] + [0, 16, 32][: excluded_count % 4]
+        allowed = Allowed(n, excluded)
+        for k in (1, 25, 100):
+            assert top_indices(scores, allowed, k).tolist() == top_indices(scores, allowed.dense(), k).tolist()
+    np.testing.assert_array_equal(scores, before)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -285,7 +286,9 @@ def _build_index(item_ids: list[str], metadata: dict[str, dict[str, str]]) -> It
     return ItemIndex(item_ids, metadata=metadata)
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_recommender(arn: str) -> bool:
+    """Whether an ARN names a recommender: asked twice per request, parsed once per ARN."""
     parsed = arns.parse(arn)
     return parsed is not None and parsed.resource_type == "recommender"
 

@@ -131,7 +131,8 @@ class LoadedModel:
         trained: list[int] = []
         row = self._user_row.get(user_id) if user_id is not None else None
         if row is not None and self._user_recent is not None:
-            trained = [int(i) for i in self._user_recent[row] if i != self._pad]
+            pad = self._pad  # one ``tolist`` instead of a numpy scalar per entry (~9 µs of a request)
+            trained = [i for i in self._user_recent[row].tolist() if i != pad]
             live = [(i, ts) for i, ts in live if ts > self.trained_until]
         return trained + [i for i, _ in live]
 
@@ -140,7 +141,8 @@ class LoadedModel:
         segment uses the data of the last full training only (L13190)."""
         if self._user_recent is None:
             return [[] for _ in range(start, stop)]
-        return [[int(i) for i in row if i != self._pad] for row in self._user_recent[start:stop]]
+        pad = self._pad
+        return [[i for i in row if i != pad] for row in self._user_recent[start:stop].tolist()]
 
     def score_history(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
         if self.retrieval is not None:

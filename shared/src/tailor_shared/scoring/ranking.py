@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tailor_shared.redis_keys import rank_trending
-from tailor_shared.scoring.masks import ItemMask, allowed_at, dense
+from tailor_shared.scoring.masks import Allowed, ItemMask, allowed_at, dense
 
 Scores = npt.NDArray[np.float32]
 Values = npt.NDArray[np.float32] | npt.NDArray[np.float64]  # ranking values: model scores or derived
@@ -121,28 +121,43 @@ def _partition(scores: Values) -> tuple[float, float]:
 PRESELECT_STRIDE = 16  # ``top_indices``: one item in 16 samples the bound of its pre-selection
 
 
-def top_indices(values: Values, mask: Mask, k: int) -> npt.NDArray[np.int64]:
+def top_indices(values: Values, mask: ItemMask, k: int) -> npt.NDArray[np.int64]:
     """The ``k`` best allowed positions, best first (ties broken by position, deterministic)."""
     if k <= 0:
         return np.empty(0, dtype=np.int64)
+    if isinstance(mask, Allowed) and mask.base is None:
+        # An unfiltered request: every item but the few excluded ones. They become NaN in a copy of the values
+        # (never ranked, as a non-finite value), which is cheaper than building a catalogue-sized mask and reading
+        # the pool through it (ADR 0019 §10).
+        if mask.excluded:
+            values = values.copy()
+            values[list(mask.excluded)] = np.nan
+        return _top_finite(values, None, k)
+    return _top_finite(values, dense(mask), k)
+
+
+def _top_finite(values: Values, mask: Mask | None, k: int) -> npt.NDArray[np.int64]:
+    """``top_indices`` over the finite values that ``mask`` allows (None: every finite value)."""
     # Exact pre-selection: the k-th best of a sample of allowed items is a value at least k allowed items reach,
     # so every item of the true top k is >= it, and the pool above it is ~stride * k items (argpartition over
     # 10,000 items was most of a request's ranking time).
     if values.size > PRESELECT_STRIDE * k * 2:
-        sampled = mask[::PRESELECT_STRIDE]
-        if 2 * np.count_nonzero(sampled) > sampled.size:
+        sampled = None if mask is None else mask[::PRESELECT_STRIDE]
+        if sampled is None or 2 * np.count_nonzero(sampled) > sampled.size:
             # A mostly-allowed mask (no filter): sample the allowed items among every 16th position and find the
             # pool with one comparison over the catalogue, instead of gathering every allowed item's value.
-            sample = values[::PRESELECT_STRIDE][sampled]
+            sample = values[::PRESELECT_STRIDE] if sampled is None else values[::PRESELECT_STRIDE][sampled]
             sample = sample[np.isfinite(sample)]
             if sample.size >= k:
                 bound = np.partition(sample, sample.size - k)[sample.size - k]
                 pool = np.flatnonzero(values >= bound)  # NaN compares false; +inf is dropped below
-                pool = pool[mask[pool]]
+                if mask is not None:
+                    pool = pool[mask[pool]]
                 vals = values[pool]
                 finite = np.isfinite(vals)
                 return _best(pool, vals, k) if finite.all() else _best(pool[finite], vals[finite], k)
-    allowed = np.flatnonzero(mask & np.isfinite(values))
+    finite = np.isfinite(values)
+    allowed = np.flatnonzero(finite if mask is None else mask & finite)
     return _preselected(allowed, values[allowed], k)
 
 
@@ -238,7 +253,7 @@ def recommend(
         partition = _partition(full) if normalise else None
 
         def top(allowed: ItemMask, k: int, positions: npt.NDArray[np.int64] | None = None) -> list[int]:
-            found = top_indices(full, dense(allowed), k) if positions is None else top_at(full, positions, k)
+            found = top_indices(full, allowed, k) if positions is None else top_at(full, positions, k)
             return found.tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
