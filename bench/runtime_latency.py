@@ -416,7 +416,8 @@ def run_cell(
     load = os.getloadavg()[0]
     result = Result(server, workers, scenario, concurrency, n, errors, elapsed, lat, scpu, rcpu, ccpu, load, rnd)
     print(
-        f"  {server:<12} w={workers} {scenario:<13} c={concurrency:<3} {result.rps:8.0f} req/s  "
+        f"  {'warm-up ' if rnd < 0 else ''}{server:<12} w={workers} {scenario:<13} c={concurrency:<3} "
+        f"{result.rps:8.0f} req/s  "
         f"p50 {pct(lat, 0.5) * 1e3:6.2f} ms  p99 {pct(lat, 0.99) * 1e3:6.2f} ms  errors {errors}",
         flush=True,
     )
@@ -683,6 +684,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the ceiling + runtime cells side by side")
+    parser.add_argument(
+        "--warmup-rounds", type=int, default=1, help="unreported rounds of every cell first (both sides alike)"
+    )
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--channels", type=int, default=4)
@@ -721,7 +725,11 @@ def main() -> None:
                 wait_serving(world.services["runtime"])
                 time.sleep(1.0 if w > 1 else 0.2)
             runtime = world.services["runtime"]
-            for rnd in range(args.rounds):  # the ceiling and the runtime side by side, repeated (a shared machine)
+            # The ceiling and the runtime side by side, repeated (a shared machine). Round -1 (``--warmup-rounds``)
+            # warms both sides up the same way and is printed but left out of the tables: the runtime process
+            # served nothing before it (its first round ran ~30 % below the next ones, ADR 0019 §10).
+            for rnd in range(-args.warmup_rounds, args.rounds):
+                kept = results if rnd >= 0 else []
                 for mode in ("echo", "+redis", "+redis+onnx"):
                     procs, address = start_baselines(world, mode.strip("+").replace("+", "-") or "echo", w)
 
@@ -730,7 +738,7 @@ def main() -> None:
 
                     try:
                         for c in concurrency:
-                            results.append(run_cell(world, mode, w, address, baseline_cpu, "plain", c, args, rnd))
+                            kept.append(run_cell(world, mode, w, address, baseline_cpu, "plain", c, args, rnd))
                     finally:
                         for p in procs:
                             p.send_signal(signal.SIGTERM)
@@ -738,9 +746,7 @@ def main() -> None:
                             p.wait(10)
                 for scenario in ("plain", "filter", "filter+promo"):
                     for c in concurrency:
-                        results.append(
-                            run_cell(world, "runtime", w, runtime.address, runtime.cpu, scenario, c, args, rnd)
-                        )
+                        kept.append(run_cell(world, "runtime", w, runtime.address, runtime.cpu, scenario, c, args, rnd))
             if not args.samples:
                 continue
             fresh.append((f"workers={w}, idle", freshness(world, runtime.address, args.samples, 0, args)))
