@@ -194,9 +194,15 @@ def user_states(data: synthetic.SyntheticData, count: int) -> list[tuple[str, Us
     return out
 
 
-def scenarios(promo_date: int) -> dict[str, tuple[Any, Any]]:
+def promo_date(served: list[tuple[str, LoadedModel, ItemIndex]]) -> int:
+    """The promotion's cut-off: the newest tenth of the smallest catalogue's items."""
+    metadata = served[0][2].metadata.values()
+    return int(np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in metadata], 90))
+
+
+def scenarios(date: int) -> dict[str, tuple[Any, Any]]:
     bound = bind_filter_values(parse_filter_expression(FILTER), {"C": '"books","music"'})
-    promo = bind_filter_values(parse_filter_expression(PROMO), {"DATE": str(promo_date)})
+    promo = bind_filter_values(parse_filter_expression(PROMO), {"DATE": str(date)})
     selective = bind_filter_values(parse_filter_expression(SELECTIVE), {})
     return {
         "plain": (None, None),
@@ -273,10 +279,7 @@ def interleaved(
 ) -> Sample:
     """Every scenario on every catalogue, alternating: round r runs each scenario's pass on each catalogue in turn
     (order reversed every other round), so a burst of load on the shared machine hits both catalogues alike."""
-    promo_date = int(
-        np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in served[0][2].metadata.values()], 90)
-    )
-    cases = scenarios(promo_date)
+    cases = scenarios(promo_date(served))
     for _, model, index in served:  # warm-up
         for bound, promo in cases.values():
             timed(model, index, users[:5], bound, promo)
@@ -298,10 +301,7 @@ def report(
     base = served[0][0]
     say("| catalogue | scenario | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | p50 ratio | CPU p50 ratio | recall@25 |")
     say("|---|---|---|---|---|---|---|---|---|")
-    promo_date = int(
-        np.percentile([float(str(m.get("CREATION_TIMESTAMP", 0))) for m in served[0][2].metadata.values()], 90)
-    )
-    for name, (bound, promo) in scenarios(promo_date).items():
+    for name, (bound, promo) in scenarios(promo_date(served)).items():
         for label, model, index in served:
             rounds = sample[(label, name)]
             wall = [pct([w for w, _ in r], 0.5) for r in rounds]
@@ -319,20 +319,23 @@ def report(
             )
 
 
-def profile(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], count: int) -> None:
-    """cProfile of ``count`` plain requests per catalogue (as served: exploration on), side by side: each
+def profile(
+    served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], count: int, scenario: str
+) -> None:
+    """cProfile of ``count`` requests of one scenario per catalogue (as served: exploration on), side by side: each
     function's own time per request (µs; cProfile's overhead inflates small calls alike at every size), sorted by
     how much it grows from the smallest catalogue to the largest."""
     import cProfile
     import pstats
 
+    bound, promo = scenarios(promo_date(served))[scenario]
     per: dict[str, dict[str, float]] = {}
     for label, model, index in served:
         chosen = [users[i % len(users)] for i in range(count)]
-        timed(model, index, chosen[:20], None, None)  # warm-up
+        timed(model, index, chosen[:20], bound, promo)  # warm-up
         profiler = cProfile.Profile()
         profiler.enable()
-        timed(model, index, chosen, None, None)
+        timed(model, index, chosen, bound, promo)
         profiler.disable()
         stats: dict[tuple[str, int, str], tuple[Any, ...]] = vars(pstats.Stats(profiler))["stats"]
         for (path, line, name), (_, _, own, _, _) in stats.items():
@@ -340,7 +343,7 @@ def profile(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[
             per.setdefault(key, {})[label] = own / count * 1e6
     labels = [label for label, _, _ in served]
     rows = sorted(per.items(), key=lambda kv: kv[1].get(labels[-1], 0.0) - kv[1].get(labels[0], 0.0), reverse=True)
-    say(f"cProfile, {count} plain requests per catalogue: own time per request (µs), by growth")
+    say(f"cProfile, {count} {scenario} requests per catalogue: own time per request (µs), by growth")
     say("| function | " + " | ".join(labels) + " |")
     say("|---|" + "---|" * len(labels))
     for key, times in rows[:25]:
@@ -396,7 +399,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="distinct users per scenario and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the users per scenario")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", type=int, default=0, help="cProfile N plain requests per catalogue, then stop")
+    parser.add_argument("--profile", type=int, default=0, help="cProfile N requests per catalogue, then stop")
+    parser.add_argument("--scenario", default="plain", help="the scenario --profile runs (plain, filter, ...)")
     parser.add_argument("--grid", action="store_true", help="search settings on the largest catalogue, then stop")
     parser.add_argument(
         "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
@@ -448,7 +452,7 @@ def main() -> None:
         )
         del unindexed
     if args.profile:
-        profile(served, users, args.profile)
+        profile(served, users, args.profile, args.scenario)
         return
     if args.grid:
         grid(served, users, args.rounds)

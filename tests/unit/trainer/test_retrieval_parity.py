@@ -64,10 +64,17 @@ def test_answers_by_retrieval_equal_the_exact_answers(
     index = ItemIndex(ids, metadata={i: {"CATEGORY": "a" if n % 5 == 0 else "b"} for n, i in enumerate(ids)})
     selective = bind_filter_values(parse_filter_expression('INCLUDE ItemID WHERE Items.CATEGORY IN ("a")'), {})
     promo = answer.PromotionRequest("p", 20, selective)
+    # Item metadata less the user's clicks: its catalogue-level part keyed in retrieval's mask cache (ADR 0019 §11).
+    mixed = bind_filter_values(
+        parse_filter_expression(
+            'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click") | INCLUDE ItemID WHERE Items.CATEGORY IN ("b")'
+        ),
+        {},
+    )
     for history in _histories(len(ids)):
         live = [HistoryEntry(ids[i], "click", None, 2e9 + k, f"t{k}") for k, i in enumerate(history)]
-        state = UserState(live[::-1], {}, frozenset(), {})
-        for bound, promotion in ((None, None), (selective, None), (None, promo)):
+        state = UserState(live[::-1], {"click": [ids[i] for i in history[::-1]]}, frozenset(), {})
+        for bound, promotion in ((None, None), (selective, None), (None, promo), (mixed, promo)):
             kwargs: dict[str, Any] = {
                 "user_id": "stranger",
                 "item_id": None,

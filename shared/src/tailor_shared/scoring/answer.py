@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
-from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask
+from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask, filter_parts
 from tailor_shared.scoring.masks import Allowed
 from tailor_shared.scoring.model import ExplorationData, Scores, ServingModel
 from tailor_shared.scoring.ranking import (
@@ -176,7 +176,13 @@ def recommendations(
     excluded = seen + consumed  # never recommended, promoted or not
     # The filter's mask (or none: every item) less the exclusions, kept apart: retrieval asks about its candidates
     # only, so a plain request allocates nothing catalogue-sized (ADR 0019 §8).
-    mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
+    # A filter of item metadata less the user's interactions keeps its catalogue-level mask (the same array for every
+    # such request: retrieval's per-mask cache key, ADR 0019 §11) and adds its exclusions to the user's.
+    parts = filter_parts(bound, index, inputs) if bound else None
+    if parts is not None:
+        mask = Allowed(len(index), excluded + parts[1], parts[0])
+    else:
+        mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
     promoted = None
     if promotion is not None:
         promo_mask = filter_mask(promotion.bound, index, inputs)
@@ -191,7 +197,12 @@ def recommendations(
         assert retrieval is not None
         needs = [Need(mask, num_results)]
         if promoted is not None:
-            needs.append(Need(promoted.mask, (num_results * promoted.percent) // 100))
+            assert promotion is not None
+            promo_parts = filter_parts(promotion.bound, index, inputs)  # its cached form, as the filter's above
+            promo_need = (
+                promoted.mask if promo_parts is None else Allowed(len(index), excluded + promo_parts[1], promo_parts[0])
+            )
+            needs.append(Need(promo_need, (num_results * promoted.percent) // 100))
         scores = retrieval.candidates(past, needs)
     v2 = model.recipe_arn.endswith(V2_RECIPES)
     return recommend(

@@ -9,7 +9,7 @@ interaction windows, which the caller reads from Redis in its one pipelined roun
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +50,8 @@ class ItemIndex:
     _present: dict[str, Mask] = field(init=False, default_factory=dict)
     # Item-only filter expressions (no user data, no CurrentItem) -> their read-only mask: the same for every
     # request until the catalogue's metadata changes, which builds a new index. Bounded by MASK_CACHE_BYTES.
-    _masks: dict[BoundNode, Mask] = field(init=False, default_factory=dict)
+    # Also the catalogue-level part of a filter (``filter_parts``), keyed by its expressions.
+    _masks: dict[Hashable, Mask] = field(init=False, default_factory=dict)
     # Item-only filters -> (the filter, its items' ascending positions), keyed by the bound filter's identity (the
     # runtime and the batch worker keep one object per filter and values): no tree hashing per request.
     _positions: dict[int, tuple[BoundFilter, npt.NDArray[np.int64]]] = field(init=False, default_factory=dict)
@@ -105,7 +106,7 @@ class ItemIndex:
     def numbers(self, name: str) -> npt.NDArray[np.float64]:
         return self._numbers.get(name.upper(), np.full(len(self), np.nan))
 
-    def cached_mask(self, node: BoundNode, compute: Callable[[], Mask]) -> Mask:
+    def cached_mask(self, node: Hashable, compute: Callable[[], Mask]) -> Mask:
         """``compute()``'s mask for an item-only ``node``, computed once per catalogue (read-only)."""
         mask = self._masks.get(node)
         if mask is None:
@@ -210,6 +211,49 @@ def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subj
     for positions in exclude_positions:
         out[positions] = False
     return out
+
+
+def filter_parts(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs) -> tuple[Mask, list[int]] | None:
+    """``filter_mask``'s answer split in two, when it has this form: a catalogue-level mask (the item-metadata
+    expressions: read-only, computed once per catalogue, the same array for every request with these expressions)
+    less the positions the user's interactions exclude (``EXCLUDE ... Interactions.EVENT_TYPE IN (...)``).
+    Candidate retrieval keeps per-mask structures keyed by that array (ADR 0019 §11). None for any other filter
+    (an INCLUDE of the user's interactions, a condition mixing user data into an item expression, CurrentItem) and
+    for a catalogue-level part allowing every item (nothing to key: ``Allowed``'s base is then None)."""
+    if bound.subject is not Subject.ITEM_ID or bound.filter.uses_current_item:
+        return None
+    includes: list[BoundNode] = []
+    excludes: list[BoundNode] = []
+    excluded: list[int] = []
+    for expression in bound.expressions:
+        if expression.if_condition is not None and not user_condition_holds(
+            expression.if_condition, inputs.user_metadata
+        ):
+            continue
+        include = expression.action is Action.INCLUDE
+        if not include and expression.window_types is not None:
+            excluded.extend(_window_positions(index, inputs, *expression.window_types))
+        elif expression.item_only:
+            (includes if include else excludes).append(expression.where)
+        else:
+            return None
+    if not includes and not excludes:
+        return None
+
+    def item_mask(node: BoundNode) -> Mask:
+        return index.cached_mask(node, functools.partial(_node, node, index, {}, None))
+
+    def compose() -> Mask:
+        out = np.ones(len(index), dtype=bool) if not includes else item_mask(includes[0]).copy()
+        for node in includes[1:]:
+            out |= item_mask(node)
+        for node in excludes:
+            np.greater(out, item_mask(node), out=out)
+        return out
+
+    if len(includes) == 1 and not excludes:
+        return item_mask(includes[0]), excluded
+    return index.cached_mask(("parts", tuple(includes), tuple(excludes)), compose), excluded
 
 
 def _window_positions(index: ItemIndex, inputs: FilterInputs, types: frozenset[str], every: bool) -> list[int]:

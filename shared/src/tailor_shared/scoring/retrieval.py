@@ -21,14 +21,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tailor_shared.scoring.masks import allowed_at, allowed_count, dense, member
+from tailor_shared.scoring.masks import Allowed, allowed_at, allowed_count, dense, member
 from tailor_shared.scoring.ranking import Candidates, Need
 
 Mask = npt.NDArray[np.bool_]
@@ -53,6 +55,15 @@ FASTSCAN_K = 256  # recall@25 within 0.001 of 512's at nprobe 48, fewer rows res
 # A restricted search visits this many times nprobe / (allowed share) cells. 1,000,000 items, 2,000 cells, a 20 %
 # filter against the user's taste, 200 users: recall@25 0.920 / 0.988 / 0.997 at 3 / 4 / 5 (ADR 0019 §8).
 RESTRICTED_PROBES = 4
+# A catalogue-level filter mask (``filtering.filter_parts``) allowing more than KEPT_EXACT_MAX items is served by
+# a sub-index of its allowed items (the main index's quantizer and codebooks: no training), searched on fast scan's
+# SIMD path with SUBINDEX_PROBES x nprobe / (allowed share) cells: about the codes a plain search reads (ADR 0019 §11).
+SUBINDEX_PROBES = 2.0
+# A catalogue-level mask allowing at most this many items is scored exactly over all of them; above, its sub-index
+# is searched (100,000 items, a 20 % filter: 20,000 rows scored exactly cost 7.7 ms of CPU per request against
+# ~1 ms for the whole 10,000-item catalogue; ADR 0019 §11).
+KEPT_EXACT_MAX = 4096
+MASK_CACHE_BYTES = 256 * 2**20  # per model: the per-mask structures kept (LRU by bytes; ADR 0019 §11)
 ADD_CHUNK = 100_000  # vectors added to the index per call while building
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
 KMEANS_ITERATIONS = 10
@@ -124,10 +135,99 @@ def build_index(items: npt.NDArray[np.float32], threads: int = 1) -> tuple[Any, 
     return index, params
 
 
+def sub_index(main: Any, items: npt.NDArray[np.float32], positions: Positions, padding: int) -> tuple[Any, float]:
+    """An IVF fast-scan index of ``items[positions]`` (ids = ``positions``) from ``main``'s trained quantizer and
+    codebooks (no training; seconds for 200,000 rows), over only the cells holding allowed items (a mask against
+    the user's taste leaves most cells near the user empty, and faiss 1.15's fast scan then found nothing at all),
+    with ``nprobe`` set as SUBINDEX_PROBES x the main index's per the allowed items' density in those cells. Also
+    that density."""
+    import faiss
+
+    cells = np.zeros(main.nlist, dtype=np.int64)
+    for start in range(0, positions.size, ADD_CHUNK):
+        rows = _padded(items[positions[start : start + ADD_CHUNK]], padding)
+        np.add.at(cells, main.quantizer.search(rows, 1)[1][:, 0], 1)
+    kept_cells = np.flatnonzero(cells)
+    quantizer: Any = faiss.IndexFlatIP(main.d)
+    quantizer.add(main.quantizer.reconstruct_n(0, main.nlist)[kept_cells])
+    sub: Any = faiss.IndexIVFPQFastScan(quantizer, main.d, kept_cells.size, main.pq.M, 4, faiss.METRIC_INNER_PRODUCT)
+    sub.own_fields = True
+    quantizer.this.disown()  # the sub-index owns (and frees) its quantizer
+    sub.by_residual = False
+    sub.pq = main.pq  # the trained codebooks (copied): no training
+    sub.is_trained = True
+    for start in range(0, positions.size, ADD_CHUNK):
+        ids = positions[start : start + ADD_CHUNK]
+        sub.add_with_ids(_padded(items[ids], padding), ids)
+    share = float(positions.size) / float(kept_cells.size * max(1, main.ntotal // main.nlist))
+    sub.nprobe = min(sub.nlist, math.ceil(main.nprobe * SUBINDEX_PROBES / max(share, 1e-3)))
+    return sub, share
+
+
 def write_index(index: Any, path: Path) -> None:
     import faiss
 
     faiss.write_index(index, str(path))
+
+
+@dataclass(frozen=True, eq=False)
+class Restricted:
+    """What retrieval keeps per catalogue-level mask: its allowed positions (ascending) and, for a mask allowing
+    more than KEPT_EXACT_MAX items, a sub-index of them (ids = catalogue positions). ``base``: the mask itself,
+    held so that its ``id`` (the cache key) cannot be reused by another array while the entry lives."""
+
+    base: Mask
+    positions: Positions
+    index: Any | None
+    share: float  # allowed items / catalogue items
+    nbytes: int
+
+
+class MaskCache:
+    """``Restricted`` entries per read-only catalogue-level mask, least recently used evicted beyond ``max_bytes``.
+    Thread-safe: lookups under one lock; a missing entry is built under a second lock (one build at a time, the
+    others asking for the same mask wait for it rather than build it again). Per model (a new model is a new
+    cache); a change of the item metadata builds a new ``ItemIndex`` whose masks are new arrays (new keys)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[int, Restricted] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._building = threading.Lock()
+        self.builds = 0
+
+    def get(self, base: Mask, build: Callable[[Mask], Restricted]) -> Restricted:
+        """The entry of ``base`` (``build(base)`` on first use, then kept while it fits)."""
+        entry = self._lookup(base)
+        if entry is not None:
+            return entry
+        with self._building:
+            entry = self._lookup(base)
+            if entry is not None:
+                return entry
+            entry = build(base)
+            self.builds += 1
+        with self._lock:
+            if entry.nbytes <= self.max_bytes:
+                self._entries[id(base)] = entry
+                self._bytes += entry.nbytes
+                while self._bytes > self.max_bytes:
+                    _, old = self._entries.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return entry
+
+    def _lookup(self, base: Mask) -> Restricted | None:
+        with self._lock:
+            entry = self._entries.get(id(base))
+            if entry is None or entry.base is not base:
+                return None
+            self._entries.move_to_end(id(base))
+            return entry
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
 
 class Retrieval:
@@ -143,6 +243,7 @@ class Retrieval:
         pad: int,
         threads: int = 1,
         item_index_sha256: str | None = None,
+        mask_cache_bytes: int = MASK_CACHE_BYTES,
     ) -> None:
         import faiss  # the runtime's (and the trainer's export's) dependency only: batch scores exactly (ADR 0019)
         import onnxruntime as ort  # not in the trainer's image, which imports this module for ``build_index``
@@ -193,6 +294,7 @@ class Retrieval:
         # The index's own bytes: 4-bit codes and 8-byte ids (fast scan), else its float copy of the vectors.
         self._index_bytes = self.n_items * (index.d // 2 + 8) if self._fast_scan else int(self._items.nbytes)
         self._index = index
+        self.masks = MaskCache(mask_cache_bytes)
 
     def _read(self, directory: Path, shipped: dict[str, Any], columns: int, item_index_sha256: str | None) -> Any:
         """The artifact's index, or None (built at load instead) when it does not fit this model's rows."""
@@ -225,7 +327,27 @@ class Retrieval:
         partition sample and one serving thread's linear sums."""
         linear = sum(a.nbytes for a in self._linear[:3]) if self._linear else 0
         sample = self._sample_items.nbytes + self._in_sample.nbytes
-        return int(self._items.nbytes + self._index_bytes + sample + linear + 4 * self.n_items)
+        held = self._items.nbytes + self._index_bytes + sample + linear + 4 * self.n_items
+        return int(held + self.masks.bytes)
+
+    def restricted(self, base: Mask) -> Restricted:
+        """The per-mask structures of a read-only catalogue-level mask (built on first use, ADR 0019 §11)."""
+        return self.masks.get(base, self._restrict)
+
+    def _restrict(self, base: Mask) -> Restricted:
+        """``base``'s allowed positions, and their sub-index (``sub_index``) when there are more than
+        KEPT_EXACT_MAX (fast scan only: an IVF-Flat index serves catalogues below FASTSCAN_MIN_ITEMS, whose
+        restricted search stays cheap)."""
+        positions = np.flatnonzero(base).astype(np.int64)
+        positions.flags.writeable = False
+        share = positions.size / max(base.size, 1)
+        if positions.size <= KEPT_EXACT_MAX or not self._fast_scan:
+            return Restricted(base, positions, None, share, int(positions.nbytes + base.nbytes))
+        started = time.monotonic()
+        sub, share = sub_index(self._index, self._items, positions, self._padding)
+        log.info("sub-index of %d allowed items built in %.2fs", positions.size, time.monotonic() - started)
+        held = positions.nbytes + base.nbytes + positions.size * (sub.d // 2 + 8) + sub.quantizer.ntotal * sub.d * 4
+        return Restricted(base, positions, sub, share, int(held))
 
     def _sequence(self, history: Sequence[int]) -> npt.NDArray[np.int64]:
         seq = np.full((1, self._width), self._pad, dtype=np.int64)
@@ -300,7 +422,10 @@ class Retrieval:
         for need in needs:
             if need.count <= 0:
                 continue
-            if allowed_count(need.mask) <= EXACT_MAX_ALLOWED:
+            kept = self._kept(need.mask)
+            if kept is not None and kept.positions.size <= KEPT_EXACT_MAX:
+                more.append(kept.positions)  # few allowed items: score them all (exclusions are masked later)
+            elif kept is None and allowed_count(need.mask) <= EXACT_MAX_ALLOWED:
                 more.append(np.flatnonzero(dense(need.mask)))
             else:
                 open_needs.append(need)
@@ -329,8 +454,13 @@ class Retrieval:
                     continue
                 bars = None  # searched on its own: keep every linear-part item
                 # The user's best items are mostly outside this mask: search among its allowed items only.
+                kept = self._kept(need.mask)
+                want = min(self.n_items, k + np.unique(lin_idx).size)
+                if kept is not None and kept.index is not None:
+                    more.append(self._search_kept(kept, need, query, linear, (k, want)))
+                    continue
                 allowed = dense(need.mask)
-                within = self._search(query, min(self.n_items, k + np.unique(lin_idx).size), allowed)
+                within = self._search(query, want, allowed)
                 if int(np.count_nonzero(linear[within] == 0.0)) >= need.count:
                     more.append(within)
                 else:  # too few allowed items in the cells near the user: score every allowed item
@@ -343,6 +473,28 @@ class Retrieval:
         values = np.concatenate([found_values, self._items[extra] @ product + linear[extra]])
         order = np.argsort(index)
         return index[order], values[order].astype(np.float32, copy=False)
+
+    def _kept(self, mask: Any) -> Restricted | None:
+        """The cached structures of a request's catalogue-level mask (``Allowed`` over a read-only base from
+        ``filtering.filter_parts``), or None for a mask without one."""
+        if isinstance(mask, Allowed) and mask.base is not None and not mask.base.flags.writeable:
+            return self.restricted(mask.base)
+        return None
+
+    @staticmethod
+    def _search_kept(
+        kept: Restricted, need: Need, query: npt.NDArray[np.float32], linear: npt.NDArray[np.float32], ks: Sequence[int]
+    ) -> Positions:
+        """Candidates for ``need`` from its mask's sub-index: the first of ``ks`` (plus the excluded items) whose
+        search holds ``need.count`` allowed items scored by the dense part alone (the linear-part items are
+        candidates anyway), else every allowed item (too few in the cells near the user)."""
+        assert kept.index is not None and isinstance(need.mask, Allowed)
+        for k in ks:
+            found = kept.index.search(query[None, :], min(kept.positions.size, k + len(need.mask.excluded)))[1][0]
+            within = np.asarray(found[found >= 0], dtype=np.int64)
+            if int(np.count_nonzero(allowed_at(need.mask, within) & (linear[within] == 0.0))) >= need.count:
+                return within
+        return kept.positions
 
     def _search(self, query: npt.NDArray[np.float32], k: int, mask: Mask | None) -> Positions:
         """The index's ``k`` best items for ``query`` (padded to the index's width; among ``mask``'s allowed
