@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka import Producer as _RawProducer
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclBinding,
@@ -43,6 +43,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclPermissionType,
     AdminClient,
     NewTopic,
+    OffsetSpec,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -233,6 +234,28 @@ def kafka_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """The one builder of confluent-kafka client configs (producers, consumers, admin clients): the bootstrap
     address, this process's TLS/SASL settings, then ``overrides``."""
     return {"bootstrap.servers": bootstrap, **process_security().librdkafka(), **overrides}
+
+
+@functools.cache
+def shared_admin(bootstrap: str) -> AdminClient:
+    """This process's one long-lived admin client for ``bootstrap``, for periodic questions (the stream janitor's
+    topic listing and record counts, a resource view's catch-up). A new client per question was a new connection,
+    its ApiVersions, metadata and FindCoordinator round trips and a few librdkafka threads, every 30-60 s in each
+    janitor: a fifth of an idle stack's requests to the broker (ADR 0030 §13). librdkafka's admin client is
+    thread-safe, so callers in worker threads share it; it reconnects by itself after a broker outage."""
+    return AdminClient(kafka_config(bootstrap, **CLIENT_DEFAULTS))
+
+
+def latest_offsets(
+    bootstrap: str, partitions: Iterable[TopicPartition], timeout: float = 30.0
+) -> dict[TopicPartition, int]:
+    """Each partition's end offset (high watermark), asked through :func:`shared_admin`."""
+    wanted = list(partitions)
+    if not wanted:
+        return {}
+    spec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    futures = shared_admin(bootstrap).list_offsets({tp: spec for tp in wanted}, request_timeout=timeout)
+    return {tp: int(futures[tp].result(timeout=timeout).offset) for tp in wanted}
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from tailor_shared.errors import ServiceUnavailableException
-from tailor_shared.kafka import CLIENT_DEFAULTS, VIEW_FETCH_WAIT_MS, TopicSpec, ensure_topics, kafka_config
+from tailor_shared.kafka import (
+    CLIENT_DEFAULTS,
+    VIEW_FETCH_WAIT_MS,
+    TopicSpec,
+    ensure_topics,
+    kafka_config,
+    latest_offsets,
+)
 from tailor_shared.resources import InMemoryResources, ResourceRecord
 
 log = logging.getLogger(__name__)
@@ -166,11 +173,16 @@ class ResourceView(InMemoryResources):
     def catch_up(self, timeout: float = 30.0) -> None:
         """Block until the view holds everything on the topic now. A worker calls it before acting on a job:
         control writes a resource's record before it dispatches the job, so after this the view has it."""
-        probe = Consumer({**kafka_config(self._bootstrap), "group.id": f"resource-view-probe-{uuid.uuid4().hex}"})
-        try:
-            end = _end_offset(probe, self.topic, timeout)
-        finally:
-            probe.close()
+        tp = TopicPartition(self.topic, 0)
+        deadline = time.monotonic() + timeout
+        while True:  # asked through the process's one admin client: no new connection per catch-up (ADR 0030)
+            try:
+                end = latest_offsets(self._bootstrap, [tp], timeout)[tp]
+                break
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         self.wait_for_offset(end - 1, timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> None:

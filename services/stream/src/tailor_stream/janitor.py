@@ -29,12 +29,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 from mode import Service
 
 from tailor_shared import orphans
 from tailor_shared import redis_keys as rk
-from tailor_shared.kafka import kafka_config
+from tailor_shared.kafka import latest_offsets, shared_admin
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.topics import parse_dataset_topic, parse_inbound_topic
@@ -61,25 +61,25 @@ class PassReport:
 
 
 def list_topic_names(bootstrap: str) -> set[str]:
-    return set(AdminClient(kafka_config(bootstrap)).list_topics(timeout=30).topics)
+    return set(shared_admin(bootstrap).list_topics(timeout=30).topics)
 
 
 def topic_records(bootstrap: str, names: list[str], timeout: float = 30.0) -> dict[str, int]:
     """Records on each topic now: the sum over its partitions of high minus low watermark."""
     if not names:
         return {}
-    admin = AdminClient(kafka_config(bootstrap))
+    admin = shared_admin(bootstrap)
     metadata = admin.list_topics(timeout=timeout).topics
     partitions = [TopicPartition(n, p) for n in names if n in metadata for p in metadata[n].partitions]
     if not partitions:
         return {}
-    ends: list[dict[int, int]] = []
-    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):  # type: ignore[no-untyped-call]
-        futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=timeout)
-        ends.append({i: futures[tp].result(timeout=timeout).offset for i, tp in enumerate(partitions)})
+    earliest = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    futures = admin.list_offsets({tp: earliest for tp in partitions}, request_timeout=timeout)
+    low = {tp: futures[tp].result(timeout=timeout).offset for tp in partitions}
+    high = latest_offsets(bootstrap, partitions, timeout)
     out = dict.fromkeys(names, 0)
-    for i, tp in enumerate(partitions):
-        out[tp.topic] += max(0, ends[1][i] - ends[0][i])
+    for tp in partitions:
+        out[tp.topic] += max(0, high[tp] - low[tp])
     return out
 
 
@@ -87,7 +87,7 @@ def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> li
     """Delete topics; returns those this call deleted (a topic already gone is no error)."""
     if not names:
         return []
-    admin = AdminClient(kafka_config(bootstrap))
+    admin = shared_admin(bootstrap)
     done: list[str] = []
     for name, future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).items():
         try:
