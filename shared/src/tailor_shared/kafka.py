@@ -305,13 +305,17 @@ class Producer:
 
     async def _serve_reports(self, wake: asyncio.Event) -> None:
         poll = self._producer.poll
+        loop = asyncio.get_running_loop()
         while not self._closed:
             if self._in_flight <= 0:
-                # Idle: still serve error_cb now and then, so the broker-health signal stays current.
+                # Idle: still serve error_cb now and then, so the broker-health signal stays current. A plain
+                # timer sets the same event a send sets: one loop turn per tick, where wait_for's task and
+                # timeout took five in every idle process (ADR 0030 §13).
                 wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), IDLE_POLL_S)
-                except TimeoutError:
+                tick = loop.call_later(IDLE_POLL_S, wake.set)
+                await wake.wait()
+                tick.cancel()
+                if not self._closed:
                     poll(0)
                 continue
             poll(0)
