@@ -139,3 +139,11 @@ def test_a_sub_index_of_clustered_allowed_items_finds_their_best(monkeypatch: py
     assert found.size == 100 and np.isin(found, allowed).all()
     exact = allowed[np.argsort(-(items[allowed] @ query[: d + 1]))[:10]]
     assert len(set(exact.tolist()) & set(found.tolist())) >= 9
+
+
+def test_the_cache_size_is_a_runtime_setting() -> None:
+    from tailor_runtime.config import RuntimeSettings
+
+    assert RuntimeSettings.from_env({}).retrieval_mask_cache_bytes == retrieval.MASK_CACHE_BYTES
+    env = {"TAILOR_RUNTIME_RETRIEVAL_MASK_CACHE_BYTES": "1234"}
+    assert RuntimeSettings.from_env(env).retrieval_mask_cache_bytes == 1234

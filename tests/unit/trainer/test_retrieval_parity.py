@@ -106,3 +106,8 @@ def test_a_position_outside_the_candidates_scores_as_the_exact_path(model_dir: P
     every = np.arange(len(split.item_ids), dtype=np.int64)
     np.testing.assert_allclose(cand.score(every), exact, rtol=1e-5, atol=1e-5)  # after the request's sums are cleared
     assert np.array_equal(split.retrieval.exact(history), exact)  # nothing of the request is left behind
+
+
+def test_the_mask_cache_gets_the_loaders_size(model_dir: Path) -> None:
+    split = LoadedModel(model_dir, retrieval_min_items=0, mask_cache_bytes=4321)
+    assert split.retrieval is not None and split.retrieval.masks.max_bytes == 4321

@@ -22,18 +22,21 @@ from tailor_shared.scoring.actions import ActionModel, is_action_model
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.loader import load_model
 from tailor_shared.scoring.model import ServingModel
+from tailor_shared.scoring.retrieval import MASK_CACHE_BYTES
 
 #: How often a request may check whether the stream applied new Actions records (expiry changes may take up to
 #: two hours in Personalize, L4234; here they take at most this long).
 CATALOGUE_CHECK_S = 2.0
 
 
-def load_any_model(directory: Path, retrieval_min_items: int | None = None) -> ServingModel:
-    """The runtime's model loader: a Next-Best-Action directory or any other kind (``retrieval_min_items``:
-    ``tailor_shared.scoring.loader.LoadedModel``)."""
+def load_any_model(
+    directory: Path, retrieval_min_items: int | None = None, retrieval_mask_cache_bytes: int = MASK_CACHE_BYTES
+) -> ServingModel:
+    """The runtime's model loader: a Next-Best-Action directory or any other kind (``retrieval_min_items``,
+    ``retrieval_mask_cache_bytes``: ``tailor_shared.scoring.loader.LoadedModel``)."""
     if is_action_model(directory):
         return ActionModel(directory)
-    return load_model(directory, retrieval_min_items)
+    return load_model(directory, retrieval_min_items, retrieval_mask_cache_bytes)
 
 
 @dataclass

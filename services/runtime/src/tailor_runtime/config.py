@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tailor_shared.config import DEFAULT_PORTS, CommonSettings, env_float, env_int, env_str
 from tailor_shared.locations import DEFAULT_MODEL_STORE
-from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS
+from tailor_shared.scoring.retrieval import DEFAULT_MIN_ITEMS, MASK_CACHE_BYTES
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class RuntimeSettings:
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
     # Catalogues at least this large are served by ANN candidate retrieval + exact rescoring (ADR 0019); 0: all.
     retrieval_min_items: int = DEFAULT_MIN_ITEMS
+    # Per retrieval model: bytes of per-filter-mask structures kept (allowed positions, sub-indexes; ADR 0019 §11).
+    retrieval_mask_cache_bytes: int = MASK_CACHE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -32,4 +34,7 @@ class RuntimeSettings:
             history_length=env_int(e, "TAILOR_RUNTIME_HISTORY_LENGTH", cls.history_length),
             workers=env_int(e, "TAILOR_RUNTIME_WORKERS", cls.workers),
             retrieval_min_items=env_int(e, "TAILOR_RUNTIME_RETRIEVAL_MIN_ITEMS", cls.retrieval_min_items),
+            retrieval_mask_cache_bytes=env_int(
+                e, "TAILOR_RUNTIME_RETRIEVAL_MASK_CACHE_BYTES", cls.retrieval_mask_cache_bytes
+            ),
         )

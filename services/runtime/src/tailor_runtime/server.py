@@ -53,7 +53,11 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
     reporter = StatusReporter(producer, common.topic_prefix)
     models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
-    loader = functools.partial(load_any_model, retrieval_min_items=settings.retrieval_min_items)
+    loader = functools.partial(
+        load_any_model,
+        retrieval_min_items=settings.retrieval_min_items,
+        retrieval_mask_cache_bytes=settings.retrieval_mask_cache_bytes,
+    )
     # A loaded model and its item index live until the next version: out of the garbage collector's walks.
     registry = Registry(view, models, loader, state, reporter, common.topic_prefix, settle_heap)
     await registry.sync()

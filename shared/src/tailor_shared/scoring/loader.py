@@ -17,6 +17,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from tailor_shared.scoring.model import ExplorationData, feature_row
+from tailor_shared.scoring.retrieval import MASK_CACHE_BYTES
 
 if TYPE_CHECKING:
     from tailor_shared.scoring.retrieval import Retrieval
@@ -33,9 +34,12 @@ def _array(directory: Path, name: str) -> npt.NDArray[Any]:
 class LoadedModel:
     """A ``ServingModel`` over one model directory. ``retrieval_min_items``: serve catalogues at least this large
     by candidate retrieval (``scoring.retrieval``, ADR 0019) when the model has its files; the full graph is then
-    not loaded (``score_history`` uses the same decomposed scores)."""
+    not loaded (``score_history`` uses the same decomposed scores). ``mask_cache_bytes``: retrieval's per-mask
+    cache (ADR 0019 §11)."""
 
-    def __init__(self, directory: Path, retrieval_min_items: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, retrieval_min_items: int | None = None, mask_cache_bytes: int = MASK_CACHE_BYTES
+    ) -> None:
         manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
         if manifest.get("format") != FORMAT or manifest.get("formatVersion") != FORMAT_VERSION:
             raise ValueError(f"{directory} is not a {FORMAT} v{FORMAT_VERSION} model directory")
@@ -104,7 +108,14 @@ class LoadedModel:
 
                 # The shipped index's ids are positions in item_index.json: it serves only the order it was built for.
                 ids_sha = hashlib.sha256(ids_text).hexdigest() if entry.get("index") else None
-                self.retrieval = Retrieval(directory, entry, self._width, self._pad, item_index_sha256=ids_sha)
+                self.retrieval = Retrieval(
+                    directory,
+                    entry,
+                    self._width,
+                    self._pad,
+                    item_index_sha256=ids_sha,
+                    mask_cache_bytes=mask_cache_bytes,
+                )
             else:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = 1
@@ -207,5 +218,7 @@ class LoadedModel:
         return scores
 
 
-def load_model(directory: Path, retrieval_min_items: int | None = None) -> LoadedModel:
-    return LoadedModel(directory, retrieval_min_items)
+def load_model(
+    directory: Path, retrieval_min_items: int | None = None, mask_cache_bytes: int = MASK_CACHE_BYTES
+) -> LoadedModel:
+    return LoadedModel(directory, retrieval_min_items, mask_cache_bytes)
