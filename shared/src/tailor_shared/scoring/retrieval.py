@@ -7,7 +7,9 @@ product over ``[v_i, b_i]`` against ``[h, 1]``; built by the trainer at export w
 returns the best items by the dense part; every item the sparse linear part touches is a candidate
 too, so an item outside both can only rank below ``need`` allowed candidates (with exact retrieval). A mask that
 keeps too few allowed items among the index's best is searched on its own (restricted to its allowed items); a
-mask that allows few items is scored exactly over all of them. Softmax scores divide by the catalogue's
+mask that allows few items is scored exactly over all of them. A filter's catalogue-level mask (the same array
+for every request of the filter) keeps its allowed positions and, when large, a sub-index of its allowed items in
+``MaskCache`` (ADR 0019 §11). Softmax scores divide by the catalogue's
 partition function, estimated from the candidates plus a fixed uniform sample of the rest.
 
 Used only above a catalogue size (``DEFAULT_MIN_ITEMS``): below it every path scores the whole catalogue, so
