@@ -8,7 +8,6 @@ Model loading dispatches on the manifest's ``modelKind``: action models are ``Ac
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tailor.runtime.v1 import runtime_pb2
 from tailor_runtime.adapters import RedisState
 from tailor_runtime.deployments import Deployment
 from tailor_runtime.domain import actions
+from tailor_runtime.recommendation_ids import new_recommendation_id
 from tailor_shared.errors import InvalidInputException
 from tailor_shared.filters import BoundFilter
 from tailor_shared.scoring.actions import ActionModel, is_action_model
@@ -68,7 +68,7 @@ class ActionRecommendations:
         )
         return runtime_pb2.GetActionRecommendationsResponse(
             action_list=[runtime_pb2.PredictedAction(action_id=a, score=s) for a, s in ranked],
-            recommendation_id=f"RID-{uuid.uuid4()}",
+            recommendation_id=new_recommendation_id(),
         )
 
     async def _catalogue(self, dep: Deployment, model: ActionModel) -> _Catalogue:

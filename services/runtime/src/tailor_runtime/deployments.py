@@ -36,6 +36,7 @@ from tailor_shared.scoring.answer import V2_RECIPES
 from tailor_shared.scoring.filtering import ItemIndex
 from tailor_shared.scoring.impressions import impression_discount
 from tailor_shared.scoring.model import ServingModel
+from tailor_shared.scoring.ranking import Exploration
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,25 @@ class Deployment:
     # Recommenders of use cases that drop what the user already consumed (e.g. Purchase, L5629).
     auto_exclude_event_type: str | None = None
 
-    @property
+    # The campaign config and the exploration settings built from it (``handlers._exploration``).
+    exploration_settings: tuple[dict[str, object], Exploration | None] | None = None
+    # The last ``served`` built, with the campaign config and exclusion it was built from (rebuilt when
+    # UpdateCampaign replaces the config): a plan reads it on every request.
+    _served: tuple[dict[str, object], str | None, Served] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @functools.cached_property
     def is_recommender(self) -> bool:
         return _is_recommender(self.campaign_arn)
 
     @property
     def served(self) -> Served:
         """What the serving plan needs to know about this deployment (``domain.plan``)."""
-        return Served(
+        cached = self._served
+        if cached is not None and cached[0] is self.campaign_config and cached[1] == self.auto_exclude_event_type:
+            return cached[2]
+        served = Served(
             arn=self.campaign_arn,
             is_recommender=self.is_recommender,
             recipe_type=self.model.recipe_type,
@@ -83,6 +95,8 @@ class Deployment:
             trend_seconds=self.model.trend_seconds,
             auto_exclude_event_type=self.auto_exclude_event_type,
         )
+        self._served = (self.campaign_config, self.auto_exclude_event_type, served)
+        return served
 
 
 ModelLoader = Callable[[Path], ServingModel]

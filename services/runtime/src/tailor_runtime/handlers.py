@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from tailor_runtime.adapters import Impressions, RedisState
 from tailor_runtime.deployments import Deployment, Registry
 from tailor_runtime.domain import actions as actions_domain
 from tailor_runtime.domain import plan
+from tailor_runtime.recommendation_ids import new_recommendation_id
 from tailor_shared.errors import InvalidInputException, ResourceNotFoundException, ServiceUnavailableException
 from tailor_shared.filters import (
     BoundFilter,
@@ -57,7 +57,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
         promo_bound = self._bound(dep, p.promotion.filter) if p.promotion else None
         state = await self._user_state(dep, p.user_id, plan.state_reads(p.user_id, served, bound, promo_bound))
         trend = await self._trending(dep, p.trend_seconds) if p.trend_seconds is not None else None
-        rid = f"RID-{uuid.uuid4()}"
+        rid = new_recommendation_id()
         ranked = answer.recommendations(
             dep.model,
             dep.index,
@@ -102,7 +102,7 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
             context=p.context,
         )
         position = dep.index.position
-        rid = f"RID-{uuid.uuid4()}"
+        rid = new_recommendation_id()
         response = runtime_pb2.GetPersonalizedRankingResponse(recommendation_id=rid)
         out = response.personalized_ranking
         for item, score in ranked_items:
@@ -122,10 +122,18 @@ class RuntimeHandlers(runtime_pb2_grpc.PersonalizeRuntimeServicer):
 
     # --- helpers -------------------------------------------------------------------------------------
     def _deployment(self, request: plan.ModelRequest) -> Deployment:
+        # A deployed ARN was validated when its resource was created: a hit needs no ARN check (a regular
+        # expression and a tuple per request); anything else is validated as before.
+        campaign = request.campaign_arn
+        if campaign:
+            dep = self._registry.deployments.get(campaign)
+            if dep is not None and not dep.is_recommender:
+                return dep
+        elif isinstance(request, runtime_pb2.GetRecommendationsRequest):
+            dep = self._registry.deployments.get(request.recommender_arn)
+            if dep is not None and dep.is_recommender:
+                return dep
         expected, arn = plan.model_arn(request)
-        dep = self._registry.deployments.get(arn)
-        if dep is not None and dep.is_recommender == (expected == "recommender"):
-            return dep
         record = self._view.get(arn)
         if record is None or record.resource_type != expected:
             # A well-formed ARN of another type (a dataset group, a schema, a campaign given as recommenderArn)
@@ -184,14 +192,17 @@ def _add_items(out: Any, dep: Deployment, ranked: Iterable[Ranked], columns: Seq
 
 
 def _exploration(dep: Deployment, user_id: str | None) -> Exploration | None:
-    """The campaign's item exploration, drawn as a batch job on the same solution version draws it (ADR 0016)."""
-    return answer.exploration_for(
-        dep.model,
-        _dict(dep.campaign_config.get("itemExplorationConfig")),
-        dep.solution_version_arn,
-        user_id,
-        discount=dep.impression_discount,
-    )
+    """The campaign's item exploration, drawn as a batch job on the same solution version draws it (ADR 0016);
+    its settings are kept per deployment and campaign config (rebuilt when UpdateCampaign replaces the config)."""
+    config = dep.campaign_config
+    cached = dep.exploration_settings
+    if cached is None or cached[0] is not config:
+        cached = (config, answer.exploration_settings(dep.model, _dict(config.get("itemExplorationConfig"))))
+        dep.exploration_settings = cached
+    settings = cached[1]
+    if settings is None:
+        return None
+    return answer.user_exploration(settings, dep.solution_version_arn, user_id, discount=dep.impression_discount)
 
 
 def _dict(value: object) -> Mapping[str, object] | None:

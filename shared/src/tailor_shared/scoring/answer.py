@@ -66,6 +66,13 @@ def exploration_for(
     defaults; UP-v2: the defaults, service-managed). The draw is seeded per solution version (``scope``), user and
     automatic-update period, so every path that serves the version draws the same items (ADR 0009 §18, 0016).
     ``discount``: per item, how much impressions without a choice lower its weight (``scoring.impressions``)."""
+    settings = exploration_settings(model, config)
+    return None if settings is None else user_exploration(settings, scope, user_id, now, discount)
+
+
+def exploration_settings(model: ServingModel, config: Mapping[str, object] | None) -> Exploration | None:
+    """The user-independent part of ``exploration_for`` (None: no exploration), for a caller to keep per model and
+    config (the runtime, per deployment: ~7 µs a request otherwise); its ``seed`` is empty."""
     data = model.exploration
     if data is None:
         return None
@@ -77,8 +84,21 @@ def exploration_for(
         return None
     cutoff = float(settings.get("explorationItemAgeCutOff", "30"))
     eligible, eligible_index = _eligible(data, cutoff)
+    return Exploration(weight, eligible, data.interactions, "", None, eligible_index, _base_weights(data))
+
+
+def user_exploration(
+    settings: Exploration,
+    scope: str,
+    user_id: str | None,
+    now: float | None = None,
+    discount: npt.NDArray[np.float64] | None = None,
+) -> Exploration:
+    """``settings`` (from ``exploration_settings``) seeded for the user and period, with the impressions'
+    ``discount``."""
+    s = settings
     seed = exploration_seed(scope, user_id, now)
-    return Exploration(weight, eligible, data.interactions, seed, discount, eligible_index, _base_weights(data))
+    return Exploration(s.weight, s.eligible, s.interactions, seed, discount, s.eligible_index, s.base_weights)
 
 
 @functools.lru_cache(maxsize=256)
