@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask, filter_parts
-from tailor_shared.scoring.masks import Allowed
+from tailor_shared.scoring.masks import Allowed, ItemMask, allowed_at
 from tailor_shared.scoring.model import ExplorationData, Scores, ServingModel
 from tailor_shared.scoring.ranking import (
     Candidates,
@@ -205,24 +205,25 @@ def recommendations(
         mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
     promoted = None
     if promotion is not None:
-        promo_mask = filter_mask(promotion.bound, index, inputs)
-        promo_mask[excluded] = False
+        # Item metadata (less the user's interactions): the cached catalogue-level mask, no catalogue-sized copy.
+        promo_parts = filter_parts(promotion.bound, index, inputs)
+        promo_mask: ItemMask
+        if promo_parts is not None:
+            promo_mask = Allowed(len(index), excluded + promo_parts[1], promo_parts[0])
+        else:
+            promo_mask = filter_mask(promotion.bound, index, inputs)
+            promo_mask[excluded] = False
         # Its candidates as positions, kept per catalogue when the promotion's filter reads only item metadata
         # (the usual "new arrivals"): the promoted picks then rank ~the promoted items, not the catalogue.
         positions = index.filter_positions(promotion.bound) if scores is not None else None
         if positions is not None and excluded:
-            positions = positions[promo_mask[positions]]  # minus the exclusions: a gather, not a search per item
+            positions = positions[allowed_at(promo_mask, positions)]  # minus the exclusions: a gather
         promoted = Promotion(promotion.name, promotion.percent, promo_mask, positions)
     if scores is None:
         assert retrieval is not None
         needs = [Need(mask, num_results)]
         if promoted is not None:
-            assert promotion is not None
-            promo_parts = filter_parts(promotion.bound, index, inputs)  # its cached form, as the filter's above
-            promo_need = (
-                promoted.mask if promo_parts is None else Allowed(len(index), excluded + promo_parts[1], promo_parts[0])
-            )
-            needs.append(Need(promo_need, (num_results * promoted.percent) // 100))
+            needs.append(Need(promoted.mask, (num_results * promoted.percent) // 100))
         scores = retrieval.candidates(past, needs)
     v2 = model.recipe_arn.endswith(V2_RECIPES)
     return recommend(

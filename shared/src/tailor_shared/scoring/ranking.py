@@ -42,7 +42,7 @@ REASON_POPULAR = "Popular item"
 class Promotion:
     name: str
     percent: int
-    mask: Mask  # items matching the promotion's filter
+    mask: ItemMask  # items matching the promotion's filter (less the request's exclusions)
     #: The same items as ascending positions, when the caller has them (an item-only filter's cached positions
     #: minus the request's exclusions): ranking then gathers their scores instead of scanning the catalogue.
     positions: npt.NDArray[np.int64] | None = None
