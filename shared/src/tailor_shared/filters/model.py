@@ -354,6 +354,21 @@ class BoundFilter:
         the same for every request, so they can be kept per catalogue."""
         return all(e.item_only and e.if_condition is None for e in self.expressions)
 
+    @functools.cached_property
+    def windows(self) -> tuple[tuple[str, ...], bool]:
+        """``interaction_windows`` of this filter alone, once per binding (the runtime caches its bindings)."""
+        types: set[str] = set()
+        wildcard = False
+        for expression in self.expressions:
+            for condition in iter_bound_conditions(expression.where):
+                value = condition.value
+                if isinstance(value, StringSet):
+                    wildcard = wildcard or value.wildcard
+                    if expression.dataset is Dataset.INTERACTIONS:
+                        types.update(value.values)
+        types.discard(WILDCARD)
+        return tuple(sorted(types)), wildcard
+
     @property
     def includes(self) -> tuple[BoundExpression, ...]:
         return tuple(e for e in self.expressions if e.action is Action.INCLUDE)
@@ -366,17 +381,12 @@ class BoundFilter:
 def interaction_windows(*filters: BoundFilter | None) -> tuple[tuple[str, ...], bool]:
     """The event types whose interaction windows the filters read (sorted), and whether one reads every type's
     (``EVENT_TYPE IN ("*")``): what a caller must read for the user before it applies them."""
+    present = [bound.windows for bound in filters if bound is not None]
+    if len(present) == 1:
+        return present[0]
     types: set[str] = set()
     wildcard = False
-    for bound in filters:
-        if bound is None:
-            continue
-        for expression in bound.expressions:
-            for condition in iter_bound_conditions(expression.where):
-                value = condition.value
-                if isinstance(value, StringSet):
-                    wildcard = wildcard or value.wildcard
-                    if expression.dataset is Dataset.INTERACTIONS:
-                        types.update(value.values)
-    types.discard(WILDCARD)
+    for event_types, any_type in present:
+        types.update(event_types)
+        wildcard = wildcard or any_type
     return tuple(sorted(types)), wildcard
