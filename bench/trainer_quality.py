@@ -261,16 +261,25 @@ def run_baseline(
 
 
 def run_recipe(
-    name: str, inter: Interactions, items: ItemsTable | None, users: UsersTable | None, seed: int
+    name: str,
+    inter: Interactions,
+    items: ItemsTable | None,
+    users: UsersTable | None,
+    seed: int,
+    refit: bool = True,
 ) -> tuple[dict[str, float], float, str, dict[str, float] | None]:
     """The recipe's test metrics, training seconds, a note, and (with a Users dataset) the same model's metrics
     without the users' lift (the trainer reports them when validation chose a weight above 0; else equal)."""
     started = time.monotonic()
-    model = train_solution_version(ARN + RECIPES[name], inter, items, users, {}, False, "FULL", None, None, seed)
+    model = train_solution_version(
+        ARN + RECIPES[name], inter, items, users, {}, False, "FULL", None, None, seed, refit=refit
+    )
     note = ""
     if model.seq_config is not None:
         stop = model.training_stop
-        note = f"epochs={stop['epochs']} ({stop['stopReason']}, best {stop['bestEpoch']}),beta={model.beta}"
+        note = f"epochs={stop['epochs']} ({stop['stopReason']}, best {stop['bestEpoch']}"
+        note += f", refit {stop['refitEpochs']})" if "refitEpochs" in stop else ")"
+        note += f",beta={model.beta}"
         if "userFeatures" in model.config:
             note += f",userFeatureWeight={model.config['userFeatures']['weight']}"
     without = model.baselines.get("without user features", model.metrics) if users is not None else None
@@ -436,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--label", default="", help="appended to the recipes' row names (e.g. ' (no metadata)')")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-refit", action="store_true", help="serve the validated weights, without the refit on all training users"
+    )
     parser.add_argument("--latency", type=int, metavar="N_ITEMS", help="only measure ONNX latency for N_ITEMS")
     parser.add_argument(
         "--merge", nargs="+", metavar="JSON", help="print one table from --json files of runs on the same splits"
@@ -478,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for m in models:
             without = None
             if m in RECIPES:
-                metrics, secs, note, without = run_recipe(m, inter, recipe_items, users, seed)
+                metrics, secs, note, without = run_recipe(m, inter, recipe_items, users, seed, not args.no_refit)
             else:
                 metrics, secs, note = run_baseline(m, sp.train, sp.test, seed, exclude)
             name = f"{m}{args.label}" if m in RECIPES else m

@@ -579,11 +579,14 @@ def train_hybrid(
     init: SequenceModel | None = None,
     fixed_epochs: int | None = None,
     deadline: float | None = None,
+    refit_epochs: int | None = None,
 ) -> SeqResult:
     """Fit the linear part, train the transformer (early stopping on validation NDCG@10 of the hybrid by the
     ``EarlyStopping`` rule), pick beta.
 
-    ``fixed_epochs`` trains exactly that many epochs without validation (the final refit, UPDATE fine-tuning).
+    ``fixed_epochs`` trains exactly that many epochs without validation, the schedule annealing over them (UPDATE
+    fine-tuning). ``refit_epochs`` trains the first that many epochs of the ``max_epochs`` schedule without
+    validation: the refit on all training users for the epoch count that validation chose (ADR 0020 §1).
     ``deadline`` (``time.monotonic()`` value) is a safety net, not the stopping rule: no epoch starts after it,
     and ``stop_reason`` says MAX_TRAINING_TIME when it ended training before validation or the schedule did.
     """
@@ -645,6 +648,8 @@ def train_hybrid(
     stopping = EarlyStopping(epochs, cfg.patience, cfg.patience_from, cfg.validation_smoothing)
     steps_per_epoch = math.ceil(len(xs) / cfg.batch)
     total_steps = max(1, steps_per_epoch * epochs)
+    if refit_epochs is not None:
+        epochs = min(epochs, refit_epochs)
     xt, yt = torch.from_numpy(xs), torch.from_numpy(ys)
     sampler = make_sampler(ys, n, cfg, seed)
     shown = ShownNegatives.of(train, cfg)
@@ -671,7 +676,7 @@ def train_hybrid(
         model.eval()
         loss_value = total / max(count, 1)
         ndcg = float("nan")
-        if validation is not None and fixed_epochs is None:
+        if validation is not None and fixed_epochs is None and refit_epochs is None:
             per_beta = validate(model)
             ndcg, beta, m = best_of(per_beta)
             if stopping.observe(ndcg):

@@ -62,6 +62,7 @@ from tailor_trainer.domain.sequential import (
     EpochStat,
     HybridScorer,
     SeqConfig,
+    SeqResult,
     SequenceModel,
     _decay_weights,
     left_pad,
@@ -256,13 +257,15 @@ def train_solution_version(
     should_stop: Callable[[], bool] | None = None,
     max_training_seconds: float | None = None,
     max_items: int | None = None,
+    refit: bool = True,
 ) -> TrainedModel:
     """Train one solution version. ``solution_config`` is Personalize's SolutionConfig plus the solution's
     top-level ``eventType`` under the key "eventType". Raises ``DataRuleViolation`` (failureReason text),
     ``InvalidInputException`` for an impossible request, ``TrainingStopped`` when ``should_stop`` fires.
     ``max_training_seconds`` (default: ``default_max_training_seconds`` of the interactions) caps the whole
     training; when it cuts the transformer's epochs, ``training_stop`` says MAX_TRAINING_TIME. ``max_items``
-    (default: the recipe's limit, ``hp.max_training_items``) caps the catalogue the model considers."""
+    (default: the recipe's limit, ``hp.max_training_items``) caps the catalogue the model considers. ``refit``
+    False serves the validated weights without the refit on all training users (ADR 0020 §1; for comparisons)."""
     started = time.monotonic()
     limit = default_max_training_seconds(len(interactions)) if max_training_seconds is None else max_training_seconds
     deadline = started + limit
@@ -319,15 +322,25 @@ def train_solution_version(
         common.metrics = pop_metrics
         common.baselines = {}
     elif recipe in hp.SEQUENCE_RECIPES:
-        _train_sequence(
-            common, recipe, values, train, sp.test, solution_config, perform_hpo, progress, should_stop, deadline
+        validated = _train_sequence(
+            common,
+            recipe,
+            values,
+            train,
+            sp.test,
+            solution_config,
+            perform_hpo,
+            progress,
+            should_stop,
+            deadline,
+            refit,
         )
         if objective is not None:
             apply_objective(common, objective, sp.test)
         common.training_stop["maxTrainingSeconds"] = limit
         common.context = context_lift(interactions, common.item_ids)
         if users is not None:
-            _fit_user_features(common, train, sp.test, users, excluded_columns(solution_config, "USERS"))
+            _fit_user_features(common, train, sp.test, users, excluded_columns(solution_config, "USERS"), validated)
     else:
         _train_related(common, recipe, values, train, sp.test, solution_config, perform_hpo, should_stop)
     common.data_summary["trainingUsers"] = len(sp.train_users)
@@ -381,7 +394,10 @@ def _train_sequence(
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
     deadline: float,
-) -> None:
+    refit: bool = True,
+) -> Scorer:
+    """Train (and refit) the hybrid into ``model``; returns the scorer of the weights chosen on validation before
+    the refit, the one model that never saw the validation users (for choices made on them afterwards)."""
     if recipe in (hp.UP, hp.PR):
         train = history_length_filter(
             train,
@@ -401,12 +417,12 @@ def _train_sequence(
             candidates.append(trial)
     best_score, best = -1.0, None
     trials_run = 0
-    for t, trial_values in enumerate(candidates):
+    for t, values_t in enumerate(candidates):
         _check_stop(should_stop)
         if t > 0 and time.monotonic() >= deadline:
             break  # HPO trials left out by the time limit (the report's trialsRun says how many ran)
         trials_run += 1
-        cfg = sequence_config(recipe, trial_values)
+        cfg = sequence_config(recipe, values_t)
         stage = "hpo" if tunable else "training"
         result = train_hybrid(
             vtrain,
@@ -422,9 +438,9 @@ def _train_sequence(
             raise TrainingStopped("training was stopped")
         score = result.validation.get("normalized_discounted_cumulative_gain_at_10", 0.0)
         if score > best_score:
-            best_score, best = score, (trial_values, cfg, result)
+            best_score, best = score, (values_t, t, result)
     assert best is not None
-    trial_values, _, result = best
+    trial_values, chosen_trial, result = best
     cfg = result.config
     time_cut = result.stop_reason == "MAX_TRAINING_TIME" or trials_run < len(candidates)
     model.training_stop = {
@@ -433,6 +449,21 @@ def _train_sequence(
         "maxEpochs": cfg.max_epochs,
         "bestEpoch": result.best_epoch,
     }
+    validated = _module_scorer(
+        HybridScorer(
+            result.model,
+            model.n_items,
+            cfg.linear_window,
+            _decay_weights(cfg.linear_window, cfg.recency_decay),
+            result.lin_idx,
+            result.lin_val,
+            result.beta,
+        ),
+        max(cfg.context, cfg.linear_window),
+    )
+    if refit:
+        _check_stop(should_stop)
+        result = _refit(model, train, vtrain, result, model.seed + chosen_trial, progress, should_stop, deadline)
     if tunable:
         model.training_stop["trialsRun"] = trials_run
         model.training_stop["trials"] = len(candidates)
@@ -462,20 +493,68 @@ def _train_sequence(
     if result.model is not None:
         alone = HybridScorer(result.model, model.n_items, cfg.context, _decay_weights(1, 1.0), None, None, 0.0)
         model.baselines["transformer alone"] = evaluate(_module_scorer(alone, cfg.context), test, model.exclude_seen)
+    return validated
+
+
+def _refit(
+    model: TrainedModel,
+    train: PreparedData,
+    vtrain: PreparedData,
+    chosen: SeqResult,
+    seed: int,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    deadline: float,
+) -> SeqResult:
+    """The standard refit (ADR 0020 §1): train again on all training users, the validation users included, for
+    the epoch count validation chose (the same schedule, cut there), with the recency decay and beta chosen on
+    validation. ~85 validation users decide only that count and beta, not which noisy epoch's weights are
+    served, and the served model has seen 11 % more users. Skipped (the validated weights kept) when the
+    validated run's pace says it would not end before the deadline, or when the deadline cuts it."""
+    if chosen.model is None or chosen.best_epoch < 1:
+        return chosen
+    pace = sum(s.seconds for s in chosen.history[: chosen.best_epoch])
+    if time.monotonic() + pace * len(train.item) / max(1, len(vtrain.item)) >= deadline:
+        model.training_stop["refitEpochs"] = 0
+        return chosen
+    refit = train_hybrid(
+        train,
+        None,
+        chosen.config,
+        seed,
+        model.exclude_seen,
+        progress=_emit(progress, "refit", chosen.best_epoch, None),
+        should_stop=should_stop,
+        deadline=deadline,
+        refit_epochs=chosen.best_epoch,
+    )
+    if refit.stopped:
+        raise TrainingStopped("training was stopped")
+    if refit.stop_reason == "MAX_TRAINING_TIME":
+        model.training_stop["refitEpochs"] = 0
+        return chosen
+    model.training_stop["refitEpochs"] = len(refit.history)
+    return replace(refit, beta=chosen.beta, history=chosen.history, validation=chosen.validation)
 
 
 def _fit_user_features(
-    model: TrainedModel, train: PreparedData, test: EvalSet, users: UsersTable, excluded: frozenset[str]
+    model: TrainedModel,
+    train: PreparedData,
+    test: EvalSet,
+    users: UsersTable,
+    excluded: frozenset[str],
+    validated: Scorer,
 ) -> None:
     """The Users dataset as a feature (L5758): lift tables of its fields, with the weight that gives the best
     validation NDCG@10 (lift counted on the validation-training users only, so held-out items don't leak into
-    the choice); the chosen weight scales the tables fitted on all training users and the test metrics use them."""
+    the choice, and scored by ``validated``, the weights that never saw the validation users, not the refit); the
+    chosen weight scales the tables fitted on all training users and the test metrics use them."""
     vtrain, vset = _validation(train, model.seed, model.exclude_seen)
     tables = user_lift(vtrain, users, excluded)
     if not tables or not len(vset):
         return
     scorer = model.scorer()
-    base = scorer(vset.inputs)
+    base = validated(vset.inputs)
     shift = user_shift(tables, user_values(users, vset.user_ids, excluded), model.n_items)
     scores = {
         w: evaluate_scores(base + w * shift, vset, model.exclude_seen)["normalized_discounted_cumulative_gain_at_10"]
