@@ -19,6 +19,7 @@ from tailor_trainer.domain import (
     train_solution_version,
 )
 from tailor_trainer.domain import train as train_module
+from tailor_trainer.domain.data import prepare
 from tailor_trainer.domain.evaluation import recommend
 from tailor_trainer.domain.sequential import EarlyStopping, NegativeSampler
 from tailor_trainer.domain.train import TRAINING_SECONDS_PER_100K, default_max_training_seconds
@@ -95,6 +96,7 @@ def test_a_time_limit_that_cuts_training_is_recorded(synthetic_data: Data) -> No
     model = train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 0, max_training_seconds=0)
     assert model.training_stop["stopReason"] == "MAX_TRAINING_TIME"
     assert model.training_stop["epochs"] == len(model.history) == 1  # one epoch always runs: a model exists
+    assert model.training_stop["refitEpochs"] == 0  # no time left for the refit: the validated weights serve
     assert model.seq_model is not None and model.metrics
     assert "cut short" in markdown(model)
 
@@ -108,6 +110,56 @@ def test_same_data_and_seed_give_the_same_model(small_synthetic_data: Data) -> N
     assert sa.keys() == sb.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert a.metrics == b.metrics and a.beta == b.beta and a.training_stop["epochs"] == b.training_stop["epochs"]
+
+
+def test_the_refit_trains_all_training_users_for_the_epochs_validation_chose(
+    small_synthetic_data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = replace(train_module.V2_CONFIG, max_epochs=4)
+    monkeypatch.setattr(train_module, "V2_CONFIG", config)
+    inter, items = small_synthetic_data
+    refit, kept = (
+        train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 5, refit=r)
+        for r in (True, False)
+    )
+    # Validation's decisions are the same run's: history, kept epoch, beta, recency decay.
+    curve = [(s.loss, s.validation_ndcg_at_10) for s in refit.history]
+    assert curve == [(s.loss, s.validation_ndcg_at_10) for s in kept.history]
+    assert refit.beta == kept.beta and refit.config == kept.config
+    stop = refit.training_stop
+    assert stop["refitEpochs"] == stop["bestEpoch"] >= 1 and "refitEpochs" not in kept.training_stop
+    assert refit.data_summary["trainingUsers"] == kept.data_summary["trainingUsers"]
+    assert refit.seq_model is not None and kept.seq_model is not None
+    a, b = refit.seq_model.state_dict(), kept.seq_model.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # other weights: trained on the validation users too
+    assert refit.lin_val is not None and kept.lin_val is not None and not np.array_equal(refit.lin_val, kept.lin_val)
+    assert refit.metrics != kept.metrics
+    assert f"refit on all training users for {stop['refitEpochs']} epochs" in markdown(refit)
+    assert "refit" not in markdown(kept)
+
+
+def test_the_refit_runs_the_first_epochs_of_the_same_schedule(
+    small_synthetic_data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cut at the chosen epoch, not re-annealed over fewer epochs: the refit's learning rates at epoch e are those
+    # of the validated run's epoch e, whose weights validation preferred.
+    seen: list[tuple[int, int]] = []
+    real = sequential.one_cycle
+
+    def spy(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
+        seen.append((step, total))
+        return real(step, total, peak, warmup)
+
+    monkeypatch.setattr(sequential, "one_cycle", spy)
+    inter, items = small_synthetic_data
+    data = prepare(inter, items, {})
+    cfg = replace(train_module.V2_CONFIG, max_epochs=5)
+    result = sequential.train_hybrid(data, None, cfg, 0, True, refit_epochs=2)
+    per_epoch = len(seen) // 2
+    assert len(result.history) == 2 and per_epoch >= 1
+    assert {total for _, total in seen} == {5 * per_epoch}  # the 5-epoch schedule ...
+    assert [step for step, _ in seen] == list(range(2 * per_epoch))  # ... of which the first 2 epochs ran
+    assert all(np.isnan(s.validation_ndcg_at_10) for s in result.history)  # nothing validated in the refit
 
 
 def test_the_default_time_limit_scales_with_the_data() -> None:

@@ -120,7 +120,11 @@ def test_hpo_tries_the_ranges_and_records_the_winner(synthetic_data: Data) -> No
         ARN + "aws-user-personalization", inter, items, None, up_config, True, "FULL", None, events.append, 0
     )
     assert up.tuned_hpo_params is not None and set(up.tuned_hpo_params) == {"bptt"}
-    assert {e.trial for e in events} == {0, 1} and all(e.stage == "hpo" for e in events)
+    tuning = [e for e in events if e.stage == "hpo"]
+    assert {e.trial for e in tuning} == {0, 1}
+    refit = events[len(tuning) :]  # then the winner's refit on all training users (ADR 0020 §1)
+    assert refit and all(e.stage == "refit" and e.trial is None for e in refit)
+    assert len(refit) == up.training_stop["refitEpochs"] == up.training_stop["bestEpoch"]
 
 
 def test_progress_is_reported_per_epoch_and_stop_is_honoured(synthetic_data: Data) -> None:

@@ -33,6 +33,8 @@ def _stop_text(stop: dict[str, Any]) -> str:
             f" (**cut short** by the maximum training time of {stop.get('maxTrainingSeconds', 0):.0f} s, "
             "before validation stopped improving)"
         )
+    if stop.get("refitEpochs"):
+        text += f"; then refit on all training users for {stop['refitEpochs']} epochs (the best epoch on validation)"
     return text
 
 

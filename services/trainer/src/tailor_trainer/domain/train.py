@@ -107,7 +107,7 @@ class TrainingStopped(Exception):
 class ProgressEvent:
     """One training epoch (or HPO trial epoch) for logs and progress bars."""
 
-    stage: str  # "hpo", "training", "update"
+    stage: str  # "hpo", "training", "refit" (ADR 0020 §1), "update"
     epoch: int
     max_epochs: int
     loss: float
