@@ -267,12 +267,24 @@ def run_recipe(
     users: UsersTable | None,
     seed: int,
     refit: bool = True,
+    max_seconds: float | None = None,
 ) -> tuple[dict[str, float], float, str, dict[str, float] | None]:
     """The recipe's test metrics, training seconds, a note, and (with a Users dataset) the same model's metrics
     without the users' lift (the trainer reports them when validation chose a weight above 0; else equal)."""
     started = time.monotonic()
     model = train_solution_version(
-        ARN + RECIPES[name], inter, items, users, {}, False, "FULL", None, None, seed, refit=refit
+        ARN + RECIPES[name],
+        inter,
+        items,
+        users,
+        {},
+        False,
+        "FULL",
+        None,
+        None,
+        seed,
+        max_training_seconds=max_seconds,
+        refit=refit,
     )
     note = ""
     if model.seq_config is not None:
@@ -446,6 +458,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--label", default="", help="appended to the recipes' row names (e.g. ' (no metadata)')")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--max-training-seconds",
+        type=float,
+        help="the recipes' maximum training time (default: the trainer's, which a heavily loaded machine can reach)",
+    )
+    parser.add_argument(
         "--no-refit", action="store_true", help="serve the validated weights, without the refit on all training users"
     )
     parser.add_argument("--latency", type=int, metavar="N_ITEMS", help="only measure ONNX latency for N_ITEMS")
@@ -490,7 +507,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for m in models:
             without = None
             if m in RECIPES:
-                metrics, secs, note, without = run_recipe(m, inter, recipe_items, users, seed, not args.no_refit)
+                metrics, secs, note, without = run_recipe(
+                    m, inter, recipe_items, users, seed, not args.no_refit, args.max_training_seconds
+                )
             else:
                 metrics, secs, note = run_baseline(m, sp.train, sp.test, seed, exclude)
             name = f"{m}{args.label}" if m in RECIPES else m

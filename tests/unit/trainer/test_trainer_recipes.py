@@ -133,8 +133,12 @@ def test_progress_is_reported_per_epoch_and_stop_is_honoured(synthetic_data: Dat
     model = train_solution_version(
         ARN + "aws-user-personalization-v2", inter, items, None, {}, False, "FULL", None, events.append, 0
     )
-    assert [e.epoch for e in events] == [s.epoch for s in model.history]
-    assert all(e.loss > 0 and 0.0 <= e.validation_ndcg_at_10 <= 1.0 for e in events)
+    training = [e for e in events if e.stage == "training"]
+    assert [e.epoch for e in training] == [s.epoch for s in model.history]
+    assert all(e.loss > 0 and 0.0 <= e.validation_ndcg_at_10 <= 1.0 for e in training)
+    refit = events[len(training) :]  # the refit's epochs follow, with no validation (ADR 0020 §1)
+    assert [e.epoch for e in refit] == list(range(1, model.training_stop["refitEpochs"] + 1))
+    assert all(e.stage == "refit" and e.loss > 0 and np.isnan(e.validation_ndcg_at_10) for e in refit)
     calls = {"n": 0}
 
     def stop() -> bool:
