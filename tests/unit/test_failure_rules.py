@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -21,7 +22,7 @@ from tailor_shared.errors import (
     from_rpc_error,
     shorten_message,
 )
-from tailor_shared.kafka import OutgoingRecord, Producer
+from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, IDLE_POLL_S, OutgoingRecord, Producer
 
 # --- messages ----------------------------------------------------------------------------------------
 
@@ -125,6 +126,30 @@ def test_well_formed_arns_of_other_types_pass_validation_for_the_lookup_to_refus
 
 
 # --- the producer without a broker ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("idle_poll_s", [IDLE_POLL_S, BACKGROUND_IDLE_POLL_S])
+async def test_an_idle_producer_serves_its_callbacks_on_its_own_tick(
+    idle_poll_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Request paths need the 0.2 s tick for a current broker-down signal; producers nothing asks wake less often.
+    loop = asyncio.get_running_loop()
+    delays: list[float] = []
+    call_later = loop.call_later
+
+    def spy(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        delays.append(delay)
+        return call_later(delay, callback, *args)
+
+    monkeypatch.setattr(loop, "call_later", spy)
+    producer = Producer("127.0.0.1:1", idle_poll_s=idle_poll_s)
+    try:
+        producer.check_available()  # starts the report loop, which is idle
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert delays == [idle_poll_s]
+    finally:
+        producer.close(timeout=0)
 
 
 async def test_producer_fails_fast_typed_while_no_broker_answers() -> None:

@@ -75,8 +75,12 @@ UNAVAILABLE = Counter(
 #: How long one broker-health probe (a metadata request) may take, and how often a down broker is probed.
 PROBE_TIMEOUT_S = 0.5
 PROBE_INTERVAL_S = 0.5
-#: While nothing is in flight, delivery reports and ``error_cb`` are still served this often.
+#: While nothing is in flight, delivery reports and ``error_cb`` are still served this often: the broker-down
+#: signal that request paths (``check_available``, ``broker_down``) read is only as current as this tick.
 IDLE_POLL_S = 0.2
+#: The same for producers no request path asks about the broker (the stream, trainer, runtime and batch services'
+#: job reports and derived records): their ``error_cb`` only logs, so an idle one wakes every 2 s (ADR 0030 §14).
+BACKGROUND_IDLE_POLL_S = 2.0
 #: librdkafka retries a lost broker connection with exponential backoff up to ``reconnect.backoff.max.ms``
 #: (default 10 s): after an outage of ten seconds or more a client then learns that the broker is back up to
 #: 10 s late, and a control that refuses writes meanwhile is down for that long (ADR 0025). Capped at 0.5 s a
@@ -283,8 +287,9 @@ class Producer:
     (other threads hand coroutines over with ``asyncio.run_coroutine_threadsafe``).
     """
 
-    def __init__(self, bootstrap: str, **overrides: Any) -> None:
+    def __init__(self, bootstrap: str, *, idle_poll_s: float = IDLE_POLL_S, **overrides: Any) -> None:
         config = producer_config(bootstrap, **{"error_cb": self._on_error, **overrides})
+        self._idle_poll_s = idle_poll_s
         self._capacity = int(config["queue.buffering.max.messages"])
         self._producer = _RawProducer(config)
         self._in_flight = 0
@@ -312,7 +317,7 @@ class Producer:
                 # timer sets the same event a send sets: one loop turn per tick, where wait_for's task and
                 # timeout took five in every idle process (ADR 0030 §13).
                 wake.clear()
-                tick = loop.call_later(IDLE_POLL_S, wake.set)
+                tick = loop.call_later(self._idle_poll_s, wake.set)
                 await wake.wait()
                 tick.cancel()
                 if not self._closed:

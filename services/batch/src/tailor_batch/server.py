@@ -11,7 +11,7 @@ from tailor_batch.config import BatchSettings
 from tailor_batch.jobs import BatchJobs
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
-from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, Producer, ensure_topics
 from tailor_shared.model_store import ModelStore
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
@@ -26,7 +26,7 @@ async def build(settings: BatchSettings) -> tuple[Sequence[GrpcService], Sequenc
     view = ResourceView(common.kafka_bootstrap, common.topic_prefix)
     view.start()
     await view.ready()
-    producer = Producer(common.kafka_bootstrap)
+    producer = Producer(common.kafka_bootstrap, idle_poll_s=BACKGROUND_IDLE_POLL_S)
     reporter = StatusReporter(producer, common.topic_prefix)
     reader = RedisReader(common.redis_url, settings.history_length)
     objects = ObjectStore(common.s3)

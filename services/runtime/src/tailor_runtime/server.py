@@ -20,7 +20,7 @@ from tailor_runtime.deployments import Registry
 from tailor_runtime.handlers import SERVICE_NAME, RuntimeHandlers
 from tailor_shared.grpc_server import GrpcService, settle_heap
 from tailor_shared.jobs import StatusReporter
-from tailor_shared.kafka import Producer, TopicSpec, ensure_topics
+from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, Producer, TopicSpec, ensure_topics
 from tailor_shared.model_store import ModelStore
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.quotas import RequestQuotas
@@ -49,7 +49,7 @@ async def build(settings: RuntimeSettings) -> tuple[Sequence[GrpcService], Seque
     view.start()
     await view.ready()
     state = RedisState(common.redis_url, settings.history_length)
-    producer = Producer(common.kafka_bootstrap)
+    producer = Producer(common.kafka_bootstrap, idle_poll_s=BACKGROUND_IDLE_POLL_S)
     impressions = impressions_for(common.kafka_bootstrap, common.topic_prefix)
     reporter = StatusReporter(producer, common.topic_prefix)
     models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)

@@ -33,7 +33,7 @@ from tailor_shared import redis_keys as rk
 from tailor_shared.avro import AvroCodec
 from tailor_shared.errors import ServiceUnavailableException
 from tailor_shared.incarnation import incarnation_of
-from tailor_shared.kafka import OutgoingRecord, Producer, ensure_topics
+from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, OutgoingRecord, Producer, ensure_topics
 from tailor_shared.records import SchemaCodecs, decode_record
 from tailor_shared.redis_client import async_redis_from_url
 from tailor_shared.resource_view import ResourceView
@@ -668,7 +668,7 @@ class StreamProcessor:
         await self._resources.ready()
         self._redis = async_redis_from_url(common.redis_url)
         await self._redis.ping()
-        self._producer = Producer(common.kafka_bootstrap)
+        self._producer = Producer(common.kafka_bootstrap, idle_poll_s=BACKGROUND_IDLE_POLL_S)
         self._consumer = AIOKafkaConsumer(**consumer_config(self.settings, self.settings.group_id))
         self.applier = Applier(self.settings, self._redis, Resolver(self._resources), self._producer, self._consumer)
         await self._consumer.start()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from tailor_shared import orphans
 from tailor_shared.grpc_server import GrpcService
 from tailor_shared.jobs import JobType, JobWorker, Owner, StatusReporter, job_topic_specs
-from tailor_shared.kafka import Producer, ensure_topics
+from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, Producer, ensure_topics
 from tailor_shared.model_store import ModelStore, migrate_to_accounts
 from tailor_shared.objectstore import ObjectStore
 from tailor_shared.resource_view import ResourceView
@@ -34,7 +34,7 @@ async def build(settings: TrainerSettings) -> tuple[Sequence[GrpcService], Seque
     view = ResourceView(common.kafka_bootstrap, common.topic_prefix)
     view.start()
     await view.ready()
-    producer = Producer(common.kafka_bootstrap)
+    producer = Producer(common.kafka_bootstrap, idle_poll_s=BACKGROUND_IDLE_POLL_S)
     reporter = StatusReporter(producer, common.topic_prefix)
     models = ModelStore(settings.model_store, ObjectStore(common.s3), common.model_cache_dir)
     moved = await asyncio.to_thread(migrate_to_accounts, models, orphans.live_model_dirs(models.root, view))
