@@ -60,6 +60,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "console": ("Web console (W2)", ["bench/console_paint.py"]),
     "cluster-scale": ("Cluster scale-out (X2)", ["bench/cluster_scale.py"]),
     "idle": ("Idle cost (X2)", ["bench/idle_cost.py"]),
+    "producer-tick": ("Idle producer tick, 0.2 s vs 2 s (P2 point 5)", ["bench/producer_tick.py"]),
     "auth": ("Authentication and authorisation per request (S2)", ["bench/auth_overhead.py"]),
     "tls": ("Encryption in transit: gRPC and Redis, plaintext vs TLS (S2)", ["bench/transport_tls.py"]),
     "trainer-ml100k": ("Trainer quality on ml-100k (T1)", ["bench/trainer_quality.py", "--dataset", "ml-100k"]),
