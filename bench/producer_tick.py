@@ -1,6 +1,7 @@
 """What the shared producer's idle tick costs (P2 point 5, ADR 0030 §14): one idle ``tailor_shared.kafka.Producer``
-per process, connected to a broker, its report loop started and nothing sent; process CPU (all threads) and the
-main thread's CPU and voluntary wake-ups over ``--seconds``. The two ticks run side by side, ``--repeats`` times.
+per process, connected to a broker of the benchmark's own (``localstack`` on free ports; or ``--bootstrap``), its
+report loop started and nothing sent; process CPU (all threads) and the main thread's CPU and voluntary wake-ups
+over ``--seconds``. The two ticks run side by side, ``--repeats`` times.
 
     uv run python bench/producer_tick.py                      # 0.2 s (IDLE_POLL_S) vs 2 s (BACKGROUND_IDLE_POLL_S)
 """
@@ -11,13 +12,19 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
+
+import harness
 
 from tailor_shared.kafka import BACKGROUND_IDLE_POLL_S, IDLE_POLL_S, Producer
+from tailor_tools import localstack
 
 
 def _main_thread(tid: int) -> tuple[float, int]:
@@ -50,7 +57,7 @@ async def _measure(bootstrap: str, tick: float, seconds: float) -> dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=os.environ.get("TAILOR_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--bootstrap", help="a running broker (default: start one of the benchmark's own)")
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
@@ -58,9 +65,30 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(asyncio.run(_measure(args.bootstrap, args.child, args.seconds))))
         return
+    if args.bootstrap is not None:
+        _compare(args.bootstrap, args.seconds, args.repeats)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="tailor-tick-"))
+    cfg = localstack.StackConfig(
+        state_dir=workdir / "stack",
+        kafka_port=harness.free_port(),
+        controller_port=harness.free_port(),
+        redis_port=harness.free_port(),
+    )
+    cfg.state_dir.mkdir()
+    cfg.kafka_libs.symlink_to(localstack.StackConfig.from_env().kafka_libs, target_is_directory=True)
+    try:
+        localstack.up(cfg)
+        _compare(cfg.kafka_bootstrap, args.seconds, args.repeats)
+    finally:
+        localstack.down(cfg)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _compare(bootstrap: str, seconds: float, repeats: int) -> None:
     ticks = (IDLE_POLL_S, BACKGROUND_IDLE_POLL_S)
     runs: dict[float, list[dict[str, float]]] = {t: [] for t in ticks}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         procs = {
             t: subprocess.Popen(
                 [
@@ -69,9 +97,9 @@ def main() -> None:
                     "--child",
                     str(t),
                     "--seconds",
-                    str(args.seconds),
+                    str(seconds),
                     "--bootstrap",
-                    args.bootstrap,
+                    bootstrap,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
