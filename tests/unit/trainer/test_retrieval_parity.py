@@ -111,3 +111,20 @@ def test_a_position_outside_the_candidates_scores_as_the_exact_path(model_dir: P
 def test_the_mask_cache_gets_the_loaders_size(model_dir: Path) -> None:
     split = LoadedModel(model_dir, retrieval_min_items=0, mask_cache_bytes=4321)
     assert split.retrieval is not None and split.retrieval.masks.max_bytes == 4321
+
+
+def test_the_partition_estimate_is_exact_when_the_sample_is_the_whole_catalogue(model_dir: Path) -> None:
+    # 200 items < PARTITION_SAMPLE: every item outside the candidates is a sample item, so the estimate is the exact
+    # log-sum-exp, linear-part values of the non-candidates included (history 3 touches many items linearly).
+    split = LoadedModel(model_dir, retrieval_min_items=0)
+    r = split.retrieval
+    assert r is not None and r.n_items < retrieval.PARTITION_SAMPLE
+    for history in _histories(r.n_items):
+        scores = r.exact(history).astype(np.float64)
+        expected = float(scores.max() + np.log(np.exp(scores - scores.max()).sum()))
+        seq = r._sequence(history)
+        query, entries = r._query(seq), r._linear_entries(seq)
+        index = np.sort(np.argsort(-scores)[:10])  # the candidates: the ten best, scored exactly
+        with r._summed(entries) as linear:
+            got = r._log_partition(index, scores[index].astype(np.float32), query, entries[0], linear)
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-5)

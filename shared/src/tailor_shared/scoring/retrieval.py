@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tailor_shared.scoring.masks import Allowed, allowed_at, allowed_count, dense, member
+from tailor_shared.scoring.masks import Allowed, allowed_at, allowed_count, dense, member, sorted_unique
 from tailor_shared.scoring.ranking import Candidates, Need
 
 Mask = npt.NDArray[np.bool_]
@@ -182,17 +182,36 @@ def write_index(index: Any, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
+def _union_scored(
+    parts: Sequence[tuple[Positions, npt.NDArray[np.float32]]],
+) -> tuple[Positions, npt.NDArray[np.float32]]:
+    """The positions (sorted, each once) and scores of already scored parts that may overlap (one search's items
+    and a kept mask's allowed items): one part, the usual case, is only sorted."""
+    if not parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    positions = np.concatenate([p for p, _ in parts])
+    values = np.concatenate([v for _, v in parts]).astype(np.float32, copy=False)
+    order = np.argsort(positions, kind="stable")
+    positions, values = positions[order], values[order]
+    first = np.ones(positions.size, dtype=bool)
+    first[1:] = positions[1:] != positions[:-1]
+    return positions[first], values[first]
+
+
 @dataclass(frozen=True, eq=False)
 class Restricted:
     """What retrieval keeps per catalogue-level mask: its allowed positions (ascending) and, for a mask allowing
-    more than KEPT_EXACT_MAX items, a sub-index of them (ids = catalogue positions). ``base``: the mask itself,
-    held so that its ``id`` (the cache key) cannot be reused by another array while the entry lives."""
+    more than KEPT_EXACT_MAX items, a sub-index of them (ids = catalogue positions), else their item rows (one
+    contiguous product scores them all: gathering a few thousand rows scattered over a million-row matrix costs more
+    than the product). ``base``: the mask itself, held so that its ``id`` (the cache key) cannot be reused by another
+    array while the entry lives."""
 
     base: Mask
     positions: Positions
     index: Any | None
     share: float  # allowed items / the items of the cells holding them (without a sub-index: / catalogue items)
     nbytes: int
+    rows: npt.NDArray[np.float32] | None = None  # without a sub-index: ``item_matrix`` rows of ``positions``
 
 
 class MaskCache:
@@ -354,7 +373,9 @@ class Retrieval:
         positions.flags.writeable = False
         share = positions.size / max(base.size, 1)
         if positions.size <= KEPT_EXACT_MAX or not self._fast_scan:
-            return Restricted(base, positions, None, share, int(positions.nbytes + base.nbytes))
+            rows = self._items[positions]
+            held = positions.nbytes + base.nbytes + rows.nbytes
+            return Restricted(base, positions, None, share, int(held), rows)
         started = time.monotonic()
         sub, share = sub_index(self._index, self._items, positions, self._padding)
         log.info("sub-index of %d allowed items built in %.2fs", positions.size, time.monotonic() - started)
@@ -411,7 +432,7 @@ class Retrieval:
         entries = self._linear_entries(seq)
         with self._summed(entries) as linear:
             index, values = self._candidates(query, entries[0], linear, needs)
-            log_partition = self._log_partition(index, values, query, linear)
+            log_partition = self._log_partition(index, values, query, entries[0], linear)
         lin_idx, lin_val = entries
         product = query[: self._columns]
 
@@ -430,14 +451,18 @@ class Retrieval:
         """The candidates (sorted positions) and their exact scores."""
         product = query[: self._columns]
         more: list[Positions] = []  # positions to score besides the first search's
+        scored: list[tuple[Positions, npt.NDArray[np.float32]]] = []  # kept masks' allowed items, scored from rows
         open_needs: list[Need] = []
         subindexed: list[tuple[Need, Restricted]] = []  # searched in their mask's sub-index only
         for need in needs:
             if need.count <= 0:
                 continue
             kept = self._kept(need.mask)
-            if kept is not None and kept.positions.size <= KEPT_EXACT_MAX:
-                more.append(kept.positions)  # few allowed items: score them all (exclusions are masked later)
+            if kept is not None and kept.rows is not None:
+                # Few allowed items: score them all (exclusions are masked later), from the kept rows.
+                scored.append((kept.positions, kept.rows @ product + linear[kept.positions]))
+            elif kept is not None and kept.index is None:
+                more.append(kept.positions)
             elif kept is not None and kept.index is not None and kept.share >= DIRECT_MIN_DENSITY:
                 subindexed.append((need, kept))
             elif kept is None and allowed_count(need.mask) <= EXACT_MAX_ALLOWED:
@@ -451,7 +476,7 @@ class Retrieval:
         bars: list[float] | None = [] if open_needs and not subindexed else None
         for need, kept in subindexed:  # the allowed items' best directly: no search of the whole catalogue first
             k = min(self.n_items, max(self.first_k, 4 * need.count))
-            more.append(self._search_kept(kept, need, query, linear, (k, k + np.unique(lin_idx).size)))
+            more.append(self._search_kept(kept, need, query, linear, (k, k + sorted_unique(lin_idx).size)))
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
@@ -473,7 +498,7 @@ class Retrieval:
                 bars = None  # searched on its own: keep every linear-part item
                 # The user's best items are mostly outside this mask: search among its allowed items only.
                 kept = self._kept(need.mask)
-                want = min(self.n_items, k + np.unique(lin_idx).size)
+                want = min(self.n_items, k + sorted_unique(lin_idx).size)
                 if kept is not None and kept.index is not None:
                     more.append(self._search_kept(kept, need, query, linear, (k, want)))
                     continue
@@ -484,12 +509,15 @@ class Retrieval:
                 else:  # too few allowed items in the cells near the user: score every allowed item
                     more.append(np.flatnonzero(allowed))
         more.append(lin_idx if not bars else lin_idx[linear[lin_idx] >= min(bars)])
-        extra = np.unique(np.concatenate(more))
-        if found.size and extra.size:
-            extra = extra[~member(np.sort(found), extra)]  # the search's items are scored already
-        index = np.concatenate([found, extra])
-        values = np.concatenate([found_values, self._items[extra] @ product + linear[extra]])
-        order = np.argsort(index)
+        if found.size:
+            scored.append((found, found_values))
+        done, done_values = _union_scored(scored)
+        extra = sorted_unique(np.concatenate(more))
+        if done.size and extra.size:
+            extra = extra[~member(done, extra)]  # scored already
+        index = np.concatenate([done, extra])
+        values = np.concatenate([done_values, self._items[extra] @ product + linear[extra]])
+        order = np.argsort(index, kind="stable")
         return index[order], values[order].astype(np.float32, copy=False)
 
     def _kept(self, mask: Any) -> Restricted | None:
@@ -538,9 +566,11 @@ class Retrieval:
         index: Positions,
         values: npt.NDArray[np.float32],
         query: npt.NDArray[np.float32],
+        lin_idx: Positions,
         linear: npt.NDArray[np.float32],
     ) -> float:
-        """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample."""
+        """log sum_i exp(score_i): the candidates exactly, the rest from the uniform sample (``linear``: the
+        sums of the linear part's entries at ``lin_idx``, zero elsewhere)."""
         top = float(values.max()) if values.size else 0.0
         total = float(np.exp(values.astype(np.float64) - top).sum())
         rest = self.n_items - index.size
@@ -548,9 +578,15 @@ class Retrieval:
             outside = np.ones(self._sample.size, dtype=bool)  # sample items that are not candidates
             outside[np.searchsorted(self._sample, index[self._in_sample[index]])] = False
             if outside.any():
-                # One product over the whole (contiguous) sample, then the outside rows: no gathered copy.
-                dense_values = (self._sample_items @ query[: self._columns])[outside]
-                s = (dense_values + linear[self._sample[outside]]).astype(np.float64)
+                # One product over the whole (contiguous) sample, then the outside rows: no gathered copy. The
+                # linear part is non-zero only at its entries: those on sample items are added at their slots
+                # (gathering the 4,096 sample positions from the catalogue-sized sums costs a cache miss each).
+                sample_values = self._sample_items @ query[: self._columns]
+                hit = lin_idx[self._in_sample[lin_idx]]
+                if hit.size:  # an item repeated among the entries gets the same (summed) value twice
+                    slots = np.searchsorted(self._sample, hit)
+                    sample_values[slots] = sample_values[slots] + linear[hit]
+                s = sample_values[outside].astype(np.float64)
                 total += float(np.exp(s - top).sum()) * rest / int(np.count_nonzero(outside))
         return top + math.log(total)
 
