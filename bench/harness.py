@@ -42,6 +42,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def private_stack(workdir: Path) -> localstack.StackConfig:
+    """A local stack's config of the benchmark's own (its state under ``workdir``, free ports, the set-up's Kafka
+    jars): started with ``localstack.up``, it leaves the shared stack alone."""
+    cfg = localstack.StackConfig(
+        state_dir=workdir / "stack",
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        redis_port=free_port(),
+    )
+    cfg.state_dir.mkdir()
+    cfg.kafka_libs.symlink_to(localstack.StackConfig.from_env().kafka_libs, target_is_directory=True)
+    return cfg
+
+
 def pct(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (nearest rank) of unsorted values; NaN when there are none."""
     if not values:

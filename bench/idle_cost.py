@@ -116,14 +116,7 @@ def main() -> None:
     group_counts = [int(g) for g in args.groups.split(",")]
 
     workdir = Path(tempfile.mkdtemp(prefix="tailor-idle-"))
-    cfg = localstack.StackConfig(
-        state_dir=workdir / "stack",
-        kafka_port=harness.free_port(),
-        controller_port=harness.free_port(),
-        redis_port=harness.free_port(),
-    )
-    cfg.state_dir.mkdir()
-    cfg.kafka_libs.symlink_to(localstack.StackConfig.from_env().kafka_libs, target_is_directory=True)
+    cfg = harness.private_stack(workdir)
     services: dict[str, harness.Proc] = {}
     clients: list[Client] = []
     prefix = "bench-idle"

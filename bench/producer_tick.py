@@ -69,14 +69,7 @@ def main() -> None:
         _compare(args.bootstrap, args.seconds, args.repeats)
         return
     workdir = Path(tempfile.mkdtemp(prefix="tailor-tick-"))
-    cfg = localstack.StackConfig(
-        state_dir=workdir / "stack",
-        kafka_port=harness.free_port(),
-        controller_port=harness.free_port(),
-        redis_port=harness.free_port(),
-    )
-    cfg.state_dir.mkdir()
-    cfg.kafka_libs.symlink_to(localstack.StackConfig.from_env().kafka_libs, target_is_directory=True)
+    cfg = harness.private_stack(workdir)
     try:
         localstack.up(cfg)
         _compare(cfg.kafka_bootstrap, args.seconds, args.repeats)
