@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tailor_shared.filters import BoundFilter, interaction_windows
 from tailor_shared.redis_keys import UserState
 from tailor_shared.scoring.filtering import FilterInputs, ItemIndex, filter_mask, filter_parts
-from tailor_shared.scoring.masks import Allowed, ItemMask, allowed_at
+from tailor_shared.scoring.masks import Allowed, allowed_at
 from tailor_shared.scoring.model import ExplorationData, Scores, ServingModel
 from tailor_shared.scoring.ranking import (
     Candidates,
@@ -144,6 +144,16 @@ class CandidateSource(Protocol):
     def candidates(self, history: Sequence[int], needs: Sequence[Need]) -> Candidates: ...
 
 
+def _allowed(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, excluded: list[int]) -> Allowed:
+    """The items ``bound`` passes less ``excluded``. A filter of item metadata less the user's interactions keeps
+    its catalogue-level mask (the same array for every such request: retrieval's per-mask cache key, ADR 0019 §11)
+    and adds its exclusions to ``excluded``; any other filter's mask is computed for the request."""
+    parts = filter_parts(bound, index, inputs)
+    if parts is not None:
+        return Allowed(len(index), excluded + parts[1], parts[0])
+    return Allowed(len(index), excluded, filter_mask(bound, index, inputs))
+
+
 def recommendations(
     model: ServingModel,
     index: ItemIndex,
@@ -196,23 +206,10 @@ def recommendations(
     excluded = seen + consumed  # never recommended, promoted or not
     # The filter's mask (or none: every item) less the exclusions, kept apart: retrieval asks about its candidates
     # only, so a plain request allocates nothing catalogue-sized (ADR 0019 §8).
-    # A filter of item metadata less the user's interactions keeps its catalogue-level mask (the same array for every
-    # such request: retrieval's per-mask cache key, ADR 0019 §11) and adds its exclusions to the user's.
-    parts = filter_parts(bound, index, inputs) if bound else None
-    if parts is not None:
-        mask = Allowed(len(index), excluded + parts[1], parts[0])
-    else:
-        mask = Allowed(len(index), excluded, filter_mask(bound, index, inputs) if bound else None)
+    mask = _allowed(bound, index, inputs, excluded) if bound else Allowed(len(index), excluded)
     promoted = None
     if promotion is not None:
-        # Item metadata (less the user's interactions): the cached catalogue-level mask, no catalogue-sized copy.
-        promo_parts = filter_parts(promotion.bound, index, inputs)
-        promo_mask: ItemMask
-        if promo_parts is not None:
-            promo_mask = Allowed(len(index), excluded + promo_parts[1], promo_parts[0])
-        else:
-            promo_mask = filter_mask(promotion.bound, index, inputs)
-            promo_mask[excluded] = False
+        promo_mask = _allowed(promotion.bound, index, inputs, excluded)
         # Its candidates as positions, kept per catalogue when the promotion's filter reads only item metadata
         # (the usual "new arrivals"): the promoted picks then rank ~the promoted items, not the catalogue.
         positions = index.filter_positions(promotion.bound) if scores is not None else None

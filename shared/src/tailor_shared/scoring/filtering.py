@@ -189,21 +189,37 @@ def filter_mask(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs, subj
             (include_positions if include else exclude_positions).append(_window_positions(index, inputs, *window))
             continue
         if expression.item_only:
-            matched = index.cached_mask(where, functools.partial(_node, where, index, {}, None))
+            matched = _item_mask(index, where)
         else:
             if linked is None:
                 linked = _linked(index, inputs)
             matched = _node(where, index, linked, inputs.current_item_metadata)
         (include_masks if include else exclude_masks).append(matched)
-    # Always a new, writable array (the caller edits it; cached masks are read-only).
+    return _compose(len(index), include_masks, include_positions, exclude_masks, exclude_positions)
+
+
+def _item_mask(index: ItemIndex, node: BoundNode) -> Mask:
+    """An item-only expression's mask, computed once per catalogue (read-only)."""
+    return index.cached_mask(node, functools.partial(_node, node, index, {}, None))
+
+
+def _compose(
+    size: int,
+    include_masks: Sequence[Mask],
+    include_positions: Sequence[list[int]],
+    exclude_masks: Sequence[Mask],
+    exclude_positions: Sequence[list[int]],
+) -> Mask:
+    """(The union of the INCLUDE parts, or every item when there are none) less the union of the EXCLUDE parts:
+    always a new, writable array (the caller edits it; cached masks are read-only)."""
     if include_masks:
         out = include_masks[0].copy()
         for mask in include_masks[1:]:
             out |= mask
     elif include_positions:
-        out = np.zeros(len(index), dtype=bool)
+        out = np.zeros(size, dtype=bool)
     else:
-        out = np.ones(len(index), dtype=bool)
+        out = np.ones(size, dtype=bool)
     for positions in include_positions:
         out[positions] = True
     for mask in exclude_masks:
@@ -240,19 +256,13 @@ def filter_parts(bound: BoundFilter, index: ItemIndex, inputs: FilterInputs) -> 
     if not includes and not excludes:
         return None
 
-    def item_mask(node: BoundNode) -> Mask:
-        return index.cached_mask(node, functools.partial(_node, node, index, {}, None))
+    if len(includes) == 1 and not excludes:
+        return _item_mask(index, includes[0]), excluded
 
     def compose() -> Mask:
-        out = np.ones(len(index), dtype=bool) if not includes else item_mask(includes[0]).copy()
-        for node in includes[1:]:
-            out |= item_mask(node)
-        for node in excludes:
-            np.greater(out, item_mask(node), out=out)
-        return out
+        masks = functools.partial(_item_mask, index)
+        return _compose(len(index), [*map(masks, includes)], [], [*map(masks, excludes)], [])
 
-    if len(includes) == 1 and not excludes:
-        return item_mask(includes[0]), excluded
     return index.cached_mask(("parts", tuple(includes), tuple(excludes)), compose), excluded
 
 
