@@ -28,8 +28,11 @@ What runs, under a unique topic prefix:
 * Freshness: PutEvents for a fresh user, then GetRecommendations every 5 ms until the list changes (from
   the start of the PutEvents call), idle and under a concurrency-16 load.
 
-CPU columns are CPU microseconds per request of the server processes and of Redis (``INFO cpu``), read from
-/proc around each run: unlike wall time they don't depend much on what else the machine is doing.
+CPU columns are CPU microseconds per request of the server processes, of Redis (``INFO cpu``), of the load client,
+of the Kafka broker (when this benchmark's stack has its pid file) and of the stream worker, read from /proc around
+each run, and their sum (``all``): the runtime's impression records cost the broker and the stream too, and on a
+machine the load fills, throughput follows the CPU per request of every process (ADR 0019 §12). The broker's
+column counts whatever else uses the broker meanwhile (a shared machine).
 """
 
 from __future__ import annotations
@@ -177,112 +180,124 @@ def build_world(stack: localstack.StackConfig, args: argparse.Namespace, workdir
     )
     model_path = trained_model(data, cache)
 
-    services = {name: start_service(name, env, workdir) for name in ("control", "ingest", "stream", "runtime")}
-    for svc in services.values():
-        wait_serving(svc)
-    control = Client(services["control"].address, "control", signed=signed)
-    events = Client(services["ingest"].address, "events", signed=signed)
-    group = f"bench-{uuid.uuid4().hex[:6]}"
-    dsg = control.call("CreateDatasetGroup", name=group)["datasetGroupArn"]
-    wait_for(control, "DescribeDatasetGroup", "datasetGroup", datasetGroupArn=dsg)
-    datasets: dict[str, str] = {}
-    for kind, schema in (("Interactions", synthetic.INTERACTIONS_SCHEMA), ("Items", synthetic.ITEMS_SCHEMA)):
-        schema_arn = control.call("CreateSchema", name=f"{group}-{kind.lower()}", schema=json.dumps(schema))[
-            "schemaArn"
+    services: dict[str, Proc] = {}
+    try:  # a service that does not start (or any later step) stops the ones started, under their prefix
+        for name in ("control", "ingest", "stream", "runtime"):
+            services[name] = start_service(name, env, workdir)
+        for svc in services.values():
+            wait_serving(svc)
+        control = Client(services["control"].address, "control", signed=signed)
+        events = Client(services["ingest"].address, "events", signed=signed)
+        group = f"bench-{uuid.uuid4().hex[:6]}"
+        dsg = control.call("CreateDatasetGroup", name=group)["datasetGroupArn"]
+        wait_for(control, "DescribeDatasetGroup", "datasetGroup", datasetGroupArn=dsg)
+        datasets: dict[str, str] = {}
+        for kind, schema in (("Interactions", synthetic.INTERACTIONS_SCHEMA), ("Items", synthetic.ITEMS_SCHEMA)):
+            schema_arn = control.call("CreateSchema", name=f"{group}-{kind.lower()}", schema=json.dumps(schema))[
+                "schemaArn"
+            ]
+            datasets[kind] = control.call(
+                "CreateDataset",
+                name=f"{group}-{kind.lower()}",
+                schemaArn=schema_arn,
+                datasetGroupArn=dsg,
+                datasetType=kind,
+            )["datasetArn"]
+            wait_for(control, "DescribeDataset", "dataset", datasetArn=datasets[kind])
+        tracker = control.call("CreateEventTracker", name=f"{group}-web", datasetGroupArn=dsg)
+        wait_for(control, "DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+        for kind, rows in (("Items", data.items), ("Interactions", data.interactions)):
+            path = workdir / f"{kind.lower()}.csv"
+            path.write_text(synthetic.to_csv(rows))
+            job = control.call(
+                "CreateDatasetImportJob",
+                jobName=f"{group}-{kind.lower()}",
+                datasetArn=datasets[kind],
+                dataSource={"dataLocation": path.as_uri()},
+                roleArn=ROLE,
+            )["datasetImportJobArn"]
+            wait_for(control, "DescribeDatasetImportJob", "datasetImportJob", timeout=300, datasetImportJobArn=job)
+
+        # The solution version: no trainer runs under this prefix; its model is the one trained above, reported
+        # ACTIVE on the job-status topic as the trainer would.
+        solution = control.call(
+            "CreateSolution", name=f"{group}-up", recipeArn=RECIPE, datasetGroupArn=dsg, performAutoTraining=False
+        )["solutionArn"]
+        wait_for(control, "DescribeSolution", "solution", solutionArn=solution)
+        version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
+        # Storage names come from the resource records (their incarnations, ADR 0012), not from the names.
+        with storage.records(stack.kafka_bootstrap, prefix) as view:
+            keys = storage.group_keys(view, prefix, dsg)
+        install_model(stack.kafka_bootstrap, prefix, env["TAILOR_MODEL_STORE"], version, model_path)
+        wait_for(control, "DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
+
+        filter_arn = control.call("CreateFilter", name=f"{group}-f", datasetGroupArn=dsg, filterExpression=FILTER)[
+            "filterArn"
         ]
-        datasets[kind] = control.call(
-            "CreateDataset", name=f"{group}-{kind.lower()}", schemaArn=schema_arn, datasetGroupArn=dsg, datasetType=kind
-        )["datasetArn"]
-        wait_for(control, "DescribeDataset", "dataset", datasetArn=datasets[kind])
-    tracker = control.call("CreateEventTracker", name=f"{group}-web", datasetGroupArn=dsg)
-    wait_for(control, "DescribeEventTracker", "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
-    for kind, rows in (("Items", data.items), ("Interactions", data.interactions)):
-        path = workdir / f"{kind.lower()}.csv"
-        path.write_text(synthetic.to_csv(rows))
-        job = control.call(
-            "CreateDatasetImportJob",
-            jobName=f"{group}-{kind.lower()}",
-            datasetArn=datasets[kind],
-            dataSource={"dataLocation": path.as_uri()},
-            roleArn=ROLE,
-        )["datasetImportJobArn"]
-        wait_for(control, "DescribeDatasetImportJob", "datasetImportJob", timeout=300, datasetImportJobArn=job)
+        promo_arn = control.call("CreateFilter", name=f"{group}-p", datasetGroupArn=dsg, filterExpression=PROMO)[
+            "filterArn"
+        ]
+        for arn in (filter_arn, promo_arn):
+            wait_for(control, "DescribeFilter", "filter", filterArn=arn)
+        # Item metadata must be in Redis before the runtime indexes the catalogue (it re-reads it every 30 s anyway).
+        probe = redis.Redis.from_url(stack.redis_url)
+        deadline = time.monotonic() + 120
+        while not probe.exists(keys.metadata("item", str(data.items[-1]["ITEM_ID"]))):
+            if time.monotonic() > deadline:
+                raise SystemExit("the stream did not apply the Items import")
+            time.sleep(0.2)
+        started = time.monotonic()
+        campaign = control.call("CreateCampaign", name=f"{group}-up", solutionVersionArn=version)["campaignArn"]
+        wait_for(control, "DescribeCampaign", "campaign", campaignArn=campaign)
+        print(f"campaign ACTIVE {time.monotonic() - started:.2f}s after CreateCampaign (10,000-item model loaded)")
 
-    # The solution version: no trainer runs under this prefix; its model is the one trained above, reported
-    # ACTIVE on the job-status topic as the trainer would.
-    solution = control.call(
-        "CreateSolution", name=f"{group}-up", recipeArn=RECIPE, datasetGroupArn=dsg, performAutoTraining=False
-    )["solutionArn"]
-    wait_for(control, "DescribeSolution", "solution", solutionArn=solution)
-    version = control.call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
-    # Storage names come from the resource records (their incarnations, ADR 0012), not from the names.
-    with storage.records(stack.kafka_bootstrap, prefix) as view:
-        keys = storage.group_keys(view, prefix, dsg)
-    install_model(stack.kafka_bootstrap, prefix, env["TAILOR_MODEL_STORE"], version, model_path)
-    wait_for(control, "DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
-
-    filter_arn = control.call("CreateFilter", name=f"{group}-f", datasetGroupArn=dsg, filterExpression=FILTER)[
-        "filterArn"
-    ]
-    promo_arn = control.call("CreateFilter", name=f"{group}-p", datasetGroupArn=dsg, filterExpression=PROMO)[
-        "filterArn"
-    ]
-    for arn in (filter_arn, promo_arn):
-        wait_for(control, "DescribeFilter", "filter", filterArn=arn)
-    # Item metadata must be in Redis before the runtime indexes the catalogue (it re-reads it every 30 s anyway).
-    probe = redis.Redis.from_url(stack.redis_url)
-    deadline = time.monotonic() + 120
-    while not probe.exists(keys.metadata("item", str(data.items[-1]["ITEM_ID"]))):
-        if time.monotonic() > deadline:
-            raise SystemExit("the stream did not apply the Items import")
-        time.sleep(0.2)
-    started = time.monotonic()
-    campaign = control.call("CreateCampaign", name=f"{group}-up", solutionVersionArn=version)["campaignArn"]
-    wait_for(control, "DescribeCampaign", "campaign", campaignArn=campaign)
-    print(f"campaign ACTIVE {time.monotonic() - started:.2f}s after CreateCampaign (10,000-item model loaded)")
-
-    # Real-time histories for the users the load asks about (bulk rows never enter the real-time history).
-    by_user: dict[str, list[dict[str, object]]] = {}
-    for row in data.interactions:
-        by_user.setdefault(str(row["USER_ID"]), []).append(row)
-    users = [str(u["USER_ID"]) for u in data.users[:HISTORY_USERS]]
-    now = time.time()
-    for user in users:
-        recent = by_user.get(user, [])[-10:]
-        events.call(
-            "PutEvents",
-            trackingId=tracker["trackingId"],
-            userId=user,
-            sessionId=f"s-{user}",
-            eventList=[
-                {"eventType": str(r["EVENT_TYPE"]), "itemId": str(r["ITEM_ID"]), "sentAt": now - 60 + k}
-                for k, r in enumerate(recent)
-            ],
+        # Real-time histories for the users the load asks about (bulk rows never enter the real-time history).
+        by_user: dict[str, list[dict[str, object]]] = {}
+        for row in data.interactions:
+            by_user.setdefault(str(row["USER_ID"]), []).append(row)
+        users = [str(u["USER_ID"]) for u in data.users[:HISTORY_USERS]]
+        now = time.time()
+        for user in users:
+            recent = by_user.get(user, [])[-10:]
+            events.call(
+                "PutEvents",
+                trackingId=tracker["trackingId"],
+                userId=user,
+                sessionId=f"s-{user}",
+                eventList=[
+                    {"eventType": str(r["EVENT_TYPE"]), "itemId": str(r["ITEM_ID"]), "sentAt": now - 60 + k}
+                    for k, r in enumerate(recent)
+                ],
+            )
+        deadline = time.monotonic() + 600  # behind the Interactions import's rows, which take minutes on a busy machine
+        while not probe.exists(keys.history(f"u:{users[-1]}")):
+            if time.monotonic() > deadline:
+                raise SystemExit("the stream did not apply the PutEvents")
+            time.sleep(0.1)
+        probe.close()
+        control.close()
+        events.close()
+        times = sorted(int(str(r["CREATION_TIMESTAMP"])) for r in data.items)
+        return World(
+            stack,
+            prefix,
+            keys.dataset_group,
+            env,
+            workdir,
+            data,
+            tracker["trackingId"],
+            campaign,
+            filter_arn,
+            promo_arn,
+            model_path,
+            services,
+            promo_date=times[int(len(times) * 0.8)],  # the newest 20 % of the catalogue is promoted
         )
-    deadline = time.monotonic() + 600  # behind the Interactions import's rows, which take minutes on a busy machine
-    while not probe.exists(keys.history(f"u:{users[-1]}")):
-        if time.monotonic() > deadline:
-            raise SystemExit("the stream did not apply the PutEvents")
-        time.sleep(0.1)
-    probe.close()
-    control.close()
-    events.close()
-    times = sorted(int(str(r["CREATION_TIMESTAMP"])) for r in data.items)
-    return World(
-        stack,
-        prefix,
-        keys.dataset_group,
-        env,
-        workdir,
-        data,
-        tracker["trackingId"],
-        campaign,
-        filter_arn,
-        promo_arn,
-        model_path,
-        services,
-        promo_date=times[int(len(times) * 0.8)],  # the newest 20 % of the catalogue is promoted
-    )
+    except BaseException:
+        for svc in services.values():
+            svc.stop()
+        localstack.purge_prefix(stack, prefix)
+        raise
 
 
 # --- requests and load -----------------------------------------------------------------------------------------
@@ -322,6 +337,15 @@ class Result:
     client_cpu_us: float
     load: float = 0.0  # 1-minute load average after the run (this machine is shared)
     round: int = 0  # which repetition of the side-by-side run
+    #: The Kafka broker's and the stream worker's CPU per request: the runtime's impression records cost there
+    #: (stored, then remembered for attribution), the ceiling writes none (ADR 0019 §12).
+    broker_cpu_us: float = 0.0
+    stream_cpu_us: float = 0.0
+
+    @property
+    def all_cpu_us(self) -> float:
+        """Every measured process's CPU per request: on a machine the load fills, throughput follows this sum."""
+        return self.server_cpu_us + self.redis_cpu_us + self.client_cpu_us + self.broker_cpu_us + self.stream_cpu_us
 
     @property
     def rps(self) -> float:
@@ -404,8 +428,12 @@ def run_cell(
     rnd: int = 0,
 ) -> Result:
     rcli = redis.Redis.from_url(world.stack.redis_url)
+    broker = localstack._pid(world.stack, "kafka")  # None: a broker this benchmark did not start (no pid file)
+    stream = world.services.get("stream")
+    others: list[tuple[float, float]] = []  # (broker, stream) CPU seconds at the start and the end of the run
 
     def measure() -> tuple[float, float]:
+        others.append((proc_cpu(broker) if broker else 0.0, stream.cpu() if stream else 0.0))
         return procs(), redis_cpu(rcli.info("cpu"))
 
     reqs = requests_for(world, "plain" if server != "runtime" else scenario)
@@ -414,7 +442,25 @@ def run_cell(
     )
     rcli.close()
     load = os.getloadavg()[0]
-    result = Result(server, workers, scenario, concurrency, n, errors, elapsed, lat, scpu, rcpu, ccpu, load, rnd)
+    (broker0, stream0), (broker1, stream1) = others
+    per = 1e6 / max(n, 1)
+    result = Result(
+        server,
+        workers,
+        scenario,
+        concurrency,
+        n,
+        errors,
+        elapsed,
+        lat,
+        scpu,
+        rcpu,
+        ccpu,
+        load,
+        rnd,
+        (broker1 - broker0) * per,
+        (stream1 - stream0) * per,
+    )
     print(
         f"  {'warm-up ' if rnd < 0 else ''}{server:<12} w={workers} {scenario:<13} c={concurrency:<3} "
         f"{result.rps:8.0f} req/s  "
@@ -632,8 +678,9 @@ def table(results: list[Result]) -> str:
     echo = {(r.round, r.workers, r.concurrency): r.rps for r in results if r.server == "echo"}
     lines = [
         "| round | server | workers | scenario | concurrency | req/s | p50 ms | p99 ms | % of echo "
-        "| % of echo+redis+onnx | server CPU µs/req | Redis CPU µs/req | client CPU µs/req | errors | load avg |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| % of echo+redis+onnx | server CPU µs/req | Redis CPU µs/req | client CPU µs/req | broker CPU µs/req "
+        "| stream CPU µs/req | all CPU µs/req | errors | load avg |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         e = echo.get((r.round, r.workers, r.concurrency))
@@ -642,31 +689,36 @@ def table(results: list[Result]) -> str:
             f"| {r.round + 1} | {r.server} | {r.workers} | {r.scenario} | {r.concurrency} | {r.rps:,.0f} | "
             f"{pct(r.latencies, 0.5) * 1e3:.2f} | {pct(r.latencies, 0.99) * 1e3:.2f} | "
             f"{100 * r.rps / e if e else float('nan'):.0f} % | {100 * r.rps / lim if lim else float('nan'):.0f} % | "
-            f"{r.server_cpu_us:,.0f} | {r.redis_cpu_us:,.0f} | {r.client_cpu_us:,.0f} | {r.errors} | {r.load:.1f} |"
+            f"{r.server_cpu_us:,.0f} | {r.redis_cpu_us:,.0f} | {r.client_cpu_us:,.0f} | {r.broker_cpu_us:,.0f} | "
+            f"{r.stream_cpu_us:,.0f} | {r.all_cpu_us:,.0f} | {r.errors} | {r.load:.1f} |"
         )
     return "\n".join(lines)
 
 
 def ceiling_table(results: list[Result]) -> str:
     """The goal's view (issue 20, point 2): per round, each request kind's throughput as a share of the echo +
-    Redis + ONNX ceiling measured in the same round, and its p99 over the ceiling's p99."""
+    Redis + ONNX ceiling measured in the same round, its p99 over the ceiling's p99, and its CPU per request of
+    every measured process over the ceiling's (the cost that decides throughput when the load fills the machine)."""
     ceiling = {(r.round, r.workers, r.concurrency): r for r in results if r.server == "+redis+onnx"}
     lines = [
-        "| workers | concurrency | scenario | % of ceiling per round | median | p99 / ceiling p99 per round | median |",
-        "|---:|---:|---|---|---:|---|---:|",
+        "| workers | concurrency | scenario | % of ceiling per round | median | p99 / ceiling p99 per round | median "
+        "| all CPU / ceiling's per round | median |",
+        "|---:|---:|---|---|---:|---|---:|---|---:|",
     ]
-    groups: dict[tuple[int, int, str], list[tuple[float, float]]] = {}
+    groups: dict[tuple[int, int, str], list[tuple[float, float, float]]] = {}
     for r in results:
         lim = ceiling.get((r.round, r.workers, r.concurrency))
         if r.server != "runtime" or lim is None or not lim.rps or not r.latencies:
             continue
         ratio = pct(r.latencies, 0.99) / pct(lim.latencies, 0.99)
-        groups.setdefault((r.workers, r.concurrency, r.scenario), []).append((100 * r.rps / lim.rps, ratio))
+        cpu = r.all_cpu_us / lim.all_cpu_us if lim.all_cpu_us else float("nan")
+        groups.setdefault((r.workers, r.concurrency, r.scenario), []).append((100 * r.rps / lim.rps, ratio, cpu))
     for (w, c, scenario), values in groups.items():
-        shares, ratios = [v[0] for v in values], [v[1] for v in values]
+        shares, ratios, cpus = [v[0] for v in values], [v[1] for v in values], [v[2] for v in values]
         lines.append(
             f"| {w} | {c} | {scenario} | {' / '.join(f'{v:.0f} %' for v in shares)} | {float(np.median(shares)):.0f} % "
-            f"| {' / '.join(f'{v:.2f}' for v in ratios)} | {float(np.median(ratios)):.2f} |"
+            f"| {' / '.join(f'{v:.2f}' for v in ratios)} | {float(np.median(ratios)):.2f} "
+            f"| {' / '.join(f'{v:.2f}' for v in cpus)} | {float(np.median(cpus)):.2f} |"
         )
     return "\n".join(lines)
 
