@@ -1,11 +1,14 @@
 """Retrieval's per-mask cache (ADR 0019 §11): a filter's catalogue-level mask is one read-only array per filter and
 catalogue (``filtering.filter_parts``), its structures are built once and evicted by bytes, and a mask's
-sub-index (the main index's quantizer and codebooks, only the allowed items) finds the allowed items' best."""
+sub-index (the main index's codebooks, only the allowed items; its cells, or for a spread mask cells of its own)
+finds the allowed items' best."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,27 +121,51 @@ def test_concurrent_first_uses_of_one_mask_build_it_once() -> None:
     assert len(calls) == 1 and len(got) == 6 and all(g is got[0] for g in got)
 
 
-def test_a_sub_index_of_clustered_allowed_items_finds_their_best(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retrieval, "FASTSCAN_MIN_ITEMS", 0)
-    rng = np.random.default_rng(4)
-    n, d = 6000, 15
+def _clustered(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Item rows in 12 clusters: the rows, each item's cluster and the cluster centres."""
+    rng = np.random.default_rng(seed)
     centres = rng.normal(size=(12, d)).astype(np.float32) * 3
     group = rng.integers(0, 12, n)
-    items = item_matrix(
+    rows = item_matrix(
         centres[group] + rng.normal(size=(n, d)).astype(np.float32), rng.normal(size=n).astype(np.float32)
     )
+    return rows, group, centres
+
+
+def _best_found(sub: Any, items: np.ndarray, allowed: np.ndarray, taste: np.ndarray, width: int) -> int:
+    """How many of the 10 best allowed items for a user of ``taste`` the sub-index's 100 best hold."""
+    query = np.zeros(width, dtype=np.float32)
+    query[: taste.size] = taste
+    query[taste.size] = 1.0
+    found = sub.search(query[None, :], 100)[1][0]
+    assert found.size == 100 and np.isin(found, allowed).all()
+    exact = allowed[np.argsort(-(items[allowed] @ query[: taste.size + 1]))[:10]]
+    return len(set(exact.tolist()) & set(found.tolist()))
+
+
+def test_a_sub_index_of_clustered_allowed_items_finds_their_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retrieval, "FASTSCAN_MIN_ITEMS", 0)
+    items, group, centres = _clustered(6000, 15, 4)
     main, params = build_index(items)
     assert params["type"] == "IVFPQFastScan"
     allowed = np.flatnonzero(group < 2).astype(np.int64)  # two clusters: most cells hold no allowed item
     sub, share = sub_index(main, items, allowed, params["padding"])
-    assert sub.ntotal == allowed.size and sub.nlist < main.nlist and 0 < share <= 1
-    query = np.zeros(main.d, dtype=np.float32)
-    query[:d] = centres[7]  # a user whose taste is elsewhere
-    query[d] = 1.0
-    found = sub.search(query[None, :], 100)[1][0]
-    assert found.size == 100 and np.isin(found, allowed).all()
-    exact = allowed[np.argsort(-(items[allowed] @ query[: d + 1]))[:10]]
-    assert len(set(exact.tolist()) & set(found.tolist())) >= 9
+    assert sub.ntotal == allowed.size and sub.nlist < main.nlist and retrieval.CLUSTERED_MIN_DENSITY <= share <= 1
+    assert _best_found(sub, items, allowed, centres[7], main.d) >= 9  # a user whose taste is elsewhere
+
+
+def test_a_spread_mask_gets_cells_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tenth of the items, spread over every cell (the newest items): the main index's cells would hold ~1/10
+    # allowed items each; its own cells hold as many as an index of its size (ADR 0019 §13).
+    monkeypatch.setattr(retrieval, "FASTSCAN_MIN_ITEMS", 0)
+    items, _, centres = _clustered(20_000, 15, 5)
+    main, params = build_index(items)
+    allowed = np.sort(np.random.default_rng(6).choice(items.shape[0], 2000, replace=False)).astype(np.int64)
+    sub, share = sub_index(main, items, allowed, params["padding"])
+    assert share < retrieval.CLUSTERED_MIN_DENSITY
+    assert sub.ntotal == allowed.size and sub.nlist == int(math.sqrt(allowed.size) * retrieval.CELLS_PER_SQRT)
+    assert sub.nprobe == min(sub.nlist, main.nprobe) < sub.nlist  # not an exhaustive search
+    assert _best_found(sub, items, allowed, centres[3], main.d) >= 9
 
 
 def test_the_cache_size_is_a_runtime_setting() -> None:

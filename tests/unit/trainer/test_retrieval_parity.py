@@ -3,6 +3,7 @@ retrieval path's answers equal the exact path's when the index is searched exhau
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,24 @@ def test_the_retrieval_files_score_like_the_full_graph(model_dir: Path) -> None:
         np.testing.assert_allclose(split.score_history(history), full.score_history(history), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(("exact_max", "fast_scan"), [(retrieval.EXACT_MAX_ALLOWED, False), (0, False), (0, True)])
+@pytest.mark.parametrize(
+    ("exact_max", "fast_scan", "kept_max"),
+    [(retrieval.EXACT_MAX_ALLOWED, False, None), (0, False, None), (0, True, None), (0, True, 0)],
+)
 def test_answers_by_retrieval_equal_the_exact_answers(
-    model_dir: Path, exact_max: int, fast_scan: bool, monkeypatch: pytest.MonkeyPatch
+    model_dir: Path, exact_max: int, fast_scan: bool, kept_max: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # exact_max 0 forces the index path with a tiny first k, so the growth loop runs; the index is searched
     # exhaustively (a small catalogue has fewer cells than NPROBE), so candidates hold the true best items.
     # Fast scan (4-bit codes, padded to an even width) ranks approximately: its first k (512)
-    # covers this catalogue, so its candidates are every item and the answers are exact too.
+    # covers this catalogue, so its candidates are every item and the answers are exact too. kept_max 0: every
+    # catalogue-level mask gets a sub-index (ADR 0019 §11, §13): the clustered "b" keeps the main index's cells,
+    # the spread "a" (every fifth item) gets its own.
     monkeypatch.setattr(retrieval, "EXACT_MAX_ALLOWED", exact_max)
     monkeypatch.setattr(retrieval, "FIRST_K", 4)
     monkeypatch.setattr(retrieval, "FASTSCAN_MIN_ITEMS", 0 if fast_scan else 10**9)
+    if kept_max is not None:
+        monkeypatch.setattr(retrieval, "KEPT_EXACT_MAX", kept_max)
     full = LoadedModel(model_dir)
     split = LoadedModel(model_dir, retrieval_min_items=0)
     assert split.retrieval is not None
@@ -94,6 +102,9 @@ def test_answers_by_retrieval_equal_the_exact_answers(
                 assert (g.score is None) == (w.score is None)
                 if g.score is not None and w.score is not None:
                     assert g.score == pytest.approx(w.score, rel=1e-3, abs=1e-7)
+    if kept_max is not None:  # both kinds of sub-index answered: the main index's cells and cells of its own
+        subs = [e.index for e in split.retrieval.masks._entries.values() if e.index is not None]
+        assert sorted(s.nlist < retrieval.CELLS_PER_SQRT * math.sqrt(s.ntotal) for s in subs) == [False, True]
 
 
 def test_a_position_outside_the_candidates_scores_as_the_exact_path(model_dir: Path) -> None:

@@ -9,8 +9,8 @@ too, so an item outside both can only rank below ``need`` allowed candidates (wi
 keeps too few allowed items among the index's best is searched on its own (restricted to its allowed items); a
 mask that allows few items is scored exactly over all of them. A filter's catalogue-level mask (the same array
 for every request of the filter) keeps its allowed positions and, when large, a sub-index of its allowed items in
-``MaskCache`` (ADR 0019 §11). Softmax scores divide by the catalogue's
-partition function, estimated from the candidates plus a fixed uniform sample of the rest.
+``MaskCache`` (ADR 0019 §11; a sparse mask's sub-index has cells of its own, §13). Softmax scores divide by the
+catalogue's partition function, estimated from the candidates plus a fixed uniform sample of the rest.
 
 Used only above a catalogue size (``DEFAULT_MIN_ITEMS``): below it every path scores the whole catalogue, so
 online answers equal batch answers exactly.
@@ -65,11 +65,14 @@ SUBINDEX_PROBES = 2.0
 # is searched (100,000 items, a 20 % filter: 20,000 rows scored exactly cost 7.7 ms of CPU per request against
 # ~1 ms for the whole 10,000-item catalogue; ADR 0019 §11).
 KEPT_EXACT_MAX = 4096
-# A mask whose allowed items fill at least this share of the cells holding them (a category: items cluster) is
-# searched in its sub-index directly; a sparser one (newest items, spread over every cell) is looked for among the
-# whole catalogue's best first, which usually hold enough of its items, and in its sub-index only when they do not
-# (1,000,000 items: a 10 % promotion's sub-index visits ~20x the cells, ADR 0019 §11).
-DIRECT_MIN_DENSITY = 0.5
+# A mask whose allowed items fill at least this share of the cells holding them (a category: items cluster) keeps the
+# main index's cells in its sub-index; a sparser one (the newest tenth, ~50 allowed items in each of the 2,000 cells
+# at 1,000,000 items, whose sub-index visited ~900 near-empty cells) gets cells of its own, trained on its items as
+# ``build_index`` trains a catalogue's, searched with the main index's nprobe (ADR 0019 §13).
+CLUSTERED_MIN_DENSITY = 0.5
+# A sub-index search rescores this many candidates per item its need asks for, up to ``first_k`` (at least 4 per
+# item): a promotion's 5 of 25 items rescore 80, not 256 (recall@25 unchanged at 1,000,000 items, ADR 0019 §13).
+RESCORED_PER_ITEM = 16
 MASK_CACHE_BYTES = 256 * 2**20  # per model: the per-mask structures kept (LRU by bytes; ADR 0019 §11)
 ADD_CHUNK = 100_000  # vectors added to the index per call while building
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
@@ -143,11 +146,12 @@ def build_index(items: npt.NDArray[np.float32], threads: int = 1) -> tuple[Any, 
 
 
 def sub_index(main: Any, items: npt.NDArray[np.float32], positions: Positions, padding: int) -> tuple[Any, float]:
-    """An IVF fast-scan index of ``items[positions]`` (ids = ``positions``) from ``main``'s trained quantizer and
-    codebooks (no training; seconds for 200,000 rows), over only the cells holding allowed items (a mask against
-    the user's taste leaves most cells near the user empty, and faiss 1.15's fast scan then found nothing at all),
-    with ``nprobe`` set as SUBINDEX_PROBES x the main index's per the allowed items' density in those cells. Also
-    that density."""
+    """An IVF fast-scan index of ``items[positions]`` (ids = ``positions``) with ``main``'s trained codebooks (no
+    PQ training). Its cells: for a clustered mask (CLUSTERED_MIN_DENSITY), the main index's cells holding allowed
+    items (their centroids: no training; a mask against the user's taste leaves most cells near the user empty,
+    and faiss 1.15's fast scan then found nothing at all), visited SUBINDEX_PROBES x the main index's nprobe per the
+    allowed items' density in them; for a sparse mask, cells of its own, trained on its items as ``build_index``
+    trains a catalogue's, visited with the main index's nprobe. Also that density."""
     import faiss
 
     cells = np.zeros(main.nlist, dtype=np.int64)
@@ -160,9 +164,15 @@ def sub_index(main: Any, items: npt.NDArray[np.float32], positions: Positions, p
             ids = faiss.rev_swig_ptr(lists.get_ids(cell), size)
             cells[cell] = np.count_nonzero(allowed[ids])
     kept_cells = np.flatnonzero(cells)
+    share = float(positions.size) / float(kept_cells.size * max(1, main.ntotal // main.nlist))
+    if share >= CLUSTERED_MIN_DENSITY:
+        centroids = main.quantizer.reconstruct_n(0, main.nlist)[kept_cells]
+        nprobe = math.ceil(main.nprobe * SUBINDEX_PROBES / max(share, 1e-3))
+    else:
+        centroids, nprobe = _own_cells(items, positions, padding), main.nprobe
     quantizer: Any = faiss.IndexFlatIP(main.d)
-    quantizer.add(main.quantizer.reconstruct_n(0, main.nlist)[kept_cells])
-    sub: Any = faiss.IndexIVFPQFastScan(quantizer, main.d, kept_cells.size, main.pq.M, 4, faiss.METRIC_INNER_PRODUCT)
+    quantizer.add(centroids)
+    sub: Any = faiss.IndexIVFPQFastScan(quantizer, main.d, quantizer.ntotal, main.pq.M, 4, faiss.METRIC_INNER_PRODUCT)
     sub.own_fields = True
     quantizer.this.disown()  # the sub-index owns (and frees) its quantizer
     sub.by_residual = False
@@ -171,9 +181,25 @@ def sub_index(main: Any, items: npt.NDArray[np.float32], positions: Positions, p
     for start in range(0, positions.size, ADD_CHUNK):
         ids = positions[start : start + ADD_CHUNK]
         sub.add_with_ids(_padded(items[ids], padding), ids)
-    share = float(positions.size) / float(kept_cells.size * max(1, main.ntotal // main.nlist))
-    sub.nprobe = min(sub.nlist, math.ceil(main.nprobe * SUBINDEX_PROBES / max(share, 1e-3)))
+    sub.nprobe = min(sub.nlist, nprobe)
     return sub, share
+
+
+def _own_cells(items: npt.NDArray[np.float32], positions: Positions, padding: int) -> npt.NDArray[np.float32]:
+    """Centroids for the rows ``items[positions]`` as ``build_index`` trains a catalogue's cells (CELLS_PER_SQRT x
+    sqrt(rows), TRAIN_PER_CELL sampled rows per cell, KMEANS_ITERATIONS, SEED; faiss's IVF training, inner
+    product): a sparse mask's sub-index then holds as many items per cell as an index of that size."""
+    import faiss
+
+    m = positions.size
+    cells = max(1, int(math.sqrt(m) * CELLS_PER_SQRT))
+    train = positions[np.sort(np.random.default_rng(SEED).choice(m, min(m, TRAIN_PER_CELL * cells), replace=False))]
+    width = items.shape[1] + padding
+    coarse = faiss.IndexIVFFlat(faiss.IndexFlatIP(width), width, cells, faiss.METRIC_INNER_PRODUCT)
+    coarse.cp.seed = SEED
+    coarse.cp.niter = KMEANS_ITERATIONS
+    coarse.train(_padded(items[train], padding))
+    return np.asarray(coarse.quantizer.reconstruct_n(0, cells), dtype=np.float32)
 
 
 def write_index(index: Any, path: Path) -> None:
@@ -453,7 +479,7 @@ class Retrieval:
         more: list[Positions] = []  # positions to score besides the first search's
         scored: list[tuple[Positions, npt.NDArray[np.float32]]] = []  # kept masks' allowed items, scored from rows
         open_needs: list[Need] = []
-        subindexed: list[tuple[Need, Restricted]] = []  # searched in their mask's sub-index only
+        subindexed: list[tuple[Need, Restricted]] = []  # searched in their mask's sub-index
         for need in needs:
             if need.count <= 0:
                 continue
@@ -461,9 +487,7 @@ class Retrieval:
             if kept is not None and kept.rows is not None:
                 # Few allowed items: score them all (exclusions are masked later), from the kept rows.
                 scored.append((kept.positions, kept.rows @ product + linear[kept.positions]))
-            elif kept is not None and kept.index is None:
-                more.append(kept.positions)
-            elif kept is not None and kept.index is not None and kept.share >= DIRECT_MIN_DENSITY:
+            elif kept is not None and kept.index is not None:
                 subindexed.append((need, kept))
             elif kept is None and allowed_count(need.mask) <= EXACT_MAX_ALLOWED:
                 more.append(np.flatnonzero(dense(need.mask)))
@@ -474,8 +498,8 @@ class Retrieval:
         # Linear-part items outside the searched ones matter only if their linear value can lift them into an
         # answer: at or above the lowest bar of the needs (None: keep them all).
         bars: list[float] | None = [] if open_needs and not subindexed else None
-        for need, kept in subindexed:  # the allowed items' best directly: no search of the whole catalogue first
-            k = min(self.n_items, max(self.first_k, 4 * need.count))
+        for need, kept in subindexed:  # the allowed items' best directly: no search of the whole catalogue
+            k = max(4 * need.count, min(self.first_k, RESCORED_PER_ITEM * need.count))
             more.append(self._search_kept(kept, need, query, linear, (k, k + sorted_unique(lin_idx).size)))
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
@@ -497,13 +521,8 @@ class Retrieval:
                     continue
                 bars = None  # searched on its own: keep every linear-part item
                 # The user's best items are mostly outside this mask: search among its allowed items only.
-                kept = self._kept(need.mask)
-                want = min(self.n_items, k + sorted_unique(lin_idx).size)
-                if kept is not None and kept.index is not None:
-                    more.append(self._search_kept(kept, need, query, linear, (k, want)))
-                    continue
                 allowed = dense(need.mask)
-                within = self._search(query, want, allowed)
+                within = self._search(query, min(self.n_items, k + sorted_unique(lin_idx).size), allowed)
                 if int(np.count_nonzero(linear[within] == 0.0)) >= need.count:
                     more.append(within)
                 else:  # too few allowed items in the cells near the user: score every allowed item
