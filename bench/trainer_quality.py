@@ -51,7 +51,7 @@ from tailor_trainer.domain.evaluation import (
     split_users,
 )
 from tailor_trainer.domain.metrics import METRIC_NAMES
-from tailor_trainer.domain.train import OBJECTIVE_WEIGHTS, apply_objective
+from tailor_trainer.domain.train import OBJECTIVE_WEIGHTS, REFIT_VALIDATION_SHARE, apply_objective
 
 ARN = "arn:aws:personalize:::recipe/"
 NDCG10 = "normalized_discounted_cumulative_gain_at_10"
@@ -218,9 +218,10 @@ IALS_EPOCHS = 8
 
 def tune_baseline(name: str, train: PreparedData, seed: int, exclude: bool) -> tuple[dict[str, Any], list[str], int]:
     """A baseline's settings chosen on validation users carved from the training users (as the trainer carves
-    them): the chosen settings, those chosen at an end of their ladder, and how many settings were scored."""
+    them, the same share: the baselines too are then fitted on all training users): the chosen settings, those
+    chosen at an end of their ladder, and how many settings were scored."""
     fit, ladders, starts = BASELINE_LADDERS[name]
-    keep, held = split_users(train, seed + 7919)
+    keep, held = split_users(train, seed + 7919, REFIT_VALIDATION_SHARE)
     vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
     extra: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
     if fit is ials_scorer:

@@ -108,7 +108,9 @@ def trained(small_synthetic_data: Data) -> Trained:
     inter, items, users = _with_taste_field(small_synthetic_data)
     with pytest.MonkeyPatch.context() as patch:  # a module fixture runs before the per-test fast_training one
         patch.setattr(train_module, "V2_CONFIG", replace(train_module.V2_CONFIG, max_epochs=3, hidden=32, patience=2))
-        model = train_solution_version(ARN, inter, items, users, {}, False, "FULL", None, None, 0)
+        # Without the refit: its 25 % validation users (ADR 0020 §1) are ~34 here, on which this small set's lift
+        # is not chosen; the guide's 10 % are, and the lift's mechanics are what this module tests.
+        model = train_solution_version(ARN, inter, items, users, {}, False, "FULL", None, None, 0, refit=False)
     return inter, items, users, model
 
 
@@ -125,7 +127,7 @@ def test_users_dataset_is_used_when_validation_says_it_helps(trained: Trained) -
 
 def test_without_a_users_dataset_the_model_is_unchanged(trained: Trained) -> None:
     inter, items, _users, with_users = trained
-    plain = train_solution_version(ARN, inter, items, None, {}, False, "FULL", None, None, 0)
+    plain = train_solution_version(ARN, inter, items, None, {}, False, "FULL", None, None, 0, refit=False)
     assert plain.user_features == {} and "userFeatures" not in plain.config
     assert plain.metrics[NDCG10] == with_users.baselines["without user features"][NDCG10]
 

@@ -15,6 +15,7 @@ from tailor_trainer.domain import (
     Interactions,
     ItemsTable,
     TrainedModel,
+    UsersTable,
     sequential,
     train_solution_version,
 )
@@ -117,6 +118,8 @@ def test_the_refit_trains_all_training_users_for_the_epochs_validation_chose(
 ) -> None:
     config = replace(train_module.V2_CONFIG, max_epochs=4)
     monkeypatch.setattr(train_module, "V2_CONFIG", config)
+    # The same validation users with and without the refit, so that the validated runs can be compared.
+    monkeypatch.setattr(train_module, "TEST_FRACTION", train_module.REFIT_VALIDATION_SHARE)
     inter, items = small_synthetic_data
     refit, kept = (
         train_solution_version(UP_V2, inter, items, None, {}, False, "FULL", None, None, 5, refit=r)
@@ -136,6 +139,34 @@ def test_the_refit_trains_all_training_users_for_the_epochs_validation_chose(
     assert refit.metrics != kept.metrics
     assert f"refit on all training users for {stop['refitEpochs']} epochs" in markdown(refit)
     assert "refit" not in markdown(kept)
+
+
+def test_with_the_refit_a_quarter_of_the_training_users_validate(
+    small_synthetic_data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refit trains the served weights on the validation users too, so they can be many (less noisy choices);
+    # without it they are the guide's 10 %. The Users lift is chosen on the same users as the epochs and beta.
+    inter, items = small_synthetic_data
+    ids = np.unique(inter.user_id)
+    users = UsersTable(
+        ids, {"GROUP": np.asarray([f"g{k % 3}" for k in range(len(ids))], dtype=object)}, frozenset({"GROUP"})
+    )
+    calls: list[tuple[float, int, int]] = []
+    real = train_module._validation
+
+    def spy(train: Any, seed: int, exclude_seen: bool, share: float = 0.1) -> Any:
+        vtrain, vset = real(train, seed, exclude_seen, share)
+        calls.append((share, vtrain.n_users, len(vset.user_ids)))
+        return vtrain, vset
+
+    monkeypatch.setattr(train_module, "_validation", spy)
+    for refit, share in ((True, train_module.REFIT_VALIDATION_SHARE), (False, 0.1)):
+        calls.clear()
+        model = train_solution_version(UP_V2, inter, items, users, {}, False, "FULL", None, None, 2, refit=refit)
+        assert len(calls) == 2 and calls[0] == calls[1]  # the validated run, then the Users lift's weight
+        assert calls[0][0] == share
+        trained = model.data_summary["trainingUsers"]
+        assert calls[0][1] + round(share * trained) == trained and calls[0][2] <= round(share * trained)
 
 
 def test_the_refit_runs_the_first_epochs_of_the_same_schedule(
