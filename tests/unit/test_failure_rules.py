@@ -132,7 +132,7 @@ def test_well_formed_arns_of_other_types_pass_validation_for_the_lookup_to_refus
 async def test_an_idle_producer_serves_its_callbacks_on_its_own_tick(
     idle_poll_s: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Request paths need the 0.2 s tick for a current broker-down signal; producers nothing asks wake less often.
+    # Request paths need the 0.5 s tick for a current broker-down signal; producers nothing asks wake less often.
     loop = asyncio.get_running_loop()
     delays: list[float] = []
     call_later = loop.call_later

@@ -76,8 +76,10 @@ UNAVAILABLE = Counter(
 PROBE_TIMEOUT_S = 0.5
 PROBE_INTERVAL_S = 0.5
 #: While nothing is in flight, delivery reports and ``error_cb`` are still served this often: the broker-down
-#: signal that request paths (``check_available``, ``broker_down``) read is only as current as this tick.
-IDLE_POLL_S = 0.2
+#: signal that request paths (``check_available``, ``broker_down``) read is only as current as this tick. A dead
+#: broker is known down within this tick plus one probe (``PROBE_TIMEOUT_S``): about 1 s, which the fail-fast test
+#: (tests/integration/test_fail_fast.py) checks; 0.2 s woke ingest and control 5 times a second (ADR 0030 §15).
+IDLE_POLL_S = 0.5
 #: The same for producers no request path asks about the broker (the stream, trainer, runtime and batch services'
 #: job reports and derived records): their ``error_cb`` only logs, so an idle one wakes every 2 s (ADR 0030 §14).
 BACKGROUND_IDLE_POLL_S = 2.0

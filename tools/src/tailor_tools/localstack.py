@@ -467,9 +467,9 @@ def _kafka_properties(cfg: StackConfig) -> str:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
-            # KRaft's no-op metadata record every 500 ms (the default) is half the idle broker's CPU; a single
-            # node has no other controller to prove its liveness to (docs/benchmarks.md "Idle cost").
-            "metadata.max.idle.interval.ms=5000",
+            # KRaft's no-op metadata record (every 500 ms by default) proves an active controller's liveness to
+            # other voters and brokers; a single node has none, so it writes none (0; ADR 0030 §6, §15).
+            "metadata.max.idle.interval.ms=0",
             # The node's broker heartbeats its own controller every 2 s by default (a request each); one node
             # has no other broker to fail over to, so 5 s (session 18 s, twice the default) costs nothing.
             "broker.heartbeat.interval.ms=5000",
@@ -482,8 +482,10 @@ def _kafka_properties(cfg: StackConfig) -> str:
             # a lone replica that restarts takes its log end as its high watermark once it leads again.
             "replica.high.watermark.checkpoint.interval.ms=30000",
             "auto.create.topics.enable=true",
-            "num.network.threads=2",
-            "num.io.threads=2",
+            # One network and one request thread per listener (default 3 and 8): each wakes every 300 ms when
+            # idle, and this broker serves one developer's stack (ADR 0030 §15).
+            "num.network.threads=1",
+            "num.io.threads=1",
             "num.recovery.threads.per.data.dir=1",
             "log.cleaner.dedupe.buffer.size=16777216",
             "log.segment.bytes=67108864",
@@ -522,6 +524,10 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
         # its compiler thread), and C1 code costs the broker no more CPU per record here (docs/benchmarks.md
         # "Idle cost": 2.4 us against 2.9-3.0 us produced + consumed, and half as much in the first run).
         "-XX:TieredStopAtLevel=1",
+        # C1 at a tenth of its invocation and loop thresholds: what an idle broker runs is compiled in its first
+        # minutes rather than one method a second for many minutes after (C1 thread 0.02-0.03 % of a core
+        # against 0.04-0.08 % 4-8 minutes after start; ADR 0030 §15).
+        "-XX:CompileThresholdScaling=0.1",
         # No hsperfdata sampler (the JVM's periodic task thread woke 20 times a second for it) and no safepoint
         # forced every second when nothing asks for one: with the checkpoint interval below, an idle bare broker
         # 0.70-0.80 % of a core against 0.78-0.93 % side by side (ADR 0030 §13).

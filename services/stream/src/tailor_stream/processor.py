@@ -591,8 +591,11 @@ class Applier:
             metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - (-1 if known is None else known) - 1))
 
 
-#: The longest an idle consumer loop (aiokafka's fetch task, ``getmany``) sleeps before it looks again.
+#: The longest an idle ``getmany`` loop sleeps before it looks again (the processor's Redis checks and commits).
 IDLE_WAKE_MS = 1000
+#: The longest aiokafka's fetch task sleeps when nothing happens: its fetches, a seek, a consumed batch, a new
+#: assignment, a paused partition's resume and a metadata update each wake it at once (ADR 0030 §12, §15).
+FETCH_TASK_WAKE_MS = 5000
 
 
 def consumer_config(settings: StreamSettings, group_id: str | None, fetch_wait_ms: int | None = None) -> dict[str, Any]:
@@ -616,7 +619,7 @@ def consumer_config(settings: StreamSettings, group_id: str | None, fetch_wait_m
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         # How often aiokafka's fetch task wakes when nothing happens (default 200 ms: 5 event-loop wake-ups a
         # second per consumer). A record, a seek, a new assignment or a consumed batch wake it at once (ADR 0030).
-        "consumer_timeout_ms": IDLE_WAKE_MS,
+        "consumer_timeout_ms": FETCH_TASK_WAKE_MS,
     }
 
 
