@@ -17,8 +17,9 @@ from tailor_shared.errors import InvalidInputException
 class ControlSettings:
     common: CommonSettings
     #: Control's lifecycle steps run as soon as its view changed; this is how often they run without a change
-    #: (the time-driven ones: automatic training, retraining, campaign updates).
-    lifecycle_interval_s: float = 1.0
+    #: (the time-driven ones: automatic training, retraining, campaign updates, due hours or days apart; and a
+    #: step that failed). Each run walks the whole view: at 1 s an idle control's largest cost (ADR 0030 §15).
+    lifecycle_interval_s: float = 5.0
     quotas: Quotas = field(default_factory=Quotas)
     #: The longest a mutating call waits for the lock and Kafka's acknowledgement before it answers
     #: ServiceUnavailableException (retryable); while Kafka is known down mutations are refused at once.
