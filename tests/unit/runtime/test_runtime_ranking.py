@@ -205,6 +205,11 @@ def test_request_path_shortcuts_answer_as_the_plain_formulas(seed: int) -> None:
     top, total = _partition(scores)
     assert [r.score for r in first] == pytest.approx(softmax(scores)[[r.index for r in first]].tolist(), rel=1e-12)
     assert top == float(scores.max()) and total > 0
+    scores[:2] = [-np.inf, -np.inf]  # -inf only: one max decides, its exp adds 0 to the finite scores' sum
+    finite = scores[np.isfinite(scores)]
+    top, total = _partition(scores)
+    assert top == float(finite.max())
+    assert total == pytest.approx(float(np.exp(finite.astype(np.float64) - finite.max()).sum()), rel=1e-14)
     scores[:3] = [-np.inf, np.nan, np.inf]
     finite = scores[np.isfinite(scores)]
     assert _partition(scores) == (float(finite.max()), float(np.exp(finite.astype(np.float64) - finite.max()).sum()))
@@ -262,9 +267,9 @@ def test_promoted_items_are_placed_as_the_slot_by_slot_merge(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_unfiltered_top_items_without_a_dense_mask(seed: int) -> None:
-    """An unfiltered request's exclusions are ranked as NaN in a copy of the scores (ADR 0019 §10): the same top
-    items as through the dense mask, for few and many exclusions, ties and non-finite scores, and the caller's
-    scores are left as they were."""
+    """An unfiltered request's exclusions leave the sample and the pool by a binary search (ADR 0019 §12): the
+    same top items as through the dense mask (exclusions on the sample's grid too), for few and many exclusions,
+    ties and non-finite scores, and the caller's scores are left as they were."""
     from tailor_shared.scoring.masks import Allowed
 
     rng = np.random.default_rng(seed)

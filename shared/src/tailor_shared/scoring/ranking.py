@@ -19,6 +19,7 @@ Pure numpy. Rules from the guide (data-events-filters-batch.md §4) and ADR 0009
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,7 +109,9 @@ def _partition(scores: Values) -> tuple[float, float]:
         return 0.0, 0.0
     top = float(scores.max())
     values = scores
-    if not (np.isfinite(top) and np.isfinite(scores.min())):  # NaN or ±inf somewhere: two reductions said so
+    # A finite max means no NaN and no +inf (either would be the max); a -inf adds exp(-inf) = 0 to the sum, so
+    # one reduction, not a max and a min, decides whether the scores need compacting first.
+    if not math.isfinite(top):
         values = scores[np.isfinite(scores)]
         if values.size == 0:
             return 0.0, 0.0
@@ -126,18 +129,18 @@ def top_indices(values: Values, mask: ItemMask, k: int) -> npt.NDArray[np.int64]
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     if isinstance(mask, Allowed) and mask.base is None:
-        # An unfiltered request: every item but the few excluded ones. They become NaN in a copy of the values
-        # (never ranked, as a non-finite value), which is cheaper than building a catalogue-sized mask and reading
-        # the pool through it (ADR 0019 §10).
-        if mask.excluded:
-            values = values.copy()
-            values[list(mask.excluded)] = np.nan
-        return _top_finite(values, None, k)
+        # An unfiltered request: every item but the few excluded ones (seen, consumed), which are taken out of
+        # the sample and of the pool by a binary search each: no catalogue-sized mask, nor a copy of the values
+        # (ADR 0019 §10, §12).
+        return _top_finite(values, None, k, mask._excluded if mask.excluded else None)
     return _top_finite(values, dense(mask), k)
 
 
-def _top_finite(values: Values, mask: Mask | None, k: int) -> npt.NDArray[np.int64]:
-    """``top_indices`` over the finite values that ``mask`` allows (None: every finite value)."""
+def _top_finite(
+    values: Values, mask: Mask | None, k: int, drop: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.int64]:
+    """``top_indices`` over the finite values that ``mask`` allows (None: every finite value) less the sorted
+    positions ``drop`` (only with no ``mask``)."""
     # Exact pre-selection: the k-th best of a sample of allowed items is a value at least k allowed items reach,
     # so every item of the true top k is >= it, and the pool above it is ~stride * k items (argpartition over
     # 10,000 items was most of a request's ranking time).
@@ -147,17 +150,32 @@ def _top_finite(values: Values, mask: Mask | None, k: int) -> npt.NDArray[np.int
             # A mostly-allowed mask (no filter): sample the allowed items among every 16th position and find the
             # pool with one comparison over the catalogue, instead of gathering every allowed item's value.
             sample = values[::PRESELECT_STRIDE] if sampled is None else values[::PRESELECT_STRIDE][sampled]
-            sample = sample[np.isfinite(sample)]
+            if drop is not None:  # the dropped items on the sample's grid leave the sample (a view: copied)
+                on_grid = drop[drop % PRESELECT_STRIDE == 0] // PRESELECT_STRIDE
+                if on_grid.size:
+                    sample = sample.copy()
+                    sample[on_grid] = np.nan
+            sample = sample[np.isfinite(sample)]  # a copy: partitioned in place below
             if sample.size >= k:
-                bound = np.partition(sample, sample.size - k)[sample.size - k]
-                pool = np.flatnonzero(values >= bound)  # NaN compares false; +inf is dropped below
+                # Few numpy calls from here on: right after the ONNX run each costs several µs whatever its size
+                # (ADR 0019 §10, §12).
+                sample.partition(sample.size - k)
+                bound = sample[sample.size - k]
+                pool = (values >= bound).nonzero()[0]  # NaN compares false; +inf is dropped below
+                if drop is not None:
+                    pool = _without(pool, drop)
                 if mask is not None:
                     pool = pool[mask[pool]]
                 vals = values[pool]
+                best = _best(pool, vals, k)
+                if not math.isinf(values[best[0]]):  # an item at +inf would come first: none in the pool
+                    return best
                 finite = np.isfinite(vals)
-                return _best(pool, vals, k) if finite.all() else _best(pool[finite], vals[finite], k)
+                return _best(pool[finite], vals[finite], k)
     finite = np.isfinite(values)
     allowed = np.flatnonzero(finite if mask is None else mask & finite)
+    if drop is not None:
+        allowed = _without(allowed, drop)
     return _preselected(allowed, values[allowed], k)
 
 
@@ -186,11 +204,11 @@ def _preselected(allowed: npt.NDArray[np.int64], vals: Values, k: int) -> npt.ND
 
 def _best(pool: npt.NDArray[np.int64], vals: Values, k: int) -> npt.NDArray[np.int64]:
     """The ``k`` best of ``pool`` (positions; ``vals``, their finite values), best first, ties by position."""
+    negated = -vals
     if pool.size > k:
-        part = np.argpartition(-vals, k - 1)[:k]
-        pool, vals = pool[part], vals[part]
-    order = np.lexsort((pool, -vals))
-    return pool[order].astype(np.int64)
+        part = negated.argpartition(k - 1)[:k]
+        pool, negated = pool[part], negated[part]
+    return pool[np.lexsort((pool, negated))].astype(np.int64, copy=False)
 
 
 @dataclass(frozen=True)
@@ -257,15 +275,17 @@ def recommend(
             return found.tolist()  # type: ignore[no-any-return]
 
         def shown_scores(items: list[int]) -> list[float | None]:
-            if partition is None:
+            if partition is None or not items:
                 return [None] * len(items)
             top_value, total = partition
             if total == 0.0:
                 return [0.0] * len(items)
-            values = full[items]
-            exp = np.exp(values.astype(np.float64) - top_value) / total
-            exp[~np.isfinite(values)] = 0.0
-            return exp.tolist()  # type: ignore[no-any-return]
+            # Python floats for a few dozen items: cheaper than the numpy calls, each of which costs several µs
+            # right after the ONNX run (ADR 0019 §12). ``tolist`` gives the exact float64 of each float32 score.
+            return [
+                math.exp(value - top_value) / total if math.isfinite(value) else 0.0
+                for value in full.take(items).tolist()
+            ]
 
     promoted: list[int] = []
     if promotion is not None:
@@ -310,6 +330,8 @@ def _explore(
     eligible = exploration.eligible_index
     if eligible is None:
         eligible = np.flatnonzero(exploration.eligible)
+    if eligible.size == 0:  # no item young enough: skip the few numpy calls on empty arrays
+        return regular, set()
     candidates = eligible[allowed_at(allowed, eligible)]
     if keep or promoted:
         candidates = _without(candidates, keep + promoted)
@@ -328,7 +350,7 @@ def _explore(
     return keep + rest + drawn, set(drawn)
 
 
-def _without(ordered: npt.NDArray[np.int64], drop: list[int]) -> npt.NDArray[np.int64]:
+def _without(ordered: npt.NDArray[np.int64], drop: list[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """``ordered`` (ascending positions) minus the few ``drop`` positions, order kept: a binary search per dropped
     item (``np.isin`` sorts both arrays: most of a request's ranking time at 10,000 eligible items)."""
     wanted = np.asarray(drop, dtype=np.int64)
