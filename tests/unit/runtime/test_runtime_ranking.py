@@ -267,9 +267,9 @@ def test_promoted_items_are_placed_as_the_slot_by_slot_merge(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_unfiltered_top_items_without_a_dense_mask(seed: int) -> None:
-    """An unfiltered request's exclusions leave the sample and the pool by a binary search (ADR 0019 §12): the
-    same top items as through the dense mask (exclusions on the sample's grid too), for few and many exclusions,
-    ties and non-finite scores, and the caller's scores are left as they were."""
+    """An unfiltered request's exclusions are ranked as NaN in a copy of the scores (ADR 0019 §10): the same top
+    items as through the dense mask, for few and many exclusions, ties and non-finite scores, and the caller's
+    scores are left as they were."""
     from tailor_shared.scoring.masks import Allowed
 
     rng = np.random.default_rng(seed)

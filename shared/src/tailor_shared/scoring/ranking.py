@@ -129,18 +129,19 @@ def top_indices(values: Values, mask: ItemMask, k: int) -> npt.NDArray[np.int64]
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     if isinstance(mask, Allowed) and mask.base is None:
-        # An unfiltered request: every item but the few excluded ones (seen, consumed), which are taken out of
-        # the sample and of the pool by a binary search each: no catalogue-sized mask, nor a copy of the values
-        # (ADR 0019 §10, §12).
-        return _top_finite(values, None, k, mask._excluded if mask.excluded else None)
+        # An unfiltered request: every item but the few excluded ones. They become NaN in a copy of the values
+        # (never ranked, as a non-finite value), which is cheaper than building a catalogue-sized mask and reading
+        # the pool through it (ADR 0019 §10), and than taking them out of the sample and the pool by binary
+        # searches (a dozen more numpy calls: §12).
+        if mask.excluded:
+            values = values.copy()
+            values[list(mask.excluded)] = np.nan
+        return _top_finite(values, None, k)
     return _top_finite(values, dense(mask), k)
 
 
-def _top_finite(
-    values: Values, mask: Mask | None, k: int, drop: npt.NDArray[np.int64] | None = None
-) -> npt.NDArray[np.int64]:
-    """``top_indices`` over the finite values that ``mask`` allows (None: every finite value) less the sorted
-    positions ``drop`` (only with no ``mask``)."""
+def _top_finite(values: Values, mask: Mask | None, k: int) -> npt.NDArray[np.int64]:
+    """``top_indices`` over the finite values that ``mask`` allows (None: every finite value)."""
     # Exact pre-selection: the k-th best of a sample of allowed items is a value at least k allowed items reach,
     # so every item of the true top k is >= it, and the pool above it is ~stride * k items (argpartition over
     # 10,000 items was most of a request's ranking time).
@@ -150,11 +151,6 @@ def _top_finite(
             # A mostly-allowed mask (no filter): sample the allowed items among every 16th position and find the
             # pool with one comparison over the catalogue, instead of gathering every allowed item's value.
             sample = values[::PRESELECT_STRIDE] if sampled is None else values[::PRESELECT_STRIDE][sampled]
-            if drop is not None:  # the dropped items on the sample's grid leave the sample (a view: copied)
-                on_grid = drop[drop % PRESELECT_STRIDE == 0] // PRESELECT_STRIDE
-                if on_grid.size:
-                    sample = sample.copy()
-                    sample[on_grid] = np.nan
             sample = sample[np.isfinite(sample)]  # a copy: partitioned in place below
             if sample.size >= k:
                 # Few numpy calls from here on: right after the ONNX run each costs several µs whatever its size
@@ -162,8 +158,6 @@ def _top_finite(
                 sample.partition(sample.size - k)
                 bound = sample[sample.size - k]
                 pool = (values >= bound).nonzero()[0]  # NaN compares false; +inf is dropped below
-                if drop is not None:
-                    pool = _without(pool, drop)
                 if mask is not None:
                     pool = pool[mask[pool]]
                 vals = values[pool]
@@ -174,8 +168,6 @@ def _top_finite(
                 return _best(pool[finite], vals[finite], k)
     finite = np.isfinite(values)
     allowed = np.flatnonzero(finite if mask is None else mask & finite)
-    if drop is not None:
-        allowed = _without(allowed, drop)
     return _preselected(allowed, values[allowed], k)
 
 
@@ -293,15 +285,21 @@ def recommend(
     # No catalogue-sized "taken" mask: the best allowed items minus the (few) promoted ones are the first of the
     # best ``slots + len(promoted)`` allowed items that are not promoted.
     slots = num_results - len(promoted)
-    promoted_set = set(promoted)
-    regular = [i for i in top(mask, slots + len(promoted)) if i not in promoted_set][:slots]
+    if promoted:
+        promoted_set = set(promoted)
+        regular = [i for i in top(mask, slots + len(promoted)) if i not in promoted_set][:slots]
+    else:
+        regular = top(mask, slots)
     explored: set[int] = set()
     if exploration is not None:
         regular, explored = _explore(regular, exploration, mask, promoted, slots)
-    entries = [
-        Ranked(i, score, None, (REASON_EXPLORATION,) if show_reasons and i in explored else ())
-        for i, score in zip(regular, shown_scores(regular), strict=True)
-    ]
+    if show_reasons and explored:
+        entries = [
+            Ranked(i, score, None, (REASON_EXPLORATION,) if i in explored else ())
+            for i, score in zip(regular, shown_scores(regular), strict=True)
+        ]
+    else:
+        entries = [Ranked(i, score) for i, score in zip(regular, shown_scores(regular), strict=True)]
     missing = num_results - len(promoted) - len(entries)
     if missing > 0 and backfill_popular and popularity is not None:
         fillable = dense(mask).copy()  # a new array: the caller's mask is not changed
@@ -309,6 +307,8 @@ def recommend(
         fillable[regular] = False
         fill = top_indices(popularity, fillable, missing).tolist()
         entries.extend(Ranked(i, None, None, (REASON_POPULAR,) if show_reasons else ()) for i in fill)
+    if not promoted:
+        return entries
     promo_entries = [
         Ranked(i, score, promotion.name if promotion else None, (REASON_PROMOTED,) if show_reasons else ())
         for i, score in zip(promoted, shown_scores(promoted), strict=True)
@@ -350,7 +350,7 @@ def _explore(
     return keep + rest + drawn, set(drawn)
 
 
-def _without(ordered: npt.NDArray[np.int64], drop: list[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _without(ordered: npt.NDArray[np.int64], drop: list[int]) -> npt.NDArray[np.int64]:
     """``ordered`` (ascending positions) minus the few ``drop`` positions, order kept: a binary search per dropped
     item (``np.isin`` sorts both arrays: most of a request's ranking time at 10,000 eligible items)."""
     wanted = np.asarray(drop, dtype=np.int64)
