@@ -107,7 +107,9 @@ def _partition(scores: Values) -> tuple[float, float]:
     """(max, sum of exp(score - max)) over the finite scores, as ``softmax`` computes them; (0, 0) when none."""
     if scores.size == 0:
         return 0.0, 0.0
-    top = float(scores.max())
+    # The ufuncs' reductions called directly: ``ndarray.max``/``sum`` add a Python frame each (numpy's
+    # ``_methods``), which the ONNX run has evicted too (ADR 0019 §12). Same reductions, same results.
+    top = float(np.maximum.reduce(scores))
     values = scores
     # A finite max means no NaN and no +inf (either would be the max); a -inf adds exp(-inf) = 0 to the sum, so
     # one reduction, not a max and a min, decides whether the scores need compacting first.
@@ -118,7 +120,7 @@ def _partition(scores: Values) -> tuple[float, float]:
         top = float(values.max())
     shifted = values.astype(np.float64)
     shifted -= top
-    return top, float(np.exp(shifted, out=shifted).sum())
+    return top, float(np.add.reduce(np.exp(shifted, out=shifted)))
 
 
 PRESELECT_STRIDE = 16  # ``top_indices``: one item in 16 samples the bound of its pre-selection
