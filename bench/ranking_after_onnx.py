@@ -25,6 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the runtime process set
 import argparse
 import importlib.util
 import statistics
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -118,6 +119,7 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location("ranking_baseline", args.baseline)
         assert spec is not None and spec.loader is not None
         base = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = base  # dataclasses look their module up while the file runs
         spec.loader.exec_module(base)
         modules = {"baseline": base, "this checkout": ranking}
         print(f"answers differing from the baseline: {check_same(score, calls, base)}")
