@@ -44,7 +44,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
             "--seconds",
             "3",
             "--rounds",
-            "3",
+            "7",
             "--samples",
             "0",
         ],
