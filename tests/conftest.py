@@ -7,6 +7,7 @@ if it cannot, the tests that need it fail with the reason — they never skip.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -127,10 +128,27 @@ def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.R
     client.close()
 
 
+#: Ports ``free_port`` has handed out in this test process: a world starts several services before any binds.
+_HANDED_OUT: set[int] = set()
+#: Below the kernel's ephemeral range (Linux: 32768 and up), which outgoing connections draw from: a port chosen
+#: there could be taken by a Kafka or Redis client in the second between the choice and the service's bind.
+_FREE_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, never handed out before in this process, outside the ephemeral range."""
+    rng = random.Random()
+    while True:
+        port = rng.choice(_FREE_PORTS)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
 
 
 @dataclass
