@@ -1,11 +1,14 @@
 """The baselines' settings search (bench/trainer_quality.py): it ends between two scored neighbours of every
-chosen value, or says which setting sat at the end of its ladder."""
+chosen value, or says which setting sat at the end of its ladder; and iALS's exact half-step."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tailor_trainer.domain.baselines import ladder_search
+import numpy as np
+import torch
+
+from tailor_trainer.domain.baselines import ials_rows, ladder_search
 
 LADDERS: dict[str, tuple[Any, ...]] = {"k": (10, 20, 40, 80, 160, 320), "l2": (0.1, 1.0, 10.0, 100.0, 1000.0)}
 
@@ -54,3 +57,19 @@ def test_the_climb_starts_from_the_best_of_several_starts() -> None:
     chosen, _, _ = ladder_search(LADDERS, [{"k": 0, "l2": 4}, {"k": 4, "l2": 1}], score)
     assert chosen == {"k": 320, "l2": 0.1}
     assert {"k": 10, "l2": 100.0} not in calls[2:], "the worse start's neighbours were searched"
+
+
+def test_ials_rows_solve_each_rows_normal_equations_both_ways() -> None:
+    """Rows with fewer observed columns than factors go through the push-through identity, the others through
+    a factors x factors solve: both must give the one least-squares solution."""
+    gen = np.random.default_rng(3)
+    factors, alpha, l2 = 8, 4.0, 0.5
+    fixed = torch.from_numpy(gen.normal(size=(40, factors)))
+    lists = [np.array([], dtype=np.int64), np.array([3]), np.arange(0, 14, 2), np.arange(25)]
+    got = ials_rows(fixed, lists, l2, alpha)
+    gram_all = fixed.T @ fixed + l2 * torch.eye(factors, dtype=torch.float64)
+    assert torch.count_nonzero(got[0]) == 0
+    for r, idx in enumerate(lists[1:], start=1):
+        f = fixed[torch.from_numpy(idx)]
+        want = torch.linalg.solve(gram_all + alpha * f.T @ f, (1 + alpha) * f.sum(dim=0))
+        assert torch.allclose(got[r], want, atol=1e-10), r

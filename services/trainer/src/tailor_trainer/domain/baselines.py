@@ -99,6 +99,35 @@ def item_knn_scorer(data: PreparedData, neighbours: int = 100, shrink: float = 1
     return score
 
 
+def ials_rows(fixed: torch.Tensor, lists: Sequence[IntArray], l2: float, alpha: float) -> torch.Tensor:
+    """iALS's half-step: for each row, the exact least-squares factors against the ``fixed`` side's factors F,
+    x = (F^T F + l2 I + alpha F_S^T F_S)^-1 (1 + alpha) F_S^T 1, where S are the row's observed columns.
+
+    A row observing fewer columns than there are factors (most items, on MovieLens-sized data) is solved through
+    the push-through identity, x = (1 + alpha) / alpha * G^-1 F_S^T (I / alpha + F_S G^-1 F_S^T)^-1 1 with
+    G = F^T F + l2 I inverted once per half-step: |S| x |S| systems instead of factors x factors, the same solution.
+    That is what lets the benchmark's tuning climb reach 512 factors on ml-latest-small's 9,700 items.
+    """
+    factors = fixed.shape[1]
+    eye = torch.eye(factors, dtype=fixed.dtype)
+    gram_all = fixed.T @ fixed + l2 * eye
+    gram_inv = torch.cholesky_inverse(torch.linalg.cholesky(gram_all)) if alpha > 0 else gram_all
+    out = torch.zeros((len(lists), factors), dtype=fixed.dtype)
+    for r, idx in enumerate(lists):
+        n = len(idx)
+        if n == 0:
+            continue
+        f = fixed[torch.from_numpy(idx)]
+        if alpha > 0 and n < factors:
+            h = f @ gram_inv
+            inner = h @ f.T + torch.eye(n, dtype=fixed.dtype) / alpha
+            y = torch.linalg.solve(inner, torch.ones(n, dtype=fixed.dtype))
+            out[r] = (1.0 + alpha) / alpha * (h.T @ y)
+        else:
+            out[r] = torch.linalg.solve(gram_all + alpha * (f.T @ f), (1.0 + alpha) * f.sum(dim=0))
+    return out
+
+
 def ials_scorer(
     data: PreparedData, factors: int = 64, l2: float = 0.1, alpha: float = 10.0, epochs: int = 10, seed: int = 0
 ) -> Scorer:
@@ -117,27 +146,14 @@ def ials_scorer(
     item_users = [item_users_flat[item_ptr[i] : item_ptr[i + 1]] for i in range(n_i)]
     U = torch.randn((n_u, factors), generator=gen, dtype=torch.float64) * 0.01
     V = torch.randn((n_i, factors), generator=gen, dtype=torch.float64) * 0.01
-    eye = torch.eye(factors, dtype=torch.float64)
-
-    def solve(fixed: torch.Tensor, lists: list[IntArray]) -> torch.Tensor:
-        gram_all = fixed.T @ fixed + l2 * eye
-        out = torch.zeros((len(lists), factors), dtype=torch.float64)
-        for r, idx in enumerate(lists):
-            if len(idx) == 0:
-                continue
-            f = fixed[torch.from_numpy(idx)]
-            a = gram_all + alpha * (f.T @ f)
-            rhs = (1.0 + alpha) * f.sum(dim=0)
-            out[r] = torch.linalg.solve(a, rhs)
-        return out
 
     for _ in range(epochs):
-        U = solve(V, user_items)
-        V = solve(U, item_users)
+        U = ials_rows(V, user_items, l2, alpha)
+        V = ials_rows(U, item_users, l2, alpha)
     Vf = V
 
     def score(inputs: Sequence[IntArray]) -> FloatArray:
-        users = solve(Vf, [np.unique(x) for x in inputs])
+        users = ials_rows(Vf, [np.unique(x) for x in inputs], l2, alpha)
         return (users @ Vf.T).float().numpy()
 
     return score
