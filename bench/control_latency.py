@@ -24,12 +24,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from harness import free_port, pct
+from harness import pct
 
 from tailor_shared.resource_view import ResourceView
 from tailor_shared.schemas import avro_record
 from tailor_tools import identity, localstack
 from tailor_tools.client import Client, channel
+from tailor_tools.ports import free_port
 
 SCHEMA = json.dumps(avro_record("Interactions", "USER_ID", "ITEM_ID", "TIMESTAMP"))
 

@@ -50,11 +50,12 @@ import grpc
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from harness import Proc, free_port, pct, proc_cpu, start_service
+from harness import Proc, pct, proc_cpu, start_service
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_tools.client import aio_channel
 from tailor_tools.identity import default_credential
+from tailor_tools.ports import free_port
 
 REGION = "us-east-1"
 NUM_RESULTS = 25

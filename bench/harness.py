@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from tailor_shared import storage
 from tailor_shared.jobs import StatusUpdate, job_status_topic
 from tailor_tools import identity, localstack
 from tailor_tools.client import health_serving
+from tailor_tools.ports import free_port
 
 #: The gRPC health service name each service reports SERVING under.
 HEALTH = {
@@ -34,12 +34,6 @@ HEALTH = {
     "runtime": "tailor.runtime.v1.PersonalizeRuntime",
     "batch": "",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def private_stack(workdir: Path) -> localstack.StackConfig:

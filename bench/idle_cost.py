@@ -159,7 +159,7 @@ def main() -> None:
                 # The new worker has joined the group and caught up.
                 freshness(events, cfg.redis_url, tracking, count_key, 1, limit_s=180)
                 time.sleep(args.settle)
-                kafka_pid = localstack._pid(cfg, "kafka")
+                kafka_pid = localstack.running_pid(cfg, "kafka")
                 assert kafka_pid is not None
                 procs = {name: services[name].pids() for name in SERVICES} | {"kafka": [kafka_pid]}
                 cpu = measure(procs, cfg.redis_url, args.seconds)

@@ -31,7 +31,6 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as RawProducer
-from harness import free_port
 
 from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_ingest.adapters import TopicGuard
@@ -45,6 +44,7 @@ from tailor_shared.schemas import avro_record
 from tailor_shared.topics import dataset_topic, topic_spec
 from tailor_tools import identity, localstack, seed, workload
 from tailor_tools.client import aio_channel, health_serving
+from tailor_tools.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RATINGS = ROOT.parent / "shared" / "datasets" / "ml-latest-small" / "ratings.csv"

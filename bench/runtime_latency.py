@@ -57,13 +57,14 @@ from typing import Any
 import grpc
 import numpy as np
 import redis
-from harness import Proc, free_port, install_model, pct, proc_cpu, redis_cpu, start_service, wait_serving
+from harness import Proc, install_model, pct, proc_cpu, redis_cpu, start_service, wait_serving
 
 from tailor.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from tailor_shared import storage
 from tailor_shared.redis_keys import Keys
 from tailor_tools import identity, localstack, synthetic
 from tailor_tools.client import Client, aio_channel, channel
+from tailor_tools.ports import free_port
 
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
@@ -428,7 +429,7 @@ def run_cell(
     rnd: int = 0,
 ) -> Result:
     rcli = redis.Redis.from_url(world.stack.redis_url)
-    broker = localstack._pid(world.stack, "kafka")  # None: a broker this benchmark did not start (no pid file)
+    broker = localstack.running_pid(world.stack, "kafka")  # None: a broker this benchmark did not start (no pid file)
     stream = world.services.get("stream")
     others: list[tuple[float, float]] = []  # (broker, stream) CPU seconds at the start and the end of the run
 

@@ -49,6 +49,7 @@ from tailor_stream.rebuild import wipe
 from tailor_tools import localstack
 from tailor_tools import workload as wl
 from tailor_tools.client import Client, aio_channel
+from tailor_tools.ports import free_port
 
 EVENT_TYPES = ("click", "view", "purchase")
 
@@ -69,7 +70,7 @@ def _worker(stack: localstack.StackConfig, prefix: str, workdir: Path, n: int) -
         "TAILOR_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
         "TAILOR_REDIS_URL": stack.redis_url,
         "TAILOR_TOPIC_PREFIX": prefix,
-        "TAILOR_STREAM_PORT": str(harness.free_port()),
+        "TAILOR_STREAM_PORT": str(free_port()),
         "TAILOR_STREAM_DATA_DIR": str(workdir / f"stream-{n}"),
         "TAILOR_LOG_LEVEL": "WARNING",
     }

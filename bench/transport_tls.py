@@ -32,6 +32,7 @@ from tailor_shared.grpc_client import aio_channel
 from tailor_shared.grpc_server import start_server
 from tailor_shared.tls import TlsSettings
 from tailor_tools import devpki, localstack
+from tailor_tools.ports import free_port
 
 
 def _cpu() -> float:
@@ -89,8 +90,8 @@ async def grpc_rows(pki: devpki.DevPki, calls: int, rounds: int, connects: int) 
 
 
 def redis_rows(state: Path, calls: int, rounds: int) -> list[str]:
-    plain = localstack.StackConfig(state_dir=state / "plain", redis_port=harness.free_port())
-    secure = localstack.StackConfig(state_dir=state / "tls", redis_port=harness.free_port(), tls=True)
+    plain = localstack.StackConfig(state_dir=state / "plain", redis_port=free_port())
+    secure = localstack.StackConfig(state_dir=state / "tls", redis_port=free_port(), tls=True)
     stats: dict[str, dict[str, list[float]]] = {m: {"p50": [], "p99": [], "cpu": []} for m in ("plaintext", "TLS")}
     try:
         localstack.start_redis(plain)

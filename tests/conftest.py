@@ -7,9 +7,7 @@ if it cannot, the tests that need it fail with the reason — they never skip.
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from tailor_shared.errors import ResourceNotFoundException
 from tailor_shared.objectstore import ObjectStore
 from tailor_tools import identity, localstack
 from tailor_tools.client import health_serving
+from tailor_tools.ports import free_port
 
 #: Every topic prefix a test uses starts with this, so what a run leaves behind can be found.
 TEST_PREFIX = "test-"
@@ -126,29 +125,6 @@ def redis_client(stack: localstack.StackConfig, unique: str) -> Iterator[redis.R
     for key in client.scan_iter(match=f"test:{unique}:*", count=1000):
         client.delete(key)
     client.close()
-
-
-#: Ports ``free_port`` has handed out in this test process: a world starts several services before any binds.
-_HANDED_OUT: set[int] = set()
-#: Below the kernel's ephemeral range (Linux: 32768 and up), which outgoing connections draw from: a port chosen
-#: there could be taken by a Kafka or Redis client in the second between the choice and the service's bind.
-_FREE_PORTS = range(20000, 32768)
-
-
-def free_port() -> int:
-    """A port free now, never handed out before in this process, outside the ephemeral range."""
-    rng = random.Random()
-    while True:
-        port = rng.choice(_FREE_PORTS)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
 
 
 @dataclass

@@ -50,7 +50,8 @@ from tailor_shared.redis_keys import Keys
 from tailor_tools import cluster, localstack, synthetic
 from tailor_tools.client import Client
 from tailor_tools.identity import default_credential
-from tests.conftest import RunningService, free_port, launch, wait_grpc_serving, wait_http_health
+from tailor_tools.ports import free_port
+from tests.conftest import RunningService, launch, wait_grpc_serving, wait_http_health
 
 # The world alone takes minutes on a busy 2-core machine (three JVMs, eleven service processes, a training run).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -576,7 +577,7 @@ def test_with_the_redis_primary_hung_every_api_answers_within_1s(
     for call in calls.values():  # warm: connections, and botocore's first-call set-up (hundreds of ms under load)
         call()
     primary = cluster.redis_primary_port(world.cfg)
-    pid = localstack._pid(world.cfg.processes, f"redis-{primary}")
+    pid = localstack.running_pid(world.cfg.processes, f"redis-{primary}")
     assert pid is not None
     answers: list[tuple[str, float, str | None]] = []
     # The runtime's GetRecommendations reads Redis: bounded at 1 s (through the gateway: the known gap). The other

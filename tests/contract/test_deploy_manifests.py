@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +44,7 @@ from tailor_shared.jobs import job_topic_specs
 from tailor_shared.kafka import ACCOUNT_USER_PREFIX, account_user
 from tailor_shared.redis_client import SentinelUrl, parse_sentinel_url
 from tailor_shared.topics import DATASET_KINDS
+from tailor_tools.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("control", "ingest", "stream", "trainer", "runtime", "gateway", "batch")
@@ -521,18 +521,12 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_healthcheck_probes_the_service_port(service: str) -> None:
     """The image's HEALTHCHECK, run against a server on the port the service reads (TAILOR_<SERVICE>_PORT):
     healthy while the server answers, unhealthy once it is gone."""
     final = render_dockerfile(ROOT / DOCKERFILE, build_args(service))[-1]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")}
     env.update({**stage_env(final), "PATH": os.environ["PATH"], f"TAILOR_{service.upper()}_PORT": str(port)})
     probe = [sys.executable, *_probe(final)[1:]]

@@ -45,7 +45,8 @@ from tailor_shared.schemas import avro_record
 from tailor_shared.topics import H_EVENT_ID
 from tailor_tools import localstack
 from tailor_tools.client import Client, channel
-from tests.conftest import RunningService, free_port
+from tailor_tools.ports import free_port
+from tests.conftest import RunningService
 
 pytestmark = pytest.mark.integration
 

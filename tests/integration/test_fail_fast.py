@@ -42,7 +42,8 @@ from tailor_shared.errors import (
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
 from tailor_tools.identity import default_credential
-from tests.conftest import RunningService, free_port, launch, wait_grpc_serving, wait_http_health
+from tailor_tools.ports import free_port
+from tests.conftest import RunningService, launch, wait_grpc_serving, wait_http_health
 
 pytestmark = pytest.mark.integration
 
@@ -207,7 +208,7 @@ def test_with_a_dependency_down_every_api_answers_within_1s_and_acknowledges_not
             "GetRecommendations": "ResourceNotFoundException",
             "gateway GetRecommendations": "ResourceNotFoundException",
         }
-        redis_pid = localstack._pid(own_stack, "redis")
+        redis_pid = localstack.running_pid(own_stack, "redis")
         assert redis_pid is not None
         os.kill(redis_pid, signal.SIGSTOP)
         try:
@@ -225,7 +226,7 @@ def test_with_a_dependency_down_every_api_answers_within_1s_and_acknowledges_not
                 timings[f"{phase} {name}"] = seconds
 
         # --- kill -9 the broker, and one create caught in flight at that moment
-        pid = localstack._pid(own_stack, "kafka")
+        pid = localstack.running_pid(own_stack, "kafka")
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         localstack.reap(pid)

@@ -28,7 +28,8 @@ from tailor_shared.dataset_reader import count_records, read_dataset
 from tailor_shared.schemas import avro_record
 from tailor_tools import localstack
 from tailor_tools.client import Client
-from tests.conftest import RunningService, free_port
+from tailor_tools.ports import free_port
+from tests.conftest import RunningService
 from tests.integration.test_inbound_topics import _dead_letters, _history, _inbound_topics, _poll
 
 pytestmark = pytest.mark.integration

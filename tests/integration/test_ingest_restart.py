@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,12 @@ from tailor.events.v1 import events_pb2, events_pb2_grpc
 from tailor_shared.dataset_reader import read_dataset
 from tailor_tools import identity, localstack, seed
 from tailor_tools.client import aio_channel
+from tailor_tools.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 CONCURRENCY = 8
 EVENTS_PER_CALL = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spawn(stack: localstack.StackConfig, prefix: str, port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -35,10 +35,10 @@ from tailor_shared.errors import (
 from tailor_shared.topics import impressions_topic
 from tailor_tools import localstack, synthetic
 from tailor_tools.client import Client
+from tailor_tools.ports import free_port
 from tests.conftest import (
     GRPC_HEALTH_NAMES,
     RunningService,
-    free_port,
     launch,
     new_prefix,
     purge_prefix,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,15 +27,10 @@ from tailor_stream.rebuild import wipe
 from tailor_stream.snapshot import diff, read_snapshot
 from tailor_tools import localstack
 from tailor_tools import workload as wl
+from tailor_tools.ports import free_port
 from tests.support import stream_oracle as oracle
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(stack: localstack.StackConfig, prefix: str, tmp_path: Path, port: int) -> dict[str, str]:
@@ -78,7 +72,7 @@ async def test_sigkill_mid_stream_then_restart_equals_one_clean_pass_and_rebuild
     keys = rk.Keys(topic_prefix, "shop")
     redis: aioredis.Redis[bytes] = aioredis.Redis.from_url(stack.redis_url)
     log = tmp_path / "stream.log"
-    port = _free_port()
+    port = free_port()
     env = _env(stack, topic_prefix, tmp_path, port)
 
     def produce_steadily() -> None:  # ~4,000 records/s, so the worker is killed with records still coming

@@ -44,7 +44,8 @@ from tailor_shared.topics import dataset_group_topic_prefix, dataset_topic_for, 
 from tailor_tools import devpki, localstack, seed
 from tailor_tools.client import Client, health_serving
 from tailor_tools.identity import default_credential
-from tests.conftest import GRPC_HEALTH_NAMES, RunningService, free_port, launch, new_prefix
+from tailor_tools.ports import free_port
+from tests.conftest import GRPC_HEALTH_NAMES, RunningService, launch, new_prefix
 
 pytestmark = pytest.mark.integration
 

@@ -209,7 +209,7 @@ def start_kafka(cluster: ClusterConfig, timeout: float = 180.0) -> str:
         start_node(cluster, i, id_file.read_text().strip())
     deadline = time.monotonic() + timeout
     while not _cluster_ready(cluster):
-        down = [i for i in range(NODES) if localstack._pid(cluster.node(i), "kafka") is None]
+        down = [i for i in range(NODES) if localstack.running_pid(cluster.node(i), "kafka") is None]
         if down or time.monotonic() > deadline:
             node = cluster.node(down[0] if down else 0)
             raise StackError(
@@ -223,7 +223,7 @@ def start_kafka(cluster: ClusterConfig, timeout: float = 180.0) -> str:
 def start_node(cluster: ClusterConfig, i: int, cluster_id: str | None = None) -> None:
     """Start node ``i`` unless its process runs (format its storage on first start); does not wait."""
     node = cluster.node(i)
-    if localstack._pid(node, "kafka") is not None:
+    if localstack.running_pid(node, "kafka") is not None:
         return
     node.state_dir.mkdir(parents=True, exist_ok=True)
     libs = node.kafka_libs
@@ -315,17 +315,20 @@ def start_redis(cluster: ClusterConfig, timeout: float = 60.0) -> str:
         return "already running"
     procs = cluster.processes
     primary, replica = cluster.redis_ports
-    if localstack._pid(procs, f"redis-{primary}") is None and localstack._pid(procs, f"redis-{replica}") is None:
+    if (
+        localstack.running_pid(procs, f"redis-{primary}") is None
+        and localstack.running_pid(procs, f"redis-{replica}") is None
+    ):
         localstack._spawn(procs, f"redis-{primary}", _redis_argv(cluster, primary, None))
         localstack._spawn(procs, f"redis-{replica}", _redis_argv(cluster, replica, primary))
     for port in cluster.sentinel_ports:
-        if localstack._pid(procs, f"sentinel-{port}") is None:
+        if localstack.running_pid(procs, f"sentinel-{port}") is None:
             conf = _sentinel_config(cluster, port)
             localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
     deadline = time.monotonic() + timeout
     names = [f"redis-{p}" for p in cluster.redis_ports] + [f"sentinel-{p}" for p in cluster.sentinel_ports]
     while not _sentinels_agree(cluster):
-        gone = [n for n in names if localstack._pid(procs, n) is None]
+        gone = [n for n in names if localstack.running_pid(procs, n) is None]
         if gone or time.monotonic() > deadline:
             log = procs.log_file(gone[0] if gone else names[-1])
             raise StackError(f"Redis Sentinel did not settle ({gone or 'timeout'}); log:\n{localstack._tail(log, 30)}")
@@ -344,18 +347,18 @@ def repair(cluster: ClusterConfig, timeout: float = 120.0) -> list[str]:
     Returns what it did."""
     done: list[str] = []
     for i in range(NODES):
-        if localstack._pid(cluster.node(i), "kafka") is None:
+        if localstack.running_pid(cluster.node(i), "kafka") is None:
             start_node(cluster, i)
             done.append(f"kafka-{i + 1} started")
     procs = cluster.processes
     for port in cluster.sentinel_ports:
         conf = cluster.state_dir / f"sentinel-{port}.conf"
-        if localstack._pid(procs, f"sentinel-{port}") is None:
+        if localstack.running_pid(procs, f"sentinel-{port}") is None:
             conf = conf if conf.exists() else _sentinel_config(cluster, port)
             localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
             done.append(f"sentinel-{port} started")
     for port in cluster.redis_ports:
-        pid = localstack._pid(procs, f"redis-{port}")
+        pid = localstack.running_pid(procs, f"redis-{port}")
         if pid is not None:
             os.kill(pid, signal.SIGCONT)  # a stopped process resumes; a running one ignores it
     deadline = time.monotonic() + timeout
@@ -363,14 +366,14 @@ def repair(cluster: ClusterConfig, timeout: float = 120.0) -> list[str]:
     while primary is None:
         with contextlib.suppress(redis.RedisError, ValueError, TypeError):
             named = redis_primary_port(cluster)
-            if localstack._pid(procs, f"redis-{named}") is not None:
+            if localstack.running_pid(procs, f"redis-{named}") is not None:
                 primary = named
         if primary is None:
             if time.monotonic() > deadline:
                 raise StackError(f"the Sentinels name no live Redis primary; their log:\n{failover_log(cluster)}")
             time.sleep(0.3)
     for port in cluster.redis_ports:
-        if port != primary and localstack._pid(procs, f"redis-{port}") is None:
+        if port != primary and localstack.running_pid(procs, f"redis-{port}") is None:
             localstack._spawn(procs, f"redis-{port}", _redis_argv(cluster, port, primary))
             done.append(f"redis-{port} started as a replica of {primary}")
     while not ready(cluster):
@@ -433,10 +436,10 @@ def kill_redis(cluster: ClusterConfig, port: int) -> None:
 
 
 def _kill(cfg: StackConfig, name: str) -> None:
-    pid = localstack._pid(cfg, name)
+    pid = localstack.running_pid(cfg, name)
     if pid is None:
         raise StackError(f"{cfg.state_dir.name}/{name} is not running")
     os.kill(pid, signal.SIGKILL)
     localstack.reap(pid)
-    while localstack._pid(cfg, name) is not None:
+    while localstack.running_pid(cfg, name) is not None:
         time.sleep(0.05)

@@ -168,7 +168,8 @@ class StackError(RuntimeError):
     """The local stack could not be started or is broken; the message says what to do."""
 
 
-def _pid(cfg: StackConfig, name: str) -> int | None:
+def running_pid(cfg: StackConfig, name: str) -> int | None:
+    """The pid of the stack's process ``name`` (its pid file) while it runs; None when it is gone or a zombie."""
     try:
         pid = int(cfg.pid_file(name).read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -234,7 +235,7 @@ def _wait(cfg: StackConfig, name: str, check: object, timeout: float) -> None:
     while time.monotonic() < deadline:
         if check(cfg):
             return
-        if _pid(cfg, name) is None:
+        if running_pid(cfg, name) is None:
             break
         time.sleep(0.2)
     tail = _tail(cfg.log_file(name), 30)
@@ -258,7 +259,7 @@ def redis_server_binary() -> str:
 
 def start_redis(cfg: StackConfig) -> str:
     if redis_ready(cfg):
-        return "already running" if _pid(cfg, "redis") else f"already answering on port {cfg.redis_port}"
+        return "already running" if running_pid(cfg, "redis") else f"already answering on port {cfg.redis_port}"
     data = cfg.state_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     _spawn(
@@ -346,7 +347,7 @@ def s3_ready(cfg: StackConfig) -> bool:
 def start_s3(cfg: StackConfig) -> str:
     """Versity Gateway over ``<state>/s3`` (its POSIX backend: a bucket is a directory), plus the stack's bucket."""
     if s3_ready(cfg):
-        return "already running" if _pid(cfg, "s3") else f"already answering on port {cfg.s3_port}"
+        return "already running" if running_pid(cfg, "s3") else f"already answering on port {cfg.s3_port}"
     root = cfg.state_dir / "s3"
     root.mkdir(parents=True, exist_ok=True)
     argv = [versitygw_binary(), "--port", f"127.0.0.1:{cfg.s3_port}", "--access", S3_ACCESS_KEY]
@@ -382,7 +383,11 @@ def schema_registry_ready(cfg: StackConfig) -> bool:
 def start_schema_registry(cfg: StackConfig) -> str:
     """The Confluent-compatible registry (Conduit's, ADR 0024 §7) over ``<state>/schema-registry``."""
     if schema_registry_ready(cfg):
-        return "already running" if _pid(cfg, "schema-registry") else f"already answering on {cfg.schema_registry_url}"
+        return (
+            "already running"
+            if running_pid(cfg, "schema-registry")
+            else f"already answering on {cfg.schema_registry_url}"
+        )
     root = cfg.state_dir / "schema-registry"
     root.mkdir(parents=True, exist_ok=True)
     argv = [schema_registry_binary(), "-listen", f"127.0.0.1:{cfg.schema_registry_port}", "-dir", str(root)]
@@ -545,8 +550,8 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
 
 def start_kafka(cfg: StackConfig) -> str:
     if kafka_ready(cfg):
-        return "already running" if _pid(cfg, "kafka") else f"already answering on port {cfg.kafka_port}"
-    if (_port_open(cfg.kafka_port) or _port_open(cfg.controller_port)) and _pid(cfg, "kafka") is None:
+        return "already running" if running_pid(cfg, "kafka") else f"already answering on port {cfg.kafka_port}"
+    if (_port_open(cfg.kafka_port) or _port_open(cfg.controller_port)) and running_pid(cfg, "kafka") is None:
         raise StackError(
             f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
             "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
@@ -564,7 +569,7 @@ def start_kafka(cfg: StackConfig) -> str:
     props.write_text(_kafka_properties(cfg))
     (cfg.state_dir / "kafka-log4j2.properties").write_text(_LOG4J2)
     java = _java_cmd(cfg)
-    if _pid(cfg, "kafka") is None:
+    if running_pid(cfg, "kafka") is None:
         cluster_file = cfg.state_dir / "kafka-cluster-id"
         if not cluster_file.exists():
             cluster_file.write_text(_cluster_id())
@@ -605,14 +610,14 @@ def _cluster_id() -> str:
 
 def stop_process(cfg: StackConfig, name: str, timeout: float = 30.0) -> str:
     """SIGTERM by PID (Kafka does a controlled shutdown), SIGKILL only if it will not go."""
-    pid = _pid(cfg, name)
+    pid = running_pid(cfg, name)
     if pid is None:
         cfg.pid_file(name).unlink(missing_ok=True)
         return "not running"
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _pid(cfg, name) is None:
+        if running_pid(cfg, name) is None:
             break
         time.sleep(0.1)
     else:
@@ -647,13 +652,16 @@ class ComponentStatus:
 
 def status(cfg: StackConfig) -> list[ComponentStatus]:
     return [
-        ComponentStatus("kafka", _pid(cfg, "kafka"), cfg.kafka_bootstrap, kafka_ready(cfg)),
-        ComponentStatus("redis", _pid(cfg, "redis"), cfg.redis_url, redis_ready(cfg)),
-        ComponentStatus("s3", _pid(cfg, "s3"), cfg.s3_endpoint, s3_ready(cfg)),
+        ComponentStatus("kafka", running_pid(cfg, "kafka"), cfg.kafka_bootstrap, kafka_ready(cfg)),
+        ComponentStatus("redis", running_pid(cfg, "redis"), cfg.redis_url, redis_ready(cfg)),
+        ComponentStatus("s3", running_pid(cfg, "s3"), cfg.s3_endpoint, s3_ready(cfg)),
     ] + (
         [
             ComponentStatus(
-                "schema-registry", _pid(cfg, "schema-registry"), cfg.schema_registry_url, schema_registry_ready(cfg)
+                "schema-registry",
+                running_pid(cfg, "schema-registry"),
+                cfg.schema_registry_url,
+                schema_registry_ready(cfg),
             )
         ]
         if cfg.schema_registry
@@ -675,7 +683,7 @@ def up(cfg: StackConfig) -> dict[str, str]:
 
 def down(cfg: StackConfig) -> dict[str, str]:
     done = {"kafka": stop_process(cfg, "kafka"), "redis": stop_process(cfg, "redis"), "s3": stop_process(cfg, "s3")}
-    if cfg.schema_registry or _pid(cfg, "schema-registry"):
+    if cfg.schema_registry or running_pid(cfg, "schema-registry"):
         done["schema-registry"] = stop_process(cfg, "schema-registry")
     return done
 
@@ -779,10 +787,10 @@ def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: f
     env = service_env(cfg)
     result: dict[str, str] = {}
     for name in names:
-        if _pid(cfg, name) is not None and _service_ready(name, env):
+        if running_pid(cfg, name) is not None and _service_ready(name, env):
             result[name] = "already running"
             continue
-        if _pid(cfg, name) is None:
+        if running_pid(cfg, name) is None:
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.log_dir.mkdir(parents=True, exist_ok=True)
             with open(cfg.log_file(name), "ab") as out:
@@ -799,7 +807,7 @@ def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: f
     deadline = time.monotonic() + timeout
     for name in names:
         while not _service_ready(name, env):
-            if _pid(cfg, name) is None or time.monotonic() > deadline:
+            if running_pid(cfg, name) is None or time.monotonic() > deadline:
                 raise StackError(f"{name} did not become healthy; last log lines:\n{_tail(cfg.log_file(name), 30)}")
             time.sleep(0.3)
     return result
@@ -814,7 +822,7 @@ def service_status(cfg: StackConfig) -> list[ComponentStatus]:
 
     env = service_env(cfg)
     return [
-        ComponentStatus(n, _pid(cfg, n), f"127.0.0.1:{DEFAULT_PORTS[n][0]}", _service_ready(n, env))
+        ComponentStatus(n, running_pid(cfg, n), f"127.0.0.1:{DEFAULT_PORTS[n][0]}", _service_ready(n, env))
         for n in SERVICES
-        if _pid(cfg, n) is not None
+        if running_pid(cfg, n) is not None
     ]
