@@ -17,11 +17,10 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the runtime process sets it (tailor_runtime/__init__.py)
 
-import argparse
 import statistics
 import time
 
-from runtime_filter_cost import world
+from runtime_filter_cost import world, world_parser
 
 from tailor_shared.scoring import answer
 
@@ -29,11 +28,7 @@ SIZES = (1, 2, 4, 8, 16)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser = world_parser(__doc__)
     parser.add_argument("--calls", type=int, default=100, help="ONNX runs per batch size and round")
     args = parser.parse_args()
     print("loading (or training) the benchmark's model ...", flush=True)

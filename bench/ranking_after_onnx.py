@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from runtime_filter_cost import serve, world
+from runtime_filter_cost import serve, world, world_parser
 
 from tailor_shared.scoring import answer, ranking
 from tailor_shared.scoring.masks import Allowed
@@ -105,12 +105,8 @@ def check_same(score: Callable[[list[int]], Any], calls: dict[str, list[Call]], 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = world_parser(__doc__)
     parser.add_argument("--requests", type=int, default=200, help="requests per kind and round")
-    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--baseline", default="", help="a ranking.py to compare with, side by side")
     args = parser.parse_args()
     score, calls = captured_calls(args)

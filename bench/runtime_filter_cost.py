@@ -254,12 +254,18 @@ def timed_handler(handlers: RuntimeHandlers, wire: list[bytes]) -> list[float]:
     return asyncio.run(go())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def world_parser(description: str | None) -> argparse.ArgumentParser:
+    """The command line of the benchmarks built on ``world``: its catalogue, users and seed, and the rounds."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=7)
+    return parser
+
+
+def main() -> None:
+    parser = world_parser(__doc__)
     parser.add_argument("--profile", default="", help="cProfile one cell's passes (e.g. 'handler: filter+promo')")
     args = parser.parse_args()
     onnx_model, index, requests, promo_date = world(args)
