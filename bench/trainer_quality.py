@@ -39,19 +39,17 @@ from tailor_trainer.domain.baselines import (
     ladder_search,
     popularity_scorer,
 )
-from tailor_trainer.domain.data import PreparedData, item_attribute, prepare, subset_users
+from tailor_trainer.domain.data import PreparedData, item_attribute, prepare
 from tailor_trainer.domain.evaluation import (
     EvalSet,
     Scorer,
     evaluate,
-    make_eval_set,
     recommend,
     repeat_share,
     split,
-    split_users,
 )
 from tailor_trainer.domain.metrics import METRIC_NAMES
-from tailor_trainer.domain.train import OBJECTIVE_WEIGHTS, REFIT_VALIDATION_SHARE, apply_objective
+from tailor_trainer.domain.train import OBJECTIVE_WEIGHTS, REFIT_VALIDATION_SHARE, apply_objective, validation_split
 
 ARN = "arn:aws:personalize:::recipe/"
 NDCG10 = "normalized_discounted_cumulative_gain_at_10"
@@ -221,8 +219,7 @@ def tune_baseline(name: str, train: PreparedData, seed: int, exclude: bool) -> t
     them, the same share: the baselines too are then fitted on all training users): the chosen settings, those
     chosen at an end of their ladder, and how many settings were scored."""
     fit, ladders, starts = BASELINE_LADDERS[name]
-    keep, held = split_users(train, seed + 7919, REFIT_VALIDATION_SHARE)
-    vtrain, vset = subset_users(train, keep), make_eval_set(train, held, exclude)
+    vtrain, vset = validation_split(train, seed, exclude, REFIT_VALIDATION_SHARE)
     extra: dict[str, Any] = {"gram_matrix": gram(vtrain)} if fit is ease_scorer else {}
     if fit is ials_scorer:
         extra["epochs"] = IALS_EPOCHS

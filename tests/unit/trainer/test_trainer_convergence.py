@@ -152,14 +152,14 @@ def test_with_the_refit_a_quarter_of_the_training_users_validate(
         ids, {"GROUP": np.asarray([f"g{k % 3}" for k in range(len(ids))], dtype=object)}, frozenset({"GROUP"})
     )
     calls: list[tuple[float, int, int]] = []
-    real = train_module._validation
+    real = train_module.validation_split
 
     def spy(train: Any, seed: int, exclude_seen: bool, share: float = 0.1) -> Any:
         vtrain, vset = real(train, seed, exclude_seen, share)
         calls.append((share, vtrain.n_users, len(vset.user_ids)))
         return vtrain, vset
 
-    monkeypatch.setattr(train_module, "_validation", spy)
+    monkeypatch.setattr(train_module, "validation_split", spy)
     for refit, share in ((True, train_module.REFIT_VALIDATION_SHARE), (False, 0.1)):
         calls.clear()
         model = train_solution_version(UP_V2, inter, items, users, {}, False, "FULL", None, None, 2, refit=refit)

@@ -36,7 +36,7 @@ from tailor_trainer.domain.train import (
     TrainingStopped,
     _common,
     _emit,
-    _validation,
+    validation_split,
 )
 
 TRAIN_SHARE: Final = 0.8  # "80% of each user's" interactions train, 20 % test (L10941)
@@ -163,7 +163,7 @@ def train_affinity(
     model = _common(recipe_arn, recipe, mode, data, values, exclude_seen, seed)
     model.kind = "sequence"
     cfg = replace(base.V2_CONFIG, hidden=hp.as_int(values, "hidden_dimension"))
-    vtrain, vset = _validation(train, seed, exclude_seen)
+    vtrain, vset = validation_split(train, seed, exclude_seen)
     result = train_hybrid(
         vtrain,
         vset,

@@ -239,7 +239,7 @@ def sequence_config(recipe: str, values: Mapping[str, str]) -> SeqConfig:
 REFIT_VALIDATION_SHARE: Final = 0.25
 
 
-def _validation(
+def validation_split(
     train: PreparedData, seed: int, exclude_seen: bool, share: float = TEST_FRACTION
 ) -> tuple[PreparedData, EvalSet]:
     """Validation users carved from the training users as the guide carves test users (``share`` of them)."""
@@ -419,7 +419,7 @@ def _train_sequence(
             hp.as_float(values, "min_user_history_length_percentile"),
             hp.as_float(values, "max_user_history_length_percentile"),
         )
-    vtrain, vset = _validation(train, model.seed, model.exclude_seen, share)
+    vtrain, vset = validation_split(train, model.seed, model.exclude_seen, share)
     candidates: list[dict[str, str]] = [values]
     tunable = recipe in (hp.UP, hp.PR) and perform_hpo
     if tunable:
@@ -566,7 +566,7 @@ def _fit_user_features(
     the choice, and scored by ``validated``, the weights that never saw the validation users, not the refit); the
     chosen weight scales the tables fitted on all training users and the test metrics use them. ``share``: the
     validation users' share that ``validated`` was trained without."""
-    vtrain, vset = _validation(train, model.seed, model.exclude_seen, share)
+    vtrain, vset = validation_split(train, model.seed, model.exclude_seen, share)
     tables = user_lift(vtrain, users, excluded)
     if not tables or not len(vset):
         return
@@ -686,7 +686,7 @@ def _train_related(
     if perform_hpo:
         ranges = hp.hpo_ranges(recipe, solution_config)
         if ranges:
-            vtrain, vset = _validation(train, model.seed, model.exclude_seen)
+            vtrain, vset = validation_split(train, model.seed, model.exclude_seen)
             pop = popularity(vtrain)
             rng = random.Random(model.seed)
             trials = [values]
