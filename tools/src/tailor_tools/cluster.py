@@ -109,7 +109,7 @@ def free_block(n: int, start: int) -> int:
     and the bind."""
     port = start
     while port + n < 32768:
-        if not any(localstack._port_open(p) or not _bindable(p) for p in range(port, port + n)):
+        if not any(localstack.port_open(p) or not _bindable(p) for p in range(port, port + n)):
             return port
         port += n
     raise StackError(f"no {n} free consecutive ports from {start} below 32768")
@@ -187,7 +187,7 @@ def _node_properties(cluster: ClusterConfig, i: int) -> str:
 
 def _cluster_ready(cluster: ClusterConfig, timeout: float = 1.0) -> bool:
     """Every node is registered (unfenced) and answers metadata."""
-    if not all(localstack._port_open(cluster.kafka_base_port + i) for i in range(NODES)):
+    if not all(localstack.port_open(cluster.kafka_base_port + i) for i in range(NODES)):
         return False
     try:
         admin = AdminClient({"bootstrap.servers": cluster.kafka_bootstrap, "socket.timeout.ms": 1000})
@@ -204,7 +204,7 @@ def start_kafka(cluster: ClusterConfig, timeout: float = 180.0) -> str:
     cluster.state_dir.mkdir(parents=True, exist_ok=True)
     id_file = cluster.state_dir / "kafka-cluster-id"
     if not id_file.exists():
-        id_file.write_text(localstack._cluster_id())
+        id_file.write_text(localstack.new_cluster_id())
     for i in range(NODES):
         start_node(cluster, i, id_file.read_text().strip())
     deadline = time.monotonic() + timeout
@@ -214,7 +214,7 @@ def start_kafka(cluster: ClusterConfig, timeout: float = 180.0) -> str:
             node = cluster.node(down[0] if down else 0)
             raise StackError(
                 f"the Kafka cluster did not become ready; node {node.state_dir.name} log:\n"
-                f"{localstack._tail(node.log_dir / 'kafka-server.log', 30)}"
+                f"{localstack.log_tail(node.log_dir / 'kafka-server.log', 30)}"
             )
         time.sleep(0.3)
     return "started"
@@ -231,11 +231,11 @@ def start_node(cluster: ClusterConfig, i: int, cluster_id: str | None = None) ->
         libs.symlink_to(cluster.kafka_libs, target_is_directory=True)
     props = node.state_dir / "kafka-server.properties"
     props.write_text(_node_properties(cluster, i))
-    (node.state_dir / "kafka-log4j2.properties").write_text(localstack._LOG4J2)
-    java = localstack._java_cmd(node)
+    (node.state_dir / "kafka-log4j2.properties").write_text(localstack.LOG4J2)
+    java = localstack.java_cmd(node)
     cid = cluster_id or (cluster.state_dir / "kafka-cluster-id").read_text().strip()
-    localstack._format_storage(java, cid, props)
-    localstack._spawn(node, "kafka", [*java, "kafka.Kafka", str(props)])
+    localstack.format_storage(java, cid, props)
+    localstack.spawn(node, "kafka", [*java, "kafka.Kafka", str(props)])
 
 
 def _ping(port: int) -> bool:
@@ -319,19 +319,21 @@ def start_redis(cluster: ClusterConfig, timeout: float = 60.0) -> str:
         localstack.running_pid(procs, f"redis-{primary}") is None
         and localstack.running_pid(procs, f"redis-{replica}") is None
     ):
-        localstack._spawn(procs, f"redis-{primary}", _redis_argv(cluster, primary, None))
-        localstack._spawn(procs, f"redis-{replica}", _redis_argv(cluster, replica, primary))
+        localstack.spawn(procs, f"redis-{primary}", _redis_argv(cluster, primary, None))
+        localstack.spawn(procs, f"redis-{replica}", _redis_argv(cluster, replica, primary))
     for port in cluster.sentinel_ports:
         if localstack.running_pid(procs, f"sentinel-{port}") is None:
             conf = _sentinel_config(cluster, port)
-            localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
+            localstack.spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
     deadline = time.monotonic() + timeout
     names = [f"redis-{p}" for p in cluster.redis_ports] + [f"sentinel-{p}" for p in cluster.sentinel_ports]
     while not _sentinels_agree(cluster):
         gone = [n for n in names if localstack.running_pid(procs, n) is None]
         if gone or time.monotonic() > deadline:
             log = procs.log_file(gone[0] if gone else names[-1])
-            raise StackError(f"Redis Sentinel did not settle ({gone or 'timeout'}); log:\n{localstack._tail(log, 30)}")
+            raise StackError(
+                f"Redis Sentinel did not settle ({gone or 'timeout'}); log:\n{localstack.log_tail(log, 30)}"
+            )
         time.sleep(0.3)
     return "started"
 
@@ -355,7 +357,7 @@ def repair(cluster: ClusterConfig, timeout: float = 120.0) -> list[str]:
         conf = cluster.state_dir / f"sentinel-{port}.conf"
         if localstack.running_pid(procs, f"sentinel-{port}") is None:
             conf = conf if conf.exists() else _sentinel_config(cluster, port)
-            localstack._spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
+            localstack.spawn(procs, f"sentinel-{port}", [localstack.redis_server_binary(), str(conf), "--sentinel"])
             done.append(f"sentinel-{port} started")
     for port in cluster.redis_ports:
         pid = localstack.running_pid(procs, f"redis-{port}")
@@ -374,7 +376,7 @@ def repair(cluster: ClusterConfig, timeout: float = 120.0) -> list[str]:
             time.sleep(0.3)
     for port in cluster.redis_ports:
         if port != primary and localstack.running_pid(procs, f"redis-{port}") is None:
-            localstack._spawn(procs, f"redis-{port}", _redis_argv(cluster, port, primary))
+            localstack.spawn(procs, f"redis-{port}", _redis_argv(cluster, port, primary))
             done.append(f"redis-{port} started as a replica of {primary}")
     while not ready(cluster):
         if time.monotonic() > deadline:
@@ -388,7 +390,7 @@ def failover_log(cluster: ClusterConfig, lines: int = 30) -> str:
     procs = cluster.processes
     out = []
     for port in cluster.sentinel_ports:
-        text = localstack._tail(procs.log_file(f"sentinel-{port}"), 400)
+        text = localstack.log_tail(procs.log_file(f"sentinel-{port}"), 400)
         events = [line for line in text.splitlines() if " # " in line or " * " in line]
         out.append(f"sentinel-{port}:\n" + "\n".join(events[-lines:]))
     return "\n".join(out)

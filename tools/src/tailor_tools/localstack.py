@@ -183,7 +183,8 @@ def running_pid(cfg: StackConfig, name: str) -> int | None:
     return None if _is_zombie(pid) else pid
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on this loopback port (the local stack's and the cluster's probes)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -202,7 +203,7 @@ def redis_ready(cfg: StackConfig) -> bool:
 
 def kafka_ready(cfg: StackConfig, timeout: float = 1.0) -> bool:
     """Ready means the broker answers a metadata request, not merely that the port is open."""
-    if not _port_open(cfg.kafka_port):
+    if not port_open(cfg.kafka_port):
         return False
     try:
         admin = AdminClient(cfg.kafka_client(**{"socket.timeout.ms": 1000}))
@@ -217,7 +218,9 @@ def kafka_ready(cfg: StackConfig, timeout: float = 1.0) -> bool:
 _SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
+def spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
+    """Start a server in its own session, logging to ``cfg``'s log file for ``name`` and recording its pid file:
+    ``stop`` and ``running_pid`` find it there."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     with open(cfg.log_file(name), "ab") as out:
@@ -238,11 +241,12 @@ def _wait(cfg: StackConfig, name: str, check: object, timeout: float) -> None:
         if running_pid(cfg, name) is None:
             break
         time.sleep(0.2)
-    tail = _tail(cfg.log_file(name), 30)
+    tail = log_tail(cfg.log_file(name), 30)
     raise StackError(f"{name} did not become ready within {timeout:.0f}s; last log lines:\n{tail}")
 
 
-def _tail(path: Path, lines: int) -> str:
+def log_tail(path: Path, lines: int) -> str:
+    """The last lines of a log, for an error message (a note instead when there is no log)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
@@ -262,7 +266,7 @@ def start_redis(cfg: StackConfig) -> str:
         return "already running" if running_pid(cfg, "redis") else f"already answering on port {cfg.redis_port}"
     data = cfg.state_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    _spawn(
+    spawn(
         cfg,
         "redis",
         [
@@ -351,7 +355,7 @@ def start_s3(cfg: StackConfig) -> str:
     root = cfg.state_dir / "s3"
     root.mkdir(parents=True, exist_ok=True)
     argv = [versitygw_binary(), "--port", f"127.0.0.1:{cfg.s3_port}", "--access", S3_ACCESS_KEY]
-    _spawn(cfg, "s3", [*argv, "--secret", S3_SECRET_KEY, "--quiet", "posix", str(root)])
+    spawn(cfg, "s3", [*argv, "--secret", S3_SECRET_KEY, "--quiet", "posix", str(root)])
     _wait(cfg, "s3", s3_ready, 30)
     return "started"
 
@@ -391,7 +395,7 @@ def start_schema_registry(cfg: StackConfig) -> str:
     root = cfg.state_dir / "schema-registry"
     root.mkdir(parents=True, exist_ok=True)
     argv = [schema_registry_binary(), "-listen", f"127.0.0.1:{cfg.schema_registry_port}", "-dir", str(root)]
-    _spawn(cfg, "schema-registry", argv)
+    spawn(cfg, "schema-registry", argv)
     _wait(cfg, "schema-registry", schema_registry_ready, 30)
     return "started"
 
@@ -499,7 +503,7 @@ def _kafka_properties(cfg: StackConfig) -> str:
     )
 
 
-_LOG4J2 = """status = warn
+LOG4J2 = """status = warn
 appender.file.type = File
 appender.file.name = FILE
 appender.file.fileName = ${sys:kafka.logs.dir}/kafka-server.log
@@ -514,7 +518,8 @@ logger.state.level = warn
 """
 
 
-def _java_cmd(cfg: StackConfig) -> list[str]:
+def java_cmd(cfg: StackConfig) -> list[str]:
+    """The JVM command line of a Kafka node: its heap, the idle-cost flags (ADR 0030) and the jars' class path."""
     java = shutil.which("java")
     if not java:
         raise StackError("java is not installed (Java 17+ is needed for the Kafka broker)")
@@ -551,7 +556,7 @@ def _java_cmd(cfg: StackConfig) -> list[str]:
 def start_kafka(cfg: StackConfig) -> str:
     if kafka_ready(cfg):
         return "already running" if running_pid(cfg, "kafka") else f"already answering on port {cfg.kafka_port}"
-    if (_port_open(cfg.kafka_port) or _port_open(cfg.controller_port)) and running_pid(cfg, "kafka") is None:
+    if (port_open(cfg.kafka_port) or port_open(cfg.controller_port)) and running_pid(cfg, "kafka") is None:
         raise StackError(
             f"port {cfg.kafka_port} or {cfg.controller_port} is taken by a process this stack does not "
             "own; set TAILOR_KAFKA_PORT / TAILOR_KAFKA_CONTROLLER_PORT or stop it"
@@ -567,15 +572,15 @@ def start_kafka(cfg: StackConfig) -> str:
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     props = cfg.state_dir / "kafka-server.properties"
     props.write_text(_kafka_properties(cfg))
-    (cfg.state_dir / "kafka-log4j2.properties").write_text(_LOG4J2)
-    java = _java_cmd(cfg)
+    (cfg.state_dir / "kafka-log4j2.properties").write_text(LOG4J2)
+    java = java_cmd(cfg)
     if running_pid(cfg, "kafka") is None:
         cluster_file = cfg.state_dir / "kafka-cluster-id"
         if not cluster_file.exists():
-            cluster_file.write_text(_cluster_id())
+            cluster_file.write_text(new_cluster_id())
             _kafka_mode_file(cfg).write_text(_kafka_mode(cfg))
-        _format_storage(java, cluster_file.read_text().strip(), props, _scram_users(cfg))
-        _spawn(cfg, "kafka", [*java, "kafka.Kafka", str(props)])
+        format_storage(java, cluster_file.read_text().strip(), props, _scram_users(cfg))
+        spawn(cfg, "kafka", [*java, "kafka.Kafka", str(props)])
     _wait(cfg, "kafka", kafka_ready, 120)
     return "started"
 
@@ -589,7 +594,7 @@ def _kafka_mode_file(cfg: StackConfig) -> Path:
     return cfg.state_dir / "kafka-mode"
 
 
-def _format_storage(java: list[str], cluster_id: str, props: Path, extra: Sequence[str] = ()) -> None:
+def format_storage(java: list[str], cluster_id: str, props: Path, extra: Sequence[str] = ()) -> None:
     """Format a node's log directory for the cluster id (a formatted one is left as it is)."""
     argv = [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
     argv += extra
@@ -598,7 +603,7 @@ def _format_storage(java: list[str], cluster_id: str, props: Path, extra: Sequen
         raise StackError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A KRaft cluster id (22 URL-safe base64 characters). Never one starting with ``-``: the storage tool would
     read it as an option (Kafka's own generator skips those too); 1 id in 64 did, and the stack failed to start."""
     import base64
@@ -739,7 +744,7 @@ def purge_prefix(cfg: StackConfig, prefix: str, timeout: float = 60.0) -> Purged
 def logs(cfg: StackConfig, name: str, lines: int = 50) -> str:
     candidates = {"kafka": [cfg.log_dir / "kafka-server.log", cfg.log_file("kafka")], "redis": [cfg.log_file("redis")]}
     paths = candidates.get(name, [cfg.log_file(name)])
-    return "\n".join(f"==> {p} <==\n{_tail(p, lines)}" for p in paths)
+    return "\n".join(f"==> {p} <==\n{log_tail(p, lines)}" for p in paths)
 
 
 # --- the services as processes (tailor local up --with-services) -------------------------------------------
@@ -808,7 +813,7 @@ def start_services(cfg: StackConfig, names: Sequence[str] = SERVICES, timeout: f
     for name in names:
         while not _service_ready(name, env):
             if running_pid(cfg, name) is None or time.monotonic() > deadline:
-                raise StackError(f"{name} did not become healthy; last log lines:\n{_tail(cfg.log_file(name), 30)}")
+                raise StackError(f"{name} did not become healthy; last log lines:\n{log_tail(cfg.log_file(name), 30)}")
             time.sleep(0.3)
     return result
 
