@@ -6,6 +6,7 @@ latency side by side, recall@25 of candidate retrieval against exact scoring, mo
     uv run python bench/runtime_retrieval.py --build-at-load          # also: the 1M load without its index
     uv run python bench/runtime_retrieval.py --large 1000000 --profile 300   # cProfile of plain requests per step
     uv run python bench/runtime_retrieval.py --large 1000000 --grid           # nprobe x rescored candidates
+    uv run python bench/runtime_retrieval.py --large 1000000 --grid-masks     # the filter+promo sub-indexes' nprobe
 
 In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
 ``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
@@ -385,6 +386,66 @@ def grid(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str
     kept.nprobe, kept.first_k = chosen
 
 
+GRID_MASK_SHARES = (1.0, 0.75, 0.5)
+
+
+def grid_masks(
+    served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], rounds: int
+) -> None:
+    """The filter+promotion request's two sub-index searches on the largest catalogue: each sub-index's nprobe
+    scaled by GRID_MASK_SHARES (the other at its built value), against the smallest catalogue's same request in
+    the same round: CPU p50, its ratio (median over rounds of the round's ratio) and recall@25 of the request and
+    of the filter alone (ADR 0019 §15)."""
+    from tailor_shared.scoring import retrieval
+
+    (_, small, small_index), (label, model, index) = served[0], served[-1]
+    kept = model.retrieval
+    assert kept is not None
+    bound, promo = scenarios(promo_date(served))["filter+promo"]
+    timed(model, index, users[:5], bound, promo)  # builds both masks' sub-indexes
+    subs = {
+        ("filter" if e.share >= retrieval.CLUSTERED_MIN_DENSITY else "promotion"): e.index
+        for e in kept.masks.entries()
+        if e.index is not None
+    }
+    assert len(subs) == 2, f"expected a filter and a promotion sub-index, found {sorted(subs)}"
+    subs = {name: subs[name] for name in ("filter", "promotion")}
+    built = {name: int(sub.nprobe) for name, sub in subs.items()}
+    settings = [
+        (name, share) for name in subs for share in GRID_MASK_SHARES if share != 1.0 or name == next(iter(subs))
+    ]
+
+    def apply(name: str, share: float) -> None:
+        for other, sub in subs.items():
+            sub.nprobe = max(1, round(built[other] * (share if other == name else 1.0)))
+
+    cpu: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    for r in range(rounds):
+        for setting in settings if r % 2 == 0 else settings[::-1]:
+            apply(*setting)
+            base = pct([c for _, c in timed(small, small_index, users, bound, promo)], 0.5)
+            large = pct([c for _, c in timed(model, index, users, bound, promo)], 0.5)
+            cpu.setdefault(setting, []).append((base, large))
+        say(f"  round {r + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
+    say(f"filter+promo on {label}: each sub-index's nprobe scaled, the other as built ({built})")
+    say(
+        "| scaled | nprobe filter / promotion | small CPU p50 ms | large CPU p50 ms | ratio | recall@25 | filter only |"
+    )
+    say("|---|---|---|---|---|---|---|")
+    for name, share in settings:
+        apply(name, share)
+        pairs = cpu[(name, share)]
+        shown = "none (as built)" if share == 1.0 else f"{name} x{share}"
+        probes = " / ".join(str(sub.nprobe) for sub in subs.values())
+        small_p50, large_p50 = statistics.median(b for b, _ in pairs), statistics.median(x for _, x in pairs)
+        say(
+            f"| {shown} | {probes} | {small_p50 * 1e3:.3f} | {large_p50 * 1e3:.3f} "
+            f"| {statistics.median(x / b for b, x in pairs):.2f}x | {recall(model, index, users, bound, promo)} "
+            f"| {recall(model, index, users, bound, None)} |"
+        )
+    apply(settings[0][0], 1.0)
+
+
 def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:
     before = rss_mib()
     started = time.monotonic()
@@ -403,6 +464,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="cProfile N requests per catalogue, then stop")
     parser.add_argument("--scenario", default="plain", help="the scenario --profile runs (plain, filter, ...)")
     parser.add_argument("--grid", action="store_true", help="search settings on the largest catalogue, then stop")
+    parser.add_argument(
+        "--grid-masks", action="store_true", help="the filter+promo sub-indexes' nprobe on the largest, then stop"
+    )
     parser.add_argument(
         "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
     )
@@ -457,6 +521,9 @@ def main() -> None:
         return
     if args.grid:
         grid(served, users, args.rounds)
+        return
+    if args.grid_masks:
+        grid_masks(served, users, args.rounds)
         return
     say(f"{args.rounds} interleaved rounds of {len(users)} requests per catalogue and scenario ...")
     sample = interleaved(served, users, args.rounds)

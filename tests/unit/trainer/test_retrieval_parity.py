@@ -103,7 +103,7 @@ def test_answers_by_retrieval_equal_the_exact_answers(
                 if g.score is not None and w.score is not None:
                     assert g.score == pytest.approx(w.score, rel=1e-3, abs=1e-7)
     if kept_max is not None:  # both kinds of sub-index answered: the main index's cells and cells of its own
-        subs = [e.index for e in split.retrieval.masks._entries.values() if e.index is not None]
+        subs = [e.index for e in split.retrieval.masks.entries() if e.index is not None]
         assert sorted(s.nlist < retrieval.CELLS_PER_SQRT * math.sqrt(s.ntotal) for s in subs) == [False, True]
 
 

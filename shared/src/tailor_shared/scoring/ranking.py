@@ -251,7 +251,8 @@ def recommend(
             if not normalise or not items:
                 return [None] * len(items)
             positions = np.asarray(items, dtype=np.int64)
-            at = np.searchsorted(cand.index, positions).clip(0, max(cand.index.size - 1, 0))
+            at = np.searchsorted(cand.index, positions)
+            np.minimum(at, max(cand.index.size - 1, 0), out=at)  # ``clip`` costs a Python wrapper and two iinfo
             known = cand.index[at] == positions if cand.index.size else np.zeros(len(items), dtype=bool)
             values = np.where(known, cand.values[at], 0.0).astype(np.float64)
             if not known.all():

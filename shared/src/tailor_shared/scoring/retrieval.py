@@ -286,6 +286,11 @@ class MaskCache:
     def bytes(self) -> int:
         return self._bytes
 
+    def entries(self) -> list[Restricted]:
+        """The entries kept now, least recently used first (a test or benchmark inspecting their searches)."""
+        with self._lock:
+            return list(self._entries.values())
+
 
 class Retrieval:
     """The retrieval files of one model with its ANN index: read from the artifact (``retrieval.index``), or built
