@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "runtime-filters": ("Filter and promotion cost per request, in process (P2)", ["bench/runtime_filter_cost.py"]),
     "ranking-steps": ("Ranking steps after the ONNX call, in process (P2)", ["bench/ranking_after_onnx.py"]),
     "onnx-batching": ("ONNX CPU per user by users per run, in process (P2 point 2)", ["bench/onnx_batching.py"]),
+    "impressions-stall": ("The event loop's wait while impressions drain (P2 point 2)", ["bench/impressions_stall.py"]),
     "batch": ("Batch inference (J2)", ["bench/batch_inference.py"]),
     "nba": ("Next-Best-Action (N2)", ["bench/next_best_action.py"]),
     "segments": ("Batch segments (J2)", ["bench/batch_segments.py"]),

@@ -1,6 +1,6 @@
 """The runtime's impression records, written off the request path (ADR 0019 §4): every record a request queues
-reaches the recommendations topic once, keyed by its recommendationId, both while traffic flows (batches) and for
-the first request after the writer fell idle (it must be woken)."""
+reaches the recommendations topic once, keyed by its recommendationId, both while traffic flows (batches, produced in
+chunks) and for the first request after the writer fell idle (it must be woken)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def test_queued_impressions_are_produced_once_each_also_after_an_idle_period(
     writer: Impressions = impressions_for(stack.kafka_bootstrap, topic_prefix)
     try:
         burst = {f"RID-burst-{n}": {"recommendationId": f"RID-burst-{n}", "itemList": [str(n)]} for n in range(300)}
+        assert len(burst) > 4 * Impressions.DRAIN_CHUNK  # a batch goes in several chunks
         for rid, body in burst.items():
             writer.send(rid, body)
         assert _read(stack, topic, len(burst)).keys() == burst.keys()

@@ -310,9 +310,9 @@ class RedisState:
 class Impressions:
     """Impressions leave the request path: a request appends its record to a queue (no JSON, no librdkafka call,
     no lock shared with librdkafka's threads, no thread wake-up while traffic flows) and a thread of their own
-    encodes what gathered and hands it to the producer in one ``produce_batch`` call every ``BATCH_S``, also
-    serving delivery reports. After a period without records the thread sleeps until the next request wakes it
-    (at most ``IDLE_WAKE_S``, for the reports)."""
+    encodes what gathered every ``BATCH_S`` and hands it to the producer in ``produce_batch`` calls of
+    ``DRAIN_CHUNK`` records, also serving delivery reports. After a period without records the thread sleeps until
+    the next request wakes it (at most ``IDLE_WAKE_S``, for the reports)."""
 
     #: How long records gather before a batch is produced. Each batch costs the broker and the stream's attribution
     #: worker a fixed amount besides its records: at 0.1 s the impressions cost them ~150 µs per request, at
@@ -320,6 +320,11 @@ class Impressions:
     #: loses at most this much of the queued records (a SIGTERM drains them).
     BATCH_S = 0.5
     IDLE_WAKE_S = 5.0
+    #: Records encoded and handed to the producer per hold of the GIL. A whole batch (~400 records at 800 requests/s)
+    #: held it for 3-6 ms, which the event loop waited out with every request in flight; 16 records hold it ~0.5 ms
+    #: (``bench/impressions_stall.py``, ADR 0019 §15). The producer's 50 ms linger still sends a batch's chunks
+    #: together.
+    DRAIN_CHUNK = 16
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._topic = topic
@@ -345,12 +350,18 @@ class Impressions:
             self._producer.poll(0)
 
     def _drain(self) -> None:
-        batch: list[dict[str, Any]] = []
-        while self._pending:
-            rid, body = self._pending.popleft()
-            batch.append({"key": rid.encode(), "value": json.dumps(body, separators=(",", ":")).encode()})
-        if not batch:
-            return
+        """Produce the records queued when it starts (those queued meanwhile wait for the next batch)."""
+        left = len(self._pending)
+        while left > 0 and self._pending:
+            batch: list[dict[str, Any]] = []
+            while self._pending and len(batch) < min(left, self.DRAIN_CHUNK):
+                rid, body = self._pending.popleft()
+                batch.append({"key": rid.encode(), "value": json.dumps(body, separators=(",", ":")).encode()})
+            left -= len(batch)
+            self._produce(batch)
+            time.sleep(0)  # yields the GIL: the event loop runs between chunks
+
+    def _produce(self, batch: list[dict[str, Any]]) -> None:
         try:
             self._producer.produce_batch(self._topic, batch, on_delivery=self._report)
         except BufferError:
