@@ -403,17 +403,13 @@ def grid_masks(
     assert kept is not None
     bound, promo = scenarios(promo_date(served))["filter+promo"]
     timed(model, index, users[:5], bound, promo)  # builds both masks' sub-indexes
-    subs = {
-        ("filter" if e.share >= retrieval.CLUSTERED_MIN_DENSITY else "promotion"): e.index
-        for e in kept.masks.entries()
-        if e.index is not None
-    }
-    assert len(subs) == 2, f"expected a filter and a promotion sub-index, found {sorted(subs)}"
-    subs = {name: subs[name] for name in ("filter", "promotion")}
+    found = [e for e in kept.masks.entries() if e.index is not None]
+    clustered = [e.index for e in found if e.share >= retrieval.CLUSTERED_MIN_DENSITY]
+    own = [e.index for e in found if e.share < retrieval.CLUSTERED_MIN_DENSITY]
+    assert len(clustered) == len(own) == 1, "expected a filter (main cells) and a promotion (own cells) sub-index"
+    subs: dict[str, Any] = {"filter": clustered[0], "promotion": own[0]}
     built = {name: int(sub.nprobe) for name, sub in subs.items()}
-    settings = [
-        (name, share) for name in subs for share in GRID_MASK_SHARES if share != 1.0 or name == next(iter(subs))
-    ]
+    settings = [("filter", 1.0)] + [(name, share) for name in subs for share in GRID_MASK_SHARES if share != 1.0]
 
     def apply(name: str, share: float) -> None:
         for other, sub in subs.items():
@@ -443,7 +439,7 @@ def grid_masks(
             f"| {statistics.median(x / b for b, x in pairs):.2f}x | {recall(model, index, users, bound, promo)} "
             f"| {recall(model, index, users, bound, None)} |"
         )
-    apply(settings[0][0], 1.0)
+    apply("filter", 1.0)  # both as built
 
 
 def load(directory: Path, retrieval_min_items: int | None) -> tuple[LoadedModel, float, float]:

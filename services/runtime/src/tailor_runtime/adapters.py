@@ -354,7 +354,8 @@ class Impressions:
         left = len(self._pending)
         while left > 0 and self._pending:
             batch: list[dict[str, Any]] = []
-            while self._pending and len(batch) < min(left, self.DRAIN_CHUNK):
+            take = min(left, self.DRAIN_CHUNK)
+            while self._pending and len(batch) < take:
                 rid, body = self._pending.popleft()
                 batch.append({"key": rid.encode(), "value": json.dumps(body, separators=(",", ":")).encode()})
             left -= len(batch)
