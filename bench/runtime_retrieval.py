@@ -7,6 +7,7 @@ latency side by side, recall@25 of candidate retrieval against exact scoring, mo
     uv run python bench/runtime_retrieval.py --large 1000000 --profile 300   # cProfile of plain requests per step
     uv run python bench/runtime_retrieval.py --large 1000000 --grid           # nprobe x rescored candidates
     uv run python bench/runtime_retrieval.py --large 1000000 --grid-masks     # the filter+promo sub-indexes' nprobe
+    uv run python bench/runtime_retrieval.py --large 1000000 --cold-searches  # those searches in and out of cache
 
 In process, no gRPC and no Redis: it times what the runtime does per request once the user's state is read —
 ``tailor_shared.scoring.answer.recommendations`` with the handler's inputs (bound filters, exploration) — so
@@ -389,6 +390,73 @@ def grid(served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str
 GRID_MASK_SHARES = (1.0, 0.75, 0.5)
 
 
+def sub_indexes(
+    model: LoadedModel, index: ItemIndex, users: list[tuple[str, UserState]], bound: Any, promo: Any
+) -> dict[str, Any]:
+    """The filter+promotion request's two sub-indexes on ``model`` (built by a few requests): the filter's (a
+    category: the main index's cells) and the promotion's (spread: cells of its own)."""
+    from tailor_shared.scoring import retrieval
+
+    kept = model.retrieval
+    assert kept is not None
+    timed(model, index, users[:5], bound, promo)  # builds both masks' sub-indexes
+    found = [e for e in kept.masks.entries() if e.index is not None]
+    clustered = [e.index for e in found if e.share >= retrieval.CLUSTERED_MIN_DENSITY]
+    own = [e.index for e in found if e.share < retrieval.CLUSTERED_MIN_DENSITY]
+    assert len(clustered) == len(own) == 1, "expected a filter (main cells) and a promotion (own cells) sub-index"
+    return {"filter": clustered[0], "promotion": own[0]}
+
+
+def cold_searches(
+    served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], rounds: int
+) -> None:
+    """The filter+promotion request's two sub-index searches on the largest catalogue, alone, at the request's
+    nprobe and k and at nprobe 1: warm (only searches), after one request on the smallest catalogue, and after
+    reading 64 MiB between searches. Wall time per search, median over rounds of each round's median (ADR 0019
+    §16: the searches cost the codes they read from memory)."""
+    from tailor_shared.scoring import retrieval
+
+    (_, small, small_index), (label, model, index) = served[0], served[-1]
+    kept = model.retrieval
+    assert kept is not None
+    bound, promo = scenarios(promo_date(served))["filter+promo"]
+    subs = sub_indexes(model, index, users, bound, promo)
+    # The k each search asks for in the request (``Retrieval._candidates``), before its excluded items.
+    counts = {"filter": 25, "promotion": 25 * promo.percent // 100}
+    ks = {name: max(4 * c, min(kept.first_k, retrieval.RESCORED_PER_ITEM * c)) for name, c in counts.items()}
+    queries = [kept.query(answer.history(model, index, user, state)) for user, state in users]
+    block = np.ones(64 * 2**20 // 8)
+    user, state = users[0]
+    between: dict[str, Any] = {
+        "warm": lambda: None,
+        "after one 10,000-item request": lambda: serve(small, small_index, user, state, None, None, exact=False),
+        "after reading 64 MiB": block.sum,
+    }
+    cells = [(name, probes) for name, sub in subs.items() for probes in (int(sub.nprobe), 1)]
+    times: dict[tuple[str, int, str], list[float]] = {}
+    for r in range(rounds):
+        for name, probes in cells:
+            sub, built = subs[name], int(subs[name].nprobe)
+            sub.nprobe = probes
+            for case, evict in between.items():
+                walls = []
+                for query in queries:
+                    evict()
+                    started = time.perf_counter()
+                    sub.search(query[None, :], ks[name])
+                    walls.append(time.perf_counter() - started)
+                times.setdefault((name, probes, case), []).append(statistics.median(walls))
+            sub.nprobe = built
+        say(f"  round {r + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
+    say(f"filter+promo's sub-index searches on {label}, wall µs per search ({len(queries)} queries, {rounds} rounds)")
+    say("| search | items | cells | nprobe | k | " + " | ".join(between) + " |")
+    say("|---|---|---|---|---|" + "---|" * len(between))
+    for name, probes in cells:
+        sub = subs[name]
+        shown = " | ".join(f"{statistics.median(times[(name, probes, case)]) * 1e6:.0f}" for case in between)
+        say(f"| {name} | {sub.ntotal:,} | {sub.nlist} | {probes} | {ks[name]} | {shown} |")
+
+
 def grid_masks(
     served: list[tuple[str, LoadedModel, ItemIndex]], users: list[tuple[str, UserState]], rounds: int
 ) -> None:
@@ -396,18 +464,9 @@ def grid_masks(
     scaled by GRID_MASK_SHARES (the other at its built value), against the smallest catalogue's same request in
     the same round: CPU p50, its ratio (median over rounds of the round's ratio) and recall@25 of the request and
     of the filter alone (ADR 0019 §15)."""
-    from tailor_shared.scoring import retrieval
-
     (_, small, small_index), (label, model, index) = served[0], served[-1]
-    kept = model.retrieval
-    assert kept is not None
     bound, promo = scenarios(promo_date(served))["filter+promo"]
-    timed(model, index, users[:5], bound, promo)  # builds both masks' sub-indexes
-    found = [e for e in kept.masks.entries() if e.index is not None]
-    clustered = [e.index for e in found if e.share >= retrieval.CLUSTERED_MIN_DENSITY]
-    own = [e.index for e in found if e.share < retrieval.CLUSTERED_MIN_DENSITY]
-    assert len(clustered) == len(own) == 1, "expected a filter (main cells) and a promotion (own cells) sub-index"
-    subs: dict[str, Any] = {"filter": clustered[0], "promotion": own[0]}
+    subs = sub_indexes(model, index, users, bound, promo)
     built = {name: int(sub.nprobe) for name, sub in subs.items()}
     settings = [("filter", 1.0)] + [(name, share) for name in subs for share in GRID_MASK_SHARES if share != 1.0]
 
@@ -462,6 +521,9 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="search settings on the largest catalogue, then stop")
     parser.add_argument(
         "--grid-masks", action="store_true", help="the filter+promo sub-indexes' nprobe on the largest, then stop"
+    )
+    parser.add_argument(
+        "--cold-searches", action="store_true", help="the filter+promo sub-index searches, cached or not, then stop"
     )
     parser.add_argument(
         "--build-at-load", action="store_true", help="also time the largest model's load without its shipped index"
@@ -520,6 +582,9 @@ def main() -> None:
         return
     if args.grid_masks:
         grid_masks(served, users, args.rounds)
+        return
+    if args.cold_searches:
+        cold_searches(served, users, args.rounds)
         return
     say(f"{args.rounds} interleaved rounds of {len(users)} requests per catalogue and scenario ...")
     sample = interleaved(served, users, args.rounds)

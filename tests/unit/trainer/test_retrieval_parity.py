@@ -119,6 +119,17 @@ def test_a_position_outside_the_candidates_scores_as_the_exact_path(model_dir: P
     assert np.array_equal(split.retrieval.exact(history), exact)  # nothing of the request is left behind
 
 
+def test_the_query_of_a_history_finds_its_best_items_in_an_exhaustive_search(model_dir: Path) -> None:
+    # ``query`` is what a benchmark searches the index with (bench/runtime_retrieval.py --cold-searches). An empty
+    # history has no linear part, so its exact scores are the dense inner products the index ranks by.
+    split = LoadedModel(model_dir, retrieval_min_items=0)
+    r = split.retrieval
+    assert r is not None
+    r.nprobe = r.n_items  # every cell: the 200-item index holds float vectors, so the search is exact
+    found = r._index.search(r.query([])[None, :], 10)[1][0]
+    assert sorted(found.tolist()) == sorted(np.argsort(-r.exact([]))[:10].tolist())
+
+
 def test_the_mask_cache_gets_the_loaders_size(model_dir: Path) -> None:
     split = LoadedModel(model_dir, retrieval_min_items=0, mask_cache_bytes=4321)
     assert split.retrieval is not None and split.retrieval.masks.max_bytes == 4321

@@ -429,6 +429,10 @@ class Retrieval:
         query[h.size] = 1.0
         return query
 
+    def query(self, history: Sequence[int]) -> npt.NDArray[np.float32]:
+        """The searches' query for ``history`` (``[h, 1]`` padded): a benchmark times the index's searches alone."""
+        return self._query(self._sequence(history))
+
     def _linear_entries(self, seq: npt.NDArray[np.int64]) -> tuple[Positions, npt.NDArray[np.float32]]:
         """The linear part's (item, value) entries for this sequence, one per recent item and neighbour: an item
         may appear more than once, its value being the sum (as ``model.onnx``'s scatter-add computes it)."""
