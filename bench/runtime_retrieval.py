@@ -414,16 +414,13 @@ def cold_searches(
     nprobe and k and at nprobe 1: warm (only searches), after one request on the smallest catalogue, and after
     reading 64 MiB between searches. Wall time per search, median over rounds of each round's median (ADR 0019
     §16: the searches cost the codes they read from memory)."""
-    from tailor_shared.scoring import retrieval
-
     (_, small, small_index), (label, model, index) = served[0], served[-1]
     kept = model.retrieval
     assert kept is not None
     bound, promo = scenarios(promo_date(served))["filter+promo"]
     subs = sub_indexes(model, index, users, bound, promo)
-    # The k each search asks for in the request (``Retrieval._candidates``), before its excluded items.
-    counts = {"filter": 25, "promotion": 25 * promo.percent // 100}
-    ks = {name: max(4 * c, min(kept.first_k, retrieval.RESCORED_PER_ITEM * c)) for name, c in counts.items()}
+    # The k each search asks for in the request, before its excluded items.
+    ks = {"filter": kept.rescored(25), "promotion": kept.rescored(25 * promo.percent // 100)}
     queries = [kept.query(answer.history(model, index, user, state)) for user, state in users]
     block = np.ones(64 * 2**20 // 8)
     user, state = users[0]

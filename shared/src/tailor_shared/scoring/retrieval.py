@@ -508,8 +508,7 @@ class Retrieval:
         # answer: at or above the lowest bar of the needs (None: keep them all).
         bars: list[float] | None = [] if open_needs and not subindexed else None
         for need, kept in subindexed:  # the allowed items' best directly: no search of the whole catalogue
-            k = max(4 * need.count, min(self.first_k, RESCORED_PER_ITEM * need.count))
-            more.append(self._search_kept(kept, need, query, linear, k, lin_idx))
+            more.append(self._search_kept(kept, need, query, linear, self.rescored(need.count), lin_idx))
         if open_needs:
             k = min(self.n_items, max(self.first_k, 4 * max(n.count for n in open_needs)))
             found = self._search(query, k, None)
@@ -547,6 +546,11 @@ class Retrieval:
         values = np.concatenate([done_values, self._items[extra] @ product + linear[extra]])
         order = np.argsort(index, kind="stable")
         return index[order], values[order].astype(np.float32, copy=False)
+
+    def rescored(self, count: int) -> int:
+        """The candidates a sub-index search asks for (before the excluded items) when a need wants ``count``
+        items: RESCORED_PER_ITEM each up to ``first_k``, at least 4 each."""
+        return max(4 * count, min(self.first_k, RESCORED_PER_ITEM * count))
 
     def _kept(self, mask: Any) -> Restricted | None:
         """The cached structures of a request's catalogue-level mask (``Allowed`` over a read-only base from
